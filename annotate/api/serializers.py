@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotate.exporting import EXPORT_FORMATS
+from annotate.formats import FORMATS
+from annotate.importing import LABEL_MODES
+from annotate.models import ImportJob, Membership, Project, Role
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "guidelines",
+            "judgements_per_pair",
+            "allow_tie",
+            "allow_both_bad",
+            "ask_strength",
+            "ask_rationale",
+            "lease_seconds",
+            "acquisition",
+            "retrain_every",
+            "created_at",
+            "role",
+        ]
+        read_only_fields = ["id", "created_at", "role"]
+
+    def get_role(self, project: Project) -> str | None:
+        from annotate.permissions import role_in
+
+        return role_in(self.context["request"].user, project)
+
+
+class ProjectDetailSerializer(ProjectSerializer):
+    counts = serializers.SerializerMethodField()
+
+    class Meta(ProjectSerializer.Meta):
+        fields = [*ProjectSerializer.Meta.fields, "counts"]
+
+    def get_counts(self, project: Project) -> dict[str, int]:
+        from annotate.projects import project_counts
+
+        return project_counts(project)
+
+
+class MembershipInputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role", "created_at"]
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
+    labels = serializers.ChoiceField(choices=LABEL_MODES, default="judgements")
+
+    def validate_file(self, value: Any) -> Any:
+        from django.conf import settings
+
+        if value.size > settings.MAX_IMPORT_UPLOAD_BYTES:
+            raise serializers.ValidationError(
+                f"file is larger than {settings.MAX_IMPORT_UPLOAD_BYTES} bytes; "
+                "use `manage.py import_pairs` for files this large"
+            )
+        return value
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "project",
+            "original_name",
+            "format",
+            "labels",
+            "status",
+            "progress",
+            "result",
+            "errors",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS)
+    file = serializers.ChoiceField(choices=["jsonl", "parquet"], default="jsonl")
+    min_agreement = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0)

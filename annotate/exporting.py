@@ -1,0 +1,202 @@
+"""Exporting a project's preferences as TRL, HH-RLHF or per-judgement rows, streamed.
+
+Rows are generated page by page (keyset pagination on the primary key), so memory stays flat
+whatever the size of the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from django.db.models import Count, Q
+
+from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
+from annotate.models import Choice, Judgement, Pair, Project, Prompt
+
+EXPORT_FORMATS = ("trl", "hh", "judgements")
+FILE_TYPES = ("jsonl", "parquet")
+PAGE_SIZE = 2000
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+SCHEMAS = {
+    "trl": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]),
+    "trl_conversational": pa.schema(
+        [("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES)]
+    ),
+    "hh": pa.schema([("chosen", pa.string()), ("rejected", pa.string())]),
+    "judgements": pa.schema(
+        [
+            ("pair_id", pa.int64()),
+            ("pair_external_id", pa.string()),
+            ("annotator", pa.string()),
+            ("source", pa.string()),
+            ("choice", pa.string()),
+            ("shown_left", pa.string()),
+            ("strength", pa.int64()),
+            ("rationale", pa.string()),
+            ("duration_ms", pa.int64()),
+            ("created_at", pa.string()),
+        ]
+    ),
+}
+
+
+def export_chunks(
+    project: Project, *, fmt: str, file_type: str = "jsonl", min_agreement: float = 0.0
+) -> Iterator[bytes]:
+    """Yield the encoded export file in chunks."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if file_type not in FILE_TYPES:
+        raise ValueError(f"unknown file type {file_type!r}; use jsonl or parquet")
+    rows, schema_name = export_rows(project, fmt=fmt, min_agreement=min_agreement)
+    if file_type == "parquet":
+        return parquet_chunks(rows, SCHEMAS[schema_name])
+    return jsonl_chunks(rows)
+
+
+def export_rows(
+    project: Project, *, fmt: str, min_agreement: float = 0.0
+) -> tuple[Iterator[dict[str, Any]], str]:
+    """Return the row iterator and the name of its schema."""
+    if fmt == "judgements":
+        return iter_judgement_rows(project), "judgements"
+    if fmt == "hh":
+        return iter_hh_rows(project, min_agreement=min_agreement), "hh"
+    conversational = uses_conversational_form(project)
+    rows = iter_trl_rows(project, min_agreement=min_agreement, conversational=conversational)
+    return rows, "trl_conversational" if conversational else "trl"
+
+
+def uses_conversational_form(project: Project) -> bool:
+    """TRL's message-list form is used for the whole file when any prompt is multi-turn.
+
+    One form per file, because `datasets` needs one type per column.
+    """
+    return (
+        Prompt.objects.filter(project=project)
+        .filter(Q(turn_count__gt=1) | ~Q(messages__0__role="user"))
+        .exists()
+    )
+
+
+def majority(votes: dict[str, int]) -> tuple[str | None, float]:
+    """The strictly most frequent choice and its share of all votes; None when tied at the top."""
+    total = sum(votes.values())
+    if not total:
+        return None, 0.0
+    ranked = sorted(votes.items(), key=lambda kv: kv[1], reverse=True)
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None, 0.0
+    return ranked[0][0], ranked[0][1] / total
+
+
+def _decided_pairs(project: Project, min_agreement: float) -> Iterator[tuple[Pair, bool]]:
+    """Yield (pair, a_wins) for pairs whose majority is a or b with enough agreement."""
+    counts = {
+        f"n_{choice}": Count("judgements", filter=Q(judgements__choice=choice))
+        for choice in Choice.values
+    }
+    queryset = (
+        Pair.objects.filter(project=project, judgement_count__gt=0)
+        .select_related("prompt", "response_a", "response_b")
+        .annotate(**counts)
+        .order_by("pk")
+    )
+    for pair in _pages(queryset):
+        votes = {choice: getattr(pair, f"n_{choice}") for choice in Choice.values}
+        winner, share = majority(votes)
+        if winner in ("a", "b") and share >= min_agreement:
+            yield pair, winner == "a"
+
+
+def _pages(queryset: Any) -> Iterator[Any]:
+    last = 0
+    while True:
+        page = list(queryset.filter(pk__gt=last)[:PAGE_SIZE])
+        if not page:
+            return
+        yield from page
+        last = page[-1].pk
+
+
+def iter_trl_rows(
+    project: Project, *, min_agreement: float = 0.0, conversational: bool = False
+) -> Iterator[dict[str, Any]]:
+    """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
+    for pair, a_wins in _decided_pairs(project, min_agreement):
+        chosen, rejected = _ordered(pair, a_wins)
+        if conversational:
+            yield {
+                "prompt": pair.prompt.messages,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        else:
+            yield {
+                "prompt": pair.prompt.messages[-1]["content"],
+                "chosen": chosen,
+                "rejected": rejected,
+            }
+
+
+def iter_hh_rows(project: Project, *, min_agreement: float = 0.0) -> Iterator[dict[str, Any]]:
+    """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
+    for pair, a_wins in _decided_pairs(project, min_agreement):
+        chosen, rejected = _ordered(pair, a_wins)
+        dialogue = pair.prompt.messages
+        yield {
+            "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
+            "rejected": render_hh_transcript(
+                [*dialogue, {"role": "assistant", "content": rejected}]
+            ),
+        }
+
+
+def _ordered(pair: Pair, a_wins: bool) -> tuple[str, str]:
+    a, b = pair.response_a.text, pair.response_b.text
+    return (a, b) if a_wins else (b, a)
+
+
+def pseudonym(project: Project, user_id: int | None) -> str:
+    """A stable per-project annotator id that does not reveal the username."""
+    if user_id is None:
+        return ""
+    digest = hashlib.sha256(f"{project.pseudonym_salt}:{user_id}".encode()).hexdigest()
+    return f"annotator-{digest[:10]}"
+
+
+def iter_judgement_rows(project: Project) -> Iterator[dict[str, Any]]:
+    """One row per judgement, annotators pseudonymized."""
+    queryset = (
+        Judgement.objects.filter(pair__project=project)
+        .select_related("pair")
+        .only(
+            "pair__external_id",
+            "annotator_id",
+            "source",
+            "choice",
+            "shown_left",
+            "strength",
+            "rationale",
+            "duration_ms",
+            "created_at",
+        )
+        .order_by("pk")
+    )
+    for judgement in _pages(queryset):
+        yield {
+            "pair_id": judgement.pair_id,
+            "pair_external_id": judgement.pair.external_id,
+            "annotator": pseudonym(project, judgement.annotator_id),
+            "source": judgement.source,
+            "choice": judgement.choice,
+            "shown_left": judgement.shown_left or None,
+            "strength": judgement.strength,
+            "rationale": judgement.rationale,
+            "duration_ms": judgement.duration_ms,
+            "created_at": judgement.created_at.isoformat(),
+        }

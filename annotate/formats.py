@@ -1,0 +1,397 @@
+"""Import and export formats: reading rows, detecting and validating formats, streaming writers.
+
+Nothing here touches the database. Readers yield `(line, row)` where `line` is what a person
+sees in an editor: the physical line of a JSONL file, the line of a CSV row (header is line 1),
+or the 1-based row of a Parquet file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMATS = ("pairs", "responses", "trl", "hh")
+FILE_TYPES = ("jsonl", "csv", "parquet")
+LABELS = ("a", "b", "tie")
+ROLES = ("system", "user", "assistant")
+MAX_REPORTED_ERRORS = 50
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}"
+        return (
+            f"{where}, field '{self.field}': {self.message}"
+            if self.field
+            else (f"{where}: {self.message}")
+        )
+
+
+class ImportFormatError(Exception):
+    """The file is invalid; `errors` names the lines and fields (first MAX_REPORTED_ERRORS)."""
+
+    def __init__(self, errors: list[RowError], total: int) -> None:
+        self.errors = errors
+        self.total = total
+        shown = "\n".join(str(e) for e in errors)
+        more = f"\n... and {total - len(errors)} more" if total > len(errors) else ""
+        super().__init__(f"{total} invalid line(s), nothing was imported:\n{shown}{more}")
+
+
+class FieldError(Exception):
+    """One field of one row is invalid."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class ResponseIn:
+    text: str
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class PairIn:
+    """One pair as read from a file, before it meets the database."""
+
+    messages: Messages
+    a: ResponseIn
+    b: ResponseIn
+    label: str | None = None
+    external_id: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prompt_hash(messages: Messages) -> str:
+    return sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False))
+
+
+def pair_key(prompt_digest: str, a_digest: str, b_digest: str) -> str:
+    """Order-independent identity of a pair: the same two responses either way round."""
+    first, second = sorted((a_digest, b_digest))
+    return sha256(f"{prompt_digest}|{first}|{second}")
+
+
+# ---------------------------------------------------------------- readers
+
+
+def file_type_of(name: str) -> str:
+    """Guess jsonl/csv/parquet from a file name; unknown extensions are JSONL."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return "jsonl"
+
+
+def read_rows(path: str | Path, file_type: str | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield `(line, row)`; a row that cannot be decoded is yielded as a RowError."""
+    kind = file_type or file_type_of(str(path))
+    if kind == "csv":
+        yield from _read_csv(Path(path))
+    elif kind == "parquet":
+        yield from _read_parquet(Path(path))
+    else:
+        yield from _read_jsonl(Path(path))
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield number, RowError(number, "", f"invalid JSON ({exc})")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            # line_num is the line the row ends on; rows with embedded newlines start earlier.
+            yield reader.line_num, {k: _csv_value(v) for k, v in row.items() if k is not None}
+
+
+def _csv_value(value: str | None) -> Any:
+    """CSV cells are strings; JSON-looking lists and objects (messages, meta) are decoded."""
+    if value is None or value == "":
+        return None
+    stripped = value.strip()
+    if stripped[:1] in "[{" and stripped[-1:] in "]}":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=2000):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
+# ---------------------------------------------------------------- detection and parsing
+
+
+def detect_format(row: Any) -> str | None:
+    """Name the format a row is in, or None when it matches none."""
+    if not isinstance(row, dict):
+        return None
+    if "responses" in row:
+        return "responses"
+    if "response_a" in row or "response_b" in row:
+        return "pairs"
+    if "chosen" in row or "rejected" in row:
+        return "trl" if row.get("prompt") is not None else "hh"
+    return None
+
+
+def parse_row(fmt: str, row: Any) -> list[PairIn]:
+    """Turn one row of the given format into pairs; raises FieldError on invalid input."""
+    if not isinstance(row, dict):
+        raise FieldError("", "expected a JSON object")
+    parser = {"pairs": _parse_pairs, "responses": _parse_responses, "trl": _parse_trl}.get(fmt)
+    return parser(row) if parser else _parse_hh(row)
+
+
+def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
+    messages = parse_prompt(row.get("prompt"), "prompt")
+    a = ResponseIn(_text(row, "response_a"), _optional_str(row, "model_a"))
+    b = ResponseIn(_text(row, "response_b"), _optional_str(row, "model_b"))
+    _check_distinct(a.text, b.text)
+    label = row.get("label")
+    if label is not None and label not in LABELS:
+        raise FieldError("label", f"must be one of a, b, tie (got {label!r})")
+    meta = row.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise FieldError("meta", "must be an object")
+    return [PairIn(messages, a, b, label, _optional_str(row, "id"), meta)]
+
+
+def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
+    messages = parse_prompt(row.get("prompt"), "prompt")
+    items = row.get("responses")
+    if not isinstance(items, list) or len(items) < 2:
+        raise FieldError("responses", "must be a list of at least two responses")
+    responses: list[ResponseIn] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        name = f"responses[{index}]"
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise FieldError(name, 'must be a string or {"text", "model"?}')
+        if item["text"] not in seen:
+            seen.add(item["text"])
+            responses.append(ResponseIn(item["text"], str(item.get("model") or "")))
+    if len(responses) < 2:
+        raise FieldError("responses", "needs at least two different responses")
+    return [
+        PairIn(messages, first, second)
+        for i, first in enumerate(responses)
+        for second in responses[i + 1 :]
+    ]
+
+
+def _parse_trl(row: dict[str, Any]) -> list[PairIn]:
+    messages = parse_prompt(row.get("prompt"), "prompt")
+    chosen = _completion_text(row.get("chosen"), "chosen")
+    rejected = _completion_text(row.get("rejected"), "rejected")
+    _check_distinct(chosen, rejected)
+    return [PairIn(messages, ResponseIn(chosen), ResponseIn(rejected), "a")]
+
+
+def _parse_hh(row: dict[str, Any]) -> list[PairIn]:
+    chosen = _dialogue(row.get("chosen"), "chosen")
+    rejected = _dialogue(row.get("rejected"), "rejected")
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    # The prompt ends on the last shared user turn; everything after it is the response.
+    while shared > 0 and chosen[shared - 1]["role"] != "user":
+        shared -= 1
+    if shared == 0:
+        raise FieldError("chosen", "chosen and rejected share no leading user turn")
+    prompt = chosen[:shared]
+    a, b = render_turns(chosen[shared:]), render_turns(rejected[shared:])
+    _check_distinct(a, b)
+    return [PairIn(prompt, ResponseIn(a), ResponseIn(b), "a")]
+
+
+def parse_prompt(value: Any, name: str) -> Messages:
+    """A prompt is a non-empty string or a list of {"role", "content"} messages."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise FieldError(name, "is empty")
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and value:
+        messages = [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+        if messages[-1]["role"] == "assistant":
+            raise FieldError(name, "must not end with an assistant message")
+        return messages
+    if value is None:
+        raise FieldError(name, "is missing")
+    raise FieldError(name, "must be a string or a non-empty list of messages")
+
+
+def _message(item: Any, name: str) -> dict[str, str]:
+    if not isinstance(item, dict):
+        raise FieldError(name, 'must be an object {"role", "content"}')
+    role, content = item.get("role"), item.get("content")
+    if role not in ROLES:
+        raise FieldError(f"{name}.role", f"must be one of {', '.join(ROLES)} (got {role!r})")
+    if not isinstance(content, str):
+        raise FieldError(f"{name}.content", "must be a string")
+    return {"role": role, "content": content}
+
+
+def _text(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    if value is None:
+        raise FieldError(name, "is missing")
+    if not isinstance(value, str):
+        raise FieldError(name, "must be a string")
+    return value
+
+
+def _optional_str(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    return "" if value is None else str(value)
+
+
+def _check_distinct(a: str, b: str) -> None:
+    if a == b:
+        raise FieldError("response_b", "is identical to the other response")
+
+
+def _completion_text(value: Any, name: str) -> str:
+    """TRL completions are strings or assistant message lists."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        messages = [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+        return render_turns(messages)
+    raise FieldError(name, "is missing" if value is None else "must be a string or messages")
+
+
+def _dialogue(value: Any, name: str) -> Messages:
+    if isinstance(value, list) and value:
+        return [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(name, "is missing" if value is None else "must be a dialogue string")
+    turns = parse_hh_transcript(value)
+    if not turns:
+        raise FieldError(name, 'has no "Human:" / "Assistant:" turns')
+    return turns
+
+
+_HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant): ?")
+
+
+def parse_hh_transcript(text: str) -> Messages:
+    """Split an HH-RLHF transcript ("\\n\\nHuman: ...\\n\\nAssistant: ...") into messages."""
+    parts = _HH_TURN.split(text)
+    turns = []
+    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
+        role = "user" if speaker == "Human" else "assistant"
+        turns.append({"role": role, "content": content})
+    return turns
+
+
+def render_hh_transcript(messages: Messages) -> str:
+    """Render messages in HH-RLHF's "\\n\\nHuman: ... \\n\\nAssistant: ..." layout."""
+    speaker = {"user": "Human", "assistant": "Assistant", "system": "Human"}
+    return "".join(f"\n\n{speaker[m['role']]}: {m['content']}" for m in messages)
+
+
+def render_turns(messages: Messages) -> str:
+    """A response of one assistant turn is its text; longer tails keep their speakers."""
+    if len(messages) == 1 and messages[0]["role"] == "assistant":
+        return messages[0]["content"]
+    return render_hh_transcript(messages).lstrip("\n")
+
+
+# ---------------------------------------------------------------- writers
+
+
+def jsonl_chunks(rows: Iterable[dict[str, Any]], rows_per_chunk: int = 500) -> Iterator[bytes]:
+    """Encode rows as JSONL, a few hundred rows per yielded chunk."""
+    buffer: list[str] = []
+    for row in rows:
+        buffer.append(json.dumps(row, ensure_ascii=False))
+        if len(buffer) >= rows_per_chunk:
+            yield ("\n".join(buffer) + "\n").encode("utf-8")
+            buffer.clear()
+    if buffer:
+        yield ("\n".join(buffer) + "\n").encode("utf-8")
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only stream whose written bytes are collected and drained by the caller."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+def parquet_chunks(
+    rows: Iterable[dict[str, Any]], schema: pa.Schema, rows_per_group: int = 5000
+) -> Iterator[bytes]:
+    """Encode rows as a Parquet file, one row group at a time, without holding the file."""
+    sink = _ChunkSink()
+    writer = pq.ParquetWriter(sink, schema)
+    buffer: list[dict[str, Any]] = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) >= rows_per_group:
+            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+            buffer.clear()
+            yield sink.drain()
+    if buffer:
+        writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
+    writer.close()
+    yield sink.drain()

@@ -1,0 +1,320 @@
+"""Importing pair files into a project: validate everything first, then write in batches.
+
+Two passes over the file keep memory flat: the first validates every row and writes nothing;
+the second writes in batches inside one transaction, so a file is imported whole or not at all.
+Content hashes make a re-import a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from annotate.formats import (
+    FORMATS,
+    MAX_REPORTED_ERRORS,
+    FieldError,
+    ImportFormatError,
+    PairIn,
+    RowError,
+    detect_format,
+    pair_key,
+    parse_row,
+    prompt_hash,
+    read_rows,
+    sha256,
+)
+from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
+
+# 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
+BATCH_SIZE = 1000
+LABEL_MODES = ("judgements", "gold", "ignore")
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class ImportSummary:
+    format: str = ""
+    rows: int = 0
+    prompts_created: int = 0
+    prompts_existing: int = 0
+    responses_created: int = 0
+    responses_existing: int = 0
+    pairs_created: int = 0
+    pairs_existing: int = 0
+    judgements_created: int = 0
+    judgements_existing: int = 0
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line per kind: what was created and what already existed."""
+        kinds = ("prompts", "responses", "pairs", "judgements")
+        lines = [f"{self.rows} rows read as '{self.format}'"]
+        for kind in kinds:
+            created = getattr(self, f"{kind}_created")
+            existing = getattr(self, f"{kind}_existing")
+            lines.append(f"{kind}: {created} created, {existing} already present (skipped)")
+        if self.rows and not any(getattr(self, f"{k}_created") for k in kinds):
+            lines.append("Nothing new: everything in this file was already imported.")
+        return "\n".join(lines)
+
+
+def validate_file(
+    path: str | Path, *, fmt: str = "auto", file_type: str | None = None
+) -> tuple[str, int]:
+    """Check every row; return (format, row count) or raise ImportFormatError naming lines."""
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use auto or one of {', '.join(FORMATS)}")
+    errors: list[RowError] = []
+    total_errors = rows = 0
+    detected = None if fmt == "auto" else fmt
+    for line, row in read_rows(path, file_type):
+        rows += 1
+        error = _check_row(line, row, detected)
+        if error is None and detected is None:
+            detected = detect_format(row)
+        if error is not None:
+            total_errors += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(error)
+    if rows == 0:
+        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
+    if total_errors:
+        raise ImportFormatError(errors, total_errors)
+    return detected or "pairs", rows
+
+
+def _check_row(line: int, row: object, fmt: str | None) -> RowError | None:
+    if isinstance(row, RowError):
+        return row
+    row_format = fmt or detect_format(row)
+    if row_format is None:
+        return RowError(
+            line, "", "unrecognised row: expected response_a/response_b, responses, or chosen"
+        )
+    try:
+        parse_row(row_format, row)
+    except FieldError as exc:
+        return RowError(line, exc.field, exc.message)
+    return None
+
+
+def import_file(
+    project: Project,
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    labels: str = "judgements",
+    file_type: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a file into `project` whole or not at all; raises ImportFormatError if invalid.
+
+    `labels` says what a row's label becomes: imported judgements, the pair's gold label (hidden
+    from annotators, used for quality checks), or nothing.
+    """
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}")
+    detected, total = validate_file(path, fmt=fmt, file_type=file_type)
+    summary = ImportSummary(format=detected)
+    with transaction.atomic():
+        for batch, done in _batches(path, detected, file_type):
+            _write_batch(project, batch, labels=labels, summary=summary)
+            if progress:
+                progress(done / total)
+    summary.rows = total
+    return summary
+
+
+def _batches(
+    path: str | Path, fmt: str, file_type: str | None
+) -> Iterator[tuple[list[PairIn], int]]:
+    batch: list[PairIn] = []
+    rows = 0
+    for _line, row in read_rows(path, file_type):
+        rows += 1
+        batch.extend(parse_row(fmt, row))
+        if len(batch) >= BATCH_SIZE:
+            yield batch, rows
+            batch = []
+    if batch:
+        yield batch, rows
+
+
+def _write_batch(
+    project: Project, batch: list[PairIn], *, labels: str, summary: ImportSummary
+) -> None:
+    prompt_ids = _ensure_prompts(project, batch, summary)
+    response_ids = _ensure_responses(batch, prompt_ids, summary)
+    pairs = _ensure_pairs(project, batch, prompt_ids, response_ids, labels, summary)
+    if labels == "judgements":
+        _ensure_judgements(project, batch, pairs, summary)
+
+
+def _ensure_prompts(project: Project, batch: list[PairIn], summary: ImportSummary) -> dict:
+    wanted = {prompt_hash(item.messages): item.messages for item in batch}
+    existing = dict(
+        Prompt.objects.filter(project=project, content_hash__in=wanted).values_list(
+            "content_hash", "id"
+        )
+    )
+    missing = [
+        Prompt(project=project, messages=msgs, turn_count=_turns(msgs), content_hash=digest)
+        for digest, msgs in wanted.items()
+        if digest not in existing
+    ]
+    # ignore_conflicts: a concurrent import of the same file may insert the same rows first.
+    Prompt.objects.bulk_create(missing, ignore_conflicts=True)
+    summary.prompts_created += len(missing)
+    summary.prompts_existing += len(existing)
+    if missing:
+        existing.update(
+            Prompt.objects.filter(
+                project=project, content_hash__in=[p.content_hash for p in missing]
+            ).values_list("content_hash", "id")
+        )
+    return existing
+
+
+def _turns(messages: list[dict[str, str]]) -> int:
+    return sum(1 for m in messages if m["role"] == "user")
+
+
+def _ensure_responses(batch: list[PairIn], prompt_ids: dict, summary: ImportSummary) -> dict:
+    wanted: dict[tuple[int, str], str] = {}
+    models: dict[tuple[int, str], str] = {}
+    for item in batch:
+        prompt_id = prompt_ids[prompt_hash(item.messages)]
+        for response in (item.a, item.b):
+            key = (prompt_id, sha256(response.text))
+            wanted[key] = response.text
+            models.setdefault(key, response.model)
+    existing = _response_ids(wanted)
+    missing = [
+        Response(
+            prompt_id=pid,
+            text=wanted[(pid, digest)],
+            model_name=models[(pid, digest)],
+            content_hash=digest,
+        )
+        for pid, digest in wanted
+        if (pid, digest) not in existing
+    ]
+    Response.objects.bulk_create(missing, ignore_conflicts=True)
+    summary.responses_created += len(missing)
+    summary.responses_existing += len(existing)
+    if missing:
+        existing.update(_response_ids({(r.prompt_id, r.content_hash): "" for r in missing}))
+    return existing
+
+
+def _response_ids(keys: dict[tuple[int, str], str]) -> dict[tuple[int, str], int]:
+    rows = Response.objects.filter(
+        prompt_id__in={pid for pid, _ in keys}, content_hash__in={d for _, d in keys}
+    ).values_list("prompt_id", "content_hash", "id")
+    return {(pid, digest): rid for pid, digest, rid in rows if (pid, digest) in keys}
+
+
+def _ensure_pairs(
+    project: Project,
+    batch: list[PairIn],
+    prompt_ids: dict,
+    response_ids: dict,
+    labels: str,
+    summary: ImportSummary,
+) -> dict[str, tuple[int, int]]:
+    """Create missing pairs; return content_key -> (pair id, content hash of its response a)."""
+    candidates: dict[str, Pair] = {}
+    for item in batch:
+        p_digest = prompt_hash(item.messages)
+        a_digest, b_digest = sha256(item.a.text), sha256(item.b.text)
+        key = pair_key(p_digest, a_digest, b_digest)
+        if key in candidates:
+            continue
+        prompt_id = prompt_ids[p_digest]
+        candidates[key] = Pair(
+            project=project,
+            prompt_id=prompt_id,
+            response_a_id=response_ids[(prompt_id, a_digest)],
+            response_b_id=response_ids[(prompt_id, b_digest)],
+            content_key=key,
+            tiebreak=int(key[:15], 16),
+            gold_label=(item.label or "") if labels == "gold" else "",
+            external_id=item.external_id[:200],
+            meta=item.meta,
+        )
+    existing = _pair_ids(project, list(candidates))
+    missing = [pair for key, pair in candidates.items() if key not in existing]
+    Pair.objects.bulk_create(missing, ignore_conflicts=True)
+    summary.pairs_created += len(missing)
+    summary.pairs_existing += len(existing)
+    if missing:
+        existing.update(_pair_ids(project, [p.content_key for p in missing]))
+    return existing
+
+
+def _pair_ids(project: Project, keys: list[str]) -> dict[str, tuple[int, str]]:
+    rows = Pair.objects.filter(project=project, content_key__in=keys).values_list(
+        "content_key", "id", "response_a__content_hash"
+    )
+    return {key: (pair_id, a_digest) for key, pair_id, a_digest in rows}
+
+
+def _ensure_judgements(
+    project: Project, batch: list[PairIn], pairs: dict, summary: ImportSummary
+) -> None:
+    wanted: dict[str, Judgement] = {}
+    for item in batch:
+        if item.label is None:
+            continue
+        p_digest = prompt_hash(item.messages)
+        a_digest = sha256(item.a.text)
+        key = pair_key(p_digest, a_digest, sha256(item.b.text))
+        pair_id, stored_a_digest = pairs[key]
+        choice = _canonical_label(item.label, swapped=stored_a_digest != a_digest)
+        client_id = f"import:{project.pk}:{key[:40]}:{choice}"
+        wanted[client_id] = Judgement(
+            pair_id=pair_id, choice=choice, client_id=client_id, source=Judgement.Source.IMPORT
+        )
+    if not wanted:
+        return
+    existing = set(
+        Judgement.objects.filter(client_id__in=wanted).values_list("client_id", flat=True)
+    )
+    missing = [j for cid, j in wanted.items() if cid not in existing]
+    Judgement.objects.bulk_create(missing, ignore_conflicts=True)
+    summary.judgements_created += len(missing)
+    summary.judgements_existing += len(existing)
+    refresh_pair_counts(project, {j.pair_id for j in missing})
+
+
+def _canonical_label(label: str, *, swapped: bool) -> str:
+    """The file's a/b may be the stored pair's b/a (same pair, other order): swap then."""
+    if not swapped or label == "tie":
+        return label
+    return "b" if label == "a" else "a"
+
+
+def refresh_pair_counts(project: Project, pair_ids: set[int]) -> None:
+    """Recount judgements of the given pairs and mark those at their overlap target complete."""
+    if not pair_ids:
+        return
+    counts = (
+        Judgement.objects.filter(pair=OuterRef("pk"))
+        .values("pair")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    pairs = Pair.objects.filter(pk__in=pair_ids)
+    pairs.update(judgement_count=Coalesce(Subquery(counts), 0))
+    pairs.filter(judgement_count__gte=project.judgements_per_pair).update(
+        status=PairStatus.COMPLETE
+    )

@@ -1,0 +1,14 @@
+"""Celery tasks of the annotation side: thin wrappers that call domain functions by id."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def import_file_task(job_id: int) -> None:
+    """Run an uploaded import; claiming makes a redelivered message a no-op."""
+    from annotate.jobs import claim_import_job, run_import_job
+
+    if claim_import_job(job_id):
+        run_import_job(job_id)

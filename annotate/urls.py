@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from annotate import views
+
+urlpatterns = [
+    path("", views.project_list, name="project-list"),
+    path("projects/<slug:slug>/", views.project_detail, name="project-detail"),
+    path("projects/<slug:slug>/import", views.project_import, name="project-import"),
+    path("projects/<slug:slug>/export", views.project_export, name="project-export"),
+]

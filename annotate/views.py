@@ -1,0 +1,72 @@
+"""HTML pages: the project list and a project's page with import and export for admins."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.api.views import export_response, start_import
+from annotate.exporting import EXPORT_FORMATS
+from annotate.formats import FORMATS
+from annotate.importing import LABEL_MODES
+from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
+from annotate.projects import project_counts
+
+
+@login_required
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    projects = [
+        (project, role_in(request.user, project), project_counts(project))
+        for project in visible_projects(request.user).order_by("name")
+    ]
+    return render(request, "annotate/project_list.html", {"projects": projects})
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug)
+    is_admin = is_project_admin(request.user, project)
+    context = {
+        "project": project,
+        "counts": project_counts(project),
+        "is_admin": is_admin,
+        "imports": project.imports.all()[:10] if is_admin else [],
+        "members": project.memberships.select_related("user").order_by("role", "user__username")
+        if is_admin
+        else [],
+        "import_formats": ["auto", *FORMATS],
+        "label_modes": LABEL_MODES,
+        "export_formats": EXPORT_FORMATS,
+    }
+    return render(request, "annotate/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_import(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    upload = request.FILES.get("file")
+    fmt = request.POST.get("format", "auto")
+    labels = request.POST.get("labels", "judgements")
+    if upload is None or fmt not in ("auto", *FORMATS) or labels not in LABEL_MODES:
+        messages.error(request, "Choose a file, a format and what labels become.")
+    else:
+        job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
+        messages.info(request, f"Import of {job.original_name} queued; progress is shown below.")
+    return redirect("project-detail", slug=slug)
+
+
+@login_required
+@require_GET
+def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    fmt = request.GET.get("format", "trl")
+    file_type = request.GET.get("file", "jsonl")
+    if fmt not in EXPORT_FORMATS or file_type not in ("jsonl", "parquet"):
+        return HttpResponse("Unknown export format.", status=400)
+    return export_response(project, format=fmt, file=file_type, min_agreement=0.0)
