@@ -139,20 +139,8 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
         reader = csv.DictReader(handle)
         for row in reader:
             # line_num is the line the row ends on; rows with embedded newlines start earlier.
-            yield reader.line_num, {k: _csv_value(v) for k, v in row.items() if k is not None}
-
-
-def _csv_value(value: str | None) -> Any:
-    """CSV cells are strings; JSON-looking lists and objects (messages, meta) are decoded."""
-    if value is None or value == "":
-        return None
-    stripped = value.strip()
-    if stripped[:1] in "[{" and stripped[-1:] in "]}":
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return value
-    return value
+            cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
+            yield reader.line_num, decode_structured_cells(cells)
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
@@ -160,7 +148,33 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=2000):
         for row in batch.to_pylist():
             number += 1
-            yield number, row
+            yield number, decode_structured_cells(row)
+
+
+# Columns that hold messages, response lists or objects; flat files carry them as JSON text.
+STRUCTURED_COLUMNS = ("prompt", "chosen", "rejected", "responses", "meta")
+
+
+def decode_structured_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Decode JSON text in structured columns (CSV cells, Parquet string columns).
+
+    Only an object, or a list of objects (or of strings for `responses`), is decoded, so a
+    plain-text prompt that happens to look like JSON ("[1, 2]") stays text.
+    """
+    for column in STRUCTURED_COLUMNS:
+        value = row.get(column)
+        if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
+            continue
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            continue
+        allowed = (dict, str) if column == "responses" else (dict,)
+        if isinstance(decoded, dict) or (
+            isinstance(decoded, list) and decoded and all(isinstance(i, allowed) for i in decoded)
+        ):
+            row[column] = decoded
+    return row
 
 
 # ---------------------------------------------------------------- detection and parsing

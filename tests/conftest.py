@@ -1,0 +1,109 @@
+"""Personas (admin, annotator, second annotator, outsider), a project, and a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from annotate.models import Project, Role
+from annotate.projects import set_member
+from tests.factories import make_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def admin(django_user_model: type[User]) -> User:
+    """Admin of `project` (not a superuser)."""
+    return django_user_model.objects.create_user("alice", password="alice-pass")
+
+
+@pytest.fixture
+def annotator(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("bob", password="bob-pass")
+
+
+@pytest.fixture
+def second_annotator(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("carol", password="carol-pass")
+
+
+@pytest.fixture
+def outsider(django_user_model: type[User]) -> User:
+    """Should have no access to the project."""
+    return django_user_model.objects.create_user("charlie", password="charlie-pass")
+
+
+@pytest.fixture
+def project(admin: User, annotator: User, second_annotator: User) -> Project:
+    project = make_project("proj", admin=admin)
+    set_member(project, username=annotator.username, role=Role.ANNOTATOR)
+    set_member(project, username=second_annotator.username, role=Role.ANNOTATOR)
+    return project
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def _database_url() -> str:
+    """A URL for the test database that the worker process can open."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: Any, tmp_path_factory: Any) -> Iterator[Path]:
+    """A real `celery worker` process on the test database and the configured broker."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    queues = ",".join(sorted({"default", settings.REWARDS_QUEUE}))
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+             "--queues", queues, "--loglevel", "INFO", "--without-heartbeat",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: "ready." in log.read_text(), timeout=90, what="celery worker", log=log)
+        yield log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_for(condition: Any, *, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log else ""
+    raise AssertionError(f"{what} not ready after {timeout}s\n{tail}")
+
+
+def wait_until(condition: Any, *, timeout: float = 60, what: str = "condition") -> None:
+    """Poll `condition` until it is truthy; fail with `what` after `timeout` seconds."""
+    _wait_for(condition, timeout=timeout, what=what)

@@ -1,0 +1,47 @@
+"""make_* helpers that build test data through the same code paths as the product."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from annotate.importing import import_file
+from annotate.models import Project
+from annotate.projects import create_project
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_project(slug: str = "proj", **options: Any) -> Project:
+    return create_project(slug=slug, name=slug.title(), **options)
+
+
+def pair_rows(n: int, *, labelled: bool = True, prefix: str = "q") -> list[dict[str, Any]]:
+    """n distinct pairs-format rows; the label alternates a/b."""
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {
+            "id": f"{prefix}-{i}",
+            "prompt": f"{prefix} question {i}?",
+            "response_a": f"answer one to {prefix} {i}",
+            "response_b": f"answer two to {prefix} {i}, longer",
+            "model_a": "model-x",
+            "model_b": "model-y",
+        }
+        if labelled:
+            row["label"] = "a" if i % 2 == 0 else "b"
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def make_pairs(project: Project, tmp_path: Path, n: int, **kwargs: Any) -> None:
+    """Import n generated pairs into the project."""
+    labels = kwargs.pop("labels", "judgements")
+    path = write_jsonl(tmp_path / f"pairs-{project.slug}-{n}.jsonl", pair_rows(n, **kwargs))
+    import_file(project, path, labels=labels)
