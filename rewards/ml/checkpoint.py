@@ -1,0 +1,78 @@
+"""Self-describing checkpoints: everything needed to rebuild a scorer sits in one folder."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from rewards.ml.backbone import load_backbone
+from rewards.ml.cache import EmbeddingCache
+from rewards.ml.config import TrainConfig
+from rewards.ml.heads import HeadEnsemble
+from rewards.ml.score import RewardScorer
+
+FORMAT = "prefloop-reward-model"
+FORMAT_VERSION = 1
+META_FILE = "model.json"
+HEADS_FILE = "heads.safetensors"
+BACKBONE_DIR = "backbone"
+
+
+def describe(scorer: RewardScorer, config: TrainConfig, **extra: Any) -> dict[str, Any]:
+    """The metadata block written next to the weights."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": scorer.mode,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "backbone": scorer.backbone.describe(),
+        "heads": scorer.heads.config(),
+        **extra,
+    }
+
+
+def write_checkpoint(scorer: RewardScorer, out_dir: str | Path) -> Path:
+    """Write weights and `scorer.meta`; a fine-tuned backbone is saved in full beside them."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in scorer.heads.state_dict().items()}
+    save_file(state, str(folder / HEADS_FILE))
+    if scorer.mode == "finetune":
+        scorer.backbone.model.save_pretrained(folder / BACKBONE_DIR)
+        scorer.backbone.formatter.tokenizer.save_pretrained(folder / BACKBONE_DIR)
+    text = json.dumps(scorer.meta, indent=2, ensure_ascii=False, default=float)
+    (folder / META_FILE).write_text(text + "\n", encoding="utf-8")
+    return folder
+
+
+def read_checkpoint(
+    folder: Path, *, cache_dir: str | None = None, device: str = "auto"
+) -> RewardScorer:
+    """Rebuild the scorer written by `write_checkpoint`."""
+    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{folder} is not a {FORMAT} checkpoint")
+    config = TrainConfig.from_dict(meta["config"])
+    described = meta["backbone"]
+    finetuned = meta["mode"] == "finetune"
+    name = str(folder / BACKBONE_DIR) if finetuned else described["name"]
+    backbone = load_backbone(
+        name,
+        max_length=described["formatting"]["max_length"],
+        pooling=described["pooling"],
+        device=device,
+        reuse=not finetuned,
+    )
+    if not finetuned and backbone.fingerprint != described["fingerprint"]:
+        raise ValueError(f"backbone {name!r} changed since {folder} was trained; retrain")
+    heads = HeadEnsemble(**meta["heads"])
+    heads.load_state_dict(load_file(str(folder / HEADS_FILE)))
+    heads.to(backbone.device).eval()
+    cache = None if finetuned else EmbeddingCache(cache_dir or config.cache_dir, backbone.namespace)
+    return RewardScorer(meta["mode"], backbone, heads, cache, meta)

@@ -1,0 +1,133 @@
+"""Training configuration shared by the CLI, the Celery path and the benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("heads", "finetune")
+
+# Epoch ceilings used when `epochs` is None: heads stop early long before 200 passes over
+# cached features; a full fine-tune of a small encoder saturates after 1-3 epochs (TRL's
+# RewardConfig defaults to 1; we take 2 because ensembles of linear heads need a warm backbone).
+DEFAULT_EPOCHS = {"heads": 200, "finetune": 2}
+DEFAULT_LR = {"heads": 1e-3, "finetune": 3e-5}
+DEFAULT_BATCH_SIZE = {"heads": 256, "finetune": 16}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored verbatim in the checkpoint."""
+
+    # Parameters that control the model
+    mode: str = field(default="heads", metadata={"help": "heads (frozen backbone) or finetune."})
+    backbone: str | None = field(
+        default=None,
+        metadata={"help": "Local path or hub name; None means the packaged all-MiniLM-L6-v2."},
+    )
+    pooling: str = field(
+        default="auto",
+        metadata={"help": "mean, last or auto (mean for masked-LM encoders, last for decoders)."},
+    )
+    members: int = field(default=8, metadata={"help": "Ensemble size K (heads on one backbone)."})
+    head_hidden: int = field(
+        default=0,
+        metadata={
+            "help": "Hidden width of each head; 0 is linear. MEASURED.md: MLP heads over frozen "
+            "MiniLM embeddings scored below linear ones on a few thousand pairs."
+        },
+    )
+    length_feature: bool = field(
+        default=True,
+        metadata={
+            "help": "Add log(1 + response tokens) as a feature; MEASURED.md: length alone "
+            "beats frozen embeddings on autoj and pandalm."
+        },
+    )
+
+    # Parameters that control the data preprocessing
+    max_length: int = field(default=256, metadata={"help": "Tokens per prompt+response input."})
+    val_fraction: float = field(
+        default=0.1, metadata={"help": "Share of prompts held out for early stopping and metrics."}
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Embedding cache; None means $REWARDS_CACHE_DIR or ~/.cache/prefloop."},
+    )
+
+    # Parameters that control the training
+    epochs: int | None = field(
+        default=None, metadata={"help": "Epoch ceiling; None means DEFAULT_EPOCHS[mode]."}
+    )
+    lr: float | None = field(
+        default=None, metadata={"help": "Peak learning rate; None means DEFAULT_LR[mode]."}
+    )
+    weight_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "AdamW decoupled decay; None means 10 for heads (MEASURED.md: <= 1 "
+            "overfit 384-d embeddings) and 0.01 for finetune (BERT fine-tuning default)."
+        },
+    )
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Pairs per step; None means DEFAULT_BATCH_SIZE[mode]."}
+    )
+    grad_accum: int = field(default=1, metadata={"help": "Finetune: steps per optimizer update."})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Finetune: linear warmup share before cosine decay."}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Finetune: gradient clipping."})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Finetune: trade compute for activation memory."}
+    )
+    patience: int = field(
+        default=10, metadata={"help": "Heads: epochs without validation gain before stopping."}
+    )
+    margin_per_strength: float = field(
+        default=0.0,
+        metadata={
+            "help": "Reward margin per strength point (1..3), as in Llama 2's margin loss; "
+            "0 disables it."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds torch, numpy and the bootstrap."})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when present), cpu, cuda."})
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.members < 1:
+            raise ValueError("members must be at least 1")
+
+    @property
+    def resolved_epochs(self) -> int:
+        """Epoch ceiling after applying the mode default."""
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.mode]
+
+    @property
+    def resolved_lr(self) -> float:
+        """Learning rate after applying the mode default."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
+
+    @property
+    def resolved_weight_decay(self) -> float:
+        """Weight decay after applying the mode default."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 10.0 if self.mode == "heads" else 0.01
+
+    @property
+    def resolved_batch_size(self) -> int:
+        """Pairs per step after applying the mode default."""
+        return self.batch_size if self.batch_size is not None else DEFAULT_BATCH_SIZE[self.mode]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild from `to_dict` output, ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
