@@ -202,16 +202,20 @@ def parse_row(fmt: str, row: Any) -> list[PairIn]:
 
 
 def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
-    messages = parse_prompt(row.get("prompt"), "prompt")
+    meta = row.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise FieldError("meta", "must be an object")
+    # A rendered multi-turn prompt may come with its structured turns (shared/data does this).
+    if isinstance(meta.get("prompt_turns"), list) and meta["prompt_turns"]:
+        messages = parse_prompt(meta["prompt_turns"], "meta.prompt_turns")
+    else:
+        messages = parse_prompt(row.get("prompt"), "prompt")
     a = ResponseIn(_text(row, "response_a"), _optional_str(row, "model_a"))
     b = ResponseIn(_text(row, "response_b"), _optional_str(row, "model_b"))
     _check_distinct(a.text, b.text)
     label = row.get("label")
     if label is not None and label not in LABELS:
         raise FieldError("label", f"must be one of a, b, tie (got {label!r})")
-    meta = row.get("meta") or {}
-    if not isinstance(meta, dict):
-        raise FieldError("meta", "must be an object")
     return [PairIn(messages, a, b, label, _optional_str(row, "id"), meta)]
 
 

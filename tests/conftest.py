@@ -22,6 +22,12 @@ from tests.factories import make_project
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 costs ~0.3 s a user on this CPU; tests do not need a slow hash."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin(django_user_model: type[User]) -> User:
     """Admin of `project` (not a superuser)."""
@@ -81,10 +87,27 @@ def celery_worker_process(django_db_setup: Any, tmp_path_factory: Any) -> Iterat
     queues = ",".join(sorted({"default", settings.REWARDS_QUEUE}))
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-             "--queues", queues, "--loglevel", "INFO", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "solo",
+                "--queues",
+                queues,
+                "--loglevel",
+                "INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_for(lambda: "ready." in log.read_text(), timeout=90, what="celery worker", log=log)

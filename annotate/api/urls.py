@@ -6,7 +6,8 @@ from rest_framework.routers import SimpleRouter
 from annotate.api.views import ImportJobView, ProjectViewSet
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"
 router.register("projects", ProjectViewSet, basename="project")
 
 urlpatterns = [

@@ -25,6 +25,8 @@ MULTI_TURN = [
     {"role": "user", "content": "Pancakes."},
 ]
 
+JOKE = "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Tell a joke"
+
 ROWS_BY_FORMAT: dict[str, list[dict[str, Any]]] = {
     "pairs": [
         {"prompt": "2+2?", "response_a": "4", "response_b": "5", "label": "a", "model_a": "m1"},
@@ -32,18 +34,28 @@ ROWS_BY_FORMAT: dict[str, list[dict[str, Any]]] = {
         {"prompt": "Capital of France?", "response_a": "Lyon", "response_b": "Paris", "label": "b"},
     ],
     "responses": [
-        {"prompt": "Name a colour", "responses": [{"text": "red", "model": "m1"}, {"text": "blue"},
-                                                   {"text": "green"}]},
+        {
+            "prompt": "Name a colour",
+            "responses": [{"text": "red", "model": "m1"}, {"text": "blue"}, {"text": "green"}],
+        },
     ],
     "trl": [
         {"prompt": "2+2?", "chosen": "4", "rejected": "5"},
-        {"prompt": MULTI_TURN, "chosen": [{"role": "assistant", "content": "Flour, eggs."}],
-         "rejected": [{"role": "assistant", "content": "No."}]},
+        {
+            "prompt": MULTI_TURN,
+            "chosen": [{"role": "assistant", "content": "Flour, eggs."}],
+            "rejected": [{"role": "assistant", "content": "No."}],
+        },
     ],
     "hh": [
-        {"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"},
-        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Tell a joke\n\nAssistant: Knock knock",
-         "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Tell a joke\n\nAssistant: No"},
+        {
+            "chosen": "\n\nHuman: 2+2?\n\nAssistant: 4",
+            "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5",
+        },
+        {
+            "chosen": JOKE + "\n\nAssistant: Knock knock",
+            "rejected": JOKE + "\n\nAssistant: No",
+        },
     ],
 }
 # (pairs, judgements) each format's rows make.
@@ -73,8 +85,9 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 def _winners() -> set[tuple[str, str]]:
     """(last prompt turn, preferred response text) of every a/b judgement."""
     result = set()
-    for j in Judgement.objects.select_related("pair__prompt", "pair__response_a",
-                                              "pair__response_b"):
+    for j in Judgement.objects.select_related(
+        "pair__prompt", "pair__response_a", "pair__response_b"
+    ):
         winner = j.pair.response_a if j.choice == "a" else j.pair.response_b
         result.add((j.pair.prompt.messages[-1]["content"], winner.text))
     return result
@@ -96,8 +109,11 @@ def test_it_imports_each_format_from_each_file_type(tmp_path: Path, fmt: str, su
     if fmt in ("trl", "hh"):
         assert ("2+2?", "4") in _winners()
     if fmt == "pairs":
-        assert _winners() == {("2+2?", "4"), ("Pancakes.", "Flour, eggs."),
-                              ("Capital of France?", "Paris")}
+        assert _winners() == {
+            ("2+2?", "4"),
+            ("Pancakes.", "Flour, eggs."),
+            ("Capital of France?", "Paris"),
+        }
         assert Response.objects.get(text="4").model_name == "m1"
     if fmt in ("pairs", "trl"):
         assert Prompt.objects.get(turn_count=2).messages == MULTI_TURN
@@ -151,11 +167,21 @@ def test_it_adds_nothing_when_the_same_file_is_imported_twice(tmp_path: Path) ->
 def test_it_treats_a_reversed_pair_as_the_same_pair_and_maps_its_label(tmp_path: Path) -> None:
     # given: the same two responses, a/b swapped, labelled for the same winner
     project = make_project()
-    import_file(project, write_jsonl(tmp_path / "1.jsonl", [
-        {"prompt": "p", "response_a": "good", "response_b": "bad", "label": "a"}]))
+    import_file(
+        project,
+        write_jsonl(
+            tmp_path / "1.jsonl",
+            [{"prompt": "p", "response_a": "good", "response_b": "bad", "label": "a"}],
+        ),
+    )
     # when
-    summary = import_file(project, write_jsonl(tmp_path / "2.jsonl", [
-        {"prompt": "p", "response_a": "bad", "response_b": "good", "label": "b"}]))
+    summary = import_file(
+        project,
+        write_jsonl(
+            tmp_path / "2.jsonl",
+            [{"prompt": "p", "response_a": "bad", "response_b": "good", "label": "b"}],
+        ),
+    )
     # then: one pair, and the label is recognised as the same judgement
     assert Pair.objects.count() == 1
     assert summary.judgements_created == 0
@@ -165,9 +191,7 @@ def test_it_treats_a_reversed_pair_as_the_same_pair_and_maps_its_label(tmp_path:
 def test_it_marks_pairs_complete_at_the_overlap_target(tmp_path: Path) -> None:
     project = make_project(judgements_per_pair=1)
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4)))
-    assert set(Pair.objects.values_list("status", "judgement_count")) == {
-        (PairStatus.COMPLETE, 1)
-    }
+    assert set(Pair.objects.values_list("status", "judgement_count")) == {(PairStatus.COMPLETE, 1)}
 
 
 def test_it_keeps_labels_as_hidden_gold_when_asked(tmp_path: Path) -> None:
@@ -175,7 +199,11 @@ def test_it_keeps_labels_as_hidden_gold_when_asked(tmp_path: Path) -> None:
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4)), labels="gold")
     assert Judgement.objects.count() == 0
     assert list(Pair.objects.order_by("external_id").values_list("gold_label", flat=True)) == [
-        "a", "b", "a", "b"]
+        "a",
+        "b",
+        "a",
+        "b",
+    ]
     assert set(Pair.objects.values_list("status", flat=True)) == {PairStatus.PENDING}
 
 
@@ -222,5 +250,8 @@ def test_two_concurrent_imports_of_one_file_store_each_pair_once(tmp_path: Path)
     # then
     assert errors == []
     assert (Prompt.objects.count(), Pair.objects.count(), Judgement.objects.count()) == (
-        300, 300, 300)
+        300,
+        300,
+        300,
+    )
     assert set(Pair.objects.values_list("judgement_count", flat=True)) == {1}
