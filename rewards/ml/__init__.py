@@ -1,6 +1,8 @@
 """Reward model core: pure PyTorch + transformers, no Django (runs in workers, CLI, GPU boxes).
 
 Names are imported lazily so `import rewards.ml` stays cheap; torch loads on first use.
+The functions `train` and `score` live in the submodules of the same names (a package
+attribute cannot be both), so call `rewards.ml.train.train` and `rewards.ml.score.score`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ _EXPORTS = {
     "PreferencePair": "rewards.ml.data",
     "read_pairs_jsonl": "rewards.ml.data",
     "embed_ahead": "rewards.ml.backbone",
-    "train": "rewards.ml.train",
     "TrainResult": "rewards.ml.train",
     "load": "rewards.ml.score",
-    "score": "rewards.ml.score",
     "RewardScorer": "rewards.ml.score",
     "ScoreResult": "rewards.ml.score",
     "evaluate": "rewards.ml.metrics",

@@ -43,14 +43,21 @@ def resolve_backbone(name: str | None) -> tuple[str, bool]:
     return str(name), Path(str(name)).is_dir()
 
 
-@functools.cache
 def weights_fingerprint(path: str) -> str:
-    """Hash of a local model folder's config and weights, so retrained folders miss the cache."""
-    digest = hashlib.sha256()
+    """Hash of a local model folder's config and weights, so rebuilt folders miss the cache."""
     folder = Path(path)
     if not folder.is_dir():
         return hashlib.sha256(path.encode()).hexdigest()[:16]
-    for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+    files = sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors"))
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _hash_files(tuple(files), stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_files(files: tuple[Path, ...], stamp: tuple) -> str:
+    # `stamp` (sizes, mtimes) is only part of the memo key: a rewritten file is hashed again.
+    digest = hashlib.sha256()
+    for file in files:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
@@ -126,11 +133,15 @@ def load_backbone(
     """Load with the real from_pretrained; frozen backbones are shared within a process."""
     if trainable or not reuse:
         return _load(name, max_length, pooling, device, trainable=trainable)
-    return _load_frozen(name, max_length, pooling, device)
+    fingerprint = weights_fingerprint(resolve_backbone(name)[0])
+    return _load_frozen(name, max_length, pooling, device, fingerprint)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_frozen(name: str | None, max_length: int, pooling: str, device: str) -> Backbone:
+def _load_frozen(
+    name: str | None, max_length: int, pooling: str, device: str, fingerprint: str
+) -> Backbone:
+    # `fingerprint` is part of the memo key only: a rebuilt folder is loaded again.
     return _load(name, max_length, pooling, device, trainable=False)
 
 
