@@ -7,6 +7,7 @@ from annotate import views
 urlpatterns = [
     path("", views.project_list, name="project-list"),
     path("projects/<slug:slug>/", views.project_detail, name="project-detail"),
+    path("projects/<slug:slug>/annotate", views.annotate_page, name="annotate"),
     path("projects/<slug:slug>/import", views.project_import, name="project-import"),
     path("projects/<slug:slug>/export", views.project_export, name="project-export"),
 ]

@@ -12,8 +12,10 @@ from annotate.api.views import export_response, start_import
 from annotate.exporting import EXPORT_FORMATS
 from annotate.formats import FORMATS
 from annotate.importing import LABEL_MODES
+from annotate.models import Pair, PairStatus
 from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
 from annotate.projects import project_counts
+from annotate.rendering import render_markdown
 
 
 @login_required
@@ -44,6 +46,27 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "export_formats": EXPORT_FORMATS,
     }
     return render(request, "annotate/project_detail.html", context)
+
+
+@login_required
+@require_GET
+def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The comparison page; pairs are fetched from the judging API by static/js/annotate.js."""
+    project = access_project(request.user, slug)
+    options = {
+        "slug": project.slug,
+        "allow_tie": project.allow_tie,
+        "allow_both_bad": project.allow_both_bad,
+        "ask_strength": project.ask_strength,
+        "ask_rationale": project.ask_rationale,
+    }
+    context = {
+        "project": project,
+        "options": options,
+        "guidelines_html": render_markdown(project.guidelines),
+        "finished": not Pair.objects.filter(project=project, status=PairStatus.PENDING).exists(),
+    }
+    return render(request, "annotate/annotate.html", context)
 
 
 @login_required

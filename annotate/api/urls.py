@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
 from annotate.api.views import ImportJobView, ProjectViewSet
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
@@ -11,6 +12,10 @@ router.trailing_slash = "/?"
 router.register("projects", ProjectViewSet, basename="project")
 
 urlpatterns = [
+    path("projects/<slug:slug>/next", NextPairView.as_view(), name="next-pair"),
+    path("projects/<slug:slug>/stats", StatsView.as_view(), name="project-stats"),
+    path("assignments/<int:pk>/judgement", JudgementView.as_view(), name="judgement"),
+    path("assignments/<int:pk>/skip", SkipView.as_view(), name="skip"),
     *router.urls,
     path("imports/<int:pk>", ImportJobView.as_view(), name="import-detail"),
 ]

@@ -1,0 +1,197 @@
+"""Annotator endpoints: lease the next pair, judge it, skip it, see progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.judging import JudgingError, record_judgement, skip_assignment
+from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.permissions import access_project, is_project_admin
+from annotate.queue import lease_next_pair, progress
+from annotate.rendering import render_markdown
+
+
+class NextInputSerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, help_text="assignment being shown (prefetch)")
+
+
+class TextSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    html = serializers.CharField(help_text="sanitized HTML rendered from markdown")
+
+
+class MessageSerializer(TextSerializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    mine = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class NextPairSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    pair = serializers.IntegerField()
+    prompt = MessageSerializer(many=True)
+    left = TextSerializer()
+    right = TextSerializer()
+    expires_at = serializers.DateTimeField()
+    progress = ProgressSerializer()
+
+
+class JudgementInputSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
+    strength = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="")
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    client_id = serializers.CharField(max_length=100)
+
+
+class JudgementOutputSerializer(serializers.Serializer):
+    judgement = serializers.IntegerField()
+    choice = serializers.CharField()
+    progress = ProgressSerializer()
+
+
+def blind_view(assignment: Assignment) -> dict[str, Any]:
+    """What the annotator sees: no model names, no metadata, sides as leased."""
+    pair = assignment.pair
+    a, b = pair.response_a.text, pair.response_b.text
+    left, right = (a, b) if assignment.left_is_a else (b, a)
+    return {
+        "assignment": assignment.pk,
+        "pair": pair.pk,
+        "prompt": [
+            {**m, "text": m["content"], "html": render_markdown(m["content"])}
+            for m in pair.prompt.messages
+        ],
+        "left": {"text": left, "html": render_markdown(left)},
+        "right": {"text": right, "html": render_markdown(right)},
+        "expires_at": assignment.expires_at,
+    }
+
+
+class NextPairView(APIView):
+    """Lease the next pair for the calling annotator (204 when nothing is left)."""
+
+    @extend_schema(
+        request=NextInputSerializer,
+        responses={200: NextPairSerializer, 204: OpenApiResponse(description="nothing left")},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = access_project(request.user, slug)
+        data = NextInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = lease_next_pair(request.user, project, after=data.validated_data.get("after"))
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        body = blind_view(assignment)
+        body["progress"] = progress(request.user, project)
+        return Response(NextPairSerializer(body).data)
+
+
+class JudgementView(APIView):
+    """Judge the leased pair; repeating a client_id returns the stored judgement (200)."""
+
+    @extend_schema(
+        request=JudgementInputSerializer,
+        responses={201: JudgementOutputSerializer, 200: JudgementOutputSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = JudgementInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            recorded = record_judgement(pk, request.user, **data.validated_data)
+        except JudgingError as exc:
+            return _error(exc)
+        judgement = recorded.judgement
+        project = Project.objects.get(pairs=judgement.pair_id)
+        body = {
+            "judgement": judgement.pk,
+            "choice": judgement.choice,
+            "progress": progress(request.user, project),
+        }
+        code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
+        return Response(JudgementOutputSerializer(body).data, status=code)
+
+
+class SkipView(APIView):
+    """Skip the leased pair; it is not offered to this annotator again."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "Skipped",
+                {"assignment": serializers.IntegerField(), "outcome": serializers.CharField()},
+            )
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            assignment = skip_assignment(pk, request.user)
+        except JudgingError as exc:
+            return _error(exc)
+        return Response({"assignment": assignment.pk, "outcome": assignment.outcome})
+
+
+def _error(exc: JudgingError) -> Response:
+    body = {exc.field: [str(exc)]} if exc.status == 400 and exc.field else {"detail": str(exc)}
+    return Response(body, status=exc.status)
+
+
+class StatsView(APIView):
+    """Pending/complete pairs, judgements, per-annotator counts (annotators see their own)."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ProjectStats",
+            {
+                "pending": serializers.IntegerField(),
+                "complete": serializers.IntegerField(),
+                "judgements": serializers.IntegerField(),
+                "annotators": inline_serializer(
+                    "AnnotatorCount",
+                    {
+                        "annotator": serializers.CharField(),
+                        "judgements": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = access_project(request.user, slug)
+        return Response(project_stats(project, request.user))
+
+
+def project_stats(project: Project, user: Any) -> dict[str, Any]:
+    pairs = Pair.objects.filter(project=project).aggregate(
+        pending=Count("id", filter=Q(status=PairStatus.PENDING)),
+        complete=Count("id", filter=Q(status=PairStatus.COMPLETE)),
+    )
+    per_annotator = (
+        get_user_model()
+        .objects.filter(judgements__pair__project=project)
+        .annotate(n=Count("judgements"))
+    )
+    if not is_project_admin(user, project):
+        per_annotator = per_annotator.filter(pk=user.pk)
+    return {
+        **pairs,
+        "judgements": Judgement.objects.filter(pair__project=project).count(),
+        "annotators": [
+            {"annotator": u.get_username(), "judgements": u.n}
+            for u in per_annotator.order_by("username")
+        ],
+    }

@@ -1,0 +1,173 @@
+"""Recording a judgement: idempotent on client_id, stored in canonical a/b terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.queue import live_leases
+
+SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+
+
+class JudgingError(Exception):
+    """A judgement that cannot be recorded; `status` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidJudgement(JudgingError):
+    status = 400
+
+
+class LeaseNotFound(JudgingError):
+    status = 404
+
+
+class JudgingConflict(JudgingError):
+    status = 409
+
+
+@dataclass(frozen=True)
+class Recorded:
+    judgement: Judgement
+    created: bool
+
+
+def check_judgement_input(
+    project: Project, *, choice: str, strength: int | None, rationale: str
+) -> None:
+    """Raise InvalidJudgement (naming the field) for what this project does not accept."""
+    if choice not in SHOWN_CHOICES:
+        raise InvalidJudgement(f"unknown choice {choice!r}", field="choice")
+    if choice == "tie" and not project.allow_tie:
+        raise InvalidJudgement("this project does not allow ties", field="choice")
+    if choice == "both_bad" and not project.allow_both_bad:
+        raise InvalidJudgement('this project does not allow "both bad"', field="choice")
+    if strength is not None and not 1 <= strength <= 3:
+        raise InvalidJudgement("strength must be 1, 2 or 3", field="strength")
+    if project.ask_rationale == AskRationale.REQUIRED and not rationale.strip():
+        raise InvalidJudgement("a rationale is required in this project", field="rationale")
+
+
+def canonical_choice(choice: str, *, left_is_a: bool) -> str:
+    """Map what the annotator saw (left/right) to the pair's canonical a/b."""
+    if choice == "left":
+        return "a" if left_is_a else "b"
+    if choice == "right":
+        return "b" if left_is_a else "a"
+    return choice
+
+
+def record_judgement(
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    *,
+    choice: str,
+    client_id: str,
+    strength: int | None = None,
+    rationale: str = "",
+    duration_ms: int | None = None,
+) -> Recorded:
+    """Store a judgement for the annotator's lease, once per client_id."""
+    existing = _by_client_id(client_id, annotator)
+    if existing is not None:
+        return Recorded(existing, created=False)
+    try:
+        with transaction.atomic():
+            assignment = _lock_assignment(assignment_id, annotator)
+            pair = (
+                Pair.objects.select_for_update()
+                .select_related("project")
+                .get(pk=assignment.pair_id)
+            )
+            project = pair.project
+            check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
+            _check_slot(assignment, pair)
+            judgement = Judgement.objects.create(
+                pair=pair,
+                annotator=annotator,
+                assignment=assignment,
+                choice=canonical_choice(choice, left_is_a=assignment.left_is_a),
+                shown_left="a" if assignment.left_is_a else "b",
+                strength=strength if project.ask_strength and choice in ("left", "right") else None,
+                rationale=rationale.strip() if project.ask_rationale != AskRationale.OFF else "",
+                duration_ms=duration_ms,
+                client_id=client_id,
+            )
+            _close(assignment, Assignment.Outcome.JUDGED)
+            _count(pair)
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race: return its row.
+        existing = _by_client_id(client_id, annotator)
+        if existing is None:
+            raise
+        return Recorded(existing, created=False)
+    return Recorded(judgement, created=True)
+
+
+def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | None:
+    existing = Judgement.objects.filter(client_id=client_id).first()
+    if existing is not None and existing.annotator_id != annotator.pk:
+        raise JudgingConflict("this client_id belongs to another submission", field="client_id")
+    return existing
+
+
+def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=annotator).first()
+    )
+    if assignment is None:
+        raise LeaseNotFound("no such assignment for this annotator")
+    return assignment
+
+
+def _check_slot(assignment: Assignment, pair: Pair) -> None:
+    """Refuse a second judgement, a closed lease, or an expired slot someone else took.
+
+    Caller holds the Pair row lock.
+    """
+    if Judgement.objects.filter(pair=pair, annotator_id=assignment.annotator_id).exists():
+        raise JudgingConflict("you have already judged this pair")
+    if assignment.closed_at is not None:
+        raise JudgingConflict(f"this assignment is already closed ({assignment.outcome})")
+    if assignment.expires_at > timezone.now():
+        return
+    others = (
+        Assignment.objects.filter(live_leases(timezone.now()), pair=pair)
+        .exclude(pk=assignment.pk)
+        .count()
+    )
+    if pair.judgement_count + others >= pair.project.judgements_per_pair:
+        raise JudgingConflict("this lease expired and its slot was given to someone else")
+
+
+def _close(assignment: Assignment, outcome: str) -> None:
+    assignment.closed_at = timezone.now()
+    assignment.outcome = outcome
+    assignment.save(update_fields=["closed_at", "outcome"])
+
+
+def _count(pair: Pair) -> None:
+    """Caller holds the Pair row lock."""
+    pair.judgement_count += 1
+    if pair.judgement_count >= pair.project.judgements_per_pair:
+        pair.status = PairStatus.COMPLETE
+    pair.save(update_fields=["judgement_count", "status"])
+
+
+def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    """Close the lease as skipped; the annotator is not offered this pair again."""
+    with transaction.atomic():
+        assignment = _lock_assignment(assignment_id, annotator)
+        if assignment.closed_at is None:
+            _close(assignment, Assignment.Outcome.SKIPPED)
+    return assignment

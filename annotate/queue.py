@@ -1,0 +1,122 @@
+"""Which pair an annotator gets next: leases with an expiry, overlap k, priority order."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+
+# Candidates tried when concurrent annotators fill the first ones between our read and lock.
+MAX_CANDIDATES = 5
+
+
+def live_leases(now: datetime) -> Q:
+    return Q(closed_at__isnull=True, expires_at__gt=now)
+
+
+def lease_next_pair(
+    annotator: AbstractBaseUser, project: Project, *, after: int | None = None
+) -> Assignment | None:
+    """Return the annotator's open lease, or lease the highest-priority free pair; None if done.
+
+    With `after` (the assignment being shown), another open lease or a new one is returned,
+    so the page can prefetch the next pair; an annotator then holds at most two leases.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        held = _held_lease(annotator, project, now, exclude=after)
+        if held is not None:
+            return held
+        pair = _lock_free_pair(annotator, project, now)
+        if pair is None:
+            return None
+        return Assignment.objects.create(
+            pair=pair,
+            annotator=annotator,
+            left_is_a=secrets.randbelow(2) == 0,
+            expires_at=now + timedelta(seconds=project.lease_seconds),
+        )
+
+
+def _held_lease(
+    annotator: AbstractBaseUser, project: Project, now: datetime, *, exclude: int | None
+) -> Assignment | None:
+    leases = Assignment.objects.filter(live_leases(now), annotator=annotator, pair__project=project)
+    if exclude is not None:
+        leases = leases.exclude(pk=exclude)
+    return (
+        leases.select_related("pair__prompt", "pair__response_a", "pair__response_b")
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime) -> Pair | None:
+    """Lock the best pair with a free slot that this annotator has not seen.
+
+    SKIP LOCKED lets concurrent annotators pass each other's candidates. The lease count in the
+    candidate query comes from the statement's snapshot, so after locking it is checked again:
+    a lease committed in between would otherwise overfill the pair. When every candidate is
+    locked by someone else, one blocking pass waits for them, so "nothing left" is only said
+    when it is true.
+    """
+    candidates = _candidates(annotator, project, now)
+    passed: list[int] = []
+    for skip_locked in (True, False):
+        for _ in range(MAX_CANDIDATES):
+            pair = (
+                candidates.exclude(pk__in=passed)
+                .select_for_update(skip_locked=skip_locked, of=("self",))
+                .first()
+            )
+            if pair is None:
+                break
+            leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
+            if pair.judgement_count + leases < project.judgements_per_pair:
+                return pair
+            passed.append(pair.pk)
+    return None
+
+
+def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) -> QuerySet[Pair]:
+    seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
+    judged = Judgement.objects.filter(pair=OuterRef("pk"), annotator=annotator)
+    return (
+        Pair.objects.filter(project=project, status=PairStatus.PENDING)
+        .alias(leases=Coalesce(Subquery(_lease_count(now)), 0))
+        .filter(leases__lt=project.judgements_per_pair - F("judgement_count"))
+        .exclude(Exists(seen))
+        .exclude(Exists(judged))
+        .order_by("-priority", "tiebreak")
+        .select_related("prompt", "response_a", "response_b")
+    )
+
+
+def _lease_count(now: datetime) -> Subquery:
+    return (
+        Assignment.objects.filter(live_leases(now), pair=OuterRef("pk"))
+        .values("pair")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+
+
+def progress(annotator: AbstractBaseUser, project: Project) -> dict[str, int]:
+    """Judgements this annotator made here, and pending pairs they have not judged or skipped."""
+    mine = Judgement.objects.filter(pair__project=project, annotator=annotator).count()
+    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING)
+    done_pending = (
+        Assignment.objects.filter(
+            annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING
+        )
+        .exclude(outcome="")
+        .count()
+    )
+    return {"mine": mine, "remaining": max(pending.count() - done_pending, 0)}
