@@ -1,0 +1,428 @@
+// The annotation page: one pair on screen, the next one prefetched, keyboard first.
+//
+// Judgements and skips go to an outbox in localStorage before anything is sent, and leave it
+// only when the server has answered for them. A network error or a server restart keeps them
+// there; they are retried with backoff, on `online` events and on page load. Each judgement
+// carries a client_id made once, so a retry whose first attempt did land is stored only once.
+
+const root = document.getElementById("annotator");
+const options = JSON.parse(document.getElementById("annotate-options").textContent);
+const OUTBOX_KEY = `prefloop:outbox:${options.slug}`;
+const NEXT_URL = `/api/projects/${encodeURIComponent(options.slug)}/next`;
+const FLASH_MS = 160;
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30000;
+
+const $ = (role) => root.querySelector(`[data-role="${role}"]`);
+const rationaleBox = $("rationale");
+const strengthBox = $("strength");
+const guidelines = $("guidelines");
+
+const ALLOWED = new Set(["left", "right"]);
+if (options.allow_tie) ALLOWED.add("tie");
+if (options.allow_both_bad) ALLOWED.add("both_bad");
+
+const KEYMAP = {
+  1: "left",
+  arrowleft: "left",
+  2: "right",
+  arrowright: "right",
+  3: "tie",
+  t: "tie",
+  4: "both_bad",
+  b: "both_bad",
+};
+
+// --- the outbox ------------------------------------------------------------------------------
+
+const outbox = {
+  items() {
+    try {
+      return JSON.parse(localStorage.getItem(OUTBOX_KEY)) || [];
+    } catch {
+      return [];
+    }
+  },
+  add(item) {
+    localStorage.setItem(OUTBOX_KEY, JSON.stringify([...this.items(), item]));
+  },
+  remove(id) {
+    localStorage.setItem(OUTBOX_KEY, JSON.stringify(this.items().filter((i) => i.id !== id)));
+  },
+  assignments() {
+    return new Set(this.items().map((i) => i.assignment));
+  },
+};
+
+function uuid4() {
+  // crypto.randomUUID needs a secure context; getRandomValues works on plain http too.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// --- talking to the server -------------------------------------------------------------------
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function post(url, body) {
+  return fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "X-CSRFToken": csrfToken(),
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    if (body.detail) return String(body.detail);
+    return Object.values(body).flat().join(" ");
+  } catch {
+    return `the server answered ${response.status}`;
+  }
+}
+
+function itemUrl(item) {
+  const kind = item.kind === "skip" ? "skip" : "judgement";
+  return `/api/assignments/${item.assignment}/${kind}`;
+}
+
+// Sends the outbox in order. True when it is empty afterwards.
+async function flushOutbox() {
+  for (const item of outbox.items()) {
+    let response;
+    try {
+      response = await post(itemUrl(item), item.body);
+    } catch {
+      return false; // offline or the server is down: keep everything, retry later
+    }
+    if (response.ok) {
+      outbox.remove(item.id);
+      const body = await response.json().catch(() => ({}));
+      if (body.progress) setProgress(body.progress);
+    } else if ([400, 404, 409].includes(response.status)) {
+      // Retrying cannot help: the pair was judged differently, taken over, or is gone.
+      outbox.remove(item.id);
+      const what = item.kind === "skip" ? "A skip" : "A judgement";
+      notify(`${what} was not saved: ${await errorText(response)}`);
+    } else {
+      if (response.status === 403 || response.status === 401) {
+        notify("Your session has ended. Log in again in another tab; nothing is lost.");
+      }
+      return false;
+    }
+    renderSync();
+  }
+  renderSync();
+  return true;
+}
+
+// --- the queue of pairs ----------------------------------------------------------------------
+
+const queue = []; // queue[0] is on screen, queue[1] is the prefetched next pair
+let exhausted = false; // the server said there is nothing more after what we hold
+let reachable = true;
+let progress = null;
+
+// Asks for pairs until one is on screen and one is waiting. The server still counts the lease
+// of an unsynced judgement as open and would hand it back, so every assignment we hold or still
+// have to send is excluded; `after` excludes one, so with two we wait for the outbox instead.
+async function fillQueue() {
+  while (queue.length < 2 && !(exhausted && queue.length)) {
+    const exclude = outbox.assignments();
+    if (queue[0]) exclude.add(queue[0].assignment);
+    if (exclude.size > 1) break;
+    const body = exclude.size ? { after: [...exclude][0] } : {};
+    let response;
+    try {
+      response = await post(NEXT_URL, body);
+    } catch {
+      reachable = false;
+      return false;
+    }
+    reachable = response.status < 500;
+    if (response.status === 204) {
+      exhausted = true;
+      break;
+    }
+    if (!response.ok) {
+      if (response.status < 500) notify(`Could not load a pair: ${await errorText(response)}`);
+      return false;
+    }
+    const pair = await response.json();
+    if (exclude.has(pair.assignment) || queue.some((p) => p.assignment === pair.assignment)) break;
+    exhausted = false;
+    queue.push(pair);
+    if (pair.progress) setProgress(pair.progress);
+    if (queue.length === 1) show(pair);
+    render();
+  }
+  return true;
+}
+
+let syncing = null;
+let retryDelay = RETRY_FIRST_MS;
+let retryTimer = null;
+
+// Flush the outbox, then top up the queue; on failure try again later, backing off.
+function sync() {
+  if (!syncing) {
+    syncing = (async () => {
+      clearTimeout(retryTimer);
+      const flushed = await flushOutbox();
+      const filled = await fillQueue();
+      if (flushed && filled) {
+        retryDelay = RETRY_FIRST_MS;
+      } else {
+        retryTimer = setTimeout(sync, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+      }
+      render();
+    })().finally(() => {
+      syncing = null;
+    });
+  }
+  return syncing;
+}
+
+// --- showing a pair --------------------------------------------------------------------------
+
+let shownAt = 0;
+let staged = null; // a choice waiting for its required rationale
+let advancing = false;
+
+const ROLE_NAMES = { user: "User", assistant: "Assistant", system: "System" };
+
+function fill(element, part) {
+  // `html` is rendered and sanitized by the server; `text` is only ever used as text.
+  if (part.html !== undefined) element.innerHTML = part.html;
+  else element.textContent = part.text ?? part.content ?? "";
+}
+
+function show(pair) {
+  const prompt = $("prompt");
+  prompt.replaceChildren(
+    ...pair.prompt.map((message) => {
+      const turn = document.createElement("div");
+      turn.className = `ann-turn ann-turn-${message.role}`;
+      const who = document.createElement("div");
+      who.className = "ann-turn-role";
+      who.textContent = ROLE_NAMES[message.role] ?? message.role;
+      const body = document.createElement("div");
+      body.className = "ann-turn-body prose";
+      fill(body, message);
+      turn.append(who, body);
+      return turn;
+    }),
+  );
+  fill($("left"), pair.left);
+  fill($("right"), pair.right);
+  root.dataset.assignment = String(pair.assignment);
+  root.dataset.pair = String(pair.pair);
+  staged = null;
+  for (const button of root.querySelectorAll(".ann-choice, .ann-skip")) {
+    button.classList.remove("chosen", "staged");
+  }
+  if (rationaleBox) rationaleBox.value = "";
+  setStrength(2);
+  shownAt = performance.now();
+  tick();
+  window.scrollTo({ top: 0 });
+}
+
+function setStrength(value) {
+  if (!strengthBox) return;
+  strengthBox.querySelector(`input[value="${value}"]`).checked = true;
+}
+
+function strength() {
+  return Number(strengthBox.querySelector("input:checked")?.value ?? 2);
+}
+
+function choose(choice) {
+  const pair = queue[0];
+  if (!pair || advancing || !ALLOWED.has(choice)) return;
+  const rationale = rationaleBox ? rationaleBox.value.trim() : "";
+  if (options.ask_rationale === "required" && !rationale) {
+    staged = choice;
+    for (const button of root.querySelectorAll(".ann-choice")) {
+      button.classList.toggle("staged", button.dataset.choice === choice);
+    }
+    rationaleBox.focus();
+    notify("Write a short reason, then press Enter to submit.");
+    return;
+  }
+  const body = {
+    choice,
+    duration_ms: Math.round(performance.now() - shownAt),
+    client_id: uuid4(),
+  };
+  if (options.ask_strength && (choice === "left" || choice === "right")) body.strength = strength();
+  if (rationale) body.rationale = rationale;
+  outbox.add({ kind: "judgement", id: body.client_id, assignment: pair.assignment, body });
+  if (progress) setProgress({ mine: progress.mine + 1, remaining: progress.remaining - 1 });
+  advance(root.querySelector(`.ann-choice[data-choice="${choice}"]`));
+}
+
+function skip() {
+  const pair = queue[0];
+  if (!pair || advancing) return;
+  outbox.add({ kind: "skip", id: uuid4(), assignment: pair.assignment, body: {} });
+  advance(root.querySelector(".ann-skip"));
+}
+
+// Highlights the pressed button for a moment, then shows the prefetched pair.
+function advance(button) {
+  advancing = true;
+  button?.classList.add("chosen");
+  hideNotice();
+  renderSync();
+  setTimeout(() => {
+    advancing = false;
+    queue.shift();
+    if (queue[0]) show(queue[0]);
+    else exhausted = false; // ask again: other annotators' leases may have expired
+    render();
+    sync();
+  }, FLASH_MS);
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function setProgress(next) {
+  progress = { mine: Math.max(0, next.mine), remaining: Math.max(0, next.remaining) };
+  const total = progress.mine + progress.remaining;
+  const percent = total ? Math.round((100 * progress.mine) / total) : 100;
+  $("progress").hidden = false;
+  $("progress-fill").style.width = `${percent}%`;
+  root.querySelector('[role="progressbar"]').setAttribute("aria-valuenow", String(percent));
+  $("progress-text").textContent = `${progress.mine} judged · ${progress.remaining} to go`;
+}
+
+function renderSync() {
+  const waiting = outbox.items().length;
+  const badge = $("sync");
+  badge.hidden = waiting === 0;
+  badge.textContent = `${waiting} waiting to sync${navigator.onLine ? "" : " · offline"}`;
+}
+
+function render() {
+  let state;
+  if (queue[0]) state = "pair";
+  else if (outbox.items().length || !reachable) state = "waiting";
+  else if (exhausted || root.dataset.state === "finished") state = "finished";
+  else state = "loading";
+  root.dataset.state = state;
+  root.dataset.queued = String(queue.length); // 2 once the next pair is prefetched
+  $("pair").hidden = state !== "pair";
+  $("waiting").hidden = state !== "waiting";
+  $("finished").hidden = state !== "finished";
+  $("loading").hidden = state !== "loading";
+  $("timer").hidden = state !== "pair";
+  if (state === "finished" && progress) {
+    const n = progress.mine;
+    $("finished-text").textContent =
+      `There is nothing left for you to judge in this project. ` +
+      `You judged ${n} pair${n === 1 ? "" : "s"}. Thank you!`;
+  }
+  renderSync();
+}
+
+let noticeTimer = null;
+function notify(text) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(hideNotice, 8000);
+}
+
+function hideNotice() {
+  $("notice").hidden = true;
+}
+
+function tick() {
+  const seconds = Math.floor((performance.now() - shownAt) / 1000);
+  $("timer").textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+// --- input -----------------------------------------------------------------------------------
+
+function onRationaleKey(event) {
+  if (event.key === "Escape") {
+    rationaleBox.blur();
+    return;
+  }
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  if (staged) choose(staged);
+  else notify("Choose a side first: press Esc, then 1–4, or click a button.");
+}
+
+function onKey(event) {
+  if (event.target === rationaleBox) return onRationaleKey(event);
+  // Other form fields keep their own keys (arrows move between the strength radios).
+  if (event.target.closest?.("input, select, textarea, [contenteditable]")) {
+    if (event.key.startsWith("Arrow")) return;
+  }
+  if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
+  const key = event.key.toLowerCase();
+  if (key === "g" && guidelines) {
+    guidelines.open = !guidelines.open;
+    return;
+  }
+  if (root.dataset.state !== "pair") return;
+  if (event.shiftKey && options.ask_strength && /^Digit[123]$/.test(event.code)) {
+    event.preventDefault();
+    setStrength(Number(event.code.slice(-1)));
+    return;
+  }
+  if (event.shiftKey) return;
+  if (key === "s") skip();
+  else if (key === "r" && rationaleBox) {
+    event.preventDefault();
+    rationaleBox.focus();
+  } else if (KEYMAP[key]) {
+    event.preventDefault();
+    choose(KEYMAP[key]);
+  }
+}
+
+document.addEventListener("keydown", onKey);
+root.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.dataset.choice) choose(button.dataset.choice);
+  else if (button.dataset.action === "skip") skip();
+});
+$("sync").addEventListener("click", () => sync());
+window.addEventListener("online", () => sync());
+window.addEventListener("offline", renderSync);
+window.addEventListener("storage", (event) => {
+  if (event.key === OUTBOX_KEY) renderSync();
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && outbox.items().length) sync();
+});
+if (guidelines) {
+  const key = `prefloop:guidelines-open:${options.slug}`;
+  guidelines.open = localStorage.getItem(key) !== "0";
+  guidelines.addEventListener("toggle", () => localStorage.setItem(key, guidelines.open ? "1" : "0"));
+}
+setInterval(() => {
+  if (root.dataset.state === "pair") tick();
+}, 1000);
+
+render();
+sync();
