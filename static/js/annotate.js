@@ -98,9 +98,10 @@ function itemUrl(item) {
   return `/api/assignments/${item.assignment}/${kind}`;
 }
 
-// Sends the outbox in order. True when it is empty afterwards.
+// Sends the outbox in order, including items added meanwhile. True when it is empty afterwards.
 async function flushOutbox() {
-  for (const item of outbox.items()) {
+  let item;
+  while ((item = outbox.items()[0])) {
     let response;
     try {
       response = await post(itemUrl(item), item.body);
@@ -172,13 +173,20 @@ async function fillQueue() {
 }
 
 let syncing = null;
+let syncAgain = false;
 let retryDelay = RETRY_FIRST_MS;
 let retryTimer = null;
 
-// Flush the outbox, then top up the queue; on failure try again later, backing off.
+// Flush the outbox, then top up the queue; on failure try again later, backing off. A call
+// made while a round is running (a judgement made meanwhile) runs one more round after it.
 function sync() {
-  if (!syncing) {
-    syncing = (async () => {
+  if (syncing) {
+    syncAgain = true;
+    return syncing;
+  }
+  syncing = (async () => {
+    do {
+      syncAgain = false;
       clearTimeout(retryTimer);
       const flushed = await flushOutbox();
       const filled = await fillQueue();
@@ -189,10 +197,10 @@ function sync() {
         retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
       }
       render();
-    })().finally(() => {
-      syncing = null;
-    });
-  }
+    } while (syncAgain);
+  })().finally(() => {
+    syncing = null;
+  });
   return syncing;
 }
 
@@ -365,9 +373,11 @@ function onRationaleKey(event) {
     return;
   }
   if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  // An optional reason is sent with the next choice; Enter is then just a new line.
+  if (!staged && !event.ctrlKey && options.ask_rationale !== "required") return;
   event.preventDefault();
   if (staged) choose(staged);
-  else notify("Choose a side first: press Esc, then 1–4, or click a button.");
+  else notify("Choose a side first: press Esc, then a choice key, or click a button.");
 }
 
 function onKey(event) {

@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from annotate.models import Assignment, Judgement, Pair, Project
 from annotate.projects import set_member
-from tests.annotate.browser_support import (  # noqa: F401 (browser and page are fixtures)
+from tests.annotate.browser_support import (
     ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     annotate_path,
-    browser,
     import_rows,
     log_in,
-    page,
     wait_for_pair,
 )
 from tests.factories import make_project, pair_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # The sync API keeps an event loop running on this thread, which makes Django refuse ORM
+    # calls from the test body; the ORM is used from plain synchronous code here, so allow it.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
 
 # Key pressed -> (side the annotator meant, canonical choice when the left side was a).
 KEYS = [
@@ -203,3 +229,38 @@ def test_it_renders_a_finished_looking_page(
     expect(page.locator(".ann-guidelines")).to_contain_text("Judge content, not length.")
     expect(page.locator(".ann-keys")).to_contain_text("strength")
     assert path.stat().st_size > 10_000
+
+
+def test_it_waits_for_a_required_reason_without_treating_its_text_as_shortcuts(
+    page: Page, live_server: Any, tmp_path: Path, admin: Any, annotator: Any
+) -> None:
+    # given a project without ties that asks for strength and requires a reason, on a phone
+    project = make_project(
+        "why", admin=admin, allow_tie=False, ask_strength=True, ask_rationale="required"
+    )
+    set_member(project, username="bob", role="annotator")
+    import_rows(project, tmp_path, pair_rows(3, labelled=False))
+    page.set_viewport_size({"width": 420, "height": 900})
+    log_in(page, live_server.url, "bob", next_path=annotate_path(project))
+    first = wait_for_pair(page)
+    left, right = page.locator('[data-side="left"]'), page.locator('[data-side="right"]')
+    assert right.bounding_box()["y"] > left.bounding_box()["y"] + 10  # stacked, not side by side
+    expect(page.get_by_role("button", name="Tie")).to_have_count(0)
+
+    # when they press tie (not allowed), pick "much better", choose left and type shortcut keys
+    page.keyboard.press("3")
+    page.keyboard.press("Shift+Digit3")
+    page.keyboard.press("1")
+    expect(page.locator("#ann-rationale")).to_be_focused()
+    page.keyboard.type("1 2 s b t: left cites the docs")
+
+    # then nothing was submitted until Enter
+    assert page.locator("#annotator").get_attribute("data-assignment") == first
+    assert not Judgement.objects.exists()
+    page.keyboard.press("Enter")
+    wait_for_pair(page, other_than=first)
+    expect(page.locator('[data-role="sync"]')).to_be_hidden()
+    judgement = Judgement.objects.select_related("assignment").get()
+    assert judgement.choice == canonical("left", left_is_a=judgement.assignment.left_is_a)
+    assert judgement.strength == 3
+    assert judgement.rationale == "1 2 s b t: left cites the docs"
