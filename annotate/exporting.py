@@ -14,7 +14,7 @@ import pyarrow as pa
 from django.db.models import Count, Q
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
-from annotate.models import Choice, Judgement, Pair, Project, Prompt
+from annotate.models import Judgement, Pair, Project, Prompt
 
 EXPORT_FORMATS = ("trl", "hh", "judgements")
 FILE_TYPES = ("jsonl", "parquet")
@@ -94,23 +94,39 @@ def majority(votes: dict[str, int]) -> tuple[str | None, float]:
     return ranked[0][0], ranked[0][1] / total
 
 
-def _decided_pairs(project: Project, min_agreement: float) -> Iterator[tuple[Pair, bool]]:
-    """Yield (pair, a_wins) for pairs whose majority is a or b with enough agreement."""
-    counts = {
-        f"n_{choice}": Count("judgements", filter=Q(judgements__choice=choice))
-        for choice in Choice.values
-    }
-    queryset = (
-        Pair.objects.filter(project=project, judgement_count__gt=0)
-        .select_related("prompt", "response_a", "response_b")
-        .annotate(**counts)
-        .order_by("pk")
-    )
-    for pair in _pages(queryset):
-        votes = {choice: getattr(pair, f"n_{choice}") for choice in Choice.values}
-        winner, share = majority(votes)
-        if winner in ("a", "b") and share >= min_agreement:
-            yield pair, winner == "a"
+def _decided_pairs(
+    project: Project, min_agreement: float
+) -> Iterator[tuple[list[dict[str, str]], str, str]]:
+    """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
+
+    Pages of pairs are read without GROUP BY (grouping by long texts is slow); their votes come
+    from one small aggregate query per page.
+    """
+    last = 0
+    while True:
+        page = list(
+            Pair.objects.filter(project=project, judgement_count__gt=0, pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")[
+                :PAGE_SIZE
+            ]
+        )
+        if not page:
+            return
+        last = page[-1][0]
+        votes: dict[int, dict[str, int]] = {}
+        tallies = (
+            Judgement.objects.filter(pair_id__in=[row[0] for row in page])
+            .values_list("pair_id", "choice")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for pair_id, choice, n in tallies:
+            votes.setdefault(pair_id, {})[choice] = n
+        for pair_id, messages, a, b in page:
+            winner, share = majority(votes.get(pair_id, {}))
+            if winner in ("a", "b") and share >= min_agreement:
+                yield (messages, a, b) if winner == "a" else (messages, b, a)
 
 
 def _pages(queryset: Any) -> Iterator[Any]:
@@ -127,17 +143,16 @@ def iter_trl_rows(
     project: Project, *, min_agreement: float = 0.0, conversational: bool = False
 ) -> Iterator[dict[str, Any]]:
     """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
-    for pair, a_wins in _decided_pairs(project, min_agreement):
-        chosen, rejected = _ordered(pair, a_wins)
+    for messages, chosen, rejected in _decided_pairs(project, min_agreement):
         if conversational:
             yield {
-                "prompt": pair.prompt.messages,
+                "prompt": messages,
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
             }
         else:
             yield {
-                "prompt": pair.prompt.messages[-1]["content"],
+                "prompt": messages[-1]["content"],
                 "chosen": chosen,
                 "rejected": rejected,
             }
@@ -145,20 +160,13 @@ def iter_trl_rows(
 
 def iter_hh_rows(project: Project, *, min_agreement: float = 0.0) -> Iterator[dict[str, Any]]:
     """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
-    for pair, a_wins in _decided_pairs(project, min_agreement):
-        chosen, rejected = _ordered(pair, a_wins)
-        dialogue = pair.prompt.messages
+    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement):
         yield {
             "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
             "rejected": render_hh_transcript(
                 [*dialogue, {"role": "assistant", "content": rejected}]
             ),
         }
-
-
-def _ordered(pair: Pair, a_wins: bool) -> tuple[str, str]:
-    a, b = pair.response_a.text, pair.response_b.text
-    return (a, b) if a_wins else (b, a)
 
 
 def pseudonym(project: Project, user_id: int | None) -> str:

@@ -71,18 +71,27 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
     passed: list[int] = []
     for skip_locked in (True, False):
         for _ in range(MAX_CANDIDATES):
+            # A savepoint per candidate: rolling it back releases the lock on a pair we pass
+            # over, so two annotators never hold one pair each while waiting for the other's.
+            savepoint = transaction.savepoint()
             pair = (
                 candidates.exclude(pk__in=passed)
                 .select_for_update(skip_locked=skip_locked, of=("self",))
                 .first()
             )
+            if pair is not None and _has_free_slot(pair, project, now):
+                transaction.savepoint_commit(savepoint)
+                return pair
+            transaction.savepoint_rollback(savepoint)
             if pair is None:
                 break
-            leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
-            if pair.judgement_count + leases < project.judgements_per_pair:
-                return pair
             passed.append(pair.pk)
     return None
+
+
+def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
+    leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
+    return pair.judgement_count + leases < project.judgements_per_pair
 
 
 def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) -> QuerySet[Pair]:

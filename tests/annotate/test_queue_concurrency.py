@@ -1,0 +1,74 @@
+"""16 annotators at once: no pair over its target, no pair twice, every judgement stored once.
+
+Runs on whatever DATABASE_URL points at: SQLite locally (serialized writes), Postgres in CI
+(row locks with SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from annotate.importing import import_file
+from annotate.judging import record_judgement
+from annotate.models import Judgement, Pair, Role
+from annotate.projects import set_member
+from annotate.queue import lease_next_pair
+from tests.factories import make_project, pair_rows, write_jsonl
+
+ANNOTATORS = 16
+
+
+def _annotate_until_done(user: User, project: Any, acknowledged: list[str], errors: list) -> None:
+    try:
+        while (assignment := lease_next_pair(user, project)) is not None:
+            client_id = str(uuid.uuid4())
+            choice = "left" if assignment.pk % 2 else "right"
+            record_judgement(assignment.pk, user, choice=choice, client_id=client_id)
+            acknowledged.append(client_id)
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("overlap", [1, 3])
+def test_concurrent_annotators_fill_every_slot_exactly(
+    tmp_path: Path, django_user_model: type[User], overlap: int
+) -> None:
+    # given
+    project = make_project(judgements_per_pair=overlap)
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(40, labelled=False)))
+    users = [django_user_model.objects.create_user(f"annotator{i}") for i in range(ANNOTATORS)]
+    for user in users:
+        set_member(project, username=user.username, role=Role.ANNOTATOR)
+    acknowledged: list[str] = []
+    errors: list[BaseException] = []
+    # when
+    threads = [
+        threading.Thread(target=_annotate_until_done, args=(u, project, acknowledged, errors))
+        for u in users
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    # then
+    assert errors == []
+    per_pair = Counter(Judgement.objects.values_list("pair_id", flat=True))
+    assert set(per_pair.values()) == {overlap}
+    assert len(per_pair) == 40
+    pairs_by_annotator = Counter(Judgement.objects.values_list("pair_id", "annotator_id"))
+    assert max(pairs_by_annotator.values()) == 1
+    stored = set(Judgement.objects.values_list("client_id", flat=True))
+    assert len(acknowledged) == len(stored) == 40 * overlap
+    assert stored == set(acknowledged)
+    assert set(Pair.objects.values_list("status", "judgement_count")) == {("complete", overlap)}
