@@ -242,7 +242,11 @@ function show(pair) {
   for (const button of root.querySelectorAll(".ann-choice, .ann-skip")) {
     button.classList.remove("chosen", "staged");
   }
-  if (rationaleBox) rationaleBox.value = "";
+  if (rationaleBox) {
+    rationaleBox.value = "";
+    // A new pair starts at the choice keys, even when the last one was sent from the box.
+    if (document.activeElement === rationaleBox) rationaleBox.blur();
+  }
   setStrength(2);
   shownAt = performance.now();
   tick();

@@ -27,13 +27,12 @@ CHROMIUM_ARGS = [
 
 
 def log_in(page: Page, base_url: str, username: str, *, next_path: str) -> None:
-    """Log in through the login form with the keyboard, landing on `next_path`."""
+    """Log in through the login form, landing on `next_path`."""
     page.goto(f"{base_url}{next_path}")
     page.wait_for_url("**/login/**")
-    page.keyboard.type(username)  # the username field has autofocus
-    page.keyboard.press("Tab")
-    page.keyboard.type(f"{username}-pass")
-    page.keyboard.press("Enter")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"{username}-pass")
+    page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: urlsplit(url).path == next_path)
 
 

@@ -264,3 +264,10 @@ def test_it_waits_for_a_required_reason_without_treating_its_text_as_shortcuts(
     assert judgement.choice == canonical("left", left_is_a=judgement.assignment.left_is_a)
     assert judgement.strength == 3
     assert judgement.rationale == "1 2 s b t: left cites the docs"
+
+    # when they skip the next pair, it is closed as skipped and another one is shown
+    second = page.locator("#annotator").get_attribute("data-assignment")
+    page.keyboard.press("s")
+    wait_for_pair(page, other_than=second)
+    expect(page.locator('[data-role="sync"]')).to_be_hidden()
+    assert Assignment.objects.get(pk=second).outcome == Assignment.Outcome.SKIPPED
