@@ -69,8 +69,12 @@ class HeadEnsemble(nn.Module):
     def forward(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
         """Rewards [n, K] for embeddings x [n, dim] and extra features [n, n_extra]."""
         z = (x - self.mean) / self.std
-        h = torch.einsum("nd,kdh->nkh", z, self.w_in)
-        r = (torch.relu(h + self.b_in) * self.w_out).sum(-1) if self.hidden else h.squeeze(-1)
+        if self.hidden:
+            h = torch.einsum("nd,kdh->nkh", z, self.w_in)
+            r = (torch.relu(h + self.b_in) * self.w_out).sum(-1)
+        else:
+            # Linear heads as one [dim, K] matmul: several times faster than the batched einsum.
+            r = z @ self.w_in.squeeze(-1).T
         if not self.n_extra:
             return r
         e = (extra - self.extra_mean) / self.extra_std
