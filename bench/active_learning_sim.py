@@ -1,0 +1,266 @@
+"""Simulated-annotator active learning on labelled pairs, with the same rewards.ml code as the app.
+
+One curve = one (data set, strategy, seed): the pool's labels stay hidden, each round trains a
+heads ensemble on the labels revealed so far, scores the test set, asks the strategy for the next
+batch and reveals it. Seeds fix the test split, the seed labels and the annotator's noise, so
+strategies are compared on the same draws (a paired design).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rewards.ml.acquisition import priorities
+from rewards.ml.config import TrainConfig
+from rewards.ml.data import PreferencePair, split_by_prompt
+from rewards.ml.score import RewardScorer, score_pairs
+from rewards.ml.train import fit, pair_metrics, seed_everything
+
+FLIP = {"a": "b", "b": "a", "tie": "tie"}
+# Two-sided 97.5% Student t quantiles by degrees of freedom; beyond 30 the normal one is close.
+T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    15: 2.131,
+    20: 2.086,
+    30: 2.042,
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Label budgets of one set: seed labels, then one batch per round."""
+
+    seed_labels: int
+    batch: int
+    budgets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Everything besides the data that decides a simulated run."""
+
+    strategies: tuple[str, ...]
+    seed_labels: int = 50
+    batch: int = 50
+    rounds: int = 8
+    seeds: int = 5
+    noise: float = 0.0
+    explore: float = 0.0
+    test_fraction: float = 0.3
+    max_share: float = 0.6
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, with the training config nested."""
+        values = dataclasses.asdict(self)
+        values["strategies"] = list(self.strategies)
+        values["train"] = self.train.to_dict()
+        return values
+
+
+@dataclass
+class Curve:
+    """Accuracy per budget of one strategy on one seed, with the time each round took."""
+
+    accuracy: list[float]
+    round_seconds: list[float]
+
+
+def plan_budgets(pool_size: int, settings: SimSettings) -> Plan:
+    """Budgets seed, seed+batch, ... up to `rounds` batches and `max_share` of the pool.
+
+    Labelling the whole pool would make every strategy end on the same model, so the last
+    budget stays below `max_share` of it. Pools too small for three rounds at the asked sizes
+    (hhh_alignment, llmbar) get seed and batch shrunk to a quarter of that ceiling.
+    """
+    ceiling = int(pool_size * settings.max_share)
+    seed, batch = settings.seed_labels, settings.batch
+    if seed + 3 * batch > ceiling:
+        seed = batch = max(ceiling // 4, 2)
+    rounds = max(min(settings.rounds, (ceiling - seed) // batch), 0)
+    return Plan(seed, batch, tuple(seed + batch * r for r in range(rounds + 1)))
+
+
+def annotator_labels(pool: Sequence[PreferencePair], noise: float, seed: int) -> list[str]:
+    """What the simulated annotator answers for each pool pair: the label, flipped at `noise`."""
+    flips = np.random.default_rng([seed, 7]).random(len(pool)) < noise
+    return [FLIP[p.label] if flip else p.label for p, flip in zip(pool, flips, strict=True)]
+
+
+def fit_round(config: TrainConfig, pairs: Sequence[PreferencePair]) -> RewardScorer:
+    """Exactly `rewards.ml.train.train` up to the checkpoint write, which a simulation skips."""
+    seed_everything(config.seed)
+    train_pairs, stop_pairs = split_by_prompt(pairs, config.val_fraction, seed=config.seed)
+    scorer, _ = fit(config, train_pairs, stop_pairs, None)
+    return scorer
+
+
+def next_batch(
+    scorer: RewardScorer,
+    pool: Sequence[PreferencePair],
+    unlabelled: list[int],
+    strategy: str,
+    *,
+    size: int,
+    explore: float,
+    seed: int,
+) -> list[int]:
+    """Pool indices of the `size` unlabelled pairs the strategy ranks first."""
+    candidates = [pool[i] for i in unlabelled]
+    if strategy == "random":
+        # Random ignores the scores: skip scoring the pool.
+        scores_a = scores_b = np.zeros((len(candidates), 1))
+    else:
+        scores_a, scores_b = score_pairs(scorer, candidates)
+    ranked = np.argsort(-priorities(strategy, scores_a, scores_b, explore=explore, seed=seed))
+    return [unlabelled[i] for i in ranked[:size]]
+
+
+def run_curve(
+    pool: Sequence[PreferencePair],
+    test: Sequence[PreferencePair],
+    strategy: str,
+    seed: int,
+    plan: Plan,
+    settings: SimSettings,
+) -> Curve:
+    """One learning curve: retrain, evaluate, acquire, reveal; once per budget."""
+    answers = annotator_labels(pool, settings.noise, seed)
+    order = np.random.default_rng([seed, 11]).permutation(len(pool))
+    labelled = [int(i) for i in order[: plan.seed_labels]]
+    config = dataclasses.replace(settings.train, seed=seed)
+    curve = Curve([], [])
+    for round_no in range(len(plan.budgets)):
+        started = time.monotonic()
+        revealed = [dataclasses.replace(pool[i], label=answers[i]) for i in labelled]
+        scorer = fit_round(config, revealed)
+        curve.accuracy.append(pair_metrics(scorer, test)["accuracy"])
+        if round_no < len(plan.budgets) - 1:
+            taken = set(labelled)
+            unlabelled = [i for i in range(len(pool)) if i not in taken]
+            labelled += next_batch(
+                scorer,
+                pool,
+                unlabelled,
+                strategy,
+                size=plan.batch,
+                explore=settings.explore,
+                seed=seed * 1000 + round_no,
+            )
+        curve.round_seconds.append(time.monotonic() - started)
+    return curve
+
+
+def split_pool(
+    pairs: Sequence[PreferencePair],
+    test: Sequence[PreferencePair] | None,
+    *,
+    fraction: float,
+    seed: int,
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(pool, test): the given test file, else a prompt-grouped split that varies by seed."""
+    if test is not None:
+        return list(pairs), list(test)
+    return split_by_prompt(pairs, fraction, seed=seed)
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and the 95% Student t interval over seeds (the mean alone for one seed)."""
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return mean, mean, mean
+    dof = len(data) - 1
+    t = T975.get(dof) or T975[max(k for k in T975 if k <= dof)]
+    half = t * float(data.std(ddof=1)) / math.sqrt(len(data))
+    return mean, mean - half, mean + half
+
+
+def labels_to_reach(budgets: Sequence[int], means: Sequence[float], target: float) -> float | None:
+    """First budget where the mean curve reaches `target`, linearly interpolated; None if never."""
+    for i, (budget, mean) in enumerate(zip(budgets, means, strict=True)):
+        if mean >= target:
+            if i == 0:
+                return float(budget)
+            low, low_mean = budgets[i - 1], means[i - 1]
+            return low + (target - low_mean) / (mean - low_mean) * (budget - low)
+    return None
+
+
+def summarize(budgets: Sequence[int], curves: dict[str, list[Curve]]) -> dict[str, dict]:
+    """Per strategy: budgets, mean and 95% interval per budget, label efficiency vs random."""
+    out: dict[str, dict] = {}
+    for name, runs in curves.items():
+        stats = [mean_ci([run.accuracy[i] for run in runs]) for i in range(len(budgets))]
+        seconds = [s for run in runs for s in run.round_seconds]
+        out[name] = {
+            "budgets": list(budgets),
+            "accuracy_mean": [round(m, 4) for m, _, _ in stats],
+            "accuracy_ci": [[round(lo, 4), round(hi, 4)] for _, lo, hi in stats],
+            "label_efficiency": None,
+            "labels_to_random_final": None,
+            "seconds_per_round": round(float(np.mean(seconds)), 3),
+        }
+    if "random" not in out:
+        return out
+    target = out["random"]["accuracy_mean"][-1]
+    out["random"]["labels_to_random_final"] = budgets[-1]
+    for name, entry in out.items():
+        if name == "random":
+            continue
+        needed = labels_to_reach(budgets, entry["accuracy_mean"], target)
+        if needed is not None:
+            entry["labels_to_random_final"] = round(needed, 1)
+            entry["label_efficiency"] = round(needed / budgets[-1], 3)
+    return out
+
+
+def run_set(
+    pairs: Sequence[PreferencePair],
+    test: Sequence[PreferencePair] | None,
+    settings: SimSettings,
+    *,
+    log=print,
+) -> dict:
+    """All strategies and seeds on one data set; returns the issue's JSON for it."""
+    curves: dict[str, list[Curve]] = {name: [] for name in settings.strategies}
+    plan = None
+    for seed in range(settings.seeds):
+        pool, held = split_pool(pairs, test, fraction=settings.test_fraction, seed=seed)
+        seed_plan = plan_budgets(len(pool), settings)
+        # Seed splits differ slightly in pool size; every seed uses the first seed's budgets.
+        plan = plan or seed_plan
+        for name in settings.strategies:
+            curve = run_curve(pool, held, name, seed, plan, settings)
+            curves[name].append(curve)
+            final = curve.accuracy[-1]
+            log(
+                f"  seed {seed} {name:<12} final acc {final:.3f} "
+                f"({np.mean(curve.round_seconds):.2f} s/round)"
+            )
+    assert plan is not None
+    return {
+        "config": {
+            **settings.to_dict(),
+            "seed_labels": plan.seed_labels,
+            "batch": plan.batch,
+            "n_pairs": len(pairs),
+            "rounds": len(plan.budgets) - 1,
+        },
+        "strategies": summarize(plan.budgets, curves),
+    }
