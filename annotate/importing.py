@@ -30,6 +30,7 @@ from annotate.formats import (
     sha256,
 )
 from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.signals import responses_imported
 
 # 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
 BATCH_SIZE = 1000
@@ -131,6 +132,8 @@ def import_file(
             if progress:
                 progress(done / total)
     summary.rows = total
+    if summary.responses_created:
+        transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
     return summary
 
 

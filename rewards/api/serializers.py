@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
+
+
+class RewardModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RewardModel
+        fields = [
+            "id",
+            "version",
+            "mode",
+            "backbone",
+            "metrics",
+            "judgements",
+            "training_seconds",
+            "trained_at",
+            "is_active",
+            "promotion_note",
+        ]
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    model = RewardModelSerializer(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "project",
+            "status",
+            "trigger",
+            "mode",
+            "progress",
+            "message",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "model",
+        ]
+
+
+class EmbeddingRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmbeddingRun
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "total",
+            "embedded",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class RetrainInputSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.HEADS)
+    backbone = serializers.CharField(required=False, help_text="local path or hub name")
+    members = serializers.IntegerField(required=False, min_value=1, max_value=32)
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class ModelsOverviewSerializer(serializers.Serializer):
+    active = RewardModelSerializer(allow_null=True)
+    models = RewardModelSerializer(many=True)
+    runs = TrainingRunSerializer(many=True)
+    embedding = EmbeddingRunSerializer(allow_null=True)
+
+
+class ScoreInputSerializer(serializers.Serializer):
+    prompt = serializers.JSONField(help_text='a string or a list of {"role", "content"} messages')
+    responses = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), min_length=1, max_length=64
+    )
+
+    def validate_prompt(self, value: object) -> object:
+        from annotate.formats import FieldError, parse_prompt
+
+        try:
+            return parse_prompt(value, "prompt")
+        except FieldError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+
+class RewardSerializer(serializers.Serializer):
+    reward = serializers.FloatField()
+    std = serializers.FloatField()
+
+
+class ScoreOutputSerializer(serializers.Serializer):
+    model = serializers.IntegerField(help_text="version that scored")
+    rewards = RewardSerializer(many=True)

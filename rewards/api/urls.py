@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from rewards.api.views import ActivateView, ModelsView, RetrainView, ScoreView, TrainingRunView
+
+urlpatterns = [
+    path("projects/<slug:slug>/retrain", RetrainView.as_view(), name="retrain"),
+    path("projects/<slug:slug>/models", ModelsView.as_view(), name="project-models"),
+    path("projects/<slug:slug>/score", ScoreView.as_view(), name="score"),
+    path("training-runs/<int:pk>", TrainingRunView.as_view(), name="training-run"),
+    path("models/<int:pk>/activate", ActivateView.as_view(), name="activate-model"),
+]

@@ -1,0 +1,159 @@
+"""Model endpoints: retrain, follow a run, list versions, activate, score responses."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Project
+from annotate.permissions import access_project, is_project_admin, visible_projects
+from rewards.api.serializers import (
+    ModelsOverviewSerializer,
+    RetrainInputSerializer,
+    RewardModelSerializer,
+    ScoreInputSerializer,
+    ScoreOutputSerializer,
+    TrainingRunSerializer,
+)
+from rewards.models import RewardModel, ScoreRequest, TrainingRun
+from rewards.overview import models_overview
+from rewards.runs import request_retrain
+
+# How long a score call waits for the worker before answering 202 with the request id.
+SCORE_WAIT_SECONDS = 30
+
+
+def _admin_project(request: Request, slug: str) -> Project:
+    """Members who are not admins get 403; everyone else 404 (as in the annotate API)."""
+    project = access_project(request.user, slug)
+    _require_admin(request, project)
+    return project
+
+
+def _require_admin(request: Request, project: Project) -> None:
+    if not is_project_admin(request.user, project):
+        raise PermissionDenied("Only project admins may do this.")
+
+
+class RetrainView(APIView):
+    """Queue a retrain (project admins); while one is live, that run is returned instead."""
+
+    @extend_schema(
+        request=RetrainInputSerializer,
+        responses={202: TrainingRunSerializer, 200: TrainingRunSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = _admin_project(request, slug)
+        data = RetrainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = dict(data.validated_data)
+        mode = options.pop("mode")
+        run, created = request_retrain(project, mode=mode, user=request.user, options=options)
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return Response(TrainingRunSerializer(run).data, status=code)
+
+
+class TrainingRunView(APIView):
+    """A run's status, progress, error and the version it made (project admins)."""
+
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        run = (
+            TrainingRun.objects.filter(pk=pk, project__in=visible_projects(request.user))
+            .select_related("project", "model")
+            .first()
+        )
+        if run is None:
+            raise NotFound()
+        _require_admin(request, run.project)
+        return Response(TrainingRunSerializer(run).data)
+
+
+class ModelsView(APIView):
+    """The active version, all versions, recent runs and the embedding status."""
+
+    @extend_schema(responses=ModelsOverviewSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        project = _admin_project(request, slug)
+        return Response(ModelsOverviewSerializer(models_overview(project)).data)
+
+
+class ActivateView(APIView):
+    """Serve this version (rollback or roll forward) and re-rank the queue with it."""
+
+    @extend_schema(request=None, responses=RewardModelSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        model = (
+            RewardModel.objects.filter(pk=pk, project__in=visible_projects(request.user))
+            .select_related("project")
+            .first()
+        )
+        if model is None:
+            raise NotFound()
+        _require_admin(request, model.project)
+        activate(model, user=request.user)
+        model.refresh_from_db()
+        return Response(RewardModelSerializer(model).data)
+
+
+def activate(model: RewardModel, *, user: Any) -> None:
+    from rewards.services import promote_model
+    from rewards.tasks import rerank_project_task
+
+    with transaction.atomic():
+        promote_model(model, note=f"served: activated by {user.get_username()}")
+        rerank_project_task.delay_on_commit(model.project_id)
+
+
+class ScoreView(APIView):
+    """Rewards of the active model for each response (best-of-n), scored by a worker."""
+
+    @extend_schema(
+        request=ScoreInputSerializer,
+        responses={
+            200: ScoreOutputSerializer,
+            409: OpenApiResponse(description="the project has no active model yet"),
+            202: OpenApiResponse(description="still scoring; poll the request"),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = access_project(request.user, slug)
+        data = ScoreInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = RewardModel.objects.filter(project=project, is_active=True).first()
+        if model is None:
+            return Response(
+                {"detail": "this project has no active reward model yet; retrain first"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        score_request = _enqueue_score(project, model, data.validated_data)
+        return _await_score(score_request.pk)
+
+
+def _enqueue_score(project: Project, model: RewardModel, payload: dict) -> ScoreRequest:
+    from rewards.tasks import score_request_task
+
+    score_request = ScoreRequest.objects.create(project=project, model=model, payload=payload)
+    score_request_task.delay(score_request.pk)
+    return score_request
+
+
+def _await_score(request_id: int) -> Response:
+    deadline = time.monotonic() + SCORE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        row = ScoreRequest.objects.select_related("model").get(pk=request_id)
+        if row.status == ScoreRequest._meta.get_field("status").default:
+            time.sleep(0.05)
+            continue
+        if row.status == TrainingRun.Status.FAILED:
+            return Response({"detail": row.error}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response({"model": row.model.version, "rewards": row.result})
+    return Response({"request": request_id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)

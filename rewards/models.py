@@ -1,0 +1,157 @@
+"""The model side: reward-model versions, training runs and per-response scores."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.models import Project, Response
+
+
+class Mode(models.TextChoices):
+    HEADS = "heads", "Heads (frozen backbone)"
+    FINETUNE = "finetune", "Fine-tune"
+
+
+class RewardModel(models.Model):
+    """One trained version of a project's reward model."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
+    version = models.PositiveIntegerField()
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    backbone = models.CharField(max_length=500)
+    config = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, help_text="accuracy, log_loss, ece, n on validation")
+    artifact = models.FileField(upload_to="reward-models/", blank=True)
+    judgements = models.PositiveIntegerField(default=0, help_text="judgements trained on")
+    last_judgement_id = models.BigIntegerField(default=0)
+    training_seconds = models.FloatField(default=0.0)
+    trained_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+    promotion_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="one_version_number"),
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(is_active=True), name="one_active_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} v{self.version}"
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics.get("accuracy")
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULE = "schedule", "Schedule"
+        THRESHOLD = "threshold", "New judgements"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.HEADS)
+    options = models.JSONField(default=dict, blank=True, help_text="TrainConfig overrides")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_judgement_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    model = models.ForeignKey(
+        RewardModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one live run per project, enforced by the database (not by a worker).
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_live_run_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.project.slug} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class ResponseScore(models.Model):
+    """A response's reward under one model version: ensemble mean, std and every member."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="scores")
+    model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="scores")
+    mean = models.FloatField()
+    std = models.FloatField()
+    members = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "model"], name="one_score_per_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} for response {self.response_id} by {self.model}"
+
+
+class EmbeddingRun(models.Model):
+    """Background embedding of a project's responses into the cache, ahead of retraining."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="embedding_runs")
+    status = models.CharField(
+        max_length=10, choices=TrainingRun.Status.choices, default=TrainingRun.Status.QUEUED
+    )
+    progress = models.FloatField(default=0.0)
+    total = models.PositiveIntegerField(default=0)
+    embedded = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"embedding run {self.pk} of {self.project.slug}"
+
+
+class ScoreRequest(models.Model):
+    """A best-of-n scoring call, answered by a worker so web processes never load torch."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=TrainingRun.Status.choices, default=TrainingRun.Status.QUEUED
+    )
+    result = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"score request {self.pk}"

@@ -1,0 +1,48 @@
+"""What the models dashboard shows: versions, runs, embedding status, the learning curve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotate.models import Project
+from rewards.models import EmbeddingRun, RewardModel, TrainingRun
+
+
+def models_overview(project: Project) -> dict[str, Any]:
+    models = list(RewardModel.objects.filter(project=project).order_by("-version"))
+    return {
+        "active": next((m for m in models if m.is_active), None),
+        "models": models,
+        "runs": list(TrainingRun.objects.filter(project=project).select_related("model")[:10]),
+        "embedding": EmbeddingRun.objects.filter(project=project).first(),
+    }
+
+
+def learning_curve(models: list[RewardModel], *, width: int = 560, height: int = 220) -> dict:
+    """SVG coordinates of validation accuracy against judgements, one point per version."""
+    points = sorted((m.judgements, m.accuracy, m.version) for m in models if m.accuracy is not None)
+    pad = 36
+    if not points:
+        return {"points": [], "width": width, "height": height}
+    max_x = max(p[0] for p in points) or 1
+    low = min(0.4, min(p[1] for p in points))
+
+    def place(x: float, y: float) -> tuple[float, float]:
+        px = pad + (width - 2 * pad) * x / max_x
+        py = height - pad - (height - 2 * pad) * (y - low) / (1 - low)
+        return round(px, 1), round(py, 1)
+
+    placed = [
+        {"x": place(j, a)[0], "y": place(j, a)[1], "judgements": j, "accuracy": a, "version": v}
+        for j, a, v in points
+    ]
+    ticks = [{"y": place(0, t)[1], "label": f"{t:.0%}"} for t in (low, (low + 1) / 2, 1.0)]
+    return {
+        "points": placed,
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in placed),
+        "ticks": ticks,
+        "width": width,
+        "height": height,
+        "max_x": max_x,
+        "pad": pad,
+    }

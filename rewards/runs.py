@@ -1,0 +1,81 @@
+"""Training-run lifecycle in the database: request, claim, heartbeat, finish."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from rewards.models import TrainingRun
+
+Status = TrainingRun.Status
+
+
+def request_retrain(
+    project: Any,
+    *,
+    trigger: str = "manual",
+    mode: str = "heads",
+    user: Any = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[TrainingRun, bool]:
+    """Queue a run unless one is live; returns (run, created). Enqueues after commit."""
+    from rewards.tasks import retrain_project_task
+
+    live = TrainingRun.objects.filter(project=project, status__in=[Status.QUEUED, Status.RUNNING])
+    existing = live.first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                project=project,
+                trigger=trigger,
+                mode=mode,
+                requested_by=user,
+                options=options or {},
+            )
+            retrain_project_task.delay_on_commit(run.pk)
+    except IntegrityError:
+        # The one-live-run constraint: a concurrent request created it first.
+        return live.get(), False
+    return run, True
+
+
+def claim_run(run_id: int) -> bool:
+    """Move a queued run (or one whose worker died) to running; False if someone else has it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
+    claimed = TrainingRun.objects.filter(
+        Q(status=Status.QUEUED) | Q(status=Status.RUNNING, heartbeat_at__lt=stale), pk=run_id
+    ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+    return claimed == 1
+
+
+def report_progress(run_id: int, fraction: float, message: str) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(
+        progress=round(min(max(fraction, 0.0), 1.0), 4),
+        message=message[:500],
+        heartbeat_at=timezone.now(),
+    )
+
+
+def finish_run(run_id: int, status: str, **fields: Any) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
+
+
+def fail_stale_runs() -> int:
+    """Runs whose worker stopped reporting are failed, so the project can train again."""
+    stale = timezone.now() - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
+    return TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale).update(
+        status=Status.FAILED,
+        error="The worker stopped reporting progress (killed or lost); the active model is "
+        "unchanged.",
+        finished_at=timezone.now(),
+    )

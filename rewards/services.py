@@ -1,0 +1,383 @@
+"""The one bridge between the ORM and `rewards.ml`: train, promote, re-rank, embed, score.
+
+Called from Celery tasks (never from web requests: they must not load torch). Each function
+takes ids, so a redelivered task re-reads the database.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotate.models import Pair, PairStatus, Project, Response
+from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
+from rewards.runs import finish_run, report_progress
+from rewards.snapshot import Snapshot, snapshot_project
+
+logger = logging.getLogger(__name__)
+Status = TrainingRun.Status
+
+# Fewer pairs than this cannot train and validate a model meaningfully.
+MIN_TRAIN_PAIRS = 10
+# Responses scored per forward batch / pairs re-prioritised per UPDATE batch.
+SCORE_BATCH = 2000
+PRIORITY_BATCH = 5000
+# Options an admin may pass to a run, checked against TrainConfig's fields.
+RUN_OPTIONS = ("backbone", "members", "epochs", "lr", "weight_decay", "max_length", "seed")
+
+
+class NotEnoughJudgements(Exception):
+    """The project has too few decided pairs to train on."""
+
+
+# ---------------------------------------------------------------- training
+
+
+def train_reward_model(run_id: int) -> None:
+    """Train a claimed run: snapshot, train, store the version, promote it if not worse.
+
+    Any failure marks the run failed with its error; the serving model is untouched.
+    """
+    run = TrainingRun.objects.select_related("project").get(pk=run_id)  # claimed: it exists
+    try:
+        snapshot = snapshot_project(run.project)
+        if len(snapshot.train) < MIN_TRAIN_PAIRS:
+            raise NotEnoughJudgements(
+                f"{len(snapshot.train)} decided pairs to train on; at least {MIN_TRAIN_PAIRS} "
+                "are needed (ties count, both-bad and split votes do not)"
+            )
+        model = _train_version(run, snapshot)
+        promoted = decide_promotion(model, snapshot)
+    except Exception as exc:  # recorded on the run and logged, not swallowed
+        logger.exception("training run %s failed", run_id)
+        finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return
+    finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=model.promotion_note)
+    if promoted:
+        rerank_project(run.project_id)
+
+
+def build_config(run: TrainingRun) -> Any:
+    """The TrainConfig of a run: its mode and options over the site defaults."""
+    from rewards.ml.config import TrainConfig
+
+    options = {k: v for k, v in run.options.items() if k in RUN_OPTIONS}
+    options.setdefault("backbone", settings.REWARDS_BACKBONE)
+    return TrainConfig(mode=run.mode, cache_dir=settings.REWARDS_CACHE_DIR, **options)
+
+
+def _train_version(run: TrainingRun, snapshot: Snapshot) -> RewardModel:
+    from rewards.ml.train import train
+
+    config = build_config(run)
+    settings.REWARDS_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="training-", dir=settings.REWARDS_MODEL_DIR))
+    try:
+        result = train(
+            config,
+            snapshot.train,
+            workdir,
+            progress=_throttled_progress(run.pk),
+            val_pairs=snapshot.validation,
+            metadata={"project": run.project.slug, "last_judgement_id": snapshot.last_judgement_id},
+        )
+        return _store_version(run, snapshot, result, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _throttled_progress(run_id: int) -> Callable[[float, float, float | None], None]:
+    """Write progress at most twice a second: the progress bar needs no more."""
+    last = {"at": 0.0}
+
+    def report(fraction: float, loss: float, eta_s: float | None) -> None:
+        now = time.monotonic()
+        if now - last["at"] < 0.5 and fraction < 1.0:
+            return
+        last["at"] = now
+        parts = [f"training {fraction:.0%}"]
+        if not math.isnan(loss):
+            parts.append(f"loss {loss:.3f}")
+        if eta_s:
+            parts.append(f"about {eta_s:.0f} s left")
+        report_progress(run_id, fraction * 0.95, ", ".join(parts))
+
+    return report
+
+
+def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: Path) -> RewardModel:
+    project = run.project
+    meta = _read_meta(workdir)
+    with transaction.atomic():
+        version = (project.reward_models.aggregate(m=Max("version"))["m"] or 0) + 1
+        model = RewardModel.objects.create(
+            project=project,
+            version=version,
+            mode=run.mode,
+            backbone=str(meta.get("backbone", {}).get("name", "")),
+            config=meta.get("config", {}),
+            metrics={k: _finite(v) for k, v in result.metrics.items()},
+            judgements=snapshot.judgements,
+            last_judgement_id=snapshot.last_judgement_id,
+            training_seconds=round(result.seconds, 2),
+        )
+        model.artifact.save(f"{project.slug}-v{version}.tar.gz", ContentFile(_tar(workdir)))
+        TrainingRun.objects.filter(pk=run.pk).update(last_judgement_id=snapshot.last_judgement_id)
+    shutil.copytree(workdir, local_model_dir(model), dirs_exist_ok=True)
+    return model
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    import json
+
+    meta = folder / "meta.json"
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _tar(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def local_model_dir(model: RewardModel) -> Path:
+    """The checkpoint folder on this machine, unpacked from storage when missing."""
+    folder = settings.REWARDS_MODEL_DIR / f"model-{model.pk}"
+    if not (folder / "meta.json").exists() and model.artifact:
+        folder.mkdir(parents=True, exist_ok=True)
+        with model.artifact.open("rb") as handle, tarfile.open(fileobj=handle) as archive:
+            archive.extractall(folder, filter="data")
+    return folder
+
+
+# ---------------------------------------------------------------- promotion
+
+
+def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
+    """Serve the new version unless it is worse than the active one on the same pairs."""
+    active = RewardModel.objects.filter(project=model.project, is_active=True).first()
+    new_accuracy = model.metrics.get("accuracy")
+    if active is None:
+        note = "served: the project's first model"
+    else:
+        old = evaluate_model(active, snapshot.validation).get("accuracy")
+        tolerance = settings.REWARDS_PROMOTION_TOLERANCE
+        if new_accuracy is not None and old is not None and new_accuracy < old - tolerance:
+            note = (
+                f"not served: validation accuracy {new_accuracy:.3f} is below the active "
+                f"v{active.version}'s {old:.3f} on the same {len(snapshot.validation)} pairs"
+            )
+            RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
+            model.promotion_note = note
+            return False
+        note = (
+            f"served: validation accuracy {_fmt(new_accuracy)} vs the previous "
+            f"v{active.version}'s {_fmt(old)} on the same {len(snapshot.validation)} pairs"
+        )
+    promote_model(model, note=note)
+    return True
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def evaluate_model(model: RewardModel, pairs: list[Any]) -> dict[str, Any]:
+    from rewards.ml.train import pair_metrics
+
+    if not pairs:
+        return {}
+    return {k: _finite(v) for k, v in pair_metrics(load_scorer(model), pairs).items()}
+
+
+def promote_model(model: RewardModel, *, note: str = "") -> None:
+    """Make `model` the project's served version (caller need not hold locks)."""
+    with transaction.atomic():
+        # Lock the project row so two promotions of one project serialize.
+        Project.objects.select_for_update().filter(pk=model.project_id).first()
+        RewardModel.objects.filter(project=model.project_id, is_active=True).update(is_active=False)
+        RewardModel.objects.filter(pk=model.pk).update(
+            is_active=True, promotion_note=note or model.promotion_note
+        )
+    model.is_active = True
+    model.promotion_note = note or model.promotion_note
+
+
+_SCORERS: dict[int, Any] = {}
+
+
+def load_scorer(model: RewardModel) -> Any:
+    """Load (and keep, two at most) a version's scorer in this worker process."""
+    from rewards.ml.score import load
+
+    if model.pk not in _SCORERS:
+        if len(_SCORERS) >= 2:
+            _SCORERS.pop(next(iter(_SCORERS)))
+        _SCORERS[model.pk] = load(local_model_dir(model), cache_dir=settings.REWARDS_CACHE_DIR)
+    return _SCORERS[model.pk]
+
+
+# ---------------------------------------------------------------- re-ranking
+
+
+def rerank_project(project_id: int) -> int:
+    """Score new responses with the active model and rewrite pending pairs' priorities.
+
+    Live leases are untouched; returns the number of pairs re-prioritised.
+    """
+    model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
+    if model is None:
+        return 0
+    score_missing_responses(model)
+    project = Project.objects.get(pk=project_id)
+    updated = 0
+    for chunk in _pending_pair_chunks(project_id):
+        updated += _reprioritise(chunk, model, project.acquisition)
+    return updated
+
+
+def score_missing_responses(model: RewardModel) -> int:
+    from rewards.ml.score import score
+
+    scorer = load_scorer(model)
+    todo = Response.objects.filter(prompt__project=model.project_id).exclude(scores__model=model)
+    done = 0
+    while batch := list(
+        todo.values_list("pk", "prompt__messages", "text").order_by("pk")[:SCORE_BATCH]
+    ):
+        result = score(scorer, [(messages, text) for _, messages, text in batch])
+        ResponseScore.objects.bulk_create(
+            [
+                ResponseScore(
+                    response_id=pk,
+                    model=model,
+                    mean=float(result.mean[i]),
+                    std=float(result.std[i]),
+                    members=result.per_member[i].tolist(),
+                )
+                for i, (pk, _, _) in enumerate(batch)
+            ],
+            ignore_conflicts=True,
+        )
+        done += len(batch)
+    return done
+
+
+def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]]:
+    last = 0
+    while chunk := list(
+        Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING, pk__gt=last)
+        .order_by("pk")
+        .values_list("pk", "response_a_id", "response_b_id")[:PRIORITY_BATCH]
+    ):
+        yield chunk
+        last = chunk[-1][0]
+
+
+def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str) -> int:
+    import numpy as np
+
+    from rewards.ml.acquisition import priorities
+
+    response_ids = {rid for _, a, b in chunk for rid in (a, b)}
+    members = dict(
+        ResponseScore.objects.filter(model=model, response_id__in=response_ids).values_list(
+            "response_id", "members"
+        )
+    )
+    scored = [row for row in chunk if row[1] in members and row[2] in members]
+    if not scored:
+        return 0
+    a = np.array([members[ra] for _, ra, _ in scored])
+    b = np.array([members[rb] for _, _, rb in scored])
+    values = priorities(strategy, a, b, seed=model.version + scored[0][0])
+    Pair.objects.bulk_update(
+        [Pair(pk=pk, priority=float(v)) for (pk, _, _), v in zip(scored, values, strict=True)],
+        ["priority"],
+        batch_size=1000,
+    )
+    return len(scored)
+
+
+# ---------------------------------------------------------------- embedding ahead
+
+
+def embed_project(embedding_run_id: int) -> None:
+    """Embed every response of the project into the cache so a heads retrain pays only heads."""
+    from rewards.ml.backbone import embed_ahead
+
+    run = EmbeddingRun.objects.filter(pk=embedding_run_id).first()
+    if run is None:  # the project was deleted since
+        return
+    items = [
+        (messages, text)
+        for messages, text in Response.objects.filter(prompt__project=run.project_id)
+        .values_list("prompt__messages", "text")
+        .iterator(chunk_size=2000)
+    ]
+    EmbeddingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, total=len(items))
+
+    def report(fraction: float, _loss: float, _eta: float | None) -> None:
+        EmbeddingRun.objects.filter(pk=run.pk).update(progress=round(fraction, 3))
+
+    try:
+        new = embed_ahead(
+            items,
+            backbone=settings.REWARDS_BACKBONE,
+            cache_dir=settings.REWARDS_CACHE_DIR,
+            progress=report,
+        )
+    except Exception as exc:  # recorded for the project page, and logged
+        logger.exception("embedding run %s failed", run.pk)
+        EmbeddingRun.objects.filter(pk=run.pk).update(
+            status=Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+        return
+    EmbeddingRun.objects.filter(pk=run.pk).update(
+        status=Status.SUCCEEDED, progress=1.0, embedded=new, finished_at=timezone.now()
+    )
+
+
+# ---------------------------------------------------------------- scoring service
+
+
+def answer_score_request(request_id: int) -> None:
+    """Score the request's responses with its model; the web view waits for the row."""
+    from rewards.ml.score import score
+
+    request = ScoreRequest.objects.select_related("model").filter(pk=request_id).first()
+    if request is None:
+        return
+    prompt, responses = request.payload["prompt"], request.payload["responses"]
+    try:
+        result = score(load_scorer(request.model), [(prompt, text) for text in responses])
+    except Exception as exc:  # recorded for the caller, and logged
+        logger.exception("score request %s failed", request_id)
+        ScoreRequest.objects.filter(pk=request_id).update(
+            status=Status.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        return
+    rewards = [
+        {"reward": float(result.mean[i]), "std": float(result.std[i])}
+        for i in range(len(responses))
+    ]
+    ScoreRequest.objects.filter(pk=request_id).update(status=Status.SUCCEEDED, result=rewards)

@@ -1,0 +1,55 @@
+"""The models dashboard: retrain, follow the run, versions, learning curve, activate."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.permissions import access_project, is_project_admin
+from rewards.api.views import activate
+from rewards.models import RewardModel
+from rewards.overview import learning_curve, models_overview
+from rewards.runs import request_retrain
+
+
+@login_required
+@require_GET
+def models_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    overview = models_overview(project)
+    context = {
+        "project": project,
+        **overview,
+        "live_run": next((r for r in overview["runs"] if r.is_live), None),
+        "last_failed": next((r for r in overview["runs"][:1] if r.status == "failed"), None),
+        "curve": learning_curve(overview["models"]),
+    }
+    return render(request, "rewards/models.html", context)
+
+
+@login_required
+@require_POST
+def retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    mode = request.POST.get("mode", "heads")
+    if mode not in ("heads", "finetune"):
+        mode = "heads"
+    run, created = request_retrain(project, mode=mode, user=request.user)
+    if not created:
+        messages.info(request, f"Run {run.pk} is already {run.status}; following it.")
+    return redirect("models", slug=slug)
+
+
+@login_required
+@require_POST
+def activate_version(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    model = RewardModel.objects.filter(project=project, pk=pk).first()
+    if model is None or not is_project_admin(request.user, project):
+        raise Http404("No such version")
+    activate(model, user=request.user)
+    messages.info(request, f"Version {model.version} is now served; the queue is being re-ranked.")
+    return redirect("models", slug=slug)

@@ -1,0 +1,158 @@
+"""The closed loop through a real Celery worker: judge, retrain, promote, re-rank, serve."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from annotate.importing import import_file
+from annotate.models import Pair, PairStatus, Project
+from rewards.models import ResponseScore, RewardModel, TrainingRun
+from tests.conftest import client_for, wait_until
+from tests.factories import SHARED_DATA, write_jsonl
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _import_pending(project: Project, tmp_path: Path, n: int = 80) -> None:
+    """Real labelled pairs, imported pending with their labels kept as hidden gold."""
+    lines = (SHARED_DATA / "pandalm" / "dev.jsonl").read_text().splitlines()[:n]
+    path = write_jsonl(tmp_path / "pandalm.jsonl", [json.loads(line) for line in lines])
+    import_file(project, path, labels="gold")
+
+
+def _judge_from_gold(user: Any, project: Project, count: int) -> None:
+    """A simulated annotator: answers through the API from the hidden gold labels."""
+    client = client_for(user)
+    for i in range(count):
+        body = client.post(f"/api/projects/{project.slug}/next", {}, format="json").json()
+        pair = Pair.objects.get(pk=body["pair"])
+        shown_a = pair.response_a.text == body["left"]["text"]
+        gold = pair.gold_label
+        choice = "tie" if gold == "tie" else ("left" if (gold == "a") == shown_a else "right")
+        client.post(
+            f"/api/assignments/{body['assignment']}/judgement",
+            {"choice": choice, "duration_ms": 1000, "client_id": f"{user.pk}-{i}"},
+            format="json",
+        )
+
+
+def _retrain(admin: Any, project: Project, **options: Any) -> dict:
+    response = client_for(admin).post(
+        f"/api/projects/{project.slug}/retrain", options, format="json"
+    )
+    assert response.status_code == 202, response.content
+    run_id = response.json()["id"]
+
+    def finished() -> bool:
+        return TrainingRun.objects.get(pk=run_id).status in ("succeeded", "failed")
+
+    wait_until(finished, timeout=180, what=f"training run {run_id}")
+    return client_for(admin).get(f"/api/training-runs/{run_id}").json()
+
+
+def _mean_p_a(pair: Pair, model: RewardModel) -> float:
+    scores = dict(ResponseScore.objects.filter(model=model).values_list("response_id", "members"))
+    a, b = np.array(scores[pair.response_a_id]), np.array(scores[pair.response_b_id])
+    return float((1 / (1 + np.exp(-(a - b)))).mean())
+
+
+def test_retraining_promotes_a_version_and_reranks_the_queue(
+    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    # given: 80 pending real pairs, 40 judged through the API
+    _import_pending(project, tmp_path)
+    _judge_from_gold(annotator, project, 40)
+    # when
+    run = _retrain(admin, project)
+    # then: a served version with metrics
+    assert run["status"] == "succeeded", run["error"]
+    model = RewardModel.objects.get(project=project)
+    assert model.is_active and model.version == 1
+    assert set(model.metrics) >= {"accuracy", "log_loss", "ece", "n"}
+    assert model.judgements == 40
+    # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
+    pending = list(
+        Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
+            "-priority", "tiebreak"
+        )
+    )
+    closeness = [abs(_mean_p_a(p, model) - 0.5) for p in pending]
+    assert closeness[0] == pytest.approx(min(closeness))
+    assert closeness == sorted(closeness)
+    # and the next lease is the top-priority pair
+    served = client_for(admin).post(f"/api/projects/{project.slug}/next", {}, format="json")
+    assert served.json()["pair"] == pending[0].pk
+
+
+def test_a_failed_run_keeps_the_served_model_and_shows_its_error(
+    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    # given a served version
+    _import_pending(project, tmp_path)
+    _judge_from_gold(annotator, project, 30)
+    assert _retrain(admin, project)["status"] == "succeeded"
+    served = RewardModel.objects.get(is_active=True)
+    # when a run fails (its backbone does not exist)
+    run = _retrain(admin, project, backbone=str(tmp_path / "no-such-backbone"))
+    # then
+    assert run["status"] == "failed"
+    assert "no-such-backbone" in run["error"]
+    assert RewardModel.objects.get(is_active=True) == served
+    page = client_for(admin)
+    page.force_login(admin)
+    html = page.get(f"/projects/{project.slug}/models").content.decode()
+    assert "The last run failed" in html and "no-such-backbone" in html
+
+
+def test_the_scoring_service_returns_rewards_from_the_served_model(
+    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    _import_pending(project, tmp_path)
+    no_model = client_for(annotator).post(
+        f"/api/projects/{project.slug}/score", {"prompt": "hi", "responses": ["a"]}, format="json"
+    )
+    assert no_model.status_code == 409
+    _judge_from_gold(annotator, project, 30)
+    _retrain(admin, project)
+    response = client_for(annotator).post(
+        f"/api/projects/{project.slug}/score",
+        {"prompt": "Write a haiku", "responses": ["short", "a much longer answer here"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model"] == 1
+    assert len(body["rewards"]) == 2
+    assert all(set(r) == {"reward", "std"} for r in body["rewards"])
+
+
+def test_two_retrain_requests_at_once_make_one_run(admin: Any, project: Project) -> None:
+    # given
+    statuses: list[int] = []
+
+    def request() -> None:
+        try:
+            statuses.append(
+                client_for(admin)
+                .post(f"/api/projects/{project.slug}/retrain", {}, format="json")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then
+    assert sorted(statuses) == [200, 202]
+    assert TrainingRun.objects.filter(project=project).count() == 1
