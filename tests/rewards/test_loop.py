@@ -156,3 +156,16 @@ def test_two_retrain_requests_at_once_make_one_run(admin: Any, project: Project)
     # then
     assert sorted(statuses) == [200, 202]
     assert TrainingRun.objects.filter(project=project).count() == 1
+
+
+def test_the_retrain_command_waits_and_fails_loudly(
+    celery_worker_process: Path, annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    _import_pending(project, tmp_path, n=30)
+    _judge_from_gold(annotator, project, 5)  # too few decided pairs to train on
+    with pytest.raises(CommandError, match="at least 10"):
+        call_command("retrain", project.slug, "--wait", "--timeout", "120")
+    assert TrainingRun.objects.get().status == "failed"
+    assert not RewardModel.objects.exists()

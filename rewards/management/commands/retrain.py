@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from annotate.models import Project
+from rewards.models import TrainingRun
+from rewards.runs import request_retrain
+
+
+class Command(BaseCommand):
+    help = "Queue a reward-model retrain for a project; --wait follows it to the end."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--mode", choices=["heads", "finetune"], default="heads")
+        parser.add_argument("--wait", action="store_true", help="follow the run; fail if it does")
+        parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = Project.objects.filter(slug=options["slug"]).first()
+        if project is None:
+            raise CommandError(f"no project with slug {options['slug']!r}")
+        run, created = request_retrain(project, mode=options["mode"])
+        verb = "Queued" if created else "Following the already live"
+        self.stdout.write(f"{verb} run {run.pk} ({run.mode}) for {project.slug}")
+        if options["wait"]:
+            self._follow(run.pk, options["timeout"])
+
+    def _follow(self, run_id: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with tqdm(total=100, unit="%", desc="training", file=self.stderr) as bar:
+            while time.monotonic() < deadline:
+                run = TrainingRun.objects.select_related("model").get(pk=run_id)
+                bar.n = round(run.progress * 100)
+                bar.set_postfix_str(run.message[:60] or run.status)
+                bar.refresh()
+                if not run.is_live:
+                    break
+                time.sleep(1)
+        if run.is_live:
+            raise CommandError(f"run {run_id} still {run.status} after {timeout:.0f} s")
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"run {run_id} {run.status}: {run.error}")
+        model = run.model
+        accuracy = model.metrics.get("accuracy") if model else None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Run {run_id} succeeded: v{model.version}, validation accuracy "
+                f"{accuracy if accuracy is None else round(accuracy, 3)}; {run.message}"
+            )
+        )
