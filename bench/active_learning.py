@@ -149,6 +149,11 @@ def format_table(name: str, result: dict) -> str:
         + " |"
     )
     lines.append(
+        "| gain over random, points [95%] | "
+        + " | ".join(gain_cell(e.get("gain_vs_random")) for e in strategies.values())
+        + " |"
+    )
+    lines.append(
         "| label efficiency | "
         + " | ".join(
             "-" if e["label_efficiency"] is None else f"{100 * e['label_efficiency']:.0f}%"
@@ -157,6 +162,14 @@ def format_table(name: str, result: dict) -> str:
         + " |"
     )
     return "\n".join(lines)
+
+
+def gain_cell(gain: dict | None) -> str:
+    """`+1.2 [-0.3, 2.7]` for a paired gain, `-` for random itself."""
+    if not gain or gain["points"] is None:
+        return "-"
+    lo, hi = gain["ci"]
+    return f"{gain['points']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
 def mean_efficiency(results: dict[str, dict]) -> dict[str, dict]:
