@@ -10,10 +10,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup() -> None:
-    """Configure settings (DEBUG dev defaults unless the environment says otherwise)."""
+    """Configure settings (DEBUG dev defaults unless set), migrate, mute embed-ahead."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "true")
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    from annotate.signals import responses_imported
+
+    call_command("migrate", verbosity=0)
+    # Benchmark data must not queue embedding work for a worker that may run later.
+    responses_imported.disconnect(dispatch_uid="rewards-embed-ahead")

@@ -81,13 +81,10 @@ def main() -> None:
         return
     setup()
     from django.conf import settings
-    from django.core.management import call_command
-
     from annotate.importing import import_file
     from annotate.models import Project
     from annotate.projects import create_project
 
-    call_command("migrate", verbosity=0)
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     slug = f"bench-{int(time.time())}"
     project = create_project(slug=slug)

@@ -36,9 +36,15 @@ def retrain_where_due() -> list[int]:
 
 
 def start_embedding(project: Project) -> EmbeddingRun:
-    """Queue embedding of the project's responses (after the current transaction commits)."""
+    """Queue embedding of the project's responses (after the current transaction commits).
+
+    A run still queued reads every response when it starts, so it covers this import too.
+    """
     from rewards.tasks import embed_project_task
 
+    queued = EmbeddingRun.objects.filter(project=project, status=TrainingRun.Status.QUEUED)
+    if (waiting := queued.first()) is not None:
+        return waiting
     with transaction.atomic():
         run = EmbeddingRun.objects.create(project=project)
         embed_project_task.delay_on_commit(run.pk)

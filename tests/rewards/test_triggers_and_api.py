@@ -128,3 +128,15 @@ def test_the_models_overview_lists_versions_for_admins(admin: Any, project: Proj
     page.force_login(admin)
     html = page.get(f"/projects/{project.slug}/models").content.decode()
     assert "<polyline" in html and "v1" in html
+
+
+def test_imports_queue_one_embedding_run_until_it_starts(
+    project: Project, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    from rewards.models import EmbeddingRun
+
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
+        import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
+        import_file(project, write_jsonl(tmp_path / "q.jsonl", pair_rows(3, prefix="r")))
+    assert EmbeddingRun.objects.filter(project=project, status="queued").count() == 1
+    assert len(enqueued) >= 2  # the two import signals, then one task publish
