@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=["heads"], default="heads")
     parser.add_argument("--noise", type=float, default=0.0, help="share of answers flipped")
     parser.add_argument("--explore", type=float, default=0.0, help="random share of each batch")
+    parser.add_argument(
+        "--spread", action="store_true", help="at most one pair per prompt in a batch (not random)"
+    )
     parser.add_argument("--members", type=int, default=TrainConfig.members)
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--max-share", type=float, default=0.6, help="last budget / pool size")
@@ -104,6 +107,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         seeds=args.seeds,
         noise=args.noise,
         explore=args.explore,
+        spread=args.spread,
         test_fraction=args.test_fraction,
         max_share=args.max_share,
         train=train,
@@ -151,6 +155,14 @@ def format_table(name: str, result: dict) -> str:
     lines.append(
         "| gain over random, points [95%] | "
         + " | ".join(gain_cell(e.get("gain_vs_random")) for e in strategies.values())
+        + " |"
+    )
+    lines.append(
+        "| member agreement on the pool (median abs(mean)/std) | "
+        + " | ".join(
+            "-" if e.get("member_agreement") is None else f"{e['member_agreement']:.1f}"
+            for e in strategies.values()
+        )
         + " |"
     )
     lines.append(

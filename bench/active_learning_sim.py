@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rewards.ml.acquisition import priorities
+from rewards.ml.acquisition import priorities, top_k_spread
 from rewards.ml.config import TrainConfig
-from rewards.ml.data import PreferencePair, split_by_prompt
+from rewards.ml.data import PreferencePair, prompt_key, split_by_prompt
 from rewards.ml.score import RewardScorer, score_pairs
 from rewards.ml.train import fit, pair_metrics, seed_everything
 
@@ -61,6 +61,7 @@ class SimSettings:
     seeds: int = 5
     noise: float = 0.0
     explore: float = 0.0
+    spread: bool = False
     test_fraction: float = 0.3
     max_share: float = 0.6
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -79,6 +80,7 @@ class Curve:
 
     accuracy: list[float]
     round_seconds: list[float]
+    member_agreement: list[float] = field(default_factory=list)
 
 
 def plan_budgets(pool_size: int, settings: SimSettings) -> Plan:
@@ -110,6 +112,16 @@ def fit_round(config: TrainConfig, pairs: Sequence[PreferencePair]) -> RewardSco
     return scorer
 
 
+def agreement(scores_a: np.ndarray, scores_b: np.ndarray) -> float:
+    """How alike the members are: |mean margin| over the members' margin spread, pool median.
+
+    High values mean every member says the same thing, so disagreement and Thompson degrade
+    to uncertainty (or noise).
+    """
+    margins = np.asarray(scores_a, dtype=np.float64) - np.asarray(scores_b)
+    return float(np.median(np.abs(margins.mean(1)) / (margins.std(1) + 1e-9)))
+
+
 def next_batch(
     scorer: RewardScorer,
     pool: Sequence[PreferencePair],
@@ -117,18 +129,25 @@ def next_batch(
     strategy: str,
     *,
     size: int,
-    explore: float,
+    settings: SimSettings,
     seed: int,
-) -> list[int]:
-    """Pool indices of the `size` unlabelled pairs the strategy ranks first."""
+) -> tuple[list[int], float]:
+    """Pool indices of the `size` unlabelled pairs the strategy ranks first, and the members'
+    agreement on the pool (nan for random, which skips scoring)."""
     candidates = [pool[i] for i in unlabelled]
     if strategy == "random":
-        # Random ignores the scores: skip scoring the pool.
+        # Random ignores the scores: skip scoring the pool. It also stays plain (no spread):
+        # it is the baseline the remedies are measured against.
         scores_a = scores_b = np.zeros((len(candidates), 1))
+        ranked = np.argsort(-priorities("random", scores_a, scores_b, seed=seed))[:size]
+        return [unlabelled[i] for i in ranked], float("nan")
+    scores_a, scores_b = score_pairs(scorer, candidates)
+    ranking = priorities(strategy, scores_a, scores_b, explore=settings.explore, seed=seed)
+    if settings.spread:
+        picked = top_k_spread(ranking, [prompt_key(p.prompt) for p in candidates], size)
     else:
-        scores_a, scores_b = score_pairs(scorer, candidates)
-    ranked = np.argsort(-priorities(strategy, scores_a, scores_b, explore=explore, seed=seed))
-    return [unlabelled[i] for i in ranked[:size]]
+        picked = np.argsort(-ranking)[:size].tolist()
+    return [unlabelled[i] for i in picked], agreement(scores_a, scores_b)
 
 
 def run_curve(
@@ -153,15 +172,17 @@ def run_curve(
         if round_no < len(plan.budgets) - 1:
             taken = set(labelled)
             unlabelled = [i for i in range(len(pool)) if i not in taken]
-            labelled += next_batch(
+            batch, agreed = next_batch(
                 scorer,
                 pool,
                 unlabelled,
                 strategy,
                 size=plan.batch,
-                explore=settings.explore,
+                settings=settings,
                 seed=seed * 1000 + round_no,
             )
+            labelled += batch
+            curve.member_agreement.append(agreed)
         curve.round_seconds.append(time.monotonic() - started)
     return curve
 
@@ -225,6 +246,7 @@ def summarize(budgets: Sequence[int], curves: dict[str, list[Curve]]) -> dict[st
     for name, runs in curves.items():
         stats = [mean_ci([run.accuracy[i] for run in runs]) for i in range(len(budgets))]
         seconds = [s for run in runs for s in run.round_seconds]
+        agreed = [a for run in runs for a in run.member_agreement]
         out[name] = {
             "budgets": list(budgets),
             "accuracy_mean": [round(m, 4) for m, _, _ in stats],
@@ -232,6 +254,9 @@ def summarize(budgets: Sequence[int], curves: dict[str, list[Curve]]) -> dict[st
             "label_efficiency": None,
             "labels_to_random_final": None,
             "seconds_per_round": round(float(np.mean(seconds)), 3),
+            "member_agreement": round(float(np.mean(agreed)), 2)
+            if agreed and name != "random"
+            else None,
         }
     if "random" not in out:
         return out

@@ -62,3 +62,22 @@ def priorities(
     chosen = rng.random(len(scores)) < explore
     quantiles[chosen] = rng.random(int(chosen.sum()))
     return quantiles
+
+
+def top_k_spread(scores: np.ndarray, groups: list[str], k: int) -> list[int]:
+    """Indices of the k highest scores, taking at most one per group until the groups run out.
+
+    A batch picked by score alone clusters on one prompt's near-identical pairs (they share a
+    margin); one per prompt spreads the batch, and later passes fill it when prompts are few.
+    """
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    chosen: list[int] = []
+    taken = np.zeros(len(order), dtype=bool)
+    while len(chosen) < min(k, len(order)):
+        seen: set[str] = set()
+        for i in order:
+            if not taken[i] and groups[i] not in seen and len(chosen) < k:
+                chosen.append(int(i))
+                taken[i] = True
+                seen.add(groups[i])
+    return chosen

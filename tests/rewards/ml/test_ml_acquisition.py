@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewards.ml.acquisition import STRATEGIES, p_a_from_members, priorities
+from rewards.ml.acquisition import STRATEGIES, p_a_from_members, priorities, top_k_spread
 
 
 def ensemble(*margins_per_pair: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +82,14 @@ def test_it_rejects_unknown_strategies() -> None:
         priorities("greedy", a, b)
     assert set(STRATEGIES) == {"random", "uncertainty", "disagreement", "thompson"}
     assert p_a_from_members(a, b)[0, 0] == pytest.approx(0.5)
+
+
+def test_it_spreads_a_batch_over_prompts_then_fills_it() -> None:
+    # given the three best pairs all on prompt p, then one pair each on q and r
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    groups = ["p", "p", "p", "q", "r"]
+
+    # when / then: one per prompt first, best first; a second pass fills the rest
+    assert top_k_spread(scores, groups, 3) == [0, 3, 4]
+    assert top_k_spread(scores, groups, 4) == [0, 3, 4, 1]
+    assert top_k_spread(scores, groups, 9) == [0, 3, 4, 1, 2]
