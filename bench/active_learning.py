@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", default=os.environ.get("REWARDS_CACHE_DIR"))
     parser.add_argument("--quick", action="store_true", help=f"overrides: {QUICK}")
     parser.add_argument("--through-app", action="store_true", help="drive the real product")
+    parser.add_argument("--compare", type=Path, help="--through-app: library JSON to overlay")
+    parser.add_argument("--tables-from", type=Path, help="print the tables of a saved JSON, exit")
     parser.add_argument("--json", type=Path, help="write results here")
     parser.add_argument("--plot", type=Path, help="write learning curves (PNG) here")
     args = parser.parse_args(argv)
@@ -189,6 +191,8 @@ def mean_efficiency(results: dict[str, dict]) -> dict[str, dict]:
     names = next(iter(results.values()))["strategies"]
     summary = {}
     for name in names:
+        if name == "random":
+            continue
         values = [r["strategies"][name]["label_efficiency"] for r in results.values()]
         reached = [v for v in values if v is not None]
         # A set where the strategy never reaches random's final accuracy counts as 100%: it needed
@@ -199,7 +203,21 @@ def mean_efficiency(results: dict[str, dict]) -> dict[str, dict]:
             ),
             "sets_reached": f"{len(reached)}/{len(values)}",
         }
+        gains = [
+            r["strategies"][name].get("gain_vs_random", {}).get("points") for r in results.values()
+        ]
+        if None not in gains:
+            summary[name]["mean_gain_points"] = round(sum(gains) / len(gains), 2)
     return summary
+
+
+def print_tables(saved: dict) -> None:
+    """Markdown tables of a saved result, one per set, then the mean over sets."""
+    results = saved.get("sets") or {saved["config"].get("data", "result"): saved}
+    for name, result in results.items():
+        print(format_table(name, result) + "\n")
+    if "mean_over_sets" in saved:
+        print("mean over sets:", json.dumps(saved["mean_over_sets"]))
 
 
 def plot(results: dict[str, dict], path: Path) -> None:
@@ -263,6 +281,9 @@ def run_library(args: argparse.Namespace) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.tables_from:
+        print_tables(json.loads(args.tables_from.read_text()))
+        return 0
     if args.through_app:
         from bench.active_learning_app import run_through_app
 

@@ -246,5 +246,20 @@ def run_through_app(args: argparse.Namespace) -> int:
     if args.plot:
         from bench.active_learning import plot
 
-        plot({"through the app": result}, args.plot)
+        plot({"through the app": overlay(result, args.compare)}, args.plot)
     return 0
+
+
+def overlay(app: dict, library_json: Path | None) -> dict:
+    """App curves, plus the library's curves for the same strategies from a --compare JSON."""
+    curves = {f"app {name}": entry for name, entry in app["strategies"].items()}
+    if library_json is None:
+        return {"strategies": curves}
+    library = json.loads(library_json.read_text())
+    if "sets" in library:
+        # A multi-set run: take the set this app run used.
+        library = library["sets"][Path(app["config"]["data"]).parent.name]
+    for name in app["strategies"]:
+        if name in library["strategies"]:
+            curves[f"library {name}"] = library["strategies"][name]
+    return {"strategies": curves}
