@@ -82,6 +82,13 @@ class TrainConfig:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Finetune: trade compute for activation memory."}
     )
+    disable_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "Finetune: switch the backbone's dropout off, as TRL's RewardConfig does by "
+            "default; it also saves time on CPU."
+        },
+    )
     patience: int = field(
         default=10, metadata={"help": "Heads: epochs without validation gain before stopping."}
     )

@@ -88,17 +88,34 @@ def split_by_prompt(
 
 
 def length_bucketed_batches(
-    lengths: Sequence[int], batch_size: int, *, seed: int, bucket_factor: int = 50
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    seed: int,
+    groups: Sequence[int] | None = None,
+    bucket_factor: int = 50,
 ) -> Iterator[list[int]]:
-    """Yield index batches of similar length, in shuffled order, so padding stays small."""
+    """Yield index batches of similar length, in shuffled order, so padding stays small.
+
+    With `groups` (e.g. a prompt id per pair), members of a group are kept together inside
+    each bucket, so pairs that share responses land in one batch and each response is
+    encoded once for all of them.
+    """
     rng = random.Random(seed)
     order = list(range(len(lengths)))
     rng.shuffle(order)
+    group_of = groups if groups is not None else order
+    group_length: dict[int, int] = {}
+    for i in order:
+        group_length[group_of[i]] = max(group_length.get(group_of[i], 0), lengths[i])
     # Sort within large shuffled chunks: batches stay random across epochs, padding stays low.
     chunk = batch_size * bucket_factor
     batches = []
     for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        part = sorted(
+            order[start : start + chunk],
+            key=lambda i: (group_length[group_of[i]], group_of[i], lengths[i]),
+        )
         batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     yield from batches

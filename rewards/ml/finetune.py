@@ -110,6 +110,21 @@ def stop_loss(scorer: RewardScorer, encoded: list[Encoded], pairs: PairTensors) 
     return sum(losses) / max(len(pairs), 1)
 
 
+def epoch_batches(
+    train: PairTensors, encoded: list[Encoded], config: TrainConfig, epoch: int
+) -> list[list[int]]:
+    """This epoch's batches: similar lengths together, pairs of one prompt together."""
+    lengths = [
+        max(len(encoded[a][0]), len(encoded[b][0]))
+        for a, b in zip(train.a.tolist(), train.b.tolist(), strict=True)
+    ]
+    seed = config.seed * 1000 + epoch
+    groups = train.group.tolist()
+    return list(
+        length_bucketed_batches(lengths, config.resolved_batch_size, seed=seed, groups=groups)
+    )
+
+
 def run_epochs(
     scorer: RewardScorer,
     encoded: list[Encoded],
@@ -120,10 +135,6 @@ def run_epochs(
     """The training loop: accumulate, clip, step, schedule; keep the best epoch's weights."""
     train, stop = splits
     boot = bootstrap_counts(len(train), config.members, config.seed)
-    lengths = [
-        max(len(encoded[a][0]), len(encoded[b][0]))
-        for a, b in zip(train.a.tolist(), train.b.tolist(), strict=True)
-    ]
     batches_per_epoch = math.ceil(len(train) / config.resolved_batch_size)
     total = math.ceil(batches_per_epoch / config.grad_accum) * config.resolved_epochs
     optimizer = make_optimizer(config, scorer.backbone, scorer.heads)
@@ -132,7 +143,7 @@ def run_epochs(
     best, best_state, step, loss, started = math.inf, None, 0, math.nan, time.monotonic()
     for epoch in range(config.resolved_epochs):
         scorer.backbone.model.train()
-        batches = list(length_bucketed_batches(lengths, config.resolved_batch_size, seed=epoch))
+        batches = epoch_batches(train, encoded, config, epoch)
         for i, batch in enumerate(batches):
             part = batch_loss(scorer, encoded, train, batch, boot)
             (part / config.grad_accum).backward()
@@ -153,7 +164,8 @@ def run_epochs(
                 best, best_state = current, copy.deepcopy(scorer_state(scorer))
     if best_state is not None:
         load_scorer_state(scorer, best_state)
-    return {"steps": step, "train_loss": loss, "stop_loss": best}
+    loop_seconds = time.monotonic() - started
+    return {"steps": step, "train_loss": loss, "stop_loss": best, "loop_seconds": loop_seconds}
 
 
 def scorer_state(scorer: RewardScorer) -> dict[str, dict[str, torch.Tensor]]:
@@ -183,6 +195,10 @@ def train_finetune(
     )
     if config.gradient_checkpointing:
         backbone.model.gradient_checkpointing_enable()
+    if config.disable_dropout:
+        for module in backbone.model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
     rows, encoded = encode_rows(backbone, [*train_pairs, *stop_pairs])
     torch.manual_seed(config.seed)
     heads = build_heads(config, backbone, encoded)

@@ -33,6 +33,7 @@ class PairTensors:
     target: torch.Tensor
     margin: torch.Tensor
     weight: torch.Tensor
+    group: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.a)
@@ -47,12 +48,16 @@ def pair_tensors(
         return rows[(prompt_key(pair.prompt), text)]
 
     strength = [float(p.strength or 0) if p.label != "tie" else 0.0 for p in pairs]
+    prompt_ids: dict[str, int] = {}
     return PairTensors(
         a=torch.tensor([row(p, p.a) for p in pairs], dtype=torch.long),
         b=torch.tensor([row(p, p.b) for p in pairs], dtype=torch.long),
         target=torch.tensor([p.target for p in pairs], dtype=torch.float32),
         margin=torch.tensor(strength, dtype=torch.float32) * margin_per_strength,
         weight=torch.tensor([p.weight for p in pairs], dtype=torch.float32),
+        group=torch.tensor(
+            [prompt_ids.setdefault(prompt_key(p.prompt), len(prompt_ids)) for p in pairs]
+        ),
     )
 
 
@@ -169,7 +174,12 @@ def fit_heads(
             break
     if stop is not None and len(stop):
         best.restore()
-    return {"epochs_run": epoch + 1, "train_loss": loss, "stop_loss": float(best.loss.mean())}
+    return {
+        "epochs_run": epoch + 1,
+        "train_loss": loss,
+        "stop_loss": float(best.loss.mean()),
+        "loop_seconds": time.monotonic() - started,
+    }
 
 
 def scaled(progress: Progress | None, low: float, high: float) -> Progress | None:

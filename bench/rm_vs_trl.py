@@ -1,0 +1,211 @@
+"""Our `finetune` mode against TRL's RewardTrainer: same backbone, data, length, epochs, machine.
+
+    .venv/bin/python bench/rm_vs_trl.py                  # pandalm slice, CPU here
+    .venv/bin/python bench/rm_vs_trl.py --quick          # 32 pairs, a smoke run
+    .venv/bin/python bench/rm_vs_trl.py --set hh_rlhf_harmless --pairs 512 --device cuda
+
+Both train on the first --pairs decisive pairs of one half of the set's dev file (split by
+prompt, seed 0) and are tested on the first --test decisive pairs of the other half. Both see
+identical token ids: the inputs are encoded once by our formatter (end of the prompt kept,
+start of the response) and handed to TRL pre-tokenized, so TRL's length filter drops nothing.
+Shared settings: learning rate, batch size, epochs, max length, seed, fp32 on CPU (bf16 on
+CUDA for both). TRL keeps its own defaults otherwise (linear schedule, no warmup, dropout off,
+one head); we keep ours (8 heads, warmup + cosine, dropout on, length-bucketed batches).
+Training pairs/s count pairs x epochs over the training loop only (no model loading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from rewards.ml.backbone import load_backbone, resolve_backbone, resolve_device  # noqa: E402
+from rewards.ml.config import TrainConfig  # noqa: E402
+from rewards.ml.data import (  # noqa: E402
+    PreferencePair,
+    pad_batch,
+    read_pairs_jsonl,
+    split_by_prompt,  # noqa: E402
+)
+from rewards.ml.metrics import evaluate  # noqa: E402
+from rewards.ml.score import load  # noqa: E402
+from rewards.ml.train import pair_metrics, train  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def slices(args: argparse.Namespace) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Decisive training and test pairs from the two prompt-disjoint halves."""
+    first, second = split_by_prompt(read_pairs_jsonl(DATA / args.set / "dev.jsonl"), 0.5, seed=0)
+    decisive = [[p for p in half if p.label != "tie"] for half in (first, second)]
+    return decisive[0][: args.pairs], decisive[1][: args.test]
+
+
+def run_ours(args, train_pairs, test_pairs, out: Path) -> dict[str, object]:
+    """Our finetune mode, through the same train() the app calls."""
+    config = TrainConfig(
+        mode="finetune",
+        max_length=args.max_length,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_fraction=0.0,
+        seed=args.seed,
+        device=args.device,
+    )
+    result = train(config, train_pairs, out)
+    metrics = pair_metrics(load(out, device=args.device), test_pairs)
+    seconds = result.details["loop_seconds"]
+    return {
+        "trainer": "rewards.ml finetune (K=8)",
+        "accuracy": metrics["accuracy"],
+        "train pairs/s": len(train_pairs) * args.epochs / seconds,
+        "train loop s": seconds,
+    }
+
+
+def chosen_rejected(formatter, pairs: list[PreferencePair]) -> list[dict[str, list[int]]]:
+    """TRL rows with our token ids: the preferred response first."""
+    rows = []
+    for pair in pairs:
+        win, lose = (pair.a, pair.b) if pair.label == "a" else (pair.b, pair.a)
+        rows.append(
+            {
+                "chosen_ids": formatter.encode(pair.prompt, win)[0],
+                "rejected_ids": formatter.encode(pair.prompt, lose)[0],
+            }
+        )
+    return rows
+
+
+@torch.no_grad()
+def trl_accuracy(model, formatter, pairs: list[PreferencePair], device) -> float:
+    """Held-out accuracy of a sequence-classification reward model."""
+    model.eval()
+    p_a = []
+    for pair in pairs:
+        ids, mask = pad_batch(
+            [formatter.encode(pair.prompt, t)[0] for t in (pair.a, pair.b)], formatter.pad_id
+        )
+        logits = model(
+            input_ids=torch.tensor(ids, device=device),
+            attention_mask=torch.tensor(mask, device=device),
+        ).logits.squeeze(-1)
+        p_a.append(float(torch.sigmoid(logits[0] - logits[1])))
+    return evaluate(p_a, [p.label for p in pairs])["accuracy"]
+
+
+def run_trl(args, train_pairs, test_pairs, out: Path) -> dict[str, object]:
+    """TRL's RewardTrainer on the same token ids and settings."""
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    device = resolve_device(args.device)
+    formatter = load_backbone(None, max_length=args.max_length, device="cpu").formatter
+    path, _ = resolve_backbone(None)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, local_files_only=True
+    )
+    model.config.pad_token_id = formatter.pad_id
+    config = RewardConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        seed=args.seed,
+        bf16=device.type == "cuda",
+        gradient_checkpointing=False,
+        use_cpu=device.type == "cpu",
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10_000,
+        eos_token=formatter.tokenizer.sep_token,
+    )
+    dataset = Dataset.from_list(chosen_rejected(formatter, train_pairs))
+    trainer = RewardTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=formatter.tokenizer
+    )
+    output = trainer.train()
+    seconds = output.metrics["train_runtime"]
+    accuracy = trl_accuracy(trainer.model, formatter, test_pairs, trainer.model.device)
+    return {
+        "trainer": "TRL RewardTrainer (1 head)",
+        "accuracy": accuracy,
+        "train pairs/s": len(train_pairs) * args.epochs / seconds,
+        "train loop s": seconds,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="pandalm")
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--test", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    # TRL RewardConfig's default rate; one short epoch at 3e-5 barely moves either model.
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.test, args.repeats = 32, 32, 1
+    return args
+
+
+def best_of(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The fastest repeat (the machine is shared, so slower repeats measure other load)."""
+    return max(runs, key=lambda run: run["train pairs/s"])
+
+
+def main() -> None:
+    """Train both, alternating, --repeats times; print one table."""
+    args = parse_args()
+    train_pairs, test_pairs = slices(args)
+    device = resolve_device(args.device)
+    print(
+        f"# rm_vs_trl on {platform.machine()}, device {device}, set {args.set}: "
+        f"{len(train_pairs)} train / {len(test_pairs)} test decisive pairs, "
+        f"max_length {args.max_length}, {args.epochs} epoch(s), batch {args.batch_size}, "
+        f"lr {args.lr}, best of {args.repeats} alternating repeats"
+    )
+    started = time.monotonic()
+    trl_runs, our_runs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            trl_runs.append(run_trl(args, train_pairs, test_pairs, Path(tmp) / f"trl{i}"))
+            our_runs.append(run_ours(args, train_pairs, test_pairs, Path(tmp) / f"ours{i}"))
+    rows = [best_of(trl_runs), best_of(our_runs)]
+    print("| trainer | accuracy | train pairs/s | train loop s |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['trainer']} | {row['accuracy']:.3f} | {row['train pairs/s']:.2f} | "
+            f"{row['train loop s']:.1f} |"
+        )
+    speed_up = rows[1]["train pairs/s"] / rows[0]["train pairs/s"]
+    print(f"\nspeed-up: {speed_up:.2f}x (total {time.monotonic() - started:.0f}s)")
+    print(
+        f"reproduce: .venv/bin/python bench/rm_vs_trl.py --set {args.set} --pairs {args.pairs} "
+        f"--test {args.test} --max-length {args.max_length} --epochs {args.epochs} "
+        f"--lr {args.lr} --repeats {args.repeats}"
+    )
+
+
+if __name__ == "__main__":
+    main()
