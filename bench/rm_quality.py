@@ -52,6 +52,12 @@ def items_of(pairs: list[PreferencePair]) -> list[tuple[object, str]]:
     return [(p.prompt, text) for p in pairs for text in (p.a, p.b)]
 
 
+def pairs_per_second(n_train: int, details: dict[str, float]) -> float:
+    """Pairs processed per second of the training loop (pairs x epochs run)."""
+    epochs = details.get("epochs_run") or details["epochs_done"]
+    return n_train * epochs / details["loop_seconds"]
+
+
 def run_heads(name: str, device: str, out: Path) -> dict[str, object]:
     """Heads mode on the full halves: cold embedding, retrain, evaluation, scoring speed."""
     train_pairs, test_pairs = halves(name)
@@ -69,10 +75,10 @@ def run_heads(name: str, device: str, out: Path) -> dict[str, object]:
         "train/test": f"{len(train_pairs)}/{len(test_pairs)}",
         "longer wins": longer_wins(test_pairs),
         **result.metrics,
-        "train pairs/s": len(train_pairs) / result.details["loop_seconds"],
+        "train pairs/s": pairs_per_second(len(train_pairs), result.details),
         "retrain s": result.seconds,
         "score pairs/s": len(test_pairs) / score_s,
-        "note": f"{new} responses embedded cold in {embed_s:.0f}s",
+        "note": f"{new} new responses embedded in {embed_s:.0f}s (with model load)",
     }
 
 
@@ -99,7 +105,7 @@ def run_finetune(name: str, args: argparse.Namespace, out: Path) -> dict[str, ob
         "train/test": f"{len(train_pairs)}/{len(test_pairs)}",
         "longer wins": longer_wins(test_pairs),
         **metrics,
-        "train pairs/s": len(train_pairs) * config.resolved_epochs / result.details["loop_seconds"],
+        "train pairs/s": pairs_per_second(len(train_pairs), result.details),
         "retrain s": result.seconds,
         "score pairs/s": len(test_pairs) / score_s,
         "note": f"L={args.ft_max_length}, {args.ft_epochs} epoch(s), bs={args.ft_batch_size}",
@@ -143,8 +149,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="or: all")
     parser.add_argument("--quick", action="store_true", help="pandalm only, tiny finetune slice")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--ft-pairs", type=int, default=256)
-    parser.add_argument("--ft-test", type=int, default=200)
+    parser.add_argument("--ft-pairs", type=int, default=128)
+    parser.add_argument("--ft-test", type=int, default=128)
     parser.add_argument("--ft-max-length", type=int, default=128)
     parser.add_argument("--ft-epochs", type=int, default=1)
     parser.add_argument("--ft-batch-size", type=int, default=16)

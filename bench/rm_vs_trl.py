@@ -36,6 +36,7 @@ from rewards.ml.data import (  # noqa: E402
     read_pairs_jsonl,
     split_by_prompt,  # noqa: E402
 )
+from rewards.ml.formatting import Formatter  # noqa: E402
 from rewards.ml.metrics import evaluate  # noqa: E402
 from rewards.ml.score import load  # noqa: E402
 from rewards.ml.train import pair_metrics, train  # noqa: E402
@@ -50,7 +51,12 @@ def slices(args: argparse.Namespace) -> tuple[list[PreferencePair], list[Prefere
     return decisive[0][: args.pairs], decisive[1][: args.test]
 
 
-def run_ours(args, train_pairs, test_pairs, out: Path) -> dict[str, object]:
+def run_ours(
+    args: argparse.Namespace,
+    train_pairs: list[PreferencePair],
+    test_pairs: list[PreferencePair],
+    out: Path,
+) -> dict[str, object]:
     """Our finetune mode, through the same train() the app calls."""
     config = TrainConfig(
         mode="finetune",
@@ -73,7 +79,9 @@ def run_ours(args, train_pairs, test_pairs, out: Path) -> dict[str, object]:
     }
 
 
-def chosen_rejected(formatter, pairs: list[PreferencePair]) -> list[dict[str, list[int]]]:
+def chosen_rejected(
+    formatter: Formatter, pairs: list[PreferencePair]
+) -> list[dict[str, list[int]]]:
     """TRL rows with our token ids: the preferred response first."""
     rows = []
     for pair in pairs:
@@ -88,7 +96,9 @@ def chosen_rejected(formatter, pairs: list[PreferencePair]) -> list[dict[str, li
 
 
 @torch.no_grad()
-def trl_accuracy(model, formatter, pairs: list[PreferencePair], device) -> float:
+def trl_accuracy(
+    model: torch.nn.Module, formatter: Formatter, pairs: list[PreferencePair], device: torch.device
+) -> float:
     """Held-out accuracy of a sequence-classification reward model."""
     model.eval()
     p_a = []
@@ -104,7 +114,12 @@ def trl_accuracy(model, formatter, pairs: list[PreferencePair], device) -> float
     return evaluate(p_a, [p.label for p in pairs])["accuracy"]
 
 
-def run_trl(args, train_pairs, test_pairs, out: Path) -> dict[str, object]:
+def run_trl(
+    args: argparse.Namespace,
+    train_pairs: list[PreferencePair],
+    test_pairs: list[PreferencePair],
+    out: Path,
+) -> dict[str, object]:
     """TRL's RewardTrainer on the same token ids and settings."""
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification

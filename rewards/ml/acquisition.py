@@ -25,7 +25,9 @@ def bald(p_members: np.ndarray) -> np.ndarray:
     return binary_entropy(p_members.mean(1)) - binary_entropy(p_members).mean(1)
 
 
-def _scores(strategy: str, p_members: np.ndarray, margins: np.ndarray, rng) -> np.ndarray:
+def _scores(
+    strategy: str, p_members: np.ndarray, margins: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     if strategy == "random":
         return rng.random(len(p_members))
     if strategy == "uncertainty":

@@ -66,7 +66,9 @@ def make_optimizer(
     return torch.optim.AdamW(groups)
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: float):
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total: int, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup to the peak rate, then cosine decay to zero."""
     warmup = max(1, int(total * warmup_ratio))
 
@@ -140,7 +142,7 @@ def run_epochs(
     optimizer = make_optimizer(config, scorer.backbone, scorer.heads)
     schedule = warmup_cosine(optimizer, total, config.warmup_ratio)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    best, best_state, step, loss, started = math.inf, None, 0, math.nan, time.monotonic()
+    best, best_state, step, loss, started = math.inf, None, 0, 0.0, time.monotonic()
     for epoch in range(config.resolved_epochs):
         scorer.backbone.model.train()
         batches = epoch_batches(train, encoded, config, epoch)
@@ -165,7 +167,13 @@ def run_epochs(
     if best_state is not None:
         load_scorer_state(scorer, best_state)
     loop_seconds = time.monotonic() - started
-    return {"steps": step, "train_loss": loss, "stop_loss": best, "loop_seconds": loop_seconds}
+    return {
+        "steps": step,
+        "epochs_done": config.resolved_epochs,
+        "train_loss": loss,
+        "stop_loss": best if best_state is not None else None,
+        "loop_seconds": loop_seconds,
+    }
 
 
 def scorer_state(scorer: RewardScorer) -> dict[str, dict[str, torch.Tensor]]:

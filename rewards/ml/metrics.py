@@ -10,6 +10,8 @@ TARGETS = {"a": 1.0, "b": 0.0, "tie": 0.5}
 # Clip probabilities so one confident miss costs a bounded log-loss, as sklearn's log_loss does.
 EPS = 1e-7
 
+Metrics = dict[str, float | int | None]
+
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """ECE over equal-width bins of the predicted probability (Guo et al. 2017)."""
@@ -24,8 +26,12 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
     return float(error)
 
 
-def evaluate(p_a: Sequence[float] | np.ndarray, labels: Sequence[str]) -> dict[str, float]:
-    """accuracy (ties excluded), log_loss (ties as 0.5), ece (10 bins), n (pairs seen)."""
+def evaluate(p_a: Sequence[float] | np.ndarray, labels: Sequence[str]) -> Metrics:
+    """accuracy (ties excluded), log_loss (ties as 0.5), ece (10 bins), n (pairs seen).
+
+    A metric with nothing to measure (no pairs, or no decisive pairs for accuracy) is None,
+    not NaN, so the dict stores as strict JSON (Postgres rejects NaN in JSON columns).
+    """
     p = np.clip(np.asarray(p_a, dtype=np.float64), EPS, 1 - EPS)
     y = np.array([TARGETS[label] for label in labels], dtype=np.float64)
     if len(p) != len(y):
@@ -34,8 +40,8 @@ def evaluate(p_a: Sequence[float] | np.ndarray, labels: Sequence[str]) -> dict[s
     hits = (p[decisive] > 0.5) == (y[decisive] == 1.0)
     log_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     return {
-        "accuracy": float(hits.mean()) if decisive.any() else float("nan"),
-        "log_loss": float(log_loss.mean()) if len(p) else float("nan"),
-        "ece": expected_calibration_error(p, y),
+        "accuracy": float(hits.mean()) if decisive.any() else None,
+        "log_loss": float(log_loss.mean()) if len(p) else None,
+        "ece": expected_calibration_error(p, y) if len(p) else None,
         "n": len(p),
     }

@@ -55,7 +55,9 @@ def load(
 
 
 @torch.no_grad()
-def _member_scores(scorer: RewardScorer, items: Sequence[Item], progress: Progress | None):
+def _member_scores(
+    scorer: RewardScorer, items: Sequence[Item], progress: Progress | None
+) -> np.ndarray:
     if scorer.cache is not None:
         vectors, lengths, _ = embed_items(scorer.backbone, items, scorer.cache, progress=progress)
         x = torch.from_numpy(vectors).to(scorer.backbone.device)

@@ -16,7 +16,7 @@ from rewards.ml.backbone import Progress
 from rewards.ml.checkpoint import describe, write_checkpoint
 from rewards.ml.config import TrainConfig
 from rewards.ml.data import PreferencePair, fingerprint, split_by_prompt
-from rewards.ml.metrics import evaluate
+from rewards.ml.metrics import Metrics, evaluate
 from rewards.ml.score import RewardScorer, ensemble_p_a, score_pairs
 
 
@@ -25,7 +25,7 @@ class TrainResult:
     """What a finished run produced: where, how good, how long."""
 
     out_dir: Path
-    metrics: dict[str, float]
+    metrics: Metrics
     seconds: float
     n_pairs: int
     details: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +38,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pair_metrics(scorer: RewardScorer, pairs: Sequence[PreferencePair]) -> dict[str, float]:
+def pair_metrics(scorer: RewardScorer, pairs: Sequence[PreferencePair]) -> Metrics:
     """accuracy, log_loss, ece and n of the ensemble on held-out pairs."""
     if not pairs:
         return evaluate([], [])

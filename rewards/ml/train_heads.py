@@ -70,7 +70,9 @@ def bootstrap_counts(n: int, members: int, seed: int) -> torch.Tensor:
     return torch.tensor(np.stack(counts, 1), dtype=torch.float32)
 
 
-def member_losses(heads: HeadEnsemble, x, extra, pairs: PairTensors) -> torch.Tensor:
+def member_losses(
+    heads: HeadEnsemble, x: torch.Tensor, extra: torch.Tensor, pairs: PairTensors
+) -> torch.Tensor:
     """Unweighted Bradley-Terry loss of each member on `pairs`, shape [K]."""
     diff = heads(x[pairs.a], extra[pairs.a]) - heads(x[pairs.b], extra[pairs.b])
     target = pairs.target.unsqueeze(-1).expand_as(diff)
@@ -159,7 +161,7 @@ def fit_heads(
     boot = bootstrap_counts(len(train), heads.members, config.seed)
     optimizer = make_optimizer(heads, config)
     best = BestMembers(heads)
-    epochs, started, stale, loss = config.resolved_epochs, time.monotonic(), 0, float("nan")
+    epochs, started, stale, loss = config.resolved_epochs, time.monotonic(), 0, 0.0
     for epoch in range(epochs):
         heads.train()
         loss = run_epoch(heads, optimizer, features, train, boot, config.resolved_batch_size, gen)
@@ -177,7 +179,7 @@ def fit_heads(
     return {
         "epochs_run": epoch + 1,
         "train_loss": loss,
-        "stop_loss": float(best.loss.mean()),
+        "stop_loss": float(best.loss.mean()) if stop is not None and len(stop) else None,
         "loop_seconds": time.monotonic() - started,
     }
 

@@ -22,7 +22,9 @@ def test_it_trains_every_backbone_and_head_parameter(
 
     # when fine-tuned for one epoch
     config = make_config(mode="finetune", epochs=1, batch_size=8, lr=1e-3, warmup_ratio=0.0)
-    train(config, synthetic_pairs(48, seed=6), tmp_path / "model")
+    fractions: list[float] = []
+    progress = lambda fraction, loss, eta: fractions.append(fraction)  # noqa: E731
+    train(config, synthetic_pairs(48, seed=6), tmp_path / "model", progress=progress)
     after = load(tmp_path / "model").backbone.model.state_dict()
 
     # then every trainable backbone weight moved (buffers such as position ids excluded)
@@ -31,6 +33,7 @@ def test_it_trains_every_backbone_and_head_parameter(
     unused = {n for n in trainable if n.startswith("pooler.")}
     for name in sorted(trainable - unused):
         assert not torch.equal(before[name], after[name]), f"{name} has not changed"
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_it_scores_the_same_after_reloading(make_config: Any, tmp_path: Path) -> None:

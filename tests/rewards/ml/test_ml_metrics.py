@@ -40,3 +40,12 @@ def test_it_bounds_log_loss_of_a_confident_miss() -> None:
     # then the loss is large but finite
     assert 10 < metrics["log_loss"] < 20
     assert metrics["accuracy"] == 0.0
+
+
+def test_it_reports_undefined_metrics_as_none_for_strict_json() -> None:
+    # given only ties, then nothing at all
+    only_ties, empty = evaluate([0.7], ["tie"]), evaluate([], [])
+
+    # then accuracy is undefined for ties, everything but n for no pairs
+    assert only_ties["accuracy"] is None and only_ties["log_loss"] is not None
+    assert empty == {"accuracy": None, "log_loss": None, "ece": None, "n": 0}
