@@ -61,14 +61,15 @@ def train_reward_model(run_id: int) -> None:
                 "are needed (ties count, both-bad and split votes do not)"
             )
         model = _train_version(run, snapshot)
-        promoted = decide_promotion(model, snapshot)
+        if decide_promotion(model, snapshot):
+            # Done means served *and* the queue follows the new version.
+            report_progress(run_id, 0.97, "re-ranking pending pairs")
+            rerank_project(run.project_id)
     except Exception as exc:  # recorded on the run and logged, not swallowed
         logger.exception("training run %s failed", run_id)
         finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return
     finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=model.promotion_note)
-    if promoted:
-        rerank_project(run.project_id)
 
 
 def build_config(run: TrainingRun) -> Any:

@@ -2,12 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from rewards.api.views import ActivateView, ModelsView, RetrainView, ScoreView, TrainingRunView
+from rewards.api.views import (
+    ActivateView,
+    ModelsView,
+    RetrainView,
+    ScoreRequestView,
+    ScoreView,
+    TrainingRunView,
+)
 
 urlpatterns = [
     path("projects/<slug:slug>/retrain", RetrainView.as_view(), name="retrain"),
     path("projects/<slug:slug>/models", ModelsView.as_view(), name="project-models"),
     path("projects/<slug:slug>/score", ScoreView.as_view(), name="score"),
     path("training-runs/<int:pk>", TrainingRunView.as_view(), name="training-run"),
+    path("score-requests/<int:pk>", ScoreRequestView.as_view(), name="score-request"),
     path("models/<int:pk>/activate", ActivateView.as_view(), name="activate-model"),
 ]

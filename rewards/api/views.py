@@ -146,14 +146,29 @@ def _enqueue_score(project: Project, model: RewardModel, payload: dict) -> Score
     return score_request
 
 
-def _await_score(request_id: int) -> Response:
-    deadline = time.monotonic() + SCORE_WAIT_SECONDS
-    while time.monotonic() < deadline:
+def _await_score(request_id: int, wait: float = SCORE_WAIT_SECONDS) -> Response:
+    deadline = time.monotonic() + wait
+    while True:
         row = ScoreRequest.objects.select_related("model").get(pk=request_id)
-        if row.status == ScoreRequest._meta.get_field("status").default:
-            time.sleep(0.05)
-            continue
         if row.status == TrainingRun.Status.FAILED:
             return Response({"detail": row.error}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-        return Response({"model": row.model.version, "rewards": row.result})
-    return Response({"request": request_id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+        if row.status == TrainingRun.Status.SUCCEEDED:
+            return Response({"model": row.model.version, "rewards": row.result})
+        if time.monotonic() >= deadline:
+            return Response(
+                {"request": request_id, "status": row.status}, status=status.HTTP_202_ACCEPTED
+            )
+        time.sleep(0.05)
+
+
+class ScoreRequestView(APIView):
+    """The answer to a score call that was still running when it returned 202."""
+
+    @extend_schema(
+        responses={200: ScoreOutputSerializer, 202: OpenApiResponse(description="still scoring")}
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        row = ScoreRequest.objects.filter(pk=pk, project__in=visible_projects(request.user)).first()
+        if row is None:
+            raise NotFound()
+        return _await_score(row.pk, wait=0)

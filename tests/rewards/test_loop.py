@@ -126,6 +126,14 @@ def test_the_scoring_service_returns_rewards_from_the_served_model(
         {"prompt": "Write a haiku", "responses": ["short", "a much longer answer here"]},
         format="json",
     )
+    if response.status_code == 202:  # the worker was busy: follow the request
+        url = f"/api/score-requests/{response.json()['request']}"
+        wait_until(
+            lambda: client_for(annotator).get(url).status_code != 202,
+            timeout=120,
+            what="score request",
+        )
+        response = client_for(annotator).get(url)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["model"] == 1
@@ -166,6 +174,6 @@ def test_the_retrain_command_waits_and_fails_loudly(
     _import_pending(project, tmp_path, n=30)
     _judge_from_gold(annotator, project, 5)  # too few decided pairs to train on
     with pytest.raises(CommandError, match="at least 10"):
-        call_command("retrain", project.slug, "--wait", "--timeout", "120")
+        call_command("retrain", project.slug, "--wait", "--timeout", "300")
     assert TrainingRun.objects.get().status == "failed"
     assert not RewardModel.objects.exists()
