@@ -14,8 +14,8 @@ from rewards.ml.backbone import Backbone, Progress, load_backbone
 from rewards.ml.config import DEFAULT_LR, TrainConfig
 from rewards.ml.data import PreferencePair, length_bucketed_batches, prompt_key
 from rewards.ml.heads import HeadEnsemble, bradley_terry_loss, extra_features
+from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors
 from rewards.ml.score import RewardScorer, forward_rewards
-from rewards.ml.train_heads import PairTensors, bootstrap_counts, pair_tensors
 
 Encoded = tuple[list[int], int]
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from rewards.ml.backbone import Progress, embed_items, load_backbone
@@ -15,6 +13,7 @@ from rewards.ml.cache import EmbeddingCache
 from rewards.ml.config import TrainConfig
 from rewards.ml.data import PreferencePair, prompt_key
 from rewards.ml.heads import HeadEnsemble, bradley_terry_loss, extra_features
+from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors
 from rewards.ml.score import RewardScorer
 
 # Share of the progress bar given to embedding when the cache is cold (it dominates then).
@@ -22,52 +21,6 @@ EMBED_SHARE = 0.8
 # The length weight is one undecayed scalar per member; at the embedding weights' rate it
 # moves too little before early stopping (autoj: 61.8% at 1x, 66.7% at 30x, length-only 71.7%).
 EXTRA_LR_SCALE = 30.0
-
-
-@dataclass
-class PairTensors:
-    """Pairs as row indices into the response matrix, with targets and weights."""
-
-    a: torch.Tensor
-    b: torch.Tensor
-    target: torch.Tensor
-    margin: torch.Tensor
-    weight: torch.Tensor
-    group: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-
-def pair_tensors(
-    pairs: Sequence[PreferencePair], rows: dict[tuple[str, str], int], margin_per_strength: float
-) -> PairTensors:
-    """Index pairs against the unique (prompt, response) rows."""
-
-    def row(pair: PreferencePair, text: str) -> int:
-        return rows[(prompt_key(pair.prompt), text)]
-
-    strength = [float(p.strength or 0) if p.label != "tie" else 0.0 for p in pairs]
-    prompt_ids: dict[str, int] = {}
-    return PairTensors(
-        a=torch.tensor([row(p, p.a) for p in pairs], dtype=torch.long),
-        b=torch.tensor([row(p, p.b) for p in pairs], dtype=torch.long),
-        target=torch.tensor([p.target for p in pairs], dtype=torch.float32),
-        margin=torch.tensor(strength, dtype=torch.float32) * margin_per_strength,
-        weight=torch.tensor([p.weight for p in pairs], dtype=torch.float32),
-        group=torch.tensor(
-            [prompt_ids.setdefault(prompt_key(p.prompt), len(prompt_ids)) for p in pairs]
-        ),
-    )
-
-
-def bootstrap_counts(n: int, members: int, seed: int) -> torch.Tensor:
-    """[n, K] resample counts; a single member sees the data as is."""
-    if members == 1:
-        return torch.ones(n, 1)
-    rng = np.random.default_rng(seed)
-    counts = [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(members)]
-    return torch.tensor(np.stack(counts, 1), dtype=torch.float32)
 
 
 def member_losses(
