@@ -152,18 +152,39 @@ def _batches(
         yield batch, rows
 
 
+@dataclass(frozen=True)
+class _Hashed:
+    """A pair from the file with its content hashes, computed once per batch."""
+
+    item: PairIn
+    prompt: str
+    a: str
+    b: str
+    key: str
+
+
+def _hashed(item: PairIn) -> _Hashed:
+    p_digest, a_digest, b_digest = (
+        prompt_hash(item.messages),
+        sha256(item.a.text),
+        sha256(item.b.text),
+    )
+    return _Hashed(item, p_digest, a_digest, b_digest, pair_key(p_digest, a_digest, b_digest))
+
+
 def _write_batch(
     project: Project, batch: list[PairIn], *, labels: str, summary: ImportSummary
 ) -> None:
-    prompt_ids = _ensure_prompts(project, batch, summary)
-    response_ids = _ensure_responses(batch, prompt_ids, summary)
-    pairs = _ensure_pairs(project, batch, prompt_ids, response_ids, labels, summary)
+    hashed = [_hashed(item) for item in batch]
+    prompt_ids = _ensure_prompts(project, hashed, summary)
+    response_ids = _ensure_responses(hashed, prompt_ids, summary)
+    pairs, created_keys = _ensure_pairs(project, hashed, prompt_ids, response_ids, labels, summary)
     if labels == "judgements":
-        _ensure_judgements(project, batch, pairs, summary)
+        _ensure_judgements(project, hashed, pairs, created_keys, summary)
 
 
-def _ensure_prompts(project: Project, batch: list[PairIn], summary: ImportSummary) -> dict:
-    wanted = {prompt_hash(item.messages): item.messages for item in batch}
+def _ensure_prompts(project: Project, batch: list[_Hashed], summary: ImportSummary) -> dict:
+    wanted = {h.prompt: h.item.messages for h in batch}
     existing = dict(
         Prompt.objects.filter(project=project, content_hash__in=wanted).values_list(
             "content_hash", "id"
@@ -191,15 +212,14 @@ def _turns(messages: list[dict[str, str]]) -> int:
     return sum(1 for m in messages if m["role"] == "user")
 
 
-def _ensure_responses(batch: list[PairIn], prompt_ids: dict, summary: ImportSummary) -> dict:
+def _ensure_responses(batch: list[_Hashed], prompt_ids: dict, summary: ImportSummary) -> dict:
     wanted: dict[tuple[int, str], str] = {}
     models: dict[tuple[int, str], str] = {}
-    for item in batch:
-        prompt_id = prompt_ids[prompt_hash(item.messages)]
-        for response in (item.a, item.b):
-            key = (prompt_id, sha256(response.text))
-            wanted[key] = response.text
-            models.setdefault(key, response.model)
+    for h in batch:
+        prompt_id = prompt_ids[h.prompt]
+        for response, digest in ((h.item.a, h.a), (h.item.b, h.b)):
+            wanted[(prompt_id, digest)] = response.text
+            models.setdefault((prompt_id, digest), response.model)
     existing = _response_ids(wanted)
     missing = [
         Response(
@@ -228,40 +248,51 @@ def _response_ids(keys: dict[tuple[int, str], str]) -> dict[tuple[int, str], int
 
 def _ensure_pairs(
     project: Project,
-    batch: list[PairIn],
+    batch: list[_Hashed],
     prompt_ids: dict,
     response_ids: dict,
     labels: str,
     summary: ImportSummary,
-) -> dict[str, tuple[int, int]]:
-    """Create missing pairs; return content_key -> (pair id, content hash of its response a)."""
+) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Create missing pairs; return content_key -> (pair id, hash of its response a), and the
+    keys created here.
+
+    A new pair's imported judgements are counted at creation, which saves recounting it.
+    """
     candidates: dict[str, Pair] = {}
-    for item in batch:
-        p_digest = prompt_hash(item.messages)
-        a_digest, b_digest = sha256(item.a.text), sha256(item.b.text)
-        key = pair_key(p_digest, a_digest, b_digest)
-        if key in candidates:
+    new_labels: dict[str, set[str]] = {}
+    for h in batch:
+        if labels == "judgements" and h.item.label is not None:
+            first_a = candidates[h.key].response_a_id if h.key in candidates else None
+            swapped = first_a is not None and first_a != response_ids[(prompt_ids[h.prompt], h.a)]
+            new_labels.setdefault(h.key, set()).add(_canonical_label(h.item.label, swapped=swapped))
+        if h.key in candidates:
             continue
-        prompt_id = prompt_ids[p_digest]
-        candidates[key] = Pair(
+        prompt_id = prompt_ids[h.prompt]
+        candidates[h.key] = Pair(
             project=project,
             prompt_id=prompt_id,
-            response_a_id=response_ids[(prompt_id, a_digest)],
-            response_b_id=response_ids[(prompt_id, b_digest)],
-            content_key=key,
-            tiebreak=int(key[:15], 16),
-            gold_label=(item.label or "") if labels == "gold" else "",
-            external_id=item.external_id[:200],
-            meta=item.meta,
+            response_a_id=response_ids[(prompt_id, h.a)],
+            response_b_id=response_ids[(prompt_id, h.b)],
+            content_key=h.key,
+            tiebreak=int(h.key[:15], 16),
+            gold_label=(h.item.label or "") if labels == "gold" else "",
+            external_id=h.item.external_id[:200],
+            meta=h.item.meta,
         )
     existing = _pair_ids(project, list(candidates))
     missing = [pair for key, pair in candidates.items() if key not in existing]
+    for pair in missing:
+        pair.judgement_count = len(new_labels.get(pair.content_key, ()))
+        if pair.judgement_count >= project.judgements_per_pair:
+            pair.status = PairStatus.COMPLETE
     Pair.objects.bulk_create(missing, ignore_conflicts=True)
     summary.pairs_created += len(missing)
     summary.pairs_existing += len(existing)
+    created = {p.content_key for p in missing}
     if missing:
-        existing.update(_pair_ids(project, [p.content_key for p in missing]))
-    return existing
+        existing.update(_pair_ids(project, list(created)))
+    return existing, created
 
 
 def _pair_ids(project: Project, keys: list[str]) -> dict[str, tuple[int, str]]:
@@ -272,18 +303,19 @@ def _pair_ids(project: Project, keys: list[str]) -> dict[str, tuple[int, str]]:
 
 
 def _ensure_judgements(
-    project: Project, batch: list[PairIn], pairs: dict, summary: ImportSummary
+    project: Project,
+    batch: list[_Hashed],
+    pairs: dict,
+    created_keys: set[str],
+    summary: ImportSummary,
 ) -> None:
     wanted: dict[str, Judgement] = {}
-    for item in batch:
-        if item.label is None:
+    for h in batch:
+        if h.item.label is None:
             continue
-        p_digest = prompt_hash(item.messages)
-        a_digest = sha256(item.a.text)
-        key = pair_key(p_digest, a_digest, sha256(item.b.text))
-        pair_id, stored_a_digest = pairs[key]
-        choice = _canonical_label(item.label, swapped=stored_a_digest != a_digest)
-        client_id = f"import:{project.pk}:{key[:40]}:{choice}"
+        pair_id, stored_a_digest = pairs[h.key]
+        choice = _canonical_label(h.item.label, swapped=stored_a_digest != h.a)
+        client_id = f"import:{project.pk}:{h.key[:40]}:{choice}"
         wanted[client_id] = Judgement(
             pair_id=pair_id, choice=choice, client_id=client_id, source=Judgement.Source.IMPORT
         )
@@ -296,7 +328,9 @@ def _ensure_judgements(
     Judgement.objects.bulk_create(missing, ignore_conflicts=True)
     summary.judgements_created += len(missing)
     summary.judgements_existing += len(existing)
-    refresh_pair_counts(project, {j.pair_id for j in missing})
+    # Pairs created in this batch were counted at creation; older pairs are recounted.
+    new_pair_ids = {pairs[key][0] for key in created_keys}
+    refresh_pair_counts(project, {j.pair_id for j in missing} - new_pair_ids)
 
 
 def _canonical_label(label: str, *, swapped: bool) -> str:
