@@ -72,3 +72,25 @@ def test_concurrent_annotators_fill_every_slot_exactly(
     assert len(acknowledged) == len(stored) == 40 * overlap
     assert stored == set(acknowledged)
     assert set(Pair.objects.values_list("status", "judgement_count")) == {("complete", overlap)}
+
+
+@pytest.mark.django_db
+def test_the_next_pair_query_reads_the_queue_index(tmp_path: Path, annotator: User) -> None:
+    from django.utils import timezone
+
+    from annotate.queue import _candidates
+
+    # given a few thousand pending pairs with statistics
+    project = make_project()
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(3000, labelled=False)))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    # when
+    sql, params = _candidates(annotator, project, timezone.now())[:1].query.sql_with_params()
+    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    with connection.cursor() as cursor:
+        cursor.execute(explain + sql, params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    # then: an ordered scan of the partial index, no sort of all pending pairs
+    assert "pair_pending_queue" in plan, plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort Key" not in plan, plan
