@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seed-labels", type=int, default=50)
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--mode", choices=["heads"], default="heads")
     parser.add_argument("--noise", type=float, default=0.0, help="share of answers flipped")
@@ -175,6 +175,12 @@ def format_table(name: str, result: dict) -> str:
         )
         + " |"
     )
+    if "ceiling" in result:
+        mean, lo, hi = result["ceiling"]["accuracy"]
+        lines.append(
+            f"\nAll {result['ceiling']['pool_labels']} pool labels (ceiling): "
+            f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        )
     return "\n".join(lines)
 
 

@@ -277,6 +277,19 @@ def summarize(budgets: Sequence[int], curves: dict[str, list[Curve]]) -> dict[st
     return out
 
 
+def ceiling_accuracy(
+    pool: Sequence[PreferencePair],
+    test: Sequence[PreferencePair],
+    seed: int,
+    settings: SimSettings,
+) -> float:
+    """Test accuracy with every pool label revealed: the most any strategy could reach."""
+    answers = annotator_labels(pool, settings.noise, seed)
+    revealed = [dataclasses.replace(p, label=a) for p, a in zip(pool, answers, strict=True)]
+    scorer = fit_round(dataclasses.replace(settings.train, seed=seed), revealed)
+    return pair_metrics(scorer, test)["accuracy"]
+
+
 def run_set(
     pairs: Sequence[PreferencePair],
     test: Sequence[PreferencePair] | None,
@@ -286,12 +299,14 @@ def run_set(
 ) -> dict:
     """All strategies and seeds on one data set; returns the issue's JSON for it."""
     curves: dict[str, list[Curve]] = {name: [] for name in settings.strategies}
+    ceilings: list[float] = []
     plan = None
     for seed in range(settings.seeds):
         pool, held = split_pool(pairs, test, fraction=settings.test_fraction, seed=seed)
         seed_plan = plan_budgets(len(pool), settings)
         # Seed splits differ slightly in pool size; every seed uses the first seed's budgets.
         plan = plan or seed_plan
+        ceilings.append(ceiling_accuracy(pool, held, seed, settings))
         for name in settings.strategies:
             curve = run_curve(pool, held, name, seed, plan, settings)
             curves[name].append(curve)
@@ -310,4 +325,6 @@ def run_set(
             "rounds": len(plan.budgets) - 1,
         },
         "strategies": summarize(plan.budgets, curves),
+        # Not in the issue's schema: all pool labels revealed, the curves' upper bound.
+        "ceiling": {"pool_labels": len(pool), "accuracy": [round(v, 4) for v in mean_ci(ceilings)]},
     }

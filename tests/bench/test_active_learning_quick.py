@@ -68,7 +68,7 @@ def test_it_runs_quick_and_writes_json_and_plot(tmp_path: Path) -> None:
     # then
     assert code == 0
     result = json.loads(out_json.read_text())
-    assert set(result) == {"config", "strategies"}
+    assert {"config", "strategies"} <= set(result)
     assert set(result["strategies"]) == {"random", "uncertainty", "disagreement", "thompson"}
     assert result["strategies"]["random"]["label_efficiency"] is None
     for entry in result["strategies"].values():
