@@ -274,6 +274,9 @@ def plot(results: dict[str, dict], path: Path) -> None:
             lo, hi = zip(*[(100 * a, 100 * b) for a, b in entry["accuracy_ci"]], strict=True)
             ax.plot(entry["budgets"], acc, marker="o", ms=3, label=strategy)
             ax.fill_between(entry["budgets"], lo, hi, alpha=0.15)
+        if "ceiling" in result:
+            ceiling = 100 * result["ceiling"]["accuracy"][0]
+            ax.axhline(ceiling, ls="--", color="gray", lw=1, label="all pool labels")
         ax.set_title(name)
         ax.set_xlabel("labels")
         ax.set_ylabel("test accuracy (%)")
