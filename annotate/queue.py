@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -117,10 +118,19 @@ def _lease_count(now: datetime) -> Subquery:
     )
 
 
+# The pending count of a large project is the slowest query of a `next` call (a count over
+# every pending pair); a progress bar is fine being a few seconds behind.
+PENDING_COUNT_SECONDS = 5
+
+
 def progress(annotator: AbstractBaseUser, project: Project) -> dict[str, int]:
     """Judgements this annotator made here, and pending pairs they have not judged or skipped."""
     mine = Judgement.objects.filter(pair__project=project, annotator=annotator).count()
-    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING)
+    pending = cache.get_or_set(
+        f"pending-pairs:{project.pk}",
+        lambda: Pair.objects.filter(project=project, status=PairStatus.PENDING).count(),
+        PENDING_COUNT_SECONDS,
+    )
     done_pending = (
         Assignment.objects.filter(
             annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING
@@ -128,4 +138,4 @@ def progress(annotator: AbstractBaseUser, project: Project) -> dict[str, int]:
         .exclude(outcome="")
         .count()
     )
-    return {"mine": mine, "remaining": max(pending.count() - done_pending, 0)}
+    return {"mine": mine, "remaining": max(pending - done_pending, 0)}

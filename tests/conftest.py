@@ -28,6 +28,14 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Cached counts must not leak between tests (ids repeat after a rollback)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def admin(django_user_model: type[User]) -> User:
     """Admin of `project` (not a superuser)."""
