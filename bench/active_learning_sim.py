@@ -71,6 +71,13 @@ class SimSettings:
         values = dataclasses.asdict(self)
         values["strategies"] = list(self.strategies)
         values["train"] = self.train.to_dict()
+        # None in TrainConfig means "the current default", which changes as rewards.ml is tuned.
+        values["train_resolved"] = {
+            "epochs": self.train.resolved_epochs,
+            "lr": self.train.resolved_lr,
+            "weight_decay": self.train.resolved_weight_decay,
+            "batch_size": self.train.resolved_batch_size,
+        }
         return values
 
 
