@@ -12,9 +12,9 @@ import torch
 
 from rewards.ml.backbone import Backbone, Progress, load_backbone
 from rewards.ml.config import DEFAULT_LR, TrainConfig
-from rewards.ml.data import PreferencePair, length_bucketed_batches, prompt_key
+from rewards.ml.data import PreferencePair, length_bucketed_batches
 from rewards.ml.heads import HeadEnsemble, bradley_terry_loss, extra_features
-from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors
+from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors, unique_rows
 from rewards.ml.score import RewardScorer, forward_rewards
 
 Encoded = tuple[list[int], int]
@@ -24,15 +24,8 @@ def encode_rows(
     backbone: Backbone, pairs: Sequence[PreferencePair]
 ) -> tuple[dict[tuple[str, str], int], list[Encoded]]:
     """Tokenize each unique (prompt, response) once; returns the row index and the encodings."""
-    rows: dict[tuple[str, str], int] = {}
-    encoded: list[Encoded] = []
-    for pair in pairs:
-        for text in (pair.a, pair.b):
-            key = (prompt_key(pair.prompt), text)
-            if key not in rows:
-                rows[key] = len(encoded)
-                encoded.append(backbone.formatter.encode(pair.prompt, text))
-    return rows, encoded
+    rows, items = unique_rows(pairs)
+    return rows, [backbone.formatter.encode(prompt, text) for prompt, text in items]
 
 
 def build_heads(config: TrainConfig, backbone: Backbone, encoded: list[Encoded]) -> HeadEnsemble:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rewards.ml.data import PreferencePair, prompt_key
+from rewards.ml.data import PreferencePair, Prompt, prompt_key
 
 
 @dataclass
@@ -24,6 +24,21 @@ class PairTensors:
 
     def __len__(self) -> int:
         return len(self.a)
+
+
+def unique_rows(
+    pairs: Sequence[PreferencePair],
+) -> tuple[dict[tuple[str, str], int], list[tuple[Prompt, str]]]:
+    """Each distinct (prompt, response) once, in first-seen order: (row index, items)."""
+    rows: dict[tuple[str, str], int] = {}
+    items: list[tuple[Prompt, str]] = []
+    for pair in pairs:
+        for text in (pair.a, pair.b):
+            key = (prompt_key(pair.prompt), text)
+            if key not in rows:
+                rows[key] = len(items)
+                items.append((pair.prompt, text))
+    return rows, items
 
 
 def pair_tensors(

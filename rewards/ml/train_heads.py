@@ -11,9 +11,9 @@ import torch
 from rewards.ml.backbone import Progress, embed_items, load_backbone
 from rewards.ml.cache import EmbeddingCache
 from rewards.ml.config import TrainConfig
-from rewards.ml.data import PreferencePair, prompt_key
+from rewards.ml.data import PreferencePair
 from rewards.ml.heads import HeadEnsemble, bradley_terry_loss, extra_features
-from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors
+from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors, unique_rows
 from rewards.ml.score import RewardScorer
 
 # Share of the progress bar given to embedding when the cache is cold (it dominates then).
@@ -155,12 +155,7 @@ def train_heads(
         config.backbone, max_length=config.max_length, pooling=config.pooling, device=config.device
     )
     cache = EmbeddingCache(config.cache_dir, backbone.namespace)
-    rows: dict[tuple[str, str], int] = {}
-    for pair in [*train_pairs, *stop_pairs]:
-        for text in (pair.a, pair.b):
-            rows.setdefault((prompt_key(pair.prompt), text), len(rows))
-    prompts = {prompt_key(p.prompt): p.prompt for p in [*train_pairs, *stop_pairs]}
-    items = [(prompts[key], text) for key, text in rows]
+    rows, items = unique_rows([*train_pairs, *stop_pairs])
     vectors, lengths, new = embed_items(
         backbone, items, cache, progress=scaled(progress, 0, EMBED_SHARE)
     )
