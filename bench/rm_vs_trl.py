@@ -114,6 +114,28 @@ def trl_accuracy(
     return evaluate(p_a, [p.label for p in pairs])["accuracy"]
 
 
+def trl_config(args: argparse.Namespace, device: torch.device, out: Path, eos: str) -> object:
+    """RewardConfig with the shared settings; TRL's defaults for everything else."""
+    from trl import RewardConfig
+
+    return RewardConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        seed=args.seed,
+        bf16=device.type == "cuda",
+        # TRL turns this on by default; our run does not checkpoint, so neither does theirs.
+        gradient_checkpointing=False,
+        use_cpu=device.type == "cpu",
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10_000,
+        eos_token=eos,
+    )
+
+
 def run_trl(
     args: argparse.Namespace,
     train_pairs: list[PreferencePair],
@@ -123,7 +145,7 @@ def run_trl(
     """TRL's RewardTrainer on the same token ids and settings."""
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
-    from trl import RewardConfig, RewardTrainer
+    from trl import RewardTrainer
 
     device = resolve_device(args.device)
     formatter = load_backbone(None, max_length=args.max_length, device="cpu").formatter
@@ -132,27 +154,13 @@ def run_trl(
         path, num_labels=1, local_files_only=True
     )
     model.config.pad_token_id = formatter.pad_id
-    config = RewardConfig(
-        output_dir=str(out),
-        per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs,
-        learning_rate=args.lr,
-        max_length=args.max_length,
-        seed=args.seed,
-        bf16=device.type == "cuda",
-        gradient_checkpointing=False,
-        use_cpu=device.type == "cpu",
-        save_strategy="no",
-        report_to=[],
-        logging_steps=10_000,
-        eos_token=formatter.tokenizer.sep_token,
-    )
-    dataset = Dataset.from_list(chosen_rejected(formatter, train_pairs))
     trainer = RewardTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=formatter.tokenizer
+        model=model,
+        args=trl_config(args, device, out, formatter.tokenizer.sep_token),
+        train_dataset=Dataset.from_list(chosen_rejected(formatter, train_pairs)),
+        processing_class=formatter.tokenizer,
     )
-    output = trainer.train()
-    seconds = output.metrics["train_runtime"]
+    seconds = trainer.train().metrics["train_runtime"]
     accuracy = trl_accuracy(trainer.model, formatter, test_pairs, trainer.model.device)
     return {
         "trainer": "TRL RewardTrainer (1 head)",
