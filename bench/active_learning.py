@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--mode", choices=["heads"], default="heads")
+    parser.add_argument("--mode", choices=["heads", "finetune"], default="heads")
     parser.add_argument("--noise", type=float, default=0.0, help="share of answers flipped")
     parser.add_argument("--explore", type=float, default=0.0, help="random share of each batch")
     parser.add_argument(

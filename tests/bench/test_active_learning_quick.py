@@ -99,3 +99,40 @@ def test_it_gives_a_t_interval_over_seeds() -> None:
     assert mean == pytest.approx(0.6)
     assert hi - mean == pytest.approx(4.303 * 0.1 / 3**0.5)
     assert mean_ci([0.4]) == (0.4, 0.4, 0.4)
+
+
+@pytest.mark.slow
+def test_it_runs_the_finetune_mode_too(tmp_path: Path) -> None:
+    # given
+    data = tmp_path / "toy.jsonl"
+    write_pairs(data, 120)
+    backbone = build_tiny_backbone(tmp_path / "backbone")
+    out_json = tmp_path / "al.json"
+
+    # when
+    code = active_learning.main(
+        [
+            "--data",
+            str(data),
+            "--quick",
+            "--mode",
+            "finetune",
+            "--seeds",
+            "1",
+            "--strategies",
+            "random,thompson",
+            "--members",
+            "2",
+            "--backbone",
+            backbone,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out_json),
+        ]
+    )
+
+    # then
+    assert code == 0
+    strategies = json.loads(out_json.read_text())["strategies"]
+    assert strategies["thompson"]["budgets"] == strategies["random"]["budgets"]
