@@ -257,7 +257,10 @@ def summarize(budgets: Sequence[int], curves: dict[str, list[Curve]]) -> dict[st
         out[name] = {
             "budgets": list(budgets),
             "accuracy_mean": [round(m, 4) for m, _, _ in stats],
-            "accuracy_ci": [[round(lo, 4), round(hi, 4)] for _, lo, hi in stats],
+            # Accuracy lives in [0, 1]; with 2 seeds a t interval easily spills over.
+            "accuracy_ci": [
+                [round(max(lo, 0.0), 4), round(min(hi, 1.0), 4)] for _, lo, hi in stats
+            ],
             "label_efficiency": None,
             "labels_to_random_final": None,
             "seconds_per_round": round(float(np.mean(seconds)), 3),
