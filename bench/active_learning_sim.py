@@ -336,5 +336,8 @@ def run_set(
         },
         "strategies": summarize(plan.budgets, curves),
         # Not in the issue's schema: all pool labels revealed, the curves' upper bound.
-        "ceiling": {"pool_labels": len(pool), "accuracy": [round(v, 4) for v in mean_ci(ceilings)]},
+        "ceiling": {
+            "pool_labels": len(pool),
+            "accuracy": [round(min(max(v, 0.0), 1.0), 4) for v in mean_ci(ceilings)],
+        },
     }
