@@ -136,3 +136,19 @@ def test_it_runs_the_finetune_mode_too(tmp_path: Path) -> None:
     assert code == 0
     strategies = json.loads(out_json.read_text())["strategies"]
     assert strategies["thompson"]["budgets"] == strategies["random"]["budgets"]
+
+
+@pytest.mark.urls("annotate.urls")
+def test_it_names_what_the_app_lacks_before_driving_it() -> None:
+    # given a URL configuration without the API (as before the retrain endpoints landed)
+    from bench.active_learning_app import AppNotReady, check_app_ready
+
+    # when / then
+    with pytest.raises(AppNotReady, match="/api/projects/al/retrain"):
+        check_app_ready()
+
+
+def test_it_finds_every_route_it_needs_in_the_app() -> None:
+    from bench.active_learning_app import check_app_ready
+
+    check_app_ready()
