@@ -57,9 +57,10 @@ class HeadEnsemble(nn.Module):
     def fit_scaler(self, x: torch.Tensor, extra: torch.Tensor) -> None:
         """Standardize features with training statistics (stored with the weights)."""
         self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0).clamp(min=1e-6))
         self.extra_mean.copy_(extra.mean(0))
-        if len(extra) > 1:
+        # One row has no spread (std would be NaN); keep the unit scale then.
+        if len(x) > 1:
+            self.std.copy_(x.std(0).clamp(min=1e-6))
             self.extra_std.copy_(extra.std(0).clamp(min=1e-6))
 
     def decayed_parameters(self) -> list[nn.Parameter]:

@@ -9,7 +9,7 @@ import torch
 
 from rewards.ml.data import PreferencePair
 from rewards.ml.heads import HeadEnsemble
-from rewards.ml.score import load
+from rewards.ml.score import load, score_pairs
 from rewards.ml.train import train
 from tests.rewards.ml.conftest import synthetic_pairs
 
@@ -92,3 +92,18 @@ def test_it_learns_length_when_longer_responses_win(make_config: Any, tmp_path: 
 
     # then held-out accuracy is near perfect
     assert result.metrics["accuracy"] > 0.95
+
+
+def test_it_trains_on_a_single_judgement(make_config: Any, tmp_path: Path) -> None:
+    # given the first judgement of a new project
+    pair = PreferencePair("tell me", "good kind answer", "bad rude answer", "a")
+
+    # when trained on it alone
+    result = train(make_config(), [pair], tmp_path / "m")
+    scorer = load(tmp_path / "m")
+    scores_a, scores_b = score_pairs(scorer, [pair])
+
+    # then nothing is held out, the weights stay finite and every member prefers the winner
+    assert result.metrics["n"] == 0 and result.metrics["accuracy"] is None
+    assert torch.isfinite(scorer.heads.w_in).all()
+    assert (scores_a > scores_b).all()
