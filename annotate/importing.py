@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
@@ -35,6 +35,9 @@ from annotate.signals import responses_imported
 # 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
 BATCH_SIZE = 1000
 LABEL_MODES = ("judgements", "gold", "ignore")
+# After a bulk load this large, fresh planner statistics keep the queue and export queries on
+# their indexes (autovacuum would get there, minutes later).
+ANALYZE_AFTER_PAIRS = 5000
 
 Progress = Callable[[float], None]
 
@@ -132,9 +135,19 @@ def import_file(
             if progress:
                 progress(done / total)
     summary.rows = total
+    if summary.pairs_created >= ANALYZE_AFTER_PAIRS:
+        _analyze()
     if summary.responses_created:
         transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
     return summary
+
+
+def _analyze() -> None:
+    if connection.vendor != "postgresql":
+        return
+    tables = [m._meta.db_table for m in (Prompt, Response, Pair, Judgement)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
 
 
 def _batches(

@@ -44,8 +44,10 @@ class Project(models.Model):
         max_length=10, choices=AskRationale.choices, default=AskRationale.OFF
     )
     lease_seconds = models.PositiveIntegerField(default=600)
+    # Random by default: bench/active_learning.py found no strategy that beats it with the
+    # heads model on ../shared/data (bench/RESULTS.md, "Active learning").
     acquisition = models.CharField(
-        max_length=20, choices=Acquisition.choices, default=Acquisition.UNCERTAINTY
+        max_length=20, choices=Acquisition.choices, default=Acquisition.RANDOM
     )
     retrain_every = models.PositiveIntegerField(
         default=0, help_text="Retrain after this many new judgements (0: never automatically)."

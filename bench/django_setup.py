@@ -10,10 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup() -> None:
-    """Configure settings (DEBUG dev defaults unless set), migrate, mute embed-ahead."""
+    """Configure settings (production mode unless set), migrate, mute embed-ahead."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DEBUG", "true")
+    # Production mode: DEBUG would record every SQL statement and skew the timings.
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     import django
 
     django.setup()

@@ -66,7 +66,8 @@ def _mean_p_a(pair: Pair, model: RewardModel) -> float:
 def test_retraining_promotes_a_version_and_reranks_the_queue(
     celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
-    # given: 80 pending real pairs, 40 judged through the API
+    # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
+    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
     _import_pending(project, tmp_path)
     _judge_from_gold(annotator, project, 40)
     # when
