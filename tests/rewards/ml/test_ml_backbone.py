@@ -12,7 +12,7 @@ import torch
 
 from rewards.ml.backbone import embed_ahead, load_backbone, pool
 from rewards.ml.cache import EmbeddingCache, item_key
-from tests.rewards.ml.conftest import synthetic_pairs
+from tests.rewards.ml.synthetic import synthetic_pairs
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ import pytest
 from rewards.ml.score import load, score
 from rewards.ml.testing import build_tiny_backbone
 from rewards.ml.train import train
-from tests.rewards.ml.conftest import synthetic_pairs
+from tests.rewards.ml.synthetic import synthetic_pairs
 
 
 def test_it_records_what_the_model_is_and_how_it_was_made(make_config: Any, tmp_path: Path) -> None:

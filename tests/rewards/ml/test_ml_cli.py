@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rewards.ml.__main__ import main
-from tests.rewards.ml.conftest import synthetic_pairs
+from tests.rewards.ml.synthetic import synthetic_pairs
 
 
 def write_pairs(path: Path, n: int, seed: int) -> Path:

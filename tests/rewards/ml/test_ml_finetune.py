@@ -11,7 +11,7 @@ from transformers import AutoModel
 
 from rewards.ml.score import load, score
 from rewards.ml.train import train
-from tests.rewards.ml.conftest import synthetic_pairs
+from tests.rewards.ml.synthetic import synthetic_pairs
 
 
 def test_it_trains_every_backbone_and_head_parameter(

@@ -11,7 +11,7 @@ from rewards.ml.data import PreferencePair
 from rewards.ml.heads import HeadEnsemble
 from rewards.ml.score import load, score_pairs
 from rewards.ml.train import train
-from tests.rewards.ml.conftest import synthetic_pairs
+from tests.rewards.ml.synthetic import synthetic_pairs
 
 
 def test_it_learns_a_held_out_rule_well_above_chance(make_config: Any, tmp_path: Path) -> None:
