@@ -140,3 +140,31 @@ def test_imports_queue_one_embedding_run_until_it_starts(
         import_file(project, write_jsonl(tmp_path / "q.jsonl", pair_rows(3, prefix="r")))
     assert EmbeddingRun.objects.filter(project=project, status="queued").count() == 1
     assert len(enqueued) >= 2  # the two import signals, then one task publish
+
+
+def test_the_retrain_button_queues_a_run_and_activate_rolls_back(
+    admin: Any, annotator: Any, project: Project, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.test import Client
+
+    # given
+    page = Client()
+    page.force_login(admin)
+    v1 = RewardModel.objects.create(project=project, version=1, mode="heads", backbone="x")
+    RewardModel.objects.create(
+        project=project, version=2, mode="heads", backbone="x", is_active=True
+    )
+    # when
+    with django_capture_on_commit_callbacks() as enqueued:
+        retrain = page.post(f"/projects/{project.slug}/models/retrain", {"mode": "heads"})
+        activate = page.post(f"/projects/{project.slug}/models/{v1.pk}/activate")
+    # then
+    assert retrain.status_code == activate.status_code == 302
+    assert TrainingRun.objects.get().trigger == "manual"
+    assert RewardModel.objects.get(is_active=True).version == 1
+    assert len(enqueued) == 2  # the run, and the re-rank for v1
+    html = page.get(f"/projects/{project.slug}/models").content.decode()
+    assert 'id="retrain" disabled' in html  # a live run: the button waits for it
+    annotator_page = Client()
+    annotator_page.force_login(annotator)
+    assert annotator_page.get(f"/projects/{project.slug}/models").status_code == 404
