@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -20,12 +19,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 
-# A development key exists only under DEBUG; anything else must configure one.
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=true")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# A development key exists only under DEBUG. Without one, settings still load, so commands that
+# sign nothing (migrate, makemigrations, workers) run anywhere; the web entry points refuse to
+# start (config/startup.py) and Django refuses any use of the empty key.
+SECRET_KEY = env_str("SECRET_KEY") or (
+    "dev-only-insecure-key-do-not-use-in-production" if DEBUG else ""
+)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -39,10 +39,15 @@ def test_it_splits_lists_and_drops_blanks(monkeypatch: pytest.MonkeyPatch) -> No
     assert env_list("HOSTS", ["x"]) == ["x"]
 
 
-def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess[str]:
+SETTINGS = "import config.settings as s; print(s.DEBUG, s.CELERY_BROKER_URL)"
+
+
+def _settings_in_subprocess(
+    code: str = SETTINGS, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings as s; print(s.DEBUG, s.CELERY_BROKER_URL)"],
+        [sys.executable, *(("-c", code) if code else ()), *args],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -51,11 +56,19 @@ def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_it_refuses_to_start_without_a_secret_key_outside_debug() -> None:
-    # when
-    result = _settings_in_subprocess(DEBUG="false")
+    # when the web entry point starts with no key
+    result = _settings_in_subprocess("import config.wsgi", DEBUG="false")
     # then
     assert result.returncode != 0
     assert "SECRET_KEY is required unless DEBUG=true" in result.stderr
+
+
+def test_models_and_migrations_agree_without_any_environment() -> None:
+    # when: no SECRET_KEY, no DEBUG (as a bare checkout or a CI step sees it)
+    result = _settings_in_subprocess("", "manage.py", "makemigrations", "--check", "--dry-run")
+    # then
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
 
 
 def test_it_defaults_to_a_serverless_broker_in_debug() -> None:
