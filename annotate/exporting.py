@@ -15,10 +15,11 @@ from django.db.models import Count, Q
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Judgement, Pair, Project, Prompt
+from annotate.paging import keyset_pages
+from annotate.quality import majority
 
 EXPORT_FORMATS = ("trl", "hh", "judgements")
 FILE_TYPES = ("jsonl", "parquet")
-PAGE_SIZE = 2000
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMAS = {
@@ -83,17 +84,6 @@ def uses_conversational_form(project: Project) -> bool:
     )
 
 
-def majority(votes: dict[str, int]) -> tuple[str | None, float]:
-    """The strictly most frequent choice and its share of all votes; None when tied at the top."""
-    total = sum(votes.values())
-    if not total:
-        return None, 0.0
-    ranked = sorted(votes.items(), key=lambda kv: kv[1], reverse=True)
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return None, 0.0
-    return ranked[0][0], ranked[0][1] / total
-
-
 def _decided_pairs(
     project: Project, min_agreement: float
 ) -> Iterator[tuple[list[dict[str, str]], str, str]]:
@@ -102,18 +92,10 @@ def _decided_pairs(
     Pages of pairs are read without GROUP BY (grouping by long texts is slow); their votes come
     from one small aggregate query per page.
     """
-    last = 0
-    while True:
-        page = list(
-            Pair.objects.filter(project=project, judgement_count__gt=0, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")[
-                :PAGE_SIZE
-            ]
-        )
-        if not page:
-            return
-        last = page[-1][0]
+    pairs = Pair.objects.filter(project=project, judgement_count__gt=0).values_list(
+        "pk", "prompt__messages", "response_a__text", "response_b__text"
+    )
+    for page in keyset_pages(pairs):
         votes: dict[int, dict[str, int]] = {}
         tallies = (
             Judgement.objects.filter(pair_id__in=[row[0] for row in page])
@@ -127,16 +109,6 @@ def _decided_pairs(
             winner, share = majority(votes.get(pair_id, {}))
             if winner in ("a", "b") and share >= min_agreement:
                 yield (messages, a, b) if winner == "a" else (messages, b, a)
-
-
-def _pages(queryset: Any) -> Iterator[Any]:
-    last = 0
-    while True:
-        page = list(queryset.filter(pk__gt=last)[:PAGE_SIZE])
-        if not page:
-            return
-        yield from page
-        last = page[-1].pk
 
 
 def iter_trl_rows(
@@ -193,9 +165,8 @@ def iter_judgement_rows(project: Project) -> Iterator[dict[str, Any]]:
             "duration_ms",
             "created_at",
         )
-        .order_by("pk")
     )
-    for judgement in _pages(queryset):
+    for judgement in (j for page in keyset_pages(queryset) for j in page):
         yield {
             "pair_id": judgement.pair_id,
             "pair_external_id": judgement.pair.external_id,

@@ -115,7 +115,7 @@ def record_judgement(
 
 
 def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | None:
-    existing = Judgement.objects.filter(client_id=client_id).first()
+    existing = Judgement.objects.select_related("pair__project").filter(client_id=client_id).first()
     if existing is not None and existing.annotator_id != annotator.pk:
         raise JudgingConflict("this client_id belongs to another submission", field="client_id")
     return existing

@@ -38,12 +38,17 @@ def set_member(project: Project, *, username: str, role: str) -> Membership:
     return membership
 
 
-def project_counts(project: Project) -> dict[str, int]:
-    """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
-    pairs = Pair.objects.filter(project=project).aggregate(
+def pair_status_counts(project: Project) -> dict[str, int]:
+    """Pending and complete pairs, in one query."""
+    return Pair.objects.filter(project=project).aggregate(
         pending=Count("id", filter=Q(status=PairStatus.PENDING)),
         complete=Count("id", filter=Q(status=PairStatus.COMPLETE)),
     )
+
+
+def project_counts(project: Project) -> dict[str, int]:
+    """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
+    pairs = pair_status_counts(project)
     judgements = Judgement.objects.filter(pair__project=project).aggregate(
         total=Count("id"),
         human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),

@@ -7,6 +7,7 @@ takes ids, so a redelivered task re-reads the database.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import shutil
@@ -24,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotate.models import Pair, PairStatus, Project, Response
+from annotate.paging import keyset_pages
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
@@ -143,8 +145,6 @@ def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: P
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
-    import json
-
     meta = folder / "meta.json"
     return json.loads(meta.read_text()) if meta.exists() else {}
 
@@ -284,14 +284,10 @@ def score_missing_responses(model: RewardModel) -> int:
 
 
 def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]]:
-    last = 0
-    while chunk := list(
-        Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING, pk__gt=last)
-        .order_by("pk")
-        .values_list("pk", "response_a_id", "response_b_id")[:PRIORITY_BATCH]
-    ):
-        yield chunk
-        last = chunk[-1][0]
+    pending = Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING)
+    yield from keyset_pages(
+        pending.values_list("pk", "response_a_id", "response_b_id"), size=PRIORITY_BATCH
+    )
 
 
 def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str) -> int:

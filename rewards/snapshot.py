@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from annotate.models import Judgement, Pair, Project
+from annotate.quality import majority
 from rewards.ml.data import PreferencePair
 
 
@@ -22,14 +23,8 @@ class Snapshot:
 
 
 def aggregate_label(choices: list[str]) -> str | None:
-    """Majority of a pair's judgements; both_bad votes and unresolved splits give None."""
-    votes = Counter(c for c in choices if c != "both_bad")
-    if not votes:
-        return None
-    (top, n), *rest = votes.most_common()
-    if rest and rest[0][1] == n:
-        return None
-    return top
+    """Majority of a pair's judgements, ties kept; both_bad votes and unresolved splits: None."""
+    return majority(Counter(c for c in choices if c != "both_bad"))[0]
 
 
 def validation_rank(pair_id: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.judging import JudgingError, record_judgement, skip_assignment
-from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import Assignment, Judgement, Project
 from annotate.permissions import access_project, is_project_admin
+from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
 from annotate.rendering import render_markdown
 
@@ -114,7 +115,7 @@ class JudgementView(APIView):
         except JudgingError as exc:
             return _error(exc)
         judgement = recorded.judgement
-        project = Project.objects.get(pairs=judgement.pair_id)
+        project = judgement.pair.project  # loaded with the locked pair when just recorded
         body = {
             "judgement": judgement.pk,
             "choice": judgement.choice,
@@ -176,10 +177,6 @@ class StatsView(APIView):
 
 
 def project_stats(project: Project, user: Any) -> dict[str, Any]:
-    pairs = Pair.objects.filter(project=project).aggregate(
-        pending=Count("id", filter=Q(status=PairStatus.PENDING)),
-        complete=Count("id", filter=Q(status=PairStatus.COMPLETE)),
-    )
     per_annotator = (
         get_user_model()
         .objects.filter(judgements__pair__project=project)
@@ -188,7 +185,7 @@ def project_stats(project: Project, user: Any) -> dict[str, Any]:
     if not is_project_admin(user, project):
         per_annotator = per_annotator.filter(pk=user.pk)
     return {
-        **pairs,
+        **pair_status_counts(project),
         "judgements": Judgement.objects.filter(pair__project=project).count(),
         "annotators": [
             {"annotator": u.get_username(), "judgements": u.n}
