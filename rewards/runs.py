@@ -7,9 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from annotate.models import Judgement
 from rewards.models import TrainingRun
 
 Status = TrainingRun.Status
@@ -30,6 +31,9 @@ def request_retrain(
     existing = live.first()
     if existing is not None:
         return existing, False
+    # The judgements present now count as seen by this run even if it fails, so the threshold
+    # trigger waits for new ones instead of re-queueing a failing run every beat.
+    seen = Judgement.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -38,6 +42,7 @@ def request_retrain(
                 mode=mode,
                 requested_by=user,
                 options=options or {},
+                last_judgement_id=seen,
             )
             retrain_project_task.delay_on_commit(run.pk)
     except IntegrityError:

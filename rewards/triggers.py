@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def judgements_since_last_run(project: Project) -> int:
-    """Judgements newer than the ones the project's last run trained on."""
+    """Judgements newer than the ones the project's latest run saw (failed runs included)."""
     last = project.training_runs.aggregate(m=Max("last_judgement_id"))["m"] or 0
     return Judgement.objects.filter(pair__project=project, pk__gt=last).count()
 

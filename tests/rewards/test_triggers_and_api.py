@@ -168,3 +168,19 @@ def test_the_retrain_button_queues_a_run_and_activate_rolls_back(
     annotator_page = Client()
     annotator_page.force_login(annotator)
     assert annotator_page.get(f"/projects/{project.slug}/models").status_code == 404
+
+
+def test_a_failed_threshold_run_is_not_requeued_until_new_judgements_arrive(
+    project: Project, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given a threshold run that failed
+    Project.objects.filter(pk=project.pk).update(retrain_every=5)
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(5)))
+    with django_capture_on_commit_callbacks():
+        [run_id] = retrain_where_due()
+    TrainingRun.objects.filter(pk=run_id).update(status="failed")
+    # when / then
+    with django_capture_on_commit_callbacks():
+        assert retrain_where_due() == []
+        import_file(project, write_jsonl(tmp_path / "q.jsonl", pair_rows(5, prefix="n")))
+        assert len(retrain_where_due()) == 1
