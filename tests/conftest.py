@@ -152,6 +152,29 @@ def celery_worker_process(
         process.wait(timeout=30)
 
 
+@pytest.fixture
+def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
+    """The real worker, left idle at the end of the test.
+
+    A task still writing (e.g. the embed-ahead a test's import queued) would otherwise race the
+    database flush that ends a transactional test.
+    """
+    yield celery_worker_process
+    from annotate.models import ImportJob
+    from rewards.models import EmbeddingRun, TrainingRun
+
+    live = ["queued", "running"]
+
+    def idle() -> bool:
+        return not (
+            ImportJob.objects.filter(status__in=live).exists()
+            or EmbeddingRun.objects.filter(status__in=live).exists()
+            or TrainingRun.objects.filter(status__in=live).exists()
+        )
+
+    _wait_for(idle, timeout=120, what="idle worker", log=celery_worker_process)
+
+
 def _wait_for(condition: Any, *, timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -64,7 +64,7 @@ def _mean_p_a(pair: Pair, model: RewardModel) -> float:
 
 
 def test_retraining_promotes_a_version_and_reranks_the_queue(
-    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
     # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
     Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
@@ -93,7 +93,7 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
 
 
 def test_a_failed_run_keeps_the_served_model_and_shows_its_error(
-    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
     # given a served version
     _import_pending(project, tmp_path)
@@ -113,7 +113,7 @@ def test_a_failed_run_keeps_the_served_model_and_shows_its_error(
 
 
 def test_the_scoring_service_returns_rewards_from_the_served_model(
-    celery_worker_process: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
     _import_pending(project, tmp_path)
     no_model = client_for(annotator).post(
@@ -168,7 +168,7 @@ def test_two_retrain_requests_at_once_make_one_run(admin: Any, project: Project)
 
 
 def test_the_retrain_command_waits_and_fails_loudly(
-    celery_worker_process: Path, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
     from django.core.management import CommandError, call_command
 

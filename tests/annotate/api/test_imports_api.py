@@ -23,7 +23,7 @@ def _finished(job_id: int) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_is_imported_by_a_real_worker(
-    celery_worker_process: Path, admin: Any, project: Project
+    celery_worker: Path, admin: Any, project: Project
 ) -> None:
     # given
     client = client_for(admin)
@@ -46,7 +46,7 @@ def test_an_upload_is_imported_by_a_real_worker(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_invalid_upload_fails_with_line_numbers_and_imports_nothing(
-    celery_worker_process: Path, admin: Any, project: Project
+    celery_worker: Path, admin: Any, project: Project
 ) -> None:
     rows: list[Any] = pair_rows(3)
     rows[2] = {"prompt": "only a prompt"}
