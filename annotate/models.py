@@ -52,6 +52,10 @@ class Project(models.Model):
     retrain_every = models.PositiveIntegerField(
         default=0, help_text="Retrain after this many new judgements (0: never automatically)."
     )
+    leaderboard_for_annotators = models.BooleanField(
+        default=True,
+        help_text="Annotators may see the model leaderboard (off keeps them blind to models).",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)

@@ -83,3 +83,16 @@ class CanCreateProjects(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method != "POST" or can_create_projects(request.user)
+
+
+def can_view_leaderboard(user: User, project: Project) -> bool:
+    """Admins always; annotators unless the project keeps them blind to the models."""
+    role = role_in(user, project)
+    return role == Role.ADMIN or (role == Role.ANNOTATOR and project.leaderboard_for_annotators)
+
+
+class CanViewLeaderboard(BasePermission):
+    """Object permission: the user may see the project's model leaderboard."""
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return can_view_leaderboard(request.user, _project_of(obj))

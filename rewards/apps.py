@@ -8,7 +8,9 @@ class RewardsConfig(AppConfig):
     verbose_name = "Reward models"
 
     def ready(self) -> None:
-        from annotate.signals import responses_imported
+        from annotate.signals import leaderboard_built, responses_imported
+        from rewards.leaderboard import on_leaderboard_built
         from rewards.triggers import on_responses_imported
 
         responses_imported.connect(on_responses_imported, dispatch_uid="rewards-embed-ahead")
+        leaderboard_built.connect(on_leaderboard_built, dispatch_uid="rewards-leaderboard")

@@ -28,6 +28,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "lease_seconds",
             "acquisition",
             "retrain_every",
+            "leaderboard_for_annotators",
             "created_at",
             "role",
         ]
