@@ -69,7 +69,7 @@ def project_leaderboard(
         "bootstrap_rounds": rounds,
         "models": [],
         "length_coefficient": None,
-        "win_rates": {"models": list(votes.models), "rates": [], "votes": []},
+        "win_rates": {"models": [], "rates": [], "votes": []},
         "reward_model": None,
     }
     if len(votes.models) < 2:
@@ -224,3 +224,19 @@ def interval_plot(models: list[dict[str, Any]], *, width: int = 640) -> dict[str
         "pad_left": pad_left,
         "axis_y": height - 18,
     }
+
+
+def win_rate_table(win_rates: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the win-rate matrix for a template: each model with its cells against the rest."""
+    return [
+        {
+            "model": model,
+            "cells": [
+                {"rate": rate, "votes": votes, "against": other}
+                for rate, votes, other in zip(rates, counts, win_rates["models"], strict=True)
+            ],
+        }
+        for model, rates, counts in zip(
+            win_rates["models"], win_rates["rates"], win_rates["votes"], strict=True
+        )
+    ]

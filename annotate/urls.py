@@ -10,4 +10,8 @@ urlpatterns = [
     path("projects/<slug:slug>/annotate", views.annotate_page, name="annotate"),
     path("projects/<slug:slug>/import", views.project_import, name="project-import"),
     path("projects/<slug:slug>/export", views.project_export, name="project-export"),
+    path("projects/<slug:slug>/leaderboard", views.leaderboard_page, name="leaderboard"),
+    path(
+        "projects/<slug:slug>/leaderboard.csv", views.leaderboard_download, name="leaderboard-csv"
+    ),
 ]

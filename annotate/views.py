@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -12,9 +13,22 @@ from annotate.api.views import export_response, start_import
 from annotate.exporting import EXPORT_FORMATS
 from annotate.formats import FORMATS
 from annotate.importing import LABEL_MODES
-from annotate.models import Pair, PairStatus
-from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
+from annotate.models import Pair, PairStatus, Project
+from annotate.permissions import (
+    access_project,
+    can_view_leaderboard,
+    is_project_admin,
+    role_in,
+    visible_projects,
+)
 from annotate.projects import project_counts
+from annotate.ranking import (
+    interval_plot,
+    leaderboard_csv,
+    models_with_votes,
+    project_leaderboard,
+    win_rate_table,
+)
 from annotate.rendering import render_markdown
 
 
@@ -44,6 +58,8 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "import_formats": ["auto", *FORMATS],
         "label_modes": LABEL_MODES,
         "export_formats": EXPORT_FORMATS,
+        "show_leaderboard": can_view_leaderboard(request.user, project)
+        and models_with_votes(project) >= 2,
     }
     return render(request, "annotate/project_detail.html", context)
 
@@ -93,3 +109,46 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
     if fmt not in EXPORT_FORMATS or file_type not in ("jsonl", "parquet"):
         return HttpResponse("Unknown export format.", status=400)
     return export_response(project, format=fmt, file=file_type, min_agreement=0.0)
+
+
+def _leaderboard_project(request: HttpRequest, slug: str) -> Project:
+    project = access_project(request.user, slug)
+    if not can_view_leaderboard(request.user, project):
+        raise PermissionDenied("This project keeps annotators blind to the models.")
+    return project
+
+
+def _length_control(request: HttpRequest) -> bool | None:
+    """The `length_control` query flag (0/1, absent means 0); None when it is neither."""
+    return {"0": False, "1": True}.get(request.GET.get("length_control", "0"))
+
+
+@login_required
+@require_GET
+def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _leaderboard_project(request, slug)
+    length_control = _length_control(request)
+    if length_control is None:
+        return HttpResponse("length_control must be 0 or 1.", status=400)
+    board = project_leaderboard(project, length_control=length_control)
+    context = {
+        "project": project,
+        "board": board,
+        "plot": interval_plot(board["models"]),
+        "win_rates": win_rate_table(board["win_rates"]),
+    }
+    return render(request, "annotate/leaderboard.html", context)
+
+
+@login_required
+@require_GET
+def leaderboard_download(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _leaderboard_project(request, slug)
+    length_control = _length_control(request)
+    if length_control is None:
+        return HttpResponse("length_control must be 0 or 1.", status=400)
+    board = project_leaderboard(project, length_control=length_control)
+    response = HttpResponse(leaderboard_csv(board), content_type="text/csv")
+    suffix = "-length-controlled" if length_control else ""
+    response["Content-Disposition"] = f'attachment; filename="{slug}-leaderboard{suffix}.csv"'
+    return response
