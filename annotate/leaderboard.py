@@ -239,7 +239,7 @@ def fit_strengths(
         start,
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10 / rounds},
+        options={"maxiter": 2000, "ftol": 0.0, "gtol": 1e-10 / rounds},
     )
     return result.x.reshape(rounds, -1)
 

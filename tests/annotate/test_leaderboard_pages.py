@@ -1,0 +1,209 @@
+"""The leaderboard page, API and CSV: who sees them, what they say, and that they agree."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from annotate.importing import import_file
+from annotate.models import Project, Response
+from rewards.models import ResponseScore, RewardModel
+from tests.conftest import client_for
+from tests.factories import write_jsonl
+
+pytestmark = pytest.mark.django_db
+
+# "strong" beats the two others 3 votes in 4; "weak" loses 3 in 4; "mid" ties with itself.
+MATCHES = [("strong", "mid", 12, 4), ("strong", "weak", 12, 4), ("mid", "weak", 10, 6)]
+
+
+def import_votes(project: Project, tmp_path: Path, matches: list = MATCHES) -> None:
+    """Imported judgements between named models: `wins` for the first of each match."""
+    rows = []
+    for first, second, wins, losses in matches:
+        for k in range(wins + losses):
+            rows.append(
+                {
+                    "prompt": f"{first} v {second}, question {k}?",
+                    "response_a": f"{first} answers {k}" + " at length" * (k % 3),
+                    "response_b": f"{second} answers {k}",
+                    "model_a": first,
+                    "model_b": second,
+                    "label": "a" if k < wins else "b",
+                }
+            )
+    import_file(project, write_jsonl(tmp_path / "votes.jsonl", rows))
+
+
+def page_client(user: Any) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+ROLE_MATRIX = [
+    ("admin", True, 200),
+    ("annotator", True, 200),
+    ("admin", False, 200),
+    ("annotator", False, 403),
+    ("outsider", True, 404),
+]
+
+
+@pytest.mark.parametrize(("persona", "shown", "expected"), ROLE_MATRIX)
+def test_leaderboard_api_role_matrix(
+    request: pytest.FixtureRequest, project: Project, persona: str, shown: bool, expected: int
+) -> None:
+    # given a project that shows (or hides) its leaderboard to annotators
+    Project.objects.filter(pk=project.pk).update(leaderboard_for_annotators=shown)
+    # when
+    response = client_for(request.getfixturevalue(persona)).get(
+        f"/api/projects/{project.slug}/leaderboard"
+    )
+    # then
+    assert response.status_code == expected
+
+
+@pytest.mark.parametrize("path", ["leaderboard", "leaderboard.csv"])
+@pytest.mark.parametrize(("persona", "shown", "expected"), ROLE_MATRIX)
+def test_leaderboard_page_and_csv_role_matrix(
+    request: pytest.FixtureRequest,
+    project: Project,
+    persona: str,
+    shown: bool,
+    expected: int,
+    path: str,
+) -> None:
+    Project.objects.filter(pk=project.pk).update(leaderboard_for_annotators=shown)
+    client = page_client(request.getfixturevalue(persona))
+    assert client.get(f"/projects/{project.slug}/{path}").status_code == expected
+
+
+def test_anonymous_users_are_sent_to_log_in_or_refused(project: Project) -> None:
+    assert page_client(None).get(f"/projects/{project.slug}/leaderboard").status_code == 302
+    assert client_for(None).get(f"/api/projects/{project.slug}/leaderboard").status_code == 401
+
+
+def test_api_csv_and_page_agree(tmp_path: Path, admin: Any, project: Project) -> None:
+    # given votes between three models
+    import_votes(project, tmp_path)
+    client = page_client(admin)
+    # when
+    board = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard").json()
+    table = list(
+        csv.DictReader(
+            io.StringIO(client.get(f"/projects/{project.slug}/leaderboard.csv").content.decode())
+        )
+    )
+    page = client.get(f"/projects/{project.slug}/leaderboard").content.decode()
+    # then the API ranks "strong" first with more votes than anyone
+    assert [m["model"] for m in board["models"]] == ["strong", "mid", "weak"]
+    assert board["votes"] == 48 and board["models"][0]["votes"] == 32
+    assert board["models"][0]["wins"] == 24 and board["models"][0]["losses"] == 8
+    # and the CSV and the page say the same
+    assert [r["model"] for r in table] == ["strong", "mid", "weak"]
+    page_rows = re.findall(r'<tr data-model="([^"]+)">.*?data-rating>([^<]+)<', page, re.S)
+    for api, row, (page_model, page_rating) in zip(board["models"], table, page_rows, strict=True):
+        assert row["model"] == page_model == api["model"]
+        assert int(row["rank"]) == api["rank"]
+        assert float(row["rating"]) == pytest.approx(api["rating"], abs=0.005)
+        assert float(row["low"]) == pytest.approx(api["interval"][0], abs=0.005)
+        assert float(page_rating) == pytest.approx(api["rating"], abs=0.05)
+    # and the win-rate matrix is observed shares
+    rates = board["win_rates"]
+    strong, weak = rates["models"].index("strong"), rates["models"].index("weak")
+    assert rates["rates"][strong][weak] == 0.75 and rates["votes"][strong][weak] == 16
+
+
+def test_length_control_shows_both_rankings_and_the_coefficient(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    import_votes(project, tmp_path)
+    board = (
+        client_for(admin).get(f"/api/projects/{project.slug}/leaderboard?length_control=1").json()
+    )
+    assert board["length_control"] is True
+    assert set(board["length_coefficient"]) == {"elo_per_doubling", "interval"}
+    assert all("without_length_control" in m for m in board["models"])
+    page = page_client(admin).get(f"/projects/{project.slug}/leaderboard?length_control=1")
+    assert "Length coefficient" in page.content.decode()
+    assert "Without length control" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/projects/proj/leaderboard",
+        "/projects/proj/leaderboard",
+        "/projects/proj/leaderboard.csv",
+    ],
+)
+def test_a_bad_length_control_flag_is_a_400(admin: Any, project: Project, path: str) -> None:
+    client = client_for(admin) if path.startswith("/api") else page_client(admin)
+    assert client.get(f"{path}?length_control=maybe").status_code == 400
+
+
+def test_the_project_page_links_the_leaderboard_once_two_models_have_votes(
+    tmp_path: Path, admin: Any, annotator: Any, project: Project
+) -> None:
+    link = f'href="/projects/{project.slug}/leaderboard"'
+    assert link not in page_client(admin).get(f"/projects/{project.slug}/").content.decode()
+    import_votes(project, tmp_path)
+    assert link in page_client(admin).get(f"/projects/{project.slug}/").content.decode()
+    assert link in page_client(annotator).get(f"/projects/{project.slug}/").content.decode()
+    Project.objects.filter(pk=project.pk).update(leaderboard_for_annotators=False)
+    assert link not in page_client(annotator).get(f"/projects/{project.slug}/").content.decode()
+
+
+def test_without_two_models_the_page_says_what_it_needs(admin: Any, project: Project) -> None:
+    page = page_client(admin).get(f"/projects/{project.slug}/leaderboard").content.decode()
+    assert "at least two named models" in page
+    assert client_for(admin).get(f"/api/projects/{project.slug}/leaderboard").json()["models"] == []
+
+
+def test_the_reward_models_view_sits_beside_the_human_ranking(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    # given a served reward model that scores "strong" highest and "weak" lowest
+    import_votes(project, tmp_path)
+    served = RewardModel.objects.create(
+        project=project, version=3, mode="heads", backbone="x", is_active=True
+    )
+    reward = {"strong": 1.0, "mid": 0.0, "weak": -1.0}
+    ResponseScore.objects.bulk_create(
+        ResponseScore(response=r, model=served, mean=reward[r.model_name], std=0.1)
+        for r in Response.objects.filter(prompt__project=project)
+    )
+    # when
+    board = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard").json()
+    # then
+    view = board["reward_model"]
+    assert view["version"] == 3 and view["pairs"] == 48
+    by_model = {m["model"]: m for m in view["models"]}
+    assert by_model["strong"]["rank"] == 1 and by_model["weak"]["rank"] == 3
+    assert by_model["strong"]["mean_reward"] == pytest.approx(1.0)
+    assert by_model["strong"]["rating"] > by_model["mid"]["rating"] > by_model["weak"]["rating"]
+    assert view["spearman"] == pytest.approx(1.0) and view["kendall"] == pytest.approx(1.0)
+    page = page_client(admin).get(f"/projects/{project.slug}/leaderboard").content.decode()
+    assert "Served version v3" in page and "Spearman <strong>1.00</strong>" in page
+
+
+def test_no_served_model_means_no_reward_model_view(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    import_votes(project, tmp_path)
+    board = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard").json()
+    assert board["reward_model"] is None
+
+
+def test_the_schema_documents_the_leaderboard(admin: Any) -> None:
+    schema = client_for(admin).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/projects/{slug}/leaderboard"]["get"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["length_control"]
