@@ -14,6 +14,7 @@ from django.db.models.functions import Length
 from annotate.leaderboard import (
     DEFAULT_ROUNDS,
     Fit,
+    Tally,
     Votes,
     build_votes,
     counted_judgements,
@@ -80,14 +81,14 @@ def project_leaderboard(
         if length_control
         else plain
     )
+    counts = tally(votes)
     lengths = mean_lengths(project)
-    board["models"] = _model_rows(votes, fit, plain if length_control else None, lengths)
+    board["models"] = _model_rows(votes, counts, fit, plain if length_control else None, lengths)
     if length_control:
         board["length_coefficient"] = {
             "elo_per_doubling": fit.length_coefficient,
             "interval": list(fit.length_interval or ()),
         }
-    counts = tally(votes)
     board["win_rates"] = {
         "models": list(votes.models),
         "rates": [[_float(x) for x in row] for row in counts.win_rate],
@@ -123,9 +124,8 @@ def _cached_fit(
 
 
 def _model_rows(
-    votes: Votes, fit: Fit, uncontrolled: Fit | None, lengths: dict[str, float]
+    votes: Votes, counts: Tally, fit: Fit, uncontrolled: Fit | None, lengths: dict[str, float]
 ) -> list[dict[str, Any]]:
-    counts = tally(votes)
     rows = []
     for k, name in enumerate(votes.models):
         row = {

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
 from annotate.importing import import_file
@@ -207,3 +209,20 @@ def test_the_schema_documents_the_leaderboard(admin: Any) -> None:
     schema = client_for(admin).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/projects/{slug}/leaderboard"]["get"]
     assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["length_control"]
+
+
+def test_the_demo_project_ranks_its_five_source_models() -> None:
+    # given the demo that `make run` loads
+    call_command("load_demo", stdout=io.StringIO())
+    demo_admin = User.objects.get(username="admin")
+    # when
+    page = page_client(demo_admin).get("/projects/demo/leaderboard").content.decode()
+    board = client_for(demo_admin).get("/api/projects/demo/leaderboard").json()
+    # then
+    models = {"bloom-7b", "cerebras-gpt-6.7B", "llama-7b", "opt-7b", "pythia-6.9b"}
+    assert {m["model"] for m in board["models"]} == models
+    assert all(f'<tr data-model="{name}">' in page for name in models)
+    assert (
+        'href="/projects/demo/leaderboard"'
+        in page_client(demo_admin).get("/projects/demo/").content.decode()
+    )
