@@ -93,8 +93,10 @@ class Tally:
 
 def counted_judgements(project: Project) -> QuerySet[Judgement]:
     """The judgements the leaderboard counts: human and imported, between two named models."""
-    return Judgement.objects.filter(pair__project=project).exclude(
-        pair__response_a__model_name="", pair__response_b__model_name=""
+    return (
+        Judgement.objects.filter(pair__project=project)
+        .exclude(pair__response_a__model_name="")
+        .exclude(pair__response_b__model_name="")
     )
 
 
@@ -279,6 +281,8 @@ def fit_leaderboard(
     """Ratings, 95% intervals from a seeded bootstrap over votes, and ranks."""
     if rounds < MIN_ROUNDS:
         raise ValueError(f"at least {MIN_ROUNDS} bootstrap rounds are needed for 95% intervals")
+    if len(votes.models) < 2:
+        raise ValueError("a leaderboard needs votes between at least two models")
     m = len(votes.models)
     types = vote_types(votes, length_control=length_control)
     covariate = types.ratio if length_control else None

@@ -202,3 +202,8 @@ def test_votes_without_two_named_models_are_left_out() -> None:
     assert votes.models == ("x", "y", "z")
     assert len(votes) == 2
     assert votes.log_length_ratio[0] == pytest.approx(math.log(11 / 21))
+
+
+def test_it_refuses_to_rank_fewer_than_two_models() -> None:
+    with pytest.raises(ValueError, match="two models"):
+        fit_leaderboard(build_votes([]))

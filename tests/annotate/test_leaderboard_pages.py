@@ -226,3 +226,26 @@ def test_the_demo_project_ranks_its_five_source_models() -> None:
         'href="/projects/demo/leaderboard"'
         in page_client(demo_admin).get("/projects/demo/").content.decode()
     )
+
+
+def test_votes_on_responses_without_a_model_name_are_not_counted(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    # given votes where only one side names its model, and one real match
+    rows = [
+        {
+            "prompt": f"q{k}",
+            "response_a": f"x{k}",
+            "response_b": f"y{k}",
+            "model_a": "x",
+            "label": "a",
+        }
+        for k in range(6)
+    ]
+    import_file(project, write_jsonl(tmp_path / "half-named.jsonl", rows))
+    import_votes(project, tmp_path, [("strong", "weak", 3, 1)])
+    # when
+    board = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard").json()
+    # then
+    assert board["votes"] == 4
+    assert {m["model"] for m in board["models"]} == {"strong", "weak"}
