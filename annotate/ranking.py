@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from django.core.cache import cache
 from django.db.models import Avg, Count, Max, QuerySet
 from django.db.models.functions import Length
@@ -24,6 +25,9 @@ from annotate.leaderboard import (
 from annotate.models import Judgement, Project, Response
 from annotate.signals import leaderboard_built
 
+# A cached board is keyed by the counted judgements' count and latest id, so it goes stale only
+# through edits that change neither; the timeout bounds that.
+CACHE_SECONDS = 3600
 CSV_COLUMNS = [
     "rank",
     "model",
@@ -61,8 +65,35 @@ def models_with_votes(project: Project) -> int:
 def project_leaderboard(
     project: Project, *, length_control: bool = False, rounds: int = DEFAULT_ROUNDS
 ) -> dict[str, Any]:
-    """Ratings, intervals, ranks, counts and win rates; with length control, both rankings."""
+    """Ratings, intervals, ranks, counts and win rates; with length control, both rankings.
+
+    The human part (a query over every vote and a bootstrap) is cached until the counted
+    judgements change; receivers of `leaderboard_built` add their sections on every call.
+    """
     judgements = counted_judgements(project)
+    state = judgements.aggregate(n=Count("id"), last=Max("id"))
+    key = f"leaderboard:{project.pk}:{state['n']}:{state['last']}:{length_control:d}:{rounds}"
+    human = cache.get(key)
+    if human is None:
+        human = _human_board(project, judgements, length_control=length_control, rounds=rounds)
+        cache.set(key, human, timeout=CACHE_SECONDS)
+    board = {**human["board"], "reward_model": None}
+    if human["ratings"]:
+        for _, extra in leaderboard_built.send(
+            sender=Project,
+            project=project,
+            judgements=judgements,
+            models=tuple(board["win_rates"]["models"]),
+            ratings=np.array(human["ratings"]),
+        ):
+            board.update(extra or {})
+    return board
+
+
+def _human_board(
+    project: Project, judgements: QuerySet[Judgement], *, length_control: bool, rounds: int
+) -> dict[str, Any]:
+    """The board from the votes alone, and the plain ratings in the votes' model order."""
     votes = build_votes(vote_rows(judgements))
     board: dict[str, Any] = {
         "length_control": length_control,
@@ -71,16 +102,11 @@ def project_leaderboard(
         "models": [],
         "length_coefficient": None,
         "win_rates": {"models": [], "rates": [], "votes": []},
-        "reward_model": None,
     }
     if len(votes.models) < 2:
-        return board
-    plain = _cached_fit(project, judgements, votes, length_control=False, rounds=rounds)
-    fit = (
-        _cached_fit(project, judgements, votes, length_control=True, rounds=rounds)
-        if length_control
-        else plain
-    )
+        return {"board": board, "ratings": []}
+    plain = fit_leaderboard(votes, rounds=rounds)
+    fit = fit_leaderboard(votes, length_control=True, rounds=rounds) if length_control else plain
     counts = tally(votes)
     lengths = mean_lengths(project)
     board["models"] = _model_rows(votes, counts, fit, plain if length_control else None, lengths)
@@ -94,33 +120,7 @@ def project_leaderboard(
         "rates": [[_float(x) for x in row] for row in counts.win_rate],
         "votes": counts.pair_votes.astype(int).tolist(),
     }
-    for _, extra in leaderboard_built.send(
-        sender=Project,
-        project=project,
-        judgements=judgements,
-        models=votes.models,
-        ratings=plain.ratings,
-    ):
-        board.update(extra or {})
-    return board
-
-
-def _cached_fit(
-    project: Project,
-    judgements: QuerySet[Judgement],
-    votes: Votes,
-    *,
-    length_control: bool,
-    rounds: int,
-) -> Fit:
-    """The bootstrap is the slow part; it is reused until the counted judgements change."""
-    state = judgements.aggregate(n=Count("id"), last=Max("id"))
-    key = f"leaderboard:{project.pk}:{state['n']}:{state['last']}:{length_control}:{rounds}"
-    fit = cache.get(key)
-    if fit is None:
-        fit = fit_leaderboard(votes, length_control=length_control, rounds=rounds)
-        cache.set(key, fit, timeout=3600)
-    return fit
+    return {"board": board, "ratings": plain.ratings.tolist()}
 
 
 def _model_rows(

@@ -249,3 +249,15 @@ def test_votes_on_responses_without_a_model_name_are_not_counted(
     # then
     assert board["votes"] == 4
     assert {m["model"] for m in board["models"]} == {"strong", "weak"}
+
+
+def test_new_votes_show_on_the_next_request(tmp_path: Path, admin: Any, project: Project) -> None:
+    # given a leaderboard that has been computed once
+    import_votes(project, tmp_path, [("strong", "weak", 3, 1)])
+    api = client_for(admin)
+    assert api.get(f"/api/projects/{project.slug}/leaderboard").json()["votes"] == 4
+    # when more votes arrive
+    import_votes(project, tmp_path, [("mid", "weak", 2, 2)])
+    # then
+    board = api.get(f"/api/projects/{project.slug}/leaderboard").json()
+    assert board["votes"] == 8 and len(board["models"]) == 3
