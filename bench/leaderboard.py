@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -143,7 +144,10 @@ def main() -> None:
     from annotate.projects import create_project
     from annotate.ranking import project_leaderboard
 
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f}"
+    )
     project = create_project(slug=f"bench-leaderboard-{int(time.time())}")
     try:
         summary = import_file(project, args.data)
@@ -164,6 +168,7 @@ def main() -> None:
     if args.through_db:
         for name, seconds in time_through_db(rows, rounds=args.rounds).items():
             print(f"  request path, {name}: {seconds:.2f} s")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
