@@ -41,6 +41,7 @@ CSV_COLUMNS = [
     "both_bad",
     "mean_length",
 ]
+PLAIN_COLUMNS = ["rating_without_length_control", "rank_without_length_control"]
 
 
 def vote_rows(judgements: QuerySet[Judgement]) -> Iterator[tuple[str, str, str, int, int]]:
@@ -166,11 +167,15 @@ def _float(x: float) -> float | None:
 
 
 def leaderboard_csv(board: dict[str, Any]) -> str:
-    """The leaderboard's table as CSV, one row per model in rank order."""
+    """The leaderboard's table as CSV, one row per model in rank order.
+
+    With length control, the plain fit's rating and rank follow in two more columns.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + (PLAIN_COLUMNS if board["length_control"] else []))
     for row in board["models"]:
+        other = row.get("without_length_control")
         writer.writerow(
             [
                 row["rank"],
@@ -184,6 +189,7 @@ def leaderboard_csv(board: dict[str, Any]) -> str:
                 row["ties"],
                 row["both_bad"],
                 "" if row["mean_length"] is None else f"{row['mean_length']:.0f}",
+                *([f"{other['rating']:.2f}", other["rank"]] if other else []),
             ]
         )
     return out.getvalue()

@@ -137,6 +137,14 @@ def test_length_control_shows_both_rankings_and_the_coefficient(
     page = page_client(admin).get(f"/projects/{project.slug}/leaderboard?length_control=1")
     assert "Length coefficient" in page.content.decode()
     assert "Without length control" in page.content.decode()
+    download = page_client(admin).get(f"/projects/{project.slug}/leaderboard.csv?length_control=1")
+    table = list(csv.DictReader(io.StringIO(download.content.decode())))
+    for api, row in zip(board["models"], table, strict=True):
+        plain = api["without_length_control"]
+        assert float(row["rating_without_length_control"]) == pytest.approx(
+            plain["rating"], abs=0.005
+        )
+        assert int(row["rank_without_length_control"]) == plain["rank"]
 
 
 @pytest.mark.parametrize(
