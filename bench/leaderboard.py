@@ -35,7 +35,10 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pandalm" / "dev.jsonl"
 
 def print_board(title: str, board: dict) -> None:
     print(f"\n{title}: {board['votes']} votes, {board['bootstrap_rounds']} bootstrap rounds")
-    print(f"{'rank':>4}  {'model':<20} {'rating':>7}  {'95% interval':>15}  {'votes':>5}  W/L/T/BB")
+    print(
+        f"{'rank':>4}  {'model':<20} {'rating':>7}  {'95% interval':>15}  {'votes':>5}  "
+        f"{'length':>6}  W/L/T/BB"
+    )
     for m in board["models"]:
         low, high = m["interval"]
         counts = f"{m['wins']}/{m['losses']}/{m['ties']}/{m['both_bad']}"
@@ -43,7 +46,7 @@ def print_board(title: str, board: dict) -> None:
         extra = f"   (plain {plain['rating']:.1f}, rank {plain['rank']})" if plain else ""
         print(
             f"{m['rank']:>4}  {m['model']:<20} {m['rating']:>7.1f}  {low:>7.1f}-{high:<7.1f}"
-            f"  {m['votes']:>5}  {counts}{extra}"
+            f"  {m['votes']:>5}  {m['mean_length']:>6.0f}  {counts}{extra}"
         )
     if coefficient := board["length_coefficient"]:
         low, high = coefficient["interval"]
