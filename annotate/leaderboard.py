@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db.models import QuerySet
 from scipy.optimize import minimize
-from scipy.sparse import csr_matrix
 
 from annotate.models import Judgement, Project
 
@@ -170,11 +169,11 @@ class VoteTypes:
     def collapse(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-cell votes and score won by the first model, for each row of type counts."""
         counts = np.atleast_2d(counts).astype(float)
-        ones = np.ones(len(self.type_cell))
-        to_cell = csr_matrix((ones, (np.arange(len(ones)), self.type_cell)))
-        totals = (to_cell.T @ counts.T).T
-        won = (to_cell.T @ (counts * self.type_score).T).T
-        return np.ascontiguousarray(totals), np.ascontiguousarray(won)
+        # Types are sorted by cell (np.unique sorts its rows), so each cell is one run of types.
+        starts = np.flatnonzero(np.diff(self.type_cell, prepend=-1))
+        totals = np.add.reduceat(counts, starts, axis=1)
+        won = np.add.reduceat(counts * self.type_score, starts, axis=1)
+        return totals, won
 
 
 def vote_types(votes: Votes, *, length_control: bool) -> VoteTypes:
