@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from django.db.models import Avg, QuerySet
-from scipy.stats import kendalltau, spearmanr
 
 from annotate.leaderboard import fit_strengths, to_elo
 from annotate.models import Judgement, Project
@@ -28,6 +27,9 @@ def reward_model_view(
     ratings: np.ndarray,
 ) -> dict[str, Any] | None:
     """Mean reward and implied rating per model, with rank correlations to the human ratings."""
+    # Imported here: scipy.stats is slow to import and only projects with a served model need it.
+    from scipy.stats import kendalltau, spearmanr
+
     served = RewardModel.objects.filter(project=project, is_active=True).first()
     if served is None:
         return None
