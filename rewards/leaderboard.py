@@ -54,7 +54,7 @@ def reward_model_view(
     return {
         "version": served.version,
         "pairs": pairs,
-        "models": rows,
+        "models": sorted(rows, key=lambda r: -r["human_rating"]),
         "spearman": _correlation(spearmanr, ratings, implied),
         "kendall": _correlation(kendalltau, ratings, implied),
         "mean_reward_spearman": _correlation(

@@ -196,6 +196,7 @@ def test_the_reward_models_view_sits_beside_the_human_ranking(
     # then
     view = board["reward_model"]
     assert view["version"] == 3 and view["pairs"] == 48
+    assert [m["model"] for m in view["models"]] == ["strong", "mid", "weak"]  # human order
     by_model = {m["model"]: m for m in view["models"]}
     assert by_model["strong"]["rank"] == 1 and by_model["weak"]["rank"] == 3
     assert by_model["strong"]["mean_reward"] == pytest.approx(1.0)
