@@ -87,6 +87,10 @@ class Tally:
     ties: np.ndarray
     both_bad: np.ndarray
     pair_votes: np.ndarray
+    # [i, j]: votes between i and j that i won outright, that were ties, that were both bad.
+    pair_wins: np.ndarray = field(repr=False)
+    pair_ties: np.ndarray = field(repr=False)
+    pair_both_bad: np.ndarray = field(repr=False)
     win_rate: np.ndarray = field(repr=False)
 
 
@@ -131,9 +135,16 @@ def tally(votes: Votes) -> Tally:
     def per_model(where_first: np.ndarray, where_second: np.ndarray) -> np.ndarray:
         return np.bincount(i[where_first], minlength=m) + np.bincount(j[where_second], minlength=m)
 
-    pair_votes = np.zeros((m, m))
-    np.add.at(pair_votes, (i, j), 1)
-    pair_votes += pair_votes.T
+    def per_pair(first: np.ndarray, second: np.ndarray, symmetric: bool) -> np.ndarray:
+        counts = np.zeros((m, m), dtype=np.int64)
+        np.add.at(counts, (first, second), 1)
+        return counts + counts.T if symmetric else counts
+
+    pair_votes = per_pair(i, j, symmetric=True)
+    won_by_first = o == FIRST
+    won_by_second = o == SECOND
+    pair_wins = per_pair(i[won_by_first], j[won_by_first], symmetric=False)
+    pair_wins += per_pair(j[won_by_second], i[won_by_second], symmetric=False)
     scored = np.zeros((m, m))
     np.add.at(scored, (i, j), FIRST_SCORE[o])
     np.add.at(scored, (j, i), 1 - FIRST_SCORE[o])
@@ -146,6 +157,9 @@ def tally(votes: Votes) -> Tally:
         ties=per_model(o == TIE, o == TIE),
         both_bad=per_model(o == BOTH_BAD, o == BOTH_BAD),
         pair_votes=pair_votes,
+        pair_wins=pair_wins,
+        pair_ties=per_pair(i[o == TIE], j[o == TIE], symmetric=True),
+        pair_both_bad=per_pair(i[o == BOTH_BAD], j[o == BOTH_BAD], symmetric=True),
         win_rate=win_rate,
     )
 

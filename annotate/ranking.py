@@ -102,7 +102,14 @@ def _human_board(
         "bootstrap_rounds": rounds,
         "models": [],
         "length_coefficient": None,
-        "win_rates": {"models": [], "rates": [], "votes": []},
+        "win_rates": {
+            "models": [],
+            "rates": [],
+            "votes": [],
+            "wins": [],
+            "ties": [],
+            "both_bad": [],
+        },
     }
     if len(votes.models) < 2:
         return {"board": board, "ratings": []}
@@ -119,7 +126,10 @@ def _human_board(
     board["win_rates"] = {
         "models": list(votes.models),
         "rates": [[_float(x) for x in row] for row in counts.win_rate],
-        "votes": counts.pair_votes.astype(int).tolist(),
+        "votes": counts.pair_votes.tolist(),
+        "wins": counts.pair_wins.tolist(),
+        "ties": counts.pair_ties.tolist(),
+        "both_bad": counts.pair_both_bad.tolist(),
     }
     return {"board": board, "ratings": plain.ratings.tolist()}
 
@@ -238,11 +248,16 @@ def win_rate_table(win_rates: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "model": model,
             "cells": [
-                {"rate": rate, "votes": votes, "against": other}
-                for rate, votes, other in zip(rates, counts, win_rates["models"], strict=True)
+                {
+                    "rate": win_rates["rates"][i][j],
+                    "votes": win_rates["votes"][i][j],
+                    "wins": win_rates["wins"][i][j],
+                    "losses": win_rates["wins"][j][i],
+                    "ties": win_rates["ties"][i][j],
+                    "both_bad": win_rates["both_bad"][i][j],
+                }
+                for j in range(len(win_rates["models"]))
             ],
         }
-        for model, rates, counts in zip(
-            win_rates["models"], win_rates["rates"], win_rates["votes"], strict=True
-        )
+        for i, model in enumerate(win_rates["models"])
     ]

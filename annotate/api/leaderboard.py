@@ -50,6 +50,12 @@ class WinRatesSerializer(serializers.Serializer):
         help_text="rates[i][j]: share of i-vs-j votes that i won, ties and both-bad as half.",
     )
     votes = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    wins = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="wins[i][j]: votes between i and j that i won outright (losses: wins[j][i]).",
+    )
+    ties = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    both_bad = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
 
 
 class RewardModelRowSerializer(serializers.Serializer):

@@ -112,6 +112,9 @@ def test_ties_and_both_bad_count_half_a_win_for_each_side() -> None:
     counts = tally(with_both_bad)
     assert counts.both_bad.tolist() == [2, 2] and counts.ties.tolist() == [0, 0]
     assert counts.wins.tolist() == [2, 0]
+    assert counts.pair_wins.tolist() == [[0, 2], [0, 0]]
+    assert counts.pair_both_bad.tolist() == [[0, 2], [2, 0]]
+    assert counts.win_rate[0, 1] == 0.75 and counts.win_rate[1, 0] == 0.25
 
 
 def test_a_model_that_always_wins_ranks_first_with_a_clear_interval() -> None:

@@ -122,6 +122,8 @@ def test_api_csv_and_page_agree(tmp_path: Path, admin: Any, project: Project) ->
     rates = board["win_rates"]
     strong, weak = rates["models"].index("strong"), rates["models"].index("weak")
     assert rates["rates"][strong][weak] == 0.75 and rates["votes"][strong][weak] == 16
+    assert rates["wins"][strong][weak] == 12 and rates["wins"][weak][strong] == 4
+    assert ">12-4-0-0<" in page
 
 
 def test_length_control_shows_both_rankings_and_the_coefficient(
