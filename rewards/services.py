@@ -27,7 +27,7 @@ from django.utils import timezone
 from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
-from rewards.runs import finish_run, report_progress
+from rewards.runs import finish_run, promote_model, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
 logger = logging.getLogger(__name__)
@@ -208,19 +208,6 @@ def evaluate_model(model: RewardModel, pairs: list[Any]) -> dict[str, Any]:
     if not pairs:
         return {}
     return {k: _finite(v) for k, v in pair_metrics(load_scorer(model), pairs).items()}
-
-
-def promote_model(model: RewardModel, *, note: str = "") -> None:
-    """Make `model` the project's served version (caller need not hold locks)."""
-    with transaction.atomic():
-        # Lock the project row so two promotions of one project serialize.
-        Project.objects.select_for_update().filter(pk=model.project_id).first()
-        RewardModel.objects.filter(project=model.project_id, is_active=True).update(is_active=False)
-        RewardModel.objects.filter(pk=model.pk).update(
-            is_active=True, promotion_note=note or model.promotion_note
-        )
-    model.is_active = True
-    model.promotion_note = note or model.promotion_note
 
 
 _SCORERS: dict[int, Any] = {}

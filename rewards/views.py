@@ -9,10 +9,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.permissions import access_project, is_project_admin
-from rewards.api.views import activate
 from rewards.models import RewardModel
 from rewards.overview import learning_curve, models_overview
-from rewards.runs import request_retrain
+from rewards.runs import activate_model, request_retrain
 
 
 @login_required
@@ -50,6 +49,6 @@ def activate_version(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     model = RewardModel.objects.filter(project=project, pk=pk).first()
     if model is None or not is_project_admin(request.user, project):
         raise Http404("No such version")
-    activate(model, user=request.user)
+    activate_model(model, user=request.user)
     messages.info(request, f"Version {model.version} is now served; the queue is being re-ranked.")
     return redirect("models", slug=slug)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -24,8 +23,9 @@ from annotate.api.serializers import (
     ProjectDetailSerializer,
     ProjectSerializer,
 )
-from annotate.exporting import export_chunks
-from annotate.models import ImportJob, Project
+from annotate.exporting import export_response
+from annotate.importing import UploadTooLarge, start_import
+from annotate.models import ImportJob
 from annotate.permissions import (
     CanCreateProjects,
     IsProjectAdmin,
@@ -34,7 +34,6 @@ from annotate.permissions import (
     visible_projects,
 )
 from annotate.projects import UnknownUser, create_project, set_member
-from annotate.tasks import import_file_task
 
 
 class ProjectViewSet(
@@ -87,7 +86,10 @@ class ProjectViewSet(
         project = self.get_object()
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = start_import(project, request.user, **data.validated_data)
+        try:
+            job = start_import(project, request.user, **data.validated_data)
+        except UploadTooLarge as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -101,32 +103,6 @@ class ProjectViewSet(
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response(project, **query.validated_data)
-
-
-def start_import(project: Project, user: Any, *, file: Any, format: str, labels: str) -> ImportJob:
-    """Store the upload and enqueue its import once the job row is committed."""
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            project=project,
-            created_by=user,
-            file=file,
-            original_name=file.name,
-            format=format,
-            labels=labels,
-        )
-        import_file_task.delay_on_commit(job.pk)
-    return job
-
-
-def export_response(
-    project: Project, *, format: str, file: str, min_agreement: float
-) -> StreamingHttpResponse:
-    """A streamed download named after the project and the format."""
-    chunks = export_chunks(project, fmt=format, file_type=file, min_agreement=min_agreement)
-    content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
-    response = StreamingHttpResponse(chunks, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{format}.{file}"'
-    return response
 
 
 class ImportJobView(generics.RetrieveAPIView):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -25,7 +23,7 @@ from rewards.api.serializers import (
 )
 from rewards.models import RewardModel, ScoreRequest, TrainingRun
 from rewards.overview import models_overview
-from rewards.runs import request_retrain
+from rewards.runs import activate_model, request_retrain
 
 # How long a score call waits for the worker before answering 202 with the request id.
 SCORE_WAIT_SECONDS = 30
@@ -99,18 +97,9 @@ class ActivateView(APIView):
         if model is None:
             raise NotFound()
         _require_admin(request, model.project)
-        activate(model, user=request.user)
+        activate_model(model, user=request.user)
         model.refresh_from_db()
         return Response(RewardModelSerializer(model).data)
-
-
-def activate(model: RewardModel, *, user: Any) -> None:
-    from rewards.services import promote_model
-    from rewards.tasks import rerank_project_task
-
-    with transaction.atomic():
-        promote_model(model, note=f"served: activated by {user.get_username()}")
-        rerank_project_task.delay_on_commit(model.project_id)
 
 
 class ScoreView(APIView):
