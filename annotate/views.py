@@ -12,18 +12,15 @@ from annotate.exporting import EXPORT_FORMATS, FILE_TYPES, export_response
 from annotate.formats import FORMATS
 from annotate.importing import LABEL_MODES, start_import
 from annotate.models import Pair, PairStatus
-from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
-from annotate.projects import project_counts
+from annotate.permissions import access_project, is_project_admin, visible_projects
+from annotate.projects import project_counts, with_list_counts
 from annotate.rendering import render_markdown
 
 
 @login_required
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = [
-        (project, role_in(request.user, project), project_counts(project))
-        for project in visible_projects(request.user).order_by("name")
-    ]
+    projects = with_list_counts(visible_projects(request.user)).order_by("name")
     return render(request, "annotate/project_list.html", {"projects": projects})
 
 

@@ -30,8 +30,8 @@ from annotate.permissions import (
     CanCreateProjects,
     IsProjectAdmin,
     IsProjectMember,
-    is_project_admin,
     visible_projects,
+    with_role,
 )
 from annotate.projects import UnknownUser, create_project, set_member
 
@@ -109,13 +109,7 @@ class ImportJobView(generics.RetrieveAPIView):
     """Progress and result of a background import (project admins)."""
 
     serializer_class = ImportJobSerializer
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
 
     def get_queryset(self) -> Any:
-        return ImportJob.objects.filter(
-            project__in=visible_projects(self.request.user)
-        ).select_related("project")
-
-    def check_object_permissions(self, request: Request, obj: ImportJob) -> None:
-        super().check_object_permissions(request, obj)
-        if not is_project_admin(request.user, obj.project):
-            self.permission_denied(request, message="Only project admins see imports.")
+        return with_role(ImportJob.objects.select_related("project"), self.request.user)

@@ -53,7 +53,7 @@ def test_outsiders_get_404_for_the_project_page_and_its_export(
 
 
 def test_annotators_cannot_download_exports(annotator: Any, project: Project) -> None:
-    assert _client(annotator).get(f"/projects/{project.slug}/export?format=trl").status_code == 404
+    assert _client(annotator).get(f"/projects/{project.slug}/export?format=trl").status_code == 403
 
 
 def test_admins_download_a_streamed_export(tmp_path: Path, admin: Any, project: Project) -> None:
