@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,14 @@ from annotate.importing import import_file
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel, TrainingRun
 from tests.conftest import client_for, wait_until
-from tests.factories import SHARED_DATA, write_jsonl
+from tests.factories import demo_rows, write_jsonl
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _import_pending(project: Project, tmp_path: Path, n: int = 80) -> None:
-    """Real labelled pairs, imported pending with their labels kept as hidden gold."""
-    lines = (SHARED_DATA / "pandalm" / "dev.jsonl").read_text().splitlines()[:n]
-    path = write_jsonl(tmp_path / "pandalm.jsonl", [json.loads(line) for line in lines])
+    """Real labelled pairs (the demo slice), imported pending with their labels as hidden gold."""
+    path = write_jsonl(tmp_path / "pandalm.jsonl", demo_rows(n, part="pending"))
     import_file(project, path, labels="gold")
 
 
