@@ -158,6 +158,8 @@ class Pair(models.Model):
     # one pair.
     content_key = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=PairStatus.choices, default=PairStatus.PENDING)
+    # Written by the model side: a rank quantile in (0, 1] under the project's acquisition
+    # strategy; 0 until a served model has ranked the pair, so unranked pairs come last.
     priority = models.FloatField(default=0.0, help_text="Higher is served first.")
     # A fixed pseudo-random rank derived from content_key: breaks priority ties randomly but
     # reproducibly, and lets the index serve the order directly.

@@ -245,17 +245,36 @@ def load_scorer(model: RewardModel) -> Any:
 def rerank_project(project_id: int) -> int:
     """Score new responses with the active model and rewrite pending pairs' priorities.
 
-    Live leases are untouched; returns the number of pairs re-prioritised.
+    Priorities are rank quantiles in [0, 1] over all of the project's pending pairs (higher is
+    served first; see rewards.ml.acquisition). Live leases are untouched; returns the number
+    of pairs re-prioritised.
     """
+    import numpy as np
+
+    from rewards.ml.acquisition import rank_quantiles
+
     model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
     if model is None:
         return 0
     score_missing_responses(model)
-    project = Project.objects.get(pk=project_id)
-    updated = 0
-    for chunk in _pending_pair_chunks(project_id):
-        updated += _reprioritise(chunk, model, project.acquisition)
-    return updated
+    strategy = Project.objects.values_list("acquisition", flat=True).get(pk=project_id)
+    pair_ids: list[int] = []
+    raw: list[Any] = []
+    for page, chunk in enumerate(_pending_pair_chunks(project_id)):
+        ids, scores = _acquisition_scores(chunk, model, strategy, seed=[model.version, page])
+        pair_ids += ids
+        raw.append(scores)
+    if not pair_ids:
+        return 0
+    # One ranking over every page, so a pair's priority means the same wherever it was read.
+    values = rank_quantiles(np.concatenate(raw))
+    for start in range(0, len(pair_ids), PRIORITY_BATCH):
+        end = start + PRIORITY_BATCH
+        rows = zip(pair_ids[start:end], values[start:end], strict=True)
+        Pair.objects.bulk_update(
+            [Pair(pk=pk, priority=float(v)) for pk, v in rows], ["priority"], batch_size=1000
+        )
+    return len(pair_ids)
 
 
 def score_missing_responses(model: RewardModel) -> int:
@@ -292,10 +311,13 @@ def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]
     )
 
 
-def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str) -> int:
+def _acquisition_scores(
+    chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str, *, seed: Any
+) -> tuple[list[int], Any]:
+    """Ids of the chunk's scored pairs and the strategy's raw score for each."""
     import numpy as np
 
-    from rewards.ml.acquisition import priorities
+    from rewards.ml.acquisition import acquisition_scores
 
     response_ids = {rid for _, a, b in chunk for rid in (a, b)}
     members = dict(
@@ -305,16 +327,10 @@ def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strateg
     )
     scored = [row for row in chunk if row[1] in members and row[2] in members]
     if not scored:
-        return 0
+        return [], np.empty(0)
     a = np.array([members[ra] for _, ra, _ in scored])
     b = np.array([members[rb] for _, _, rb in scored])
-    values = priorities(strategy, a, b, seed=model.version + scored[0][0])
-    Pair.objects.bulk_update(
-        [Pair(pk=pk, priority=float(v)) for (pk, _, _), v in zip(scored, values, strict=True)],
-        ["priority"],
-        batch_size=1000,
-    )
-    return len(scored)
+    return [pk for pk, _, _ in scored], acquisition_scores(strategy, a, b, seed=seed)
 
 
 # ---------------------------------------------------------------- embedding ahead
@@ -354,6 +370,10 @@ def embed_project(embedding_run_id: int) -> None:
     EmbeddingRun.objects.filter(pk=run.pk).update(
         status=Status.SUCCEEDED, progress=1.0, embedded=new, finished_at=timezone.now()
     )
+    # Imported pairs wait at priority 0 (after every scored pair); with a model served they
+    # take their place in the ranking now rather than at the next retrain.
+    if RewardModel.objects.filter(project_id=run.project_id, is_active=True).exists():
+        rerank_project(run.project_id)
 
 
 # ---------------------------------------------------------------- scoring service
