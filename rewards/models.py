@@ -30,6 +30,11 @@ class RewardModel(models.Model):
     trained_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
     promotion_note = models.CharField(max_length=500, blank=True)
+    # The queue's re-rank after this version was served: when it last succeeded, the error of
+    # the last failed attempt (cleared on success), and how many attempts were made.
+    reranked_at = models.DateTimeField(null=True, blank=True)
+    rerank_error = models.TextField(blank=True)
+    rerank_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-version"]

@@ -25,7 +25,8 @@ def rewards_dirs(settings: Any, tmp_path: Path, tiny_backbone: str) -> Path:
 
 def train_version(project: Project, tmp_path: Path, *, pairs: int = 30) -> RewardModel:
     """Import `pairs` labelled pairs and train (and serve) a small version in this process."""
-    make_pairs(project, tmp_path, pairs)
+    if pairs:
+        make_pairs(project, tmp_path, pairs)
     run = TrainingRun.objects.create(
         project=project,
         status="running",
