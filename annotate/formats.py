@@ -226,7 +226,7 @@ def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
     meta = row.get("meta") or {}
     if not isinstance(meta, dict):
         raise FieldError("meta", "must be an object")
-    # A rendered multi-turn prompt may come with its structured turns (shared/data does this).
+    # A rendered multi-turn prompt may come with its structured turns in meta.prompt_turns.
     if isinstance(meta.get("prompt_turns"), list) and meta["prompt_turns"]:
         messages = parse_prompt(meta["prompt_turns"], "meta.prompt_turns")
     else:

@@ -44,8 +44,8 @@ class Project(models.Model):
         max_length=10, choices=AskRationale.choices, default=AskRationale.OFF
     )
     lease_seconds = models.PositiveIntegerField(default=600)
-    # Random by default: bench/active_learning.py found no strategy that beats it with the
-    # heads model on ../shared/data (bench/RESULTS.md, "Active learning").
+    # Random by default: with the heads model, no strategy beat random on seven public
+    # preference sets (bench/active_learning.py; bench/RESULTS.md, "Active learning").
     acquisition = models.CharField(
         max_length=20, choices=Acquisition.choices, default=Acquisition.RANDOM
     )
