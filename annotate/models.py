@@ -114,10 +114,6 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return (self.messages[-1]["content"] if self.messages else "")[:60]
 
-    @property
-    def is_multi_turn(self) -> bool:
-        return self.turn_count > 1
-
 
 class Response(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
@@ -279,14 +275,20 @@ class Judgement(models.Model):
         return f"{self.choice} on pair {self.pair_id}"
 
 
-class ImportJob(models.Model):
-    """An upload imported in the background; progress and the result are shown to admins."""
+class JobStatus(models.TextChoices):
+    """The lifecycle of every background job (imports here; training, embedding, scoring in
+    rewards): queued, then running, then succeeded or failed."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """An upload imported in the background; its status and the result are shown to admins."""
+
+    Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     created_by = models.ForeignKey(
@@ -297,7 +299,6 @@ class ImportJob(models.Model):
     format = models.CharField(max_length=20, default="auto")
     labels = models.CharField(max_length=20, default="judgements")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
