@@ -7,9 +7,8 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from annotate.permissions import CanViewLeaderboard, access_project
+from annotate.permissions import CanViewLeaderboard, ProjectAPIView
 from annotate.ranking import project_leaderboard
 
 
@@ -85,15 +84,14 @@ class LeaderboardSerializer(serializers.Serializer):
     reward_model = RewardModelViewSerializer(allow_null=True)
 
 
-class LeaderboardView(APIView):
+class LeaderboardView(ProjectAPIView):
     """Source models ranked from the project's votes (members; annotators unless hidden)."""
 
     permission_classes = [IsAuthenticated & CanViewLeaderboard]
 
     @extend_schema(parameters=[LeaderboardQuerySerializer], responses=LeaderboardSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
-        self.check_object_permissions(request, project)
+        project = self.get_object()
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         board = project_leaderboard(project, **query.validated_data)

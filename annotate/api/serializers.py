@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from annotate.exporting import EXPORT_FORMATS
@@ -70,16 +68,6 @@ class ImportInputSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
     labels = serializers.ChoiceField(choices=LABEL_MODES, default="judgements")
 
-    def validate_file(self, value: Any) -> Any:
-        from django.conf import settings
-
-        if value.size > settings.MAX_IMPORT_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                f"file is larger than {settings.MAX_IMPORT_UPLOAD_BYTES} bytes; "
-                "use `manage.py import_pairs` for files this large"
-            )
-        return value
-
 
 class ImportJobSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -93,7 +81,6 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "format",
             "labels",
             "status",
-            "progress",
             "result",
             "errors",
             "created_at",

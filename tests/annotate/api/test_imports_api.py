@@ -39,7 +39,6 @@ def test_an_upload_is_imported_by_a_real_worker(
     wait_until(lambda: _finished(job_id), timeout=60, what="import job")
     job = client.get(f"/api/imports/{job_id}").json()
     assert job["status"] == "succeeded", job
-    assert job["progress"] == 1.0
     assert job["result"]["pairs_created"] == 25
     assert (Pair.objects.count(), Judgement.objects.count()) == (25, 25)
 
@@ -106,3 +105,21 @@ def test_import_status_is_for_admins_only(
     job = ImportJob.objects.create(project=project, created_by=admin, original_name="x.jsonl")
     response = client_for(request.getfixturevalue(persona)).get(f"/api/imports/{job.pk}")
     assert response.status_code == expected
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_file_over_the_upload_limit(
+    settings: Any, admin: Any, project: Project
+) -> None:
+    # given a limit smaller than the file
+    settings.MAX_IMPORT_UPLOAD_BYTES = 100
+    # when
+    response = client_for(admin).post(
+        f"/api/projects/{project.slug}/imports",
+        {"file": _upload(pair_rows(5))},
+        format="multipart",
+    )
+    # then the same rule as the page: a 400 naming the limit, nothing queued
+    assert response.status_code == 400
+    assert "larger than 100 bytes" in response.json()["file"][0]
+    assert not ImportJob.objects.exists()
