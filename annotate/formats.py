@@ -20,11 +20,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from annotate.safetext import find_unstorable
+
 FORMATS = ("pairs", "responses", "trl", "hh")
 FILE_TYPES = ("jsonl", "csv", "parquet")
 LABELS = ("a", "b", "tie")
 ROLES = ("system", "user", "assistant")
 MAX_REPORTED_ERRORS = 50
+# A row's objects and lists may nest this deep (message lists need 2; meta is free-form).
+MAX_NESTING = 32
+# Python's csv module stops at 128 KiB per field; long model answers can be longer.
+MAX_CSV_FIELD = 16 * 1024 * 1024
 
 Messages = list[dict[str, str]]
 
@@ -130,17 +136,48 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 continue
             try:
                 yield number, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                yield number, RowError(number, "", _not_utf8(exc))
+            except json.JSONDecodeError as exc:
                 yield number, RowError(number, "", f"invalid JSON ({exc})")
+            except RecursionError:
+                yield number, RowError(number, "", f"nested more than {MAX_NESTING} levels deep")
+
+
+class _Undecodable(Exception):
+    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
+        self.line = line
+        self.error = error
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return f"is not UTF-8 text (byte 0x{byte} at column {exc.start + 1}); save the file as UTF-8"
+
+
+def _utf8_lines(handle: Iterable[bytes]) -> Iterator[str]:
+    """Decode line by line, so an encoding error names its line."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Undecodable(number, exc) from None
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            # line_num is the line the row ends on; rows with embedded newlines start earlier.
-            cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
-            yield reader.line_num, decode_structured_cells(cells)
+    csv.field_size_limit(MAX_CSV_FIELD)
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_utf8_lines(handle))
+        try:
+            for row in reader:
+                # line_num is the line the row ends on; rows with embedded newlines start earlier.
+                cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
+                yield reader.line_num, decode_structured_cells(cells)
+        except _Undecodable as exc:
+            yield exc.line, RowError(exc.line, "", _not_utf8(exc.error))
+        except csv.Error as exc:
+            # The reader cannot resync after this (e.g. a field over MAX_CSV_FIELD): stop here.
+            yield reader.line_num, RowError(reader.line_num, "", f"unreadable CSV ({exc})")
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
@@ -167,7 +204,7 @@ def decode_structured_cells(row: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             decoded = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         allowed = (dict, str) if column == "responses" else (dict,)
         if isinstance(decoded, dict) or (
@@ -197,6 +234,9 @@ def parse_row(fmt: str, row: Any) -> list[PairIn]:
     """Turn one row of the given format into pairs; raises FieldError on invalid input."""
     if not isinstance(row, dict):
         raise FieldError("", "expected a JSON object")
+    bad = find_unstorable(row, max_depth=MAX_NESTING)
+    if bad is not None:
+        raise FieldError(*bad)
     parser = {"pairs": _parse_pairs, "responses": _parse_responses, "trl": _parse_trl}.get(fmt)
     return parser(row) if parser else _parse_hh(row)
 

@@ -29,6 +29,15 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _plain_static_files(settings: Any) -> None:
+    """Pages render without collectstatic's manifest (production mode has its own test)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     """Cached counts must not leak between tests (ids repeat after a rollback)."""
     from django.core.cache import cache

@@ -74,4 +74,6 @@ def test_models_and_migrations_agree_without_any_environment() -> None:
 def test_it_defaults_to_a_serverless_broker_in_debug() -> None:
     result = _settings_in_subprocess(DEBUG="true")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", os.environ.get("CELERY_BROKER_URL", "filesystem://")]
+    var = os.environ["VAR_DIR"]
+    default = f"sqla+sqlite:///{var}/broker.sqlite3"
+    assert result.stdout.split() == ["True", os.environ.get("CELERY_BROKER_URL", default)]
