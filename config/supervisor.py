@@ -48,6 +48,7 @@ class Child:
         self.process = subprocess.Popen(self.argv, start_new_session=True)
         self.started_at = time.monotonic()
         self.restart_at = None
+        logger.info("%s started (pid %s)", self.name, self.process.pid)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -104,7 +105,6 @@ class Supervisor:
         for kid in self.kids:
             if kid.restart_at is not None:
                 if now >= kid.restart_at:
-                    logger.info("starting %s again", kid.name)
                     kid.start()
                 continue
             if kid.alive() or kid.process is None:

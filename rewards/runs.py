@@ -133,8 +133,8 @@ def beating(run_id: int) -> Iterator[None]:
                 TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
                     heartbeat_at=timezone.now()
                 )
-            except DatabaseError:  # missed beats are what staleness measures; try again
-                logger.warning("could not record the heartbeat of run %s", run_id, exc_info=True)
+            except DatabaseError as exc:  # missed beats are what staleness measures; go on
+                logger.warning("could not record the heartbeat of run %s: %s", run_id, exc)
             finally:
                 connection.close()
 

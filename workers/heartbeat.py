@@ -46,8 +46,8 @@ def _beat(hostname: str, queues: str) -> None:
     while not _stop.is_set():
         try:
             record_heartbeat(hostname, queues=queues)
-        except DatabaseError:  # the database is briefly away: say so and try again next beat
-            logger.warning("could not record the worker heartbeat", exc_info=True)
+        except DatabaseError as exc:  # the database is away: say so, try again next beat
+            logger.warning("could not record the worker heartbeat: %s", exc)
         finally:
             # A thread's connection is its own; closing it keeps SQLite's write lock short.
             connection.close()
