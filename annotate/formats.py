@@ -155,19 +155,30 @@ def _not_utf8(exc: UnicodeDecodeError) -> str:
     return f"is not UTF-8 text (byte 0x{byte} at column {exc.start + 1}); save the file as UTF-8"
 
 
-def _utf8_lines(handle: Iterable[bytes]) -> Iterator[str]:
-    """Decode line by line, so an encoding error names its line."""
-    for number, raw in enumerate(handle, start=1):
+class _Utf8Lines:
+    """Decode line by line, so an encoding error names its line; `line` is the last one read."""
+
+    def __init__(self, handle: Iterable[bytes]) -> None:
+        self.raw = iter(handle)
+        self.line = 0
+
+    def __iter__(self) -> _Utf8Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.raw)
+        self.line += 1
         try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            return raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            raise _Undecodable(number, exc) from None
+            raise _Undecodable(self.line, exc) from None
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
     csv.field_size_limit(MAX_CSV_FIELD)
     with path.open("rb") as handle:
-        reader = csv.DictReader(_utf8_lines(handle))
+        lines = _Utf8Lines(handle)
+        reader = csv.DictReader(lines)
         try:
             for row in reader:
                 # line_num is the line the row ends on; rows with embedded newlines start earlier.
@@ -177,7 +188,7 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
             yield exc.line, RowError(exc.line, "", _not_utf8(exc.error))
         except csv.Error as exc:
             # The reader cannot resync after this (e.g. a field over MAX_CSV_FIELD): stop here.
-            yield reader.line_num, RowError(reader.line_num, "", f"unreadable CSV ({exc})")
+            yield lines.line, RowError(lines.line, "", f"unreadable CSV ({exc})")
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
