@@ -190,6 +190,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two job models share the field name "status" with different choices: name both enums.
+    "ENUM_NAME_OVERRIDES": {
+        "TrainingRunStatusEnum": "rewards.models.TrainingRun.Status",
+        "ImportJobStatusEnum": "annotate.models.ImportJob.Status",
+    },
 }
 
 # Celery. Without CELERY_BROKER_URL the broker is kombu's SQLAlchemy transport on a SQLite file
