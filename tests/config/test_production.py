@@ -65,6 +65,8 @@ def server(django_db_setup: Any, tmp_path_factory: Any) -> Iterator[str]:
         "PORT": str(port),
         # One worker: anything that blocked it would block every other request.
         "WEB_CONCURRENCY": "1",
+        # Scoring goes to a queue the shared test worker does not read: none is answered here.
+        "REWARDS_QUEUE": "production-test",
     }
     commands = _procfile()
     subprocess.run(
@@ -113,7 +115,7 @@ def test_the_api_docs_load_swagger_ui_from_this_server(server: str) -> None:
 def test_sixteen_score_calls_at_once_do_not_hold_up_next(
     server: str, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
-    # given: a served model (no worker runs here, so no score is ever answered)
+    # given: a served model, and no worker reading its queue
     RewardModel.objects.create(project=project, version=1, mode="heads", is_active=True)
     make_pairs(project, tmp_path, 3, labelled=False)
     token = Token.objects.create(user=annotator).key

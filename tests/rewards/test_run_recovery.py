@@ -14,25 +14,19 @@ from typing import Any
 import pytest
 
 from annotate.models import Project
-from config.celery import app as celery_app
 from rewards.models import RewardModel, TrainingRun
-from tests.conftest import ROOT, _database_url, _wait_for, client_for, wait_until
+from tests.conftest import (
+    ROOT,
+    _database_url,
+    _wait_for,
+    client_for,
+    rewards_routed_to,
+    wait_until,
+)
 from tests.factories import make_pairs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 QUEUE = "run-recovery-test"
-
-
-@contextmanager
-def rewards_routed_to(queue: str) -> Iterator[None]:
-    """Send rewards tasks to a queue only this test's workers read (the shared one would
-    otherwise take the run)."""
-    saved = celery_app.conf.task_routes
-    celery_app.conf.update(task_routes={"rewards.tasks.*": {"queue": queue}})
-    try:
-        yield
-    finally:
-        celery_app.conf.update(task_routes=saved)
 
 
 @contextmanager
