@@ -61,9 +61,9 @@ def test_a_malformed_message_is_skipped_and_later_tasks_still_run(
         lambda: "skipped a" in worker_log.read_text(), timeout=60, what="skip", log=worker_log
     )
     # when
-    Celery("sender", broker=broker_url).send_task(
-        "rewards.tasks.purge_score_requests_task", queue="default"
-    )
+    # Not the current app: shared tasks of later tests must keep the project's own broker.
+    with Celery("sender", broker=broker_url, set_as_current=False) as sender:
+        sender.send_task("rewards.tasks.purge_score_requests_task", queue="default")
     # then: the task after it ran, and the worker lives on (checked by the fixture)
     _wait_for(
         lambda: (
