@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from celery import Celery
+from kombu import Connection
 
+from config.celery import app as celery_app
 from tests.conftest import ROOT, _database_url, _wait_for, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -61,9 +62,12 @@ def test_a_malformed_message_is_skipped_and_later_tasks_still_run(
         lambda: "skipped a" in worker_log.read_text(), timeout=60, what="skip", log=worker_log
     )
     # when
-    # Not the current app: shared tasks of later tests must keep the project's own broker.
-    with Celery("sender", broker=broker_url, set_as_current=False) as sender:
-        sender.send_task("rewards.tasks.purge_score_requests_task", queue="default")
+    # An explicit connection: CELERY_BROKER_URL in the environment (CI's Redis) would win over
+    # an app's broker setting.
+    with Connection(broker_url) as connection:
+        celery_app.send_task(
+            "rewards.tasks.purge_score_requests_task", queue="default", connection=connection
+        )
     # then: the task after it ran, and the worker lives on (checked by the fixture)
     _wait_for(
         lambda: (
