@@ -3,17 +3,20 @@
 A SQLite file gives transactional queues that need no server (a message is stored whole or not
 at all, unlike the file-system transport's half-written files). A row that does not decode as a
 kombu message is logged and skipped: kombu would otherwise raise out of the worker's consumer
-loop and the worker would exit.
+loop and the worker would exit. Taken messages are deleted rather than kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
 from kombu.transport.virtual import Empty
+from kombu.utils.encoding import bytes_to_str
+from sqlalchemy import text
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +29,44 @@ def is_kombu_message(payload: Any) -> bool:
 
 class Channel(kombu_sqla.Channel):
     def _get(self, queue: str) -> Any:
-        # The parent marks the row delivered and commits before decoding it, so skipping a bad
-        # row here never sees it again.
+        """Take the oldest message off the queue, deleting its row.
+
+        kombu marks a taken row invisible and keeps it forever (it never redelivers it, and a
+        warm shutdown puts unfinished messages back as new rows), so the file only grew.
+        """
+        obj = self._get_or_create(queue)
+        if self.session.bind.name == "sqlite":
+            self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
         try:
-            payload = super()._get(queue)
-        except (ValueError, UnicodeDecodeError) as exc:
-            logger.error("skipped a malformed message in queue %r: %s", queue, exc)
-            raise Empty() from None
-        if not is_kombu_message(payload):
-            logger.error("skipped a message in queue %r that is not a task message", queue)
-            raise Empty()
-        return payload
+            message = (
+                self.session.query(self.message_cls)
+                .with_for_update()
+                .filter(self.message_cls.queue_id == obj.id)
+                .filter(self.message_cls.visible != False)  # noqa: E712 (SQL, not Python)
+                .order_by(self.message_cls.sent_at, self.message_cls.id)
+                .first()
+            )
+            if message is None:
+                raise Empty()
+            raw = message.payload
+            self.session.delete(message)
+        finally:
+            self.session.commit()
+        return _decoded(queue, raw)
+
+
+def _decoded(queue: str, raw: Any) -> Any:
+    """The message, or Empty for a row that is not one: logged and dropped, never raised out
+    of the worker's consumer loop."""
+    try:
+        payload = json.loads(bytes_to_str(raw))
+    except (ValueError, UnicodeDecodeError) as exc:
+        logger.error("skipped a malformed message in queue %r: %s", queue, exc)
+        raise Empty() from None
+    if not is_kombu_message(payload):
+        logger.error("skipped a message in queue %r that is not a task message", queue)
+        raise Empty()
+    return payload
 
 
 class Transport(kombu_sqla.Transport):

@@ -78,3 +78,6 @@ def test_a_malformed_message_is_skipped_and_later_tasks_still_run(
         what="the next task",
         log=worker_log,
     )
+    # and taken messages leave no rows behind
+    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM kombu_message").fetchone() == (0,)
