@@ -150,3 +150,17 @@ def test_pairs_are_unchanged_by_refused_input(annotator: Any, lease: int) -> Non
     body = {"choice": "left", "duration_ms": 2**40, "client_id": "c2"}
     client_for(annotator).post(f"/api/assignments/{lease}/judgement", body, format="json")
     assert Pair.objects.filter(judgement_count=0).count() == 2
+
+
+def test_a_settings_form_refuses_out_of_bounds_values(project: Project) -> None:
+    from django.forms import modelform_factory
+
+    form_class = modelform_factory(
+        Project, fields=["name", "slug", "judgements_per_pair", "lease_seconds", "retrain_every"]
+    )
+    data = {"name": "P", "slug": "proj", "judgements_per_pair": 0}
+    form = form_class(
+        data={**data, "lease_seconds": 10**12, "retrain_every": 10**7}, instance=project
+    )
+    assert not form.is_valid()
+    assert set(form.errors) == {"judgements_per_pair", "lease_seconds", "retrain_every"}
