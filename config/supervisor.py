@@ -26,8 +26,8 @@ from types import FrameType
 logger = logging.getLogger("prefloop")
 
 # Warm shutdown gets this long, cold shutdown the rest of STOP_SECONDS, then SIGKILL.
-WARM_SECONDS = 6.0
-STOP_SECONDS = 9.0
+WARM_SECONDS = 5.0
+STOP_SECONDS = 8.0
 BACKOFF_MAX_SECONDS = 30.0
 # A child that ran this long before dying starts over at the shortest back-off.
 STABLE_SECONDS = 60.0
@@ -52,6 +52,11 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        """Signal the child alone: a Celery worker stops its own pool processes."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
 
     def signal_group(self, signum: int) -> None:
         """Signal the child and everything it started (a worker's pool processes)."""
@@ -119,14 +124,14 @@ class Supervisor:
         """Warm stop, then cold, then kill: everything is gone within STOP_SECONDS."""
         started = time.monotonic()
         for kid in self.kids:
-            kid.signal_group(signal.SIGTERM)
+            kid.signal(signal.SIGTERM)
         self._wait(started + WARM_SECONDS)
         for kid in self.kids:
             if kid.alive():
                 logger.warning(
                     "%s still running after %.0f s: stopping it cold", kid.name, WARM_SECONDS
                 )
-                kid.signal_group(kid.cold_signal)
+                kid.signal(kid.cold_signal)
         self._wait(started + STOP_SECONDS)
         for kid in self.kids:
             # Also reaches pool processes left behind by a worker that has exited.
@@ -134,7 +139,7 @@ class Supervisor:
         for kid in self.kids:
             if kid.process is not None:
                 kid.process.wait()
-        logger.info("stopped")
+        logger.info("stopped in %.1f s", time.monotonic() - started)
 
     def _wait(self, deadline: float) -> None:
         while time.monotonic() < deadline and any(kid.alive() for kid in self.kids):
