@@ -23,12 +23,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from annotate.compression import READ_ERRORS, compression_of, inner_name, open_binary
+from annotate.safetext import find_unstorable
 
 FORMATS = ("pairs", "responses", "trl", "hh")
 FILE_TYPES = ("jsonl", "csv", "parquet")
 LABELS = ("a", "b", "tie")
 ROLES = ("system", "user", "assistant")
 MAX_REPORTED_ERRORS = 50
+# A row's objects and lists may nest this deep (message lists need 2; meta is free-form).
+MAX_NESTING = 32
+# Python's csv module stops at 128 KiB per field; long model answers can be longer.
+MAX_CSV_FIELD = 16 * 1024 * 1024
 
 Messages = list[dict[str, str]]
 
@@ -139,17 +144,59 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 continue
             try:
                 yield number, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                yield number, RowError(number, "", _not_utf8(exc))
+            except json.JSONDecodeError as exc:
                 yield number, RowError(number, "", f"invalid JSON ({exc})")
+            except RecursionError:
+                yield number, RowError(number, "", f"nested more than {MAX_NESTING} levels deep")
+
+
+class _Undecodable(Exception):
+    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
+        self.line = line
+        self.error = error
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return f"is not UTF-8 text (byte 0x{byte} at column {exc.start + 1}); save the file as UTF-8"
+
+
+class _Utf8Lines:
+    """Decode line by line, so an encoding error names its line; `line` is the last one read."""
+
+    def __init__(self, handle: Iterable[bytes]) -> None:
+        self.raw = iter(handle)
+        self.line = 0
+
+    def __iter__(self) -> _Utf8Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.raw)
+        self.line += 1
+        try:
+            return raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Undecodable(self.line, exc) from None
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
-    with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            # line_num is the line the row ends on; rows with embedded newlines start earlier.
-            cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
-            yield reader.line_num, decode_structured_cells(cells)
+    csv.field_size_limit(MAX_CSV_FIELD)
+    with open_binary(path) as handle:
+        lines = _Utf8Lines(handle)
+        reader = csv.DictReader(lines)
+        try:
+            for row in reader:
+                # line_num is the line the row ends on; rows with embedded newlines start earlier.
+                cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
+                yield reader.line_num, decode_structured_cells(cells)
+        except _Undecodable as exc:
+            yield exc.line, RowError(exc.line, "", _not_utf8(exc.error))
+        except csv.Error as exc:
+            # The reader cannot resync after this (e.g. a field over MAX_CSV_FIELD): stop here.
+            yield lines.line, RowError(lines.line, "", f"unreadable CSV ({exc})")
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
@@ -188,7 +235,7 @@ def decode_structured_cells(row: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             decoded = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         allowed = (dict, str) if column == "responses" else (dict,)
         if isinstance(decoded, dict) or (
@@ -218,6 +265,9 @@ def parse_row(fmt: str, row: Any) -> list[PairIn]:
     """Turn one row of the given format into pairs; raises FieldError on invalid input."""
     if not isinstance(row, dict):
         raise FieldError("", "expected a JSON object")
+    bad = find_unstorable(row, max_depth=MAX_NESTING)
+    if bad is not None:
+        raise FieldError(*bad)
     parser = {"pairs": _parse_pairs, "responses": _parse_responses, "trl": _parse_trl}.get(fmt)
     return parser(row) if parser else _parse_hh(row)
 

@@ -36,6 +36,7 @@ def run_import_job(job_id: int) -> None:
             file_type=file_type_of(job.original_name),
         )
     except ImportFormatError as exc:
+        _discard_upload(job)
         _finish(
             job_id,
             ImportJob.Status.FAILED,
@@ -43,11 +44,22 @@ def run_import_job(job_id: int) -> None:
             result={"invalid_rows": exc.total},
         )
         return
-    except Exception as exc:
+    except Exception:
         logger.exception("import job %s failed", job_id)
-        _finish(job_id, ImportJob.Status.FAILED, errors=[f"{type(exc).__name__}: {exc}"])
+        _discard_upload(job)
+        _finish(
+            job_id,
+            ImportJob.Status.FAILED,
+            errors=["the import failed on the server (logged); nothing was imported"],
+        )
         raise
     _finish(job_id, ImportJob.Status.SUCCEEDED, result=summary.as_dict())
+
+
+def _discard_upload(job: ImportJob) -> None:
+    """A failed import keeps its errors, not the file (nothing from it was stored)."""
+    job.file.delete(save=False)
+    ImportJob.objects.filter(pk=job.pk).update(file="")
 
 
 def _finish(

@@ -77,10 +77,21 @@ def record_judgement(
     rationale: str = "",
     duration_ms: int | None = None,
 ) -> Recorded:
-    """Store a judgement for the annotator's lease, once per client_id."""
+    """Store a judgement for the annotator's lease, once per client_id.
+
+    Repeating a client_id with the same judgement returns the stored one; with a different
+    judgement it is a conflict. Client ids are the annotator's own: another user's are unseen.
+    """
+    submitted = {
+        "assignment_id": assignment_id,
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "duration_ms": duration_ms,
+    }
     existing = _by_client_id(client_id, annotator)
     if existing is not None:
-        return Recorded(existing, created=False)
+        return _repeated(existing, submitted)
     try:
         with transaction.atomic():
             assignment = _lock_assignment(assignment_id, annotator)
@@ -96,12 +107,9 @@ def record_judgement(
                 pair=pair,
                 annotator=annotator,
                 assignment=assignment,
-                choice=canonical_choice(choice, left_is_a=assignment.left_is_a),
                 shown_left="a" if assignment.left_is_a else "b",
-                strength=strength if project.ask_strength and choice in ("left", "right") else None,
-                rationale=rationale.strip() if project.ask_rationale != AskRationale.OFF else "",
-                duration_ms=duration_ms,
                 client_id=client_id,
+                **_stored_fields(project, assignment, **submitted),
             )
             _close(assignment, Assignment.Outcome.JUDGED)
             _count(pair)
@@ -110,15 +118,56 @@ def record_judgement(
         existing = _by_client_id(client_id, annotator)
         if existing is None:
             raise
-        return Recorded(existing, created=False)
+        return _repeated(existing, submitted)
     return Recorded(judgement, created=True)
 
 
+def _stored_fields(
+    project: Project,
+    assignment: Assignment,
+    *,
+    assignment_id: int,
+    choice: str,
+    strength: int | None,
+    rationale: str,
+    duration_ms: int | None,
+) -> dict[str, object]:
+    """The judgement's columns as stored: canonical choice, options the project does not ask
+    for left out."""
+    return {
+        "choice": canonical_choice(choice, left_is_a=assignment.left_is_a),
+        "strength": strength if project.ask_strength and choice in ("left", "right") else None,
+        "rationale": rationale.strip() if project.ask_rationale != AskRationale.OFF else "",
+        "duration_ms": duration_ms,
+    }
+
+
 def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | None:
-    existing = Judgement.objects.select_related("pair__project").filter(client_id=client_id).first()
-    if existing is not None and existing.annotator_id != annotator.pk:
-        raise JudgingConflict("this client_id belongs to another submission", field="client_id")
-    return existing
+    return (
+        Judgement.objects.select_related("pair__project", "assignment")
+        .filter(client_id=client_id, annotator=annotator)
+        .first()
+    )
+
+
+def _repeated(existing: Judgement, submitted: dict) -> Recorded:
+    """A retry of the stored judgement returns it; anything else under its client_id is 409."""
+    assignment = existing.assignment
+    same = (
+        assignment is not None
+        and assignment.pk == submitted["assignment_id"]
+        and all(
+            getattr(existing, name) == value
+            for name, value in _stored_fields(
+                existing.pair.project, assignment, **submitted
+            ).items()
+        )
+    )
+    if not same:
+        raise JudgingConflict(
+            "this client_id was used for a different judgement; make a new one", field="client_id"
+        )
+    return Recorded(existing, created=False)
 
 
 def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -30,12 +31,22 @@ def _new_salt() -> str:
     return secrets.token_hex(16)
 
 
+# Bounds of numeric settings and fields: the model validators (forms, admin, serializers) and
+# the check constraints (everything else) use the same numbers.
+MAX_OVERLAP = 100
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 7 * 24 * 3600
+MAX_RETRAIN_EVERY = 1_000_000
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     judgements_per_pair = models.PositiveSmallIntegerField(
-        default=1, help_text="Overlap: distinct annotators that judge each pair."
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
+        help_text="Overlap: distinct annotators that judge each pair.",
     )
     allow_tie = models.BooleanField(default=True)
     allow_both_bad = models.BooleanField(default=True)
@@ -43,14 +54,19 @@ class Project(models.Model):
     ask_rationale = models.CharField(
         max_length=10, choices=AskRationale.choices, default=AskRationale.OFF
     )
-    lease_seconds = models.PositiveIntegerField(default=600)
+    lease_seconds = models.PositiveIntegerField(
+        default=600,
+        validators=[MinValueValidator(MIN_LEASE_SECONDS), MaxValueValidator(MAX_LEASE_SECONDS)],
+    )
     # Random by default: with the heads model, no strategy beat random on seven public
     # preference sets (bench/active_learning.py; bench/RESULTS.md, "Active learning").
     acquisition = models.CharField(
         max_length=20, choices=Acquisition.choices, default=Acquisition.RANDOM
     )
     retrain_every = models.PositiveIntegerField(
-        default=0, help_text="Retrain after this many new judgements (0: never automatically)."
+        default=0,
+        validators=[MaxValueValidator(MAX_RETRAIN_EVERY)],
+        help_text="Retrain after this many new judgements (0: never automatically).",
     )
     leaderboard_for_annotators = models.BooleanField(
         default=True,
@@ -72,6 +88,16 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_seconds__gte=10), name="project_lease_at_least_10s"
+            ),
+            models.CheckConstraint(
+                condition=Q(judgements_per_pair__lte=MAX_OVERLAP), name="project_overlap_bounded"
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_seconds__lte=MAX_LEASE_SECONDS), name="project_lease_bounded"
+            ),
+            models.CheckConstraint(
+                condition=Q(retrain_every__gte=0, retrain_every__lte=MAX_RETRAIN_EVERY),
+                name="project_retrain_every_bounded",
             ),
         ]
 
@@ -251,10 +277,15 @@ class Judgement(models.Model):
     shown_left = models.CharField(
         max_length=1, choices=[("a", "a"), ("b", "b")], blank=True, help_text="Empty if imported."
     )
-    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
     rationale = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    client_id = models.CharField(max_length=100, unique=True)
+    duration_ms = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(MAX_DURATION_MS)]
+    )
+    # Unique per annotator (and among imports), so one user's ids reveal nothing of another's.
+    client_id = models.CharField(max_length=100, db_index=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -265,12 +296,25 @@ class Judgement(models.Model):
                 condition=Q(annotator__isnull=False),
                 name="one_judgement_per_annotator",
             ),
+            models.UniqueConstraint(
+                fields=["annotator", "client_id"],
+                condition=Q(annotator__isnull=False),
+                name="one_judgement_per_client_id",
+            ),
+            models.UniqueConstraint(
+                fields=["client_id"], condition=Q(source="import"), name="one_import_per_client_id"
+            ),
             models.CheckConstraint(
                 condition=Q(choice__in=["a", "b", "tie", "both_bad"]), name="judgement_choice"
             ),
             models.CheckConstraint(
                 condition=Q(strength__isnull=True) | Q(strength__gte=1, strength__lte=3),
                 name="judgement_strength_1_to_3",
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_ms__isnull=True)
+                | Q(duration_ms__gte=0, duration_ms__lte=MAX_DURATION_MS),
+                name="judgement_duration_bounded",
             ),
         ]
         indexes = [models.Index(fields=["pair", "choice"], name="judgement_pair_choice")]

@@ -6,6 +6,8 @@ import os
 
 from celery import Celery
 
+import config.broker  # noqa: F401  (registers the hardened embedded broker)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("prefloop")

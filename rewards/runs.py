@@ -5,17 +5,22 @@ Nothing here loads torch: web requests call these functions, workers do the heav
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotate.models import Judgement, Project
 from rewards.models import RewardModel, TrainingRun
 
+logger = logging.getLogger(__name__)
 Status = TrainingRun.Status
 
 
@@ -27,9 +32,13 @@ def request_retrain(
     user: Any = None,
     options: dict[str, Any] | None = None,
 ) -> tuple[TrainingRun, bool]:
-    """Queue a run unless one is live; returns (run, created). Enqueues after commit."""
+    """Queue a run unless one is live; returns (run, created). Enqueues after commit.
+
+    A live run whose worker stopped beating is failed first, so a dead run is never returned.
+    """
     from rewards.tasks import retrain_project_task
 
+    fail_stale_runs(project=project)
     live = TrainingRun.objects.filter(project=project, status__in=[Status.QUEUED, Status.RUNNING])
     existing = live.first()
     if existing is not None:
@@ -65,7 +74,7 @@ def claim_run(run_id: int) -> bool:
 
 
 def report_progress(run_id: int, fraction: float, message: str) -> None:
-    TrainingRun.objects.filter(pk=run_id).update(
+    TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         progress=round(min(max(fraction, 0.0), 1.0), 4),
         message=message[:500],
         heartbeat_at=timezone.now(),
@@ -73,18 +82,22 @@ def report_progress(run_id: int, fraction: float, message: str) -> None:
 
 
 def finish_run(run_id: int, status: str, **fields: Any) -> None:
-    TrainingRun.objects.filter(pk=run_id).update(
+    """End a running run; one already failed as stale stays failed."""
+    TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
     )
 
 
-def fail_stale_runs() -> int:
-    """Runs whose worker stopped reporting are failed, so the project can train again."""
+def fail_stale_runs(*, project: Any = None) -> int:
+    """Runs whose worker stopped beating are failed, so the project can train again."""
     stale = timezone.now() - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
-    return TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale).update(
+    runs = TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale)
+    if project is not None:
+        runs = runs.filter(project=project)
+    return runs.update(
         status=Status.FAILED,
-        error="The worker stopped reporting progress (killed or lost); the active model is "
-        "unchanged.",
+        error=f"The worker stopped beating for over {settings.REWARDS_STALE_RUN_SECONDS} s "
+        "(killed or lost); the active model is unchanged.",
         finished_at=timezone.now(),
     )
 
@@ -114,3 +127,51 @@ def activate_model(model: RewardModel, *, user: Any) -> None:
     with transaction.atomic():
         promote_model(model, note=f"served: activated by {user.get_username()}")
         rerank_project_task.delay_on_commit(model.project_id)
+
+
+def resend_waiting_runs() -> int:
+    """Send the task again for runs queued longer than the stale time.
+
+    A broker without redelivery (the embedded one) loses a message that a killed worker had
+    already taken; claiming makes any extra copy a no-op. `heartbeat_at` of a queued run is
+    when its task was last sent.
+    """
+    from rewards.tasks import retrain_project_task
+
+    stale = timezone.now() - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
+    waiting = TrainingRun.objects.filter(status=Status.QUEUED, created_at__lt=stale).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    )
+    sent = 0
+    for run_id in waiting.values_list("pk", flat=True):
+        if TrainingRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+            heartbeat_at=timezone.now()
+        ):
+            retrain_project_task.delay(run_id)
+            sent += 1
+    return sent
+
+
+@contextmanager
+def beating(run_id: int) -> Iterator[None]:
+    """Keep the claimed run's heartbeat fresh while the body runs (snapshot, embed, train)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(settings.REWARDS_RUN_HEARTBEAT_SECONDS):
+            try:
+                TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+            except DatabaseError as exc:  # missed beats are what staleness measures; go on
+                logger.warning("could not record the heartbeat of run %s: %s", run_id, exc)
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

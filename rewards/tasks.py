@@ -8,11 +8,12 @@ from celery import shared_task
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def retrain_project_task(run_id: int) -> None:
     """Train a queued run; a redelivered message finds it claimed and does nothing."""
-    from rewards.runs import claim_run
+    from rewards.runs import beating, claim_run
     from rewards.services import train_reward_model
 
     if claim_run(run_id):
-        train_reward_model(run_id)
+        with beating(run_id):
+            train_reward_model(run_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -45,3 +46,11 @@ def check_retrain_task() -> None:
     from rewards.triggers import retrain_where_due
 
     retrain_where_due()
+
+
+@shared_task
+def purge_score_requests_task() -> None:
+    """Periodic: delete score requests older than their time to live."""
+    from rewards.scoring import purge_score_requests
+
+    purge_score_requests()

@@ -10,7 +10,7 @@ from django.db.models import Max
 
 from annotate.models import Judgement, Project
 from rewards.models import EmbeddingRun, TrainingRun
-from rewards.runs import fail_stale_runs, request_retrain
+from rewards.runs import fail_stale_runs, request_retrain, resend_waiting_runs
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ def retrain_where_due() -> list[int]:
     """Queue a threshold retrain for every project with `retrain_every` new judgements."""
     if failed := fail_stale_runs():
         logger.warning("marked %s stale training run(s) failed", failed)
+    if resent := resend_waiting_runs():
+        logger.warning("sent %s waiting training run(s) again", resent)
     queued = []
     for project in Project.objects.filter(retrain_every__gt=0):
         if judgements_since_last_run(project) < project.retrain_every:

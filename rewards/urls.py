@@ -8,7 +8,7 @@ urlpatterns = [
     path("projects/<slug:slug>/models", views.models_page, name="models"),
     path("projects/<slug:slug>/models/retrain", views.retrain, name="models-retrain"),
     path(
-        "projects/<slug:slug>/models/<int:pk>/activate",
+        "projects/<slug:slug>/models/<id:pk>/activate",
         views.activate_version,
         name="models-activate",
     ),

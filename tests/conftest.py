@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2 costs ~0.3 s a user on this CPU; tests do not need a slow hash."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings: Any) -> None:
+    """Pages render without collectstatic's manifest (production mode has its own test)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -173,6 +183,19 @@ def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
         )
 
     _wait_for(idle, timeout=120, what="idle worker", log=celery_worker_process)
+
+
+@contextmanager
+def rewards_routed_to(queue: str) -> Iterator[None]:
+    """Send rewards tasks to `queue`, which the shared test worker does not read."""
+    from config.celery import app as celery_app
+
+    saved = celery_app.conf.task_routes
+    celery_app.conf.update(task_routes={"rewards.tasks.*": {"queue": queue}})
+    try:
+        yield
+    finally:
+        celery_app.conf.update(task_routes=saved)
 
 
 def _wait_for(condition: Any, *, timeout: float, what: str, log: Path | None = None) -> None:

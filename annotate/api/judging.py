@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.judging import JudgingError, record_judgement, skip_assignment
-from annotate.models import Assignment, Judgement, Project
+from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
 from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
@@ -22,7 +22,9 @@ from annotate.rendering import render_markdown
 
 
 class NextInputSerializer(serializers.Serializer):
-    after = serializers.IntegerField(required=False, help_text="assignment being shown (prefetch)")
+    after = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**63 - 1, help_text="assignment being shown"
+    )
 
 
 class TextSerializer(serializers.Serializer):
@@ -54,7 +56,9 @@ class JudgementInputSerializer(serializers.Serializer):
     choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
     strength = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3)
     rationale = serializers.CharField(required=False, allow_blank=True, default="")
-    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    duration_ms = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
+    )
     client_id = serializers.CharField(max_length=100)
 
 

@@ -16,8 +16,8 @@ urlpatterns = [
     path("projects/<slug:slug>/next", NextPairView.as_view(), name="next-pair"),
     path("projects/<slug:slug>/stats", StatsView.as_view(), name="project-stats"),
     path("projects/<slug:slug>/leaderboard", LeaderboardView.as_view(), name="leaderboard-api"),
-    path("assignments/<int:pk>/judgement", JudgementView.as_view(), name="judgement"),
-    path("assignments/<int:pk>/skip", SkipView.as_view(), name="skip"),
+    path("assignments/<id:pk>/judgement", JudgementView.as_view(), name="judgement"),
+    path("assignments/<id:pk>/skip", SkipView.as_view(), name="skip"),
     *router.urls,
-    path("imports/<int:pk>", ImportJobView.as_view(), name="import-detail"),
+    path("imports/<id:pk>", ImportJobView.as_view(), name="import-detail"),
 ]

@@ -15,7 +15,7 @@ urlpatterns = [
     path("projects/<slug:slug>/retrain", RetrainView.as_view(), name="retrain"),
     path("projects/<slug:slug>/models", ModelsView.as_view(), name="project-models"),
     path("projects/<slug:slug>/score", ScoreView.as_view(), name="score"),
-    path("training-runs/<int:pk>", TrainingRunView.as_view(), name="training-run"),
-    path("score-requests/<int:pk>", ScoreRequestView.as_view(), name="score-request"),
-    path("models/<int:pk>/activate", ActivateView.as_view(), name="activate-model"),
+    path("training-runs/<id:pk>", TrainingRunView.as_view(), name="training-run"),
+    path("score-requests/<id:pk>", ScoreRequestView.as_view(), name="score-request"),
+    path("models/<id:pk>/activate", ActivateView.as_view(), name="activate-model"),
 ]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -12,7 +12,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.models import Project
 from annotate.permissions import IsProjectAdmin, IsProjectMember, ProjectAPIView, with_role
 from rewards.api.serializers import (
     ModelsOverviewSerializer,
@@ -25,9 +24,7 @@ from rewards.api.serializers import (
 from rewards.models import RewardModel, ScoreRequest, TrainingRun
 from rewards.overview import models_overview
 from rewards.runs import activate_model, request_retrain
-
-# How long a score call waits for the worker before answering 202 with the request id.
-SCORE_WAIT_SECONDS = 30
+from rewards.scoring import request_score
 
 
 class RetrainView(ProjectAPIView):
@@ -91,16 +88,18 @@ class ActivateView(GenericAPIView):
 
 
 class ScoreView(ProjectAPIView):
-    """Rewards of the active model for each response (best-of-n), scored by a worker."""
+    """Queue scoring of each response by the active model (best-of-n); follow the 202's URL.
+
+    It answers at once: a web process never waits for a worker.
+    """
 
     permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         request=ScoreInputSerializer,
         responses={
-            200: ScoreOutputSerializer,
+            202: OpenApiResponse(description="queued; GET its `url` for the rewards"),
             409: OpenApiResponse(description="the project has no active model yet"),
-            202: OpenApiResponse(description="still scoring; poll the request"),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -113,31 +112,22 @@ class ScoreView(ProjectAPIView):
                 {"detail": "this project has no active reward model yet; retrain first"},
                 status=status.HTTP_409_CONFLICT,
             )
-        score_request = _enqueue_score(project, model, data.validated_data)
-        return _await_score(score_request.pk)
+        score_request = request_score(project, model, data.validated_data)
+        return _score_answer(request, score_request)
 
 
-def _enqueue_score(project: Project, model: RewardModel, payload: dict) -> ScoreRequest:
-    from rewards.tasks import score_request_task
-
-    score_request = ScoreRequest.objects.create(project=project, model=model, payload=payload)
-    score_request_task.delay(score_request.pk)
-    return score_request
-
-
-def _await_score(request_id: int, wait: float = SCORE_WAIT_SECONDS) -> Response:
-    deadline = time.monotonic() + wait
-    while True:
-        row = ScoreRequest.objects.select_related("model").get(pk=request_id)
-        if row.status == TrainingRun.Status.FAILED:
-            return Response({"detail": row.error}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-        if row.status == TrainingRun.Status.SUCCEEDED:
-            return Response({"model": row.model.version, "rewards": row.result})
-        if time.monotonic() >= deadline:
-            return Response(
-                {"request": request_id, "status": row.status}, status=status.HTTP_202_ACCEPTED
-            )
-        time.sleep(0.05)
+def _score_answer(request: Request, row: ScoreRequest) -> Response:
+    """The rewards when scored (200), the error (500), or where to look again (202)."""
+    if row.status == TrainingRun.Status.FAILED:
+        return Response({"detail": row.error}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    if row.status == TrainingRun.Status.SUCCEEDED:
+        return Response({"model": row.model.version, "rewards": row.result})
+    url = request.build_absolute_uri(reverse("score-request", args=[row.pk]))
+    return Response(
+        {"request": row.pk, "status": row.status, "url": url},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
 
 
 class ScoreRequestView(GenericAPIView):
@@ -152,4 +142,4 @@ class ScoreRequestView(GenericAPIView):
         responses={200: ScoreOutputSerializer, 202: OpenApiResponse(description="still scoring")}
     )
     def get(self, request: Request, pk: int) -> Response:
-        return _await_score(self.get_object().pk, wait=0)
+        return _score_answer(request, self.get_object())

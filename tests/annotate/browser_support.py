@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page
 
 from annotate.importing import import_file
@@ -42,6 +43,16 @@ def find_chromium() -> str | None:
                 raise FileNotFoundError(f"{variable}={value} is not an executable file")
             return value
     return next(filter(None, (shutil.which(name) for name in CHROMIUM_NAMES)), None)
+
+
+def chromium_or_skip() -> str:
+    """The Chromium to drive; skips the test without one, except under CI=true where it fails."""
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI") == "true":  # CI installs Chromium: skipping there hides failures
+            pytest.fail(f"CI=true but {HOW_TO_ENABLE}")
+        pytest.skip(HOW_TO_ENABLE)
+    return chromium
 
 
 def log_in(page: Page, base_url: str, username: str, *, next_path: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from annotate.projects import set_member
 from tests.annotate.browser_support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
-    HOW_TO_ENABLE,
     annotate_path,
-    find_chromium,
+    chromium_or_skip,
     import_rows,
     log_in,
     wait_for_pair,
@@ -30,11 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = find_chromium()
-    if chromium is None:
-        if os.environ.get("CI") == "true":  # CI installs Chromium: skipping there hides failures
-            pytest.fail(f"CI=true but {HOW_TO_ENABLE}")
-        pytest.skip(HOW_TO_ENABLE)
+    chromium = chromium_or_skip()
     # The sync API keeps an event loop running on this thread, which makes Django refuse ORM
     # calls from the test body; the ORM is used from plain synchronous code here, so allow it.
     with pytest.MonkeyPatch.context() as mp:

@@ -74,4 +74,31 @@ def test_models_and_migrations_agree_without_any_environment() -> None:
 def test_it_defaults_to_a_serverless_broker_in_debug() -> None:
     result = _settings_in_subprocess(DEBUG="true")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", os.environ.get("CELERY_BROKER_URL", "filesystem://")]
+    var = os.environ["VAR_DIR"]
+    default = f"sqla+sqlite:///{var}/broker.sqlite3"
+    assert result.stdout.split() == ["True", os.environ.get("CELERY_BROKER_URL", default)]
+
+
+def test_check_deploy_is_clean_with_the_https_settings_from_the_environment() -> None:
+    # given: what the README's Production section sets
+    env = {
+        "DEBUG": "false",
+        "SECRET_KEY": "k" * 20 + "production-looking-secret-key-with-enough-entropy-0123456789",
+        "ALLOWED_HOSTS": "prefloop.example.org",
+        "HTTPS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    # when
+    result = _settings_in_subprocess(
+        "", "manage.py", "check", "--deploy", "--fail-level", "WARNING", **env
+    )
+    # then
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_without_https_check_deploy_names_what_is_missing() -> None:
+    env = {"DEBUG": "false", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "prefloop.example.org"}
+    result = _settings_in_subprocess("", "manage.py", "check", "--deploy", **env)
+    for warning in ("W004", "W008", "W012", "W016"):
+        assert f"security.{warning}" in result.stderr

@@ -19,6 +19,7 @@ from django.test.utils import setup_test_environment
 
 setup_test_environment()
 call_command("migrate", verbosity=0)
+call_command("collectstatic", interactive=False, verbosity=0)
 
 from django.contrib.auth.models import User
 from django.test import Client
@@ -56,6 +57,7 @@ def test_it_serves_pages_and_activates_a_version_without_importing_torch(tmp_pat
         "SECRET_KEY": "test-only-secret-key",
         "DEBUG": "false",
         "VAR_DIR": str(tmp_path),
+        "STATIC_ROOT": str(tmp_path / "static"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'web.sqlite3'}",
         "CELERY_BROKER_URL": "memory://",
         "CELERY_TASK_ALWAYS_EAGER": "false",

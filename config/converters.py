@@ -1,0 +1,10 @@
+"""URL converters: `<id:pk>` matches what fits a database id, so a huge number is a 404."""
+
+from __future__ import annotations
+
+from django.urls.converters import IntConverter
+
+
+class IdConverter(IntConverter):
+    # 18 digits stay below 2**63 - 1, the largest bigint; longer paths match no route.
+    regex = "[0-9]{1,18}"

@@ -1,0 +1,30 @@
+"""Best-of-n scoring requests: queued by the web process, answered by a worker, purged later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import Project
+from rewards.models import RewardModel, ScoreRequest
+
+
+def request_score(project: Project, model: RewardModel, payload: dict[str, Any]) -> ScoreRequest:
+    """Store the request and queue its scoring once the row is committed."""
+    from rewards.tasks import score_request_task
+
+    with transaction.atomic():
+        score_request = ScoreRequest.objects.create(project=project, model=model, payload=payload)
+        score_request_task.delay_on_commit(score_request.pk)
+    return score_request
+
+
+def purge_score_requests() -> int:
+    """Delete requests older than REWARDS_SCORE_REQUEST_TTL_SECONDS; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.REWARDS_SCORE_REQUEST_TTL_SECONDS)
+    deleted, _ = ScoreRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
