@@ -8,7 +8,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import AskRationale, Assignment, Judgement, Pair, Project
+from annotate.overlap import settle, target
 from annotate.queue import live_leases
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
@@ -146,7 +147,7 @@ def _check_slot(assignment: Assignment, pair: Pair) -> None:
         .exclude(pk=assignment.pk)
         .count()
     )
-    if pair.judgement_count + others >= pair.project.judgements_per_pair:
+    if pair.judgement_count + others >= target(pair, pair.project):
         raise JudgingConflict("this lease expired and its slot was given to someone else")
 
 
@@ -157,11 +158,15 @@ def _close(assignment: Assignment, outcome: str) -> None:
 
 
 def _count(pair: Pair) -> None:
-    """Caller holds the Pair row lock."""
+    """Count the new vote; at the pair's target, settle it (adaptive overlap).
+
+    Caller holds the Pair row lock.
+    """
     pair.judgement_count += 1
-    if pair.judgement_count >= pair.project.judgements_per_pair:
-        pair.status = PairStatus.COMPLETE
-    pair.save(update_fields=["judgement_count", "status"])
+    if pair.judgement_count >= target(pair, pair.project):
+        choices = list(Judgement.objects.filter(pair=pair).values_list("choice", flat=True))
+        settle(pair, pair.project, choices)
+    pair.save(update_fields=["judgement_count", "status", "extra_judgements"])
 
 
 def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:

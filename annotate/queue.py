@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.overlap import target
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
 MAX_CANDIDATES = 5
@@ -92,7 +93,7 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
 
 def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
     leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
-    return pair.judgement_count + leases < project.judgements_per_pair
+    return pair.judgement_count + leases < target(pair, project)
 
 
 def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) -> QuerySet[Pair]:
@@ -101,7 +102,9 @@ def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) ->
     return (
         Pair.objects.filter(project=project, status=PairStatus.PENDING)
         .alias(leases=Coalesce(Subquery(_lease_count(now)), 0))
-        .filter(leases__lt=project.judgements_per_pair - F("judgement_count"))
+        .filter(
+            leases__lt=project.judgements_per_pair + F("extra_judgements") - F("judgement_count")
+        )
         .exclude(Exists(seen))
         .exclude(Exists(judged))
         .order_by("-priority", "tiebreak")
