@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotate.gold import update_gold_pause
 from annotate.models import AskRationale, Assignment, Judgement, Pair, Project
 from annotate.overlap import settle, target
 from annotate.queue import live_leases
@@ -106,6 +107,8 @@ def record_judgement(
             )
             _close(assignment, Assignment.Outcome.JUDGED)
             _count(pair)
+            if pair.gold_label:
+                update_gold_pause(annotator.pk, project)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its row.
         existing = _by_client_id(client_id, annotator)
@@ -140,7 +143,8 @@ def _check_slot(assignment: Assignment, pair: Pair) -> None:
         raise JudgingConflict("you have already judged this pair")
     if assignment.closed_at is not None:
         raise JudgingConflict(f"this assignment is already closed ({assignment.outcome})")
-    if assignment.expires_at > timezone.now():
+    # Gold pairs have no slots: every annotator may answer each check once.
+    if assignment.expires_at > timezone.now() or pair.gold_label:
         return
     others = (
         Assignment.objects.filter(live_leases(timezone.now()), pair=pair)

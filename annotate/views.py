@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.api.views import export_response, start_import
 from annotate.exporting import EXPORT_FORMATS
 from annotate.formats import FORMATS
+from annotate.gold import paused_reason
 from annotate.importing import LABEL_MODES
 from annotate.models import Pair, PairStatus
 from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
@@ -65,6 +66,7 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "options": options,
         "guidelines_html": render_markdown(project.guidelines),
         "finished": not Pair.objects.filter(project=project, status=PairStatus.PENDING).exists(),
+        "paused_reason": paused_reason(request.user, project),
     }
     return render(request, "annotate/annotate.html", context)
 
