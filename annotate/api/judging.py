@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 from annotate.gold import AnnotatorPaused
 from annotate.judging import JudgingError, record_judgement, skip_assignment
 from annotate.models import Assignment, Judgement, Project
-from annotate.permissions import access_project, is_project_admin
+from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
 from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
 from annotate.rendering import render_markdown
@@ -82,8 +83,10 @@ def blind_view(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-class NextPairView(APIView):
+class NextPairView(ProjectAPIView):
     """Lease the next pair for the calling annotator (204 when nothing is left)."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         request=NextInputSerializer,
@@ -94,7 +97,7 @@ class NextPairView(APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
+        project = self.get_object()
         data = NextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -160,8 +163,10 @@ def _error(exc: JudgingError) -> Response:
     return Response(body, status=exc.status)
 
 
-class StatsView(APIView):
+class StatsView(ProjectAPIView):
     """Pending/complete pairs, judgements, per-annotator counts (annotators see their own)."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         responses=inline_serializer(
@@ -182,7 +187,7 @@ class StatsView(APIView):
         )
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
+        project = self.get_object()
         return Response(project_stats(project, request.user))
 
 

@@ -71,7 +71,12 @@ def _mean_p_a(pair: Pair, model: RewardModel) -> float:
 
 
 def test_retraining_promotes_a_version_and_reranks_the_queue(
-    celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path,
+    tiny_backbone: str,
+    admin: Any,
+    annotator: Any,
+    project: Project,
+    tmp_path: Path,
 ) -> None:
     # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
     Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
@@ -85,6 +90,9 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     assert model.is_active and model.version == 1
     assert set(model.metrics) >= {"accuracy", "log_loss", "ece", "n"}
     assert model.judgements == 40
+    # and it records the checkpoint it was trained as (the worker's backbone, the run's config)
+    assert model.backbone == tiny_backbone
+    assert (model.config["backbone"], model.config["mode"]) == (tiny_backbone, "heads")
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
