@@ -25,7 +25,7 @@ def rater_username(project: Project, name: str) -> str:
 def ensure_raters(project: Project, names: Iterable[str]) -> dict[str, int]:
     """The user id of each annotator name in this project, creating the missing raters."""
     User = get_user_model()
-    wanted = {rater_username(project, name): name for name in set(names)}
+    wanted = {rater_username(project, name): name for name in sorted(set(names))}
     existing = dict(User.objects.filter(username__in=wanted).values_list("username", "id"))
     missing = [
         User(

@@ -97,7 +97,13 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
         return HttpResponse("Unknown export format.", status=400)
     if min_agreement is None:
         return HttpResponse("min_agreement must be a number from 0 to 1.", status=400)
-    return export_response(project, format=fmt, file=file_type, min_agreement=min_agreement)
+    return export_response(
+        project,
+        format=fmt,
+        file=file_type,
+        min_agreement=min_agreement,
+        exclude_flagged=request.GET.get("exclude_flagged") in ("1", "true", "on"),
+    )
 
 
 def _fraction(text: str) -> float | None:

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
+from annotate.api.quality import AnnotatorPauseView, QualityView
 from annotate.api.views import ImportJobView, ProjectViewSet
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
@@ -14,6 +15,16 @@ router.register("projects", ProjectViewSet, basename="project")
 urlpatterns = [
     path("projects/<slug:slug>/next", NextPairView.as_view(), name="next-pair"),
     path("projects/<slug:slug>/stats", StatsView.as_view(), name="project-stats"),
+    path("projects/<slug:slug>/quality", QualityView.as_view(), name="project-quality"),
+    *(
+        path(
+            f"projects/<slug:slug>/annotators/<int:user_id>/{action}",
+            AnnotatorPauseView.as_view(),
+            {"action": action},
+            name=f"annotator-{action}",
+        )
+        for action in ("pause", "reinstate")
+    ),
     path("assignments/<int:pk>/judgement", JudgementView.as_view(), name="judgement"),
     path("assignments/<int:pk>/skip", SkipView.as_view(), name="skip"),
     *router.urls,
