@@ -30,6 +30,7 @@ def _interval() -> serializers.ListField:
         child=serializers.FloatField(), allow_null=True, help_text="95% interval [low, high]"
     )
 
+
 QUALITY_SCHEMA = inline_serializer(
     "QualityReport",
     {
