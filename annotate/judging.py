@@ -170,7 +170,7 @@ def _count(pair: Pair) -> None:
     if pair.judgement_count >= target(pair, pair.project):
         choices = list(Judgement.objects.filter(pair=pair).values_list("choice", flat=True))
         settle(pair, pair.project, choices)
-    pair.save(update_fields=["judgement_count", "status", "extra_judgements"])
+    pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 
 
 def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:

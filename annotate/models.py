@@ -67,6 +67,11 @@ class Project(models.Model):
     gold_min_accuracy = models.FloatField(
         default=0.7, help_text="Annotators below this gold accuracy are paused."
     )
+    gold_from_unanimous = models.BooleanField(
+        default=False,
+        help_text="Make a pair a gold check when it completes with 3 or more identical votes "
+        "(its votes then count toward accuracy, not training).",
+    )
     exclude_flagged_from_training = models.BooleanField(
         default=False, help_text="Leave flagged annotators' judgements out of training."
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from annotate.models import Pair, PairStatus, Project
-from annotate.quality import analysis_judgements, needs_another_vote
+from annotate.quality import analysis_judgements, needs_another_vote, unanimous_label
 
 
 def target(pair: Pair, project: Project) -> int:
@@ -30,6 +30,8 @@ def settle(pair: Pair, project: Project, choices: Sequence[str]) -> None:
     else:
         pair.status = PairStatus.COMPLETE
         pair.extra_judgements = max(0, len(choices) - minimum)
+        if project.gold_from_unanimous and not pair.gold_label:
+            pair.gold_label = unanimous_label(choices)
 
 
 def settle_pairs(project: Project, pair_ids: set[int]) -> None:
@@ -40,9 +42,11 @@ def settle_pairs(project: Project, pair_ids: set[int]) -> None:
     )
     for pair_id, choice in rows:
         choices[pair_id].append(choice)
-    pairs = list(Pair.objects.filter(pk__in=pair_ids).only("id", "judgement_count", "status"))
+    pairs = list(
+        Pair.objects.filter(pk__in=pair_ids).only("id", "judgement_count", "status", "gold_label")
+    )
     for pair in pairs:
         settle(pair, project, choices[pair.pk])
     Pair.objects.bulk_update(
-        pairs, ["judgement_count", "status", "extra_judgements"], batch_size=1000
+        pairs, ["judgement_count", "status", "extra_judgements", "gold_label"], batch_size=1000
     )

@@ -51,6 +51,17 @@ def needs_another_vote(choices: Sequence[str], *, minimum: int, maximum: int) ->
     return len(choices) < maximum and len(set(choices)) > 1
 
 
+# Unanimous pairs with at least this many votes may become gold checks (project setting).
+GOLD_FROM_VOTES = 3
+
+
+def unanimous_label(choices: Sequence[str]) -> str:
+    """The choice of a pair whose GOLD_FROM_VOTES or more votes all agree, else ""."""
+    if len(choices) >= GOLD_FROM_VOTES and len(set(choices)) == 1:
+        return choices[0]
+    return ""
+
+
 # ---------------------------------------------------------------- agreement
 
 

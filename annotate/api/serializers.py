@@ -30,6 +30,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "gold_rate",
             "gold_min_answers",
             "gold_min_accuracy",
+            "gold_from_unanimous",
             "exclude_flagged_from_training",
             "created_at",
             "role",

@@ -112,3 +112,21 @@ def test_gold_judgements_never_reach_snapshots_or_exports(annotator: Any, checke
     assert len(exported) == 5
     assert not any(row["pair_external_id"].startswith("g-") for row in exported)
     assert json.dumps(exported)
+
+
+def test_unanimous_pairs_become_gold_when_the_project_enables_it(tmp_path: Path) -> None:
+    # given
+    from tests.factories import make_project
+
+    project = make_project("auto", judgements_per_pair=3, gold_from_unanimous=True)
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(2, labelled=False)))
+    votes = [
+        {"pair_external_id": pair, "annotator": f"r{k}", "choice": choice}
+        for pair, choices in (("q-0", "bbb"), ("q-1", "aab"))
+        for k, choice in enumerate(choices)
+    ]
+    # when
+    import_file(project, write_jsonl(tmp_path / "v.jsonl", votes))
+    # then
+    gold = dict(Pair.objects.filter(project=project).values_list("external_id", "gold_label"))
+    assert gold == {"q-0": "b", "q-1": ""}

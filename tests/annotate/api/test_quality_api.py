@@ -142,3 +142,23 @@ def test_the_demo_project_has_quality_figures(django_user_model: Any) -> None:
     assert body["alpha"] == pytest.approx(_independent_alpha())
     assert len(body["annotators"]) == 3
     assert Project.objects.get(slug="demo").pairs.exclude(gold_label="").count() > 10
+
+
+def test_training_leaves_out_flagged_annotators_when_the_project_says_so(
+    voted: Project, tmp_path: Path
+) -> None:
+    from rewards.snapshot import snapshot_project
+
+    # given a random clicker on 30 pairs
+    rng = random.Random(5)
+    clicker = [
+        {"pair_external_id": r["id"], "annotator": "clicker", "choice": rng.choice("ab")}
+        for r in distinct_records(LABELLED)[:30]
+    ]
+    import_file(voted, write_jsonl(tmp_path / "clicker.jsonl", clicker))
+    everything = snapshot_project(voted).judgements
+    # when
+    voted.exclude_flagged_from_training = True
+    voted.save()
+    # then
+    assert everything - snapshot_project(voted).judgements == 30
