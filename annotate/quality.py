@@ -140,7 +140,7 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float] | None:
 # ---------------------------------------------------------------- annotators
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vote:
     """One judgement as the measures see it; `gold` is the pair's gold label ("" if none)."""
 
