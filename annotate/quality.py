@@ -280,10 +280,13 @@ def overall_left_rate(votes: Iterable[Vote]) -> Rate:
 
 
 def votes_saved(votes_per_completed_pair: float | None, max_overlap: int) -> float:
-    """The share of votes adaptive overlap saved against always collecting the maximum."""
+    """The share of votes adaptive overlap saved against always collecting the maximum.
+
+    Never negative: imported pairs may carry more votes than the project's maximum.
+    """
     if not votes_per_completed_pair:
         return 0.0
-    return 1 - votes_per_completed_pair / max_overlap
+    return max(0.0, 1 - votes_per_completed_pair / max_overlap)
 
 
 # ---------------------------------------------------------------- selections

@@ -14,8 +14,10 @@ from annotate.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import access_project
 from annotate.quality_report import quality_report
 
-# The left-rate chart: one row per annotator, x from 0 to 100 (percent).
-ROW_HEIGHT = 22
+# The left-rate chart, in pixels: names on the left, then 0%..100% over PLOT_WIDTH.
+ROW_HEIGHT = 24
+NAME_WIDTH = 190
+PLOT_WIDTH = 400
 
 
 @login_required
@@ -41,7 +43,11 @@ def annotator_pause(request: HttpRequest, slug: str, user_id: int, action: str) 
 
 
 def left_rate_chart(report: dict[str, Any]) -> dict[str, Any]:
-    """Geometry of the SVG chart: each annotator's left rate and 95% interval, in percent."""
+    """Geometry of the SVG chart: each annotator's left rate and 95% interval."""
+
+    def x(share: float) -> float:
+        return round(NAME_WIDTH + share * PLOT_WIDTH, 1)
+
     rows = []
     for index, annotator in enumerate(a for a in report["annotators"] if a["left"]["n"]):
         low, high = annotator["left"]["interval"]
@@ -49,10 +55,21 @@ def left_rate_chart(report: dict[str, Any]) -> dict[str, Any]:
             {
                 "name": annotator["name"],
                 "y": index * ROW_HEIGHT + ROW_HEIGHT / 2,
-                "rate": round(annotator["left"]["rate"] * 100, 1),
-                "low": round(low * 100, 1),
-                "high": round(high * 100, 1),
+                "percent": round(annotator["left"]["rate"] * 100, 1),
+                "x": x(annotator["left"]["rate"]),
+                "low": x(low),
+                "high": x(high),
                 "flagged": bool(annotator["flags"]),
             }
         )
-    return {"rows": rows, "height": max(len(rows), 1) * ROW_HEIGHT}
+    height = max(len(rows), 1) * ROW_HEIGHT
+    return {
+        "rows": rows,
+        "height": height,
+        "axis_y": height + 14,
+        "total_height": height + 20,
+        "width": NAME_WIDTH + PLOT_WIDTH + 60,
+        "ticks": [{"x": x(share), "label": f"{share:.0%}"} for share in (0, 0.5, 1)],
+        "name_x": NAME_WIDTH - 8,
+        "value_x": NAME_WIDTH + PLOT_WIDTH + 8,
+    }
