@@ -91,7 +91,6 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "format",
             "labels",
             "status",
-            "progress",
             "result",
             "errors",
             "created_at",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from annotate.models import Assignment, Judgement, Pair, Project
 from annotate.projects import set_member
 from tests.annotate.browser_support import (
     ARTIFACTS,
-    CHROMIUM,
     CHROMIUM_ARGS,
+    HOW_TO_ENABLE,
     annotate_path,
+    find_chromium,
     import_rows,
     log_in,
     wait_for_pair,
@@ -28,12 +30,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI") == "true":  # CI installs Chromium: skipping there hides failures
+            pytest.fail(f"CI=true but {HOW_TO_ENABLE}")
+        pytest.skip(HOW_TO_ENABLE)
     # The sync API keeps an event loop running on this thread, which makes Django refuse ORM
     # calls from the test body; the ORM is used from plain synchronous code here, so allow it.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
 

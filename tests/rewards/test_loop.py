@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,21 @@ from annotate.importing import import_file
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel, TrainingRun
 from tests.conftest import client_for, wait_until
-from tests.factories import SHARED_DATA, write_jsonl
+from tests.factories import demo_rows, write_jsonl
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _import_pending(project: Project, tmp_path: Path, n: int = 80) -> None:
-    """Real labelled pairs, imported pending; their labels stay in the file (the oracle)."""
-    lines = (SHARED_DATA / "pandalm" / "dev.jsonl").read_text().splitlines()[:n]
-    path = write_jsonl(tmp_path / "pandalm.jsonl", [json.loads(line) for line in lines])
+    """Real labelled pairs (the demo slice), imported pending; their labels stay in the file
+    and are the simulated annotator's answers."""
+    path = write_jsonl(tmp_path / "pandalm.jsonl", demo_rows(n, part="pending"))
     import_file(project, path, labels="ignore")
 
 
 def _oracle() -> dict[str, str]:
-    """The recorded label of each pair, by the pair's id in the file."""
-    rows = (json.loads(line) for line in (SHARED_DATA / "pandalm" / "dev.jsonl").open())
-    return {row["id"]: row["label"] for row in rows}
+    """The recorded label of each pair of the demo slice, by the pair's id in the file."""
+    return {row["id"]: row["label"] for row in demo_rows(10_000, part="pending")}
 
 
 def _judge_from_gold(user: Any, project: Project, count: int) -> None:

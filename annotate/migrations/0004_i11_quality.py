@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0002_default_acquisition_random'),
+        ('annotate', '0003_i9_one_job_status'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
