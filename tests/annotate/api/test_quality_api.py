@@ -162,3 +162,23 @@ def test_training_leaves_out_flagged_annotators_when_the_project_says_so(
     voted.save()
     # then
     assert everything - snapshot_project(voted).judgements == 30
+
+
+def test_the_page_pauses_and_reinstates_and_is_for_admins_only(
+    admin: Any, annotator: Any, voted: Project
+) -> None:
+    from annotate.gold import paused_reason
+
+    page = client_for(admin)
+    page.force_login(admin)
+    base = f"/projects/{voted.slug}/quality/annotators/{annotator.pk}"
+    # when
+    page.post(f"{base}/pause", {"reason": "too fast"})
+    # then
+    assert paused_reason(annotator, voted) == "too fast"
+    page.post(f"{base}/reinstate")
+    assert paused_reason(annotator, voted) == ""
+    other = client_for(annotator)
+    other.force_login(annotator)
+    assert other.get(f"/projects/{voted.slug}/quality").status_code == 403
+    assert other.post(f"{base}/pause").status_code == 403
