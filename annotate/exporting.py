@@ -122,7 +122,7 @@ def uses_conversational_form(project: Project) -> bool:
 
 
 def _decided_pairs(
-    project: Project, min_agreement: float, votes: QuerySet[Judgement] | None
+    project: Project, min_agreement: float, selection: QuerySet[Judgement] | None
 ) -> Iterator[tuple[list[dict[str, str]], str, str]]:
     """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
 
@@ -132,19 +132,19 @@ def _decided_pairs(
     pairs = Pair.objects.filter(project=project, judgement_count__gt=0).values_list(
         "pk", "prompt__messages", "response_a__text", "response_b__text"
     )
-    selection = training_judgements(project) if votes is None else votes
+    judgements = training_judgements(project) if selection is None else selection
     for page in keyset_pages(pairs):
-        tally: dict[int, dict[str, int]] = {}
-        counts = (
-            selection.filter(pair_id__in=[row[0] for row in page])
+        votes: dict[int, dict[str, int]] = {}
+        tallies = (
+            judgements.filter(pair_id__in=[row[0] for row in page])
             .values_list("pair_id", "choice")
             .annotate(n=Count("id"))
             .order_by()
         )
-        for pair_id, choice, n in counts:
-            tally.setdefault(pair_id, {})[choice] = n
+        for pair_id, choice, n in tallies:
+            votes.setdefault(pair_id, {})[choice] = n
         for pair_id, messages, a, b in page:
-            winner, share = majority(tally.get(pair_id, {}))
+            winner, share = majority(votes.get(pair_id, {}))
             if winner in ("a", "b") and share >= min_agreement:
                 yield (messages, a, b) if winner == "a" else (messages, b, a)
 
