@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Judgement, Pair, Project, Prompt
 from annotate.paging import keyset_pages
-from annotate.quality import majority
+from annotate.quality import majority, training_judgements
 
 EXPORT_FORMATS = ("trl", "hh", "judgements")
 FILE_TYPES = ("jsonl", "parquet")
@@ -47,24 +47,42 @@ SCHEMAS = {
 
 
 def export_chunks(
-    project: Project, *, fmt: str, file_type: str = "jsonl", min_agreement: float = 0.0
+    project: Project,
+    *,
+    fmt: str,
+    file_type: str = "jsonl",
+    min_agreement: float = 0.0,
+    exclude_flagged: bool = False,
 ) -> Iterator[bytes]:
     """Yield the encoded export file in chunks."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     if file_type not in FILE_TYPES:
         raise ValueError(f"unknown file type {file_type!r}; use jsonl or parquet")
-    rows, schema_name = export_rows(project, fmt=fmt, min_agreement=min_agreement)
+    rows, schema_name = export_rows(
+        project, fmt=fmt, min_agreement=min_agreement, exclude_flagged=exclude_flagged
+    )
     if file_type == "parquet":
         return parquet_chunks(rows, SCHEMAS[schema_name])
     return jsonl_chunks(rows)
 
 
 def export_response(
-    project: Project, *, format: str, file: str = "jsonl", min_agreement: float = 0.0
+    project: Project,
+    *,
+    format: str,
+    file: str = "jsonl",
+    min_agreement: float = 0.0,
+    exclude_flagged: bool = False,
 ) -> StreamingHttpResponse:
     """The streamed download (page and API): named after the project and the format."""
-    chunks = export_chunks(project, fmt=format, file_type=file, min_agreement=min_agreement)
+    chunks = export_chunks(
+        project,
+        fmt=format,
+        file_type=file,
+        min_agreement=min_agreement,
+        exclude_flagged=exclude_flagged,
+    )
     content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
     response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{format}.{file}"'
@@ -72,15 +90,22 @@ def export_response(
 
 
 def export_rows(
-    project: Project, *, fmt: str, min_agreement: float = 0.0
+    project: Project, *, fmt: str, min_agreement: float = 0.0, exclude_flagged: bool = False
 ) -> tuple[Iterator[dict[str, Any]], str]:
-    """Return the row iterator and the name of its schema."""
+    """Return the row iterator and the name of its schema.
+
+    Judgements on gold pairs are never exported; `exclude_flagged` also leaves out the
+    annotators the quality checks flag.
+    """
+    votes = training_judgements(project, exclude_flagged=exclude_flagged)
     if fmt == "judgements":
-        return iter_judgement_rows(project), "judgements"
+        return iter_judgement_rows(project, votes), "judgements"
     if fmt == "hh":
-        return iter_hh_rows(project, min_agreement=min_agreement), "hh"
+        return iter_hh_rows(project, min_agreement=min_agreement, votes=votes), "hh"
     conversational = uses_conversational_form(project)
-    rows = iter_trl_rows(project, min_agreement=min_agreement, conversational=conversational)
+    rows = iter_trl_rows(
+        project, min_agreement=min_agreement, conversational=conversational, votes=votes
+    )
     return rows, "trl_conversational" if conversational else "trl"
 
 
@@ -97,7 +122,7 @@ def uses_conversational_form(project: Project) -> bool:
 
 
 def _decided_pairs(
-    project: Project, min_agreement: float
+    project: Project, min_agreement: float, selection: QuerySet[Judgement] | None
 ) -> Iterator[tuple[list[dict[str, str]], str, str]]:
     """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
 
@@ -107,10 +132,11 @@ def _decided_pairs(
     pairs = Pair.objects.filter(project=project, judgement_count__gt=0).values_list(
         "pk", "prompt__messages", "response_a__text", "response_b__text"
     )
+    judgements = training_judgements(project) if selection is None else selection
     for page in keyset_pages(pairs):
         votes: dict[int, dict[str, int]] = {}
         tallies = (
-            Judgement.objects.filter(pair_id__in=[row[0] for row in page])
+            judgements.filter(pair_id__in=[row[0] for row in page])
             .values_list("pair_id", "choice")
             .annotate(n=Count("id"))
             .order_by()
@@ -124,10 +150,14 @@ def _decided_pairs(
 
 
 def iter_trl_rows(
-    project: Project, *, min_agreement: float = 0.0, conversational: bool = False
+    project: Project,
+    *,
+    min_agreement: float = 0.0,
+    conversational: bool = False,
+    votes: QuerySet[Judgement] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
-    for messages, chosen, rejected in _decided_pairs(project, min_agreement):
+    for messages, chosen, rejected in _decided_pairs(project, min_agreement, votes):
         if conversational:
             yield {
                 "prompt": messages,
@@ -142,9 +172,11 @@ def iter_trl_rows(
             }
 
 
-def iter_hh_rows(project: Project, *, min_agreement: float = 0.0) -> Iterator[dict[str, Any]]:
+def iter_hh_rows(
+    project: Project, *, min_agreement: float = 0.0, votes: QuerySet[Judgement] | None = None
+) -> Iterator[dict[str, Any]]:
     """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
-    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement):
+    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement, votes):
         yield {
             "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
             "rejected": render_hh_transcript(
@@ -161,10 +193,12 @@ def pseudonym(project: Project, user_id: int | None) -> str:
     return f"annotator-{digest[:10]}"
 
 
-def iter_judgement_rows(project: Project) -> Iterator[dict[str, Any]]:
+def iter_judgement_rows(
+    project: Project, votes: QuerySet[Judgement] | None = None
+) -> Iterator[dict[str, Any]]:
     """One row per judgement, annotators pseudonymized."""
     queryset = (
-        Judgement.objects.filter(pair__project=project)
+        (training_judgements(project) if votes is None else votes)
         .select_related("pair")
         .only(
             "pair__external_id",

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from annotate.compression import READ_ERRORS, compression_of, inner_name, open_binary
 from annotate.safetext import find_unstorable
 
-FORMATS = ("pairs", "responses", "trl", "hh")
+FORMATS = ("pairs", "responses", "trl", "hh", "judgements")
 FILE_TYPES = ("jsonl", "csv", "parquet")
 LABELS = ("a", "b", "tie")
 ROLES = ("system", "user", "assistant")
@@ -252,6 +252,9 @@ def detect_format(row: Any) -> str | None:
     """Name the format a row is in, or None when it matches none."""
     if not isinstance(row, dict):
         return None
+    # A vote row may also carry its pair's texts, so it is recognised first.
+    if "annotator" in row and "choice" in row:
+        return "judgements"
     if "responses" in row:
         return "responses"
     if "response_a" in row or "response_b" in row:

@@ -31,6 +31,7 @@ from annotate.formats import (
     read_rows,
     sha256,
 )
+from annotate.judgement_format import parse_judgement
 from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
 from annotate.signals import responses_imported
 
@@ -139,10 +140,16 @@ def _check_row(line: int, row: object, fmt: str | None) -> RowError | None:
     row_format = fmt or detect_format(row)
     if row_format is None:
         return RowError(
-            line, "", "unrecognised row: expected response_a/response_b, responses, or chosen"
+            line,
+            "",
+            "unrecognised row: expected response_a/response_b, responses, chosen, "
+            "or annotator and choice",
         )
     try:
-        parse_row(row_format, row)
+        if row_format == "judgements":
+            parse_judgement(row)
+        else:
+            parse_row(row_format, row)
     except FieldError as exc:
         return RowError(line, exc.field, exc.message)
     return None
@@ -165,6 +172,11 @@ def import_file(
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}")
     detected, total = validate_file(path, fmt=fmt, file_type=file_type)
+    if detected == "judgements":
+        # Imported here: judgement_import builds on this module's pair writing.
+        from annotate.judgement_import import import_judgements
+
+        return import_judgements(project, path, rows=total, file_type=file_type)
     summary = ImportSummary(format=detected)
     with transaction.atomic():
         for batch, done in _batches(path, detected, file_type):
@@ -220,6 +232,15 @@ def _hashed(item: PairIn) -> _Hashed:
         sha256(item.b.text),
     )
     return _Hashed(item, p_digest, a_digest, b_digest, pair_key(p_digest, a_digest, b_digest))
+
+
+def ensure_pairs(project: Project, items: list[PairIn], summary: ImportSummary) -> dict:
+    """Find or create the pairs of `items` (labels ignored); content_key -> (id, a's hash)."""
+    hashed = [_hashed(item) for item in items]
+    prompt_ids = _ensure_prompts(project, hashed, summary)
+    response_ids = _ensure_responses(hashed, prompt_ids, summary)
+    pairs, _ = _ensure_pairs(project, hashed, prompt_ids, response_ids, "ignore", summary)
+    return pairs
 
 
 def _write_batch(

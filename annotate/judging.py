@@ -8,7 +8,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.gold import update_gold_pause
+from annotate.models import AskRationale, Assignment, Judgement, Pair, Project
+from annotate.overlap import settle, target
 from annotate.queue import live_leases
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
@@ -113,6 +115,8 @@ def record_judgement(
             )
             _close(assignment, Assignment.Outcome.JUDGED)
             _count(pair)
+            if pair.gold_label:
+                update_gold_pause(annotator.pk, project)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its row.
         existing = _by_client_id(client_id, annotator)
@@ -188,14 +192,15 @@ def _check_slot(assignment: Assignment, pair: Pair) -> None:
         raise JudgingConflict("you have already judged this pair")
     if assignment.closed_at is not None:
         raise JudgingConflict(f"this assignment is already closed ({assignment.outcome})")
-    if assignment.expires_at > timezone.now():
+    # Gold pairs have no slots: every annotator may answer each check once.
+    if assignment.expires_at > timezone.now() or pair.gold_label:
         return
     others = (
         Assignment.objects.filter(live_leases(timezone.now()), pair=pair)
         .exclude(pk=assignment.pk)
         .count()
     )
-    if pair.judgement_count + others >= pair.project.judgements_per_pair:
+    if pair.judgement_count + others >= target(pair, pair.project):
         raise JudgingConflict("this lease expired and its slot was given to someone else")
 
 
@@ -206,11 +211,15 @@ def _close(assignment: Assignment, outcome: str) -> None:
 
 
 def _count(pair: Pair) -> None:
-    """Caller holds the Pair row lock."""
+    """Count the new vote; at the pair's target, settle it (adaptive overlap).
+
+    Caller holds the Pair row lock.
+    """
     pair.judgement_count += 1
-    if pair.judgement_count >= pair.project.judgements_per_pair:
-        pair.status = PairStatus.COMPLETE
-    pair.save(update_fields=["judgement_count", "status"])
+    if pair.judgement_count >= target(pair, pair.project):
+        choices = list(Judgement.objects.filter(pair=pair).values_list("choice", flat=True))
+        settle(pair, pair.project, choices)
+    pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 
 
 def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from scipy.optimize import minimize
 
 from annotate.models import Judgement, Project
+from annotate.quality import training_judgements
 
 # Outcome codes, in canonical order: the first model won, the second won, tie, both bad.
 FIRST, SECOND, TIE, BOTH_BAD = 0, 1, 2, 3
@@ -95,9 +96,13 @@ class Tally:
 
 
 def counted_judgements(project: Project) -> QuerySet[Judgement]:
-    """The judgements the leaderboard counts: human and imported, between two named models."""
+    """The judgements the leaderboard counts: human and imported, between two named models.
+
+    The same selection as training: gold pairs are left out (every annotator sees them, so
+    they would outweigh the rest) and so are flagged annotators where the project says so.
+    """
     return (
-        Judgement.objects.filter(pair__project=project)
+        training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
         .exclude(pair__response_a__model_name="")
         .exclude(pair__response_b__model_name="")
     )

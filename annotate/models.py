@@ -72,6 +72,29 @@ class Project(models.Model):
         default=True,
         help_text="Annotators may see the model leaderboard (off keeps them blind to models).",
     )
+    max_judgements_per_pair = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Adaptive overlap: a pair whose votes disagree gets more, up to this many "
+        "(empty: the same as judgements_per_pair).",
+    )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of leases that are hidden gold checks (0: off)."
+    )
+    gold_min_answers = models.PositiveIntegerField(
+        default=10, help_text="Gold answers before an annotator can be paused for accuracy."
+    )
+    gold_min_accuracy = models.FloatField(
+        default=0.7, help_text="Annotators below this gold accuracy are paused."
+    )
+    gold_from_unanimous = models.BooleanField(
+        default=False,
+        help_text="Make a pair a gold check when it completes with 3 or more identical votes "
+        "(its votes then count toward accuracy, not training).",
+    )
+    exclude_flagged_from_training = models.BooleanField(
+        default=False, help_text="Leave flagged annotators' judgements out of training."
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -99,10 +122,22 @@ class Project(models.Model):
                 condition=Q(retrain_every__gte=0, retrain_every__lte=MAX_RETRAIN_EVERY),
                 name="project_retrain_every_bounded",
             ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_0_to_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_min_accuracy__gte=0, gold_min_accuracy__lte=1),
+                name="project_gold_accuracy_0_to_1",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def max_overlap(self) -> int:
+        """The most votes a pair can get: adaptive overlap's ceiling, never below the minimum."""
+        return max(self.judgements_per_pair, self.max_judgements_per_pair or 0)
 
 
 class Role(models.TextChoices):
@@ -117,6 +152,10 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANNOTATOR)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A paused annotator gets no new leases; the reason is shown on their page.
+    paused_reason = models.CharField(max_length=300, blank=True)
+    # Gold accuracy is judged on answers after the latest reinstatement.
+    reinstated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -191,6 +230,8 @@ class Pair(models.Model):
     # reproducibly, and lets the index serve the order directly.
     tiebreak = models.BigIntegerField(default=0)
     judgement_count = models.PositiveIntegerField(default=0)
+    # Adaptive overlap: votes wanted beyond the project's minimum because the first disagreed.
+    extra_judgements = models.PositiveSmallIntegerField(default=0)
     gold_label = models.CharField(max_length=10, choices=Choice.choices, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)

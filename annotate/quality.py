@@ -1,8 +1,35 @@
-"""Aggregating judgements: what a pair's votes decide."""
+"""Label quality: agreement, position bias, annotator reliability, adaptive overlap's rule.
+
+The measures are pure functions over `Vote`s; `project_votes` and the selections at the end
+feed them from the database. `analysis_judgements` is the one selection of judgements that
+count for analysis; `training_judgements` is what snapshots and exports may use (no gold).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import QuerySet
+from scipy.stats import binomtest
+
+from annotate.models import Judgement, Project
+
+CHOICES = ("a", "b", "tie", "both_bad")
+DECISIVE = ("a", "b")
+ALPHA_RESAMPLES = 1000
+ALPHA_SEED = 20110101
+# Flags. Position bias this strong happens by chance about once in a thousand annotators.
+LEFT_BIAS_P = 0.001
+# An annotator is flagged when even the top of their agreement interval is this far under the
+# median of the others' agreement; 0.1 is well outside the 94-96% spread of PandaLM's annotators.
+AGREEMENT_MARGIN = 0.1
+FAST_SECONDS = 3.0
+# Fewer timed judgements than this say nothing about someone's pace.
+MIN_TIMED = 5
 
 
 def majority(votes: Mapping[str, int]) -> tuple[str | None, float]:
@@ -14,3 +41,290 @@ def majority(votes: Mapping[str, int]) -> tuple[str | None, float]:
     if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
         return None, 0.0
     return ranked[0][0], ranked[0][1] / total
+
+
+def needs_another_vote(choices: Sequence[str], *, minimum: int, maximum: int) -> bool:
+    """Adaptive overlap: a pair with at least `minimum` votes is done when they all agree,
+    or when it has `maximum` votes (then the majority, if any, decides)."""
+    if len(choices) < minimum:
+        return True
+    return len(choices) < maximum and len(set(choices)) > 1
+
+
+# Unanimous pairs with at least this many votes may become gold checks (project setting).
+GOLD_FROM_VOTES = 3
+
+
+def unanimous_label(choices: Sequence[str]) -> str:
+    """The choice of a pair whose GOLD_FROM_VOTES or more votes all agree, else ""."""
+    if len(choices) >= GOLD_FROM_VOTES and len(set(choices)) == 1:
+        return choices[0]
+    return ""
+
+
+# ---------------------------------------------------------------- agreement
+
+
+def _count_matrix(units: Iterable[Sequence[Hashable]]) -> np.ndarray:
+    """Units with two or more values as a (units x categories) matrix of counts."""
+    kept = [Counter(values) for values in units if len(values) >= 2]
+    categories = sorted({c for unit in kept for c in unit}, key=str)
+    index = {c: i for i, c in enumerate(categories)}
+    matrix = np.zeros((len(kept), max(len(categories), 1)))
+    for row, unit in enumerate(kept):
+        for category, n in unit.items():
+            matrix[row, index[category]] = n
+    return matrix
+
+
+def _alpha_from_weights(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Nominal alpha of the units reweighted by each row of `weights` (resamples x units)."""
+    m = counts.sum(axis=1)
+    observed = (m**2 - (counts**2).sum(axis=1)) / (m - 1)
+    n = weights @ m
+    per_category = weights @ counts
+    expected = n**2 - (per_category**2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 - (n - 1) * (weights @ observed) / expected
+
+
+def krippendorff_alpha(units: Iterable[Sequence[Hashable]]) -> float | None:
+    """Krippendorff's alpha for nominal data; a unit is one item's values, any number of them.
+
+    Units with fewer than two values are left out. None when there is nothing to compare or
+    every value is the same (alpha is undefined without expected disagreement).
+    """
+    counts = _count_matrix(units)
+    if not len(counts):
+        return None
+    value = float(_alpha_from_weights(counts, np.ones((1, len(counts))))[0])
+    return None if np.isnan(value) or np.isinf(value) else value
+
+
+def alpha_interval(
+    units: Iterable[Sequence[Hashable]],
+    *,
+    resamples: int = ALPHA_RESAMPLES,
+    seed: int = ALPHA_SEED,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval for alpha, resampling units (pairs) with replacement."""
+    counts = _count_matrix(units)
+    if len(counts) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    # Resampled weights are (resamples x units); chunks keep that under ~40 MB for big projects.
+    chunk = max(1, 5_000_000 // len(counts))
+    values = []
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        weights = rng.multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=size)
+        values.append(_alpha_from_weights(counts, weights.astype(float)))
+    alphas = np.concatenate(values)
+    alphas = alphas[np.isfinite(alphas)]
+    if not len(alphas):
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(alphas, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion; None without trials."""
+    if not trials:
+        return None
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+# ---------------------------------------------------------------- annotators
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One judgement as the measures see it; `gold` is the pair's gold label ("" if none)."""
+
+    pair_id: int
+    rater: int
+    choice: str
+    shown_left: str = ""
+    duration_ms: int | None = None
+    gold: str = ""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k of n, with the share and its 95% Wilson interval."""
+
+    k: int
+    n: int
+
+    @property
+    def share(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.k, self.n)
+
+    def as_dict(self) -> dict:
+        interval = self.interval
+        return {"k": self.k, "n": self.n, "rate": self.share, "interval": interval and [*interval]}
+
+
+@dataclass
+class AnnotatorStats:
+    rater: int
+    judgements: int
+    agreement: Rate
+    gold: Rate
+    left: Rate
+    left_p_value: float | None
+    tie_rate: float
+    both_bad_rate: float
+    median_seconds: float | None
+    fast_share: float | None
+    flags: list[str] = field(default_factory=list)
+
+
+def by_pair(votes: Iterable[Vote]) -> dict[int, list[Vote]]:
+    grouped: dict[int, list[Vote]] = defaultdict(list)
+    for vote in votes:
+        grouped[vote.pair_id].append(vote)
+    return grouped
+
+
+def annotator_stats(votes: Sequence[Vote]) -> list[AnnotatorStats]:
+    """Per annotator: agreement with the others' majority, gold accuracy, left rate, pace."""
+    pairs = by_pair(votes)
+    mine: dict[int, list[Vote]] = defaultdict(list)
+    for vote in votes:
+        mine[vote.rater].append(vote)
+    return [_stats_of(rater, own, pairs) for rater, own in sorted(mine.items())]
+
+
+def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> AnnotatorStats:
+    agree = compared = 0
+    for vote in own:
+        others = Counter(v.choice for v in pairs[vote.pair_id] if v.rater != rater)
+        consensus, _ = majority(others)
+        if consensus is not None:
+            compared += 1
+            agree += consensus == vote.choice
+    gold = [v for v in own if v.gold]
+    sided = [v for v in own if v.shown_left and v.choice in DECISIVE]
+    left = sum(v.choice == v.shown_left for v in sided)
+    seconds = [v.duration_ms / 1000 for v in own if v.duration_ms is not None]
+    timed = len(seconds) >= MIN_TIMED
+    return AnnotatorStats(
+        rater=rater,
+        judgements=len(own),
+        agreement=Rate(agree, compared),
+        gold=Rate(sum(v.choice == v.gold for v in gold), len(gold)),
+        left=Rate(left, len(sided)),
+        left_p_value=binomtest(left, len(sided)).pvalue if sided else None,
+        tie_rate=sum(v.choice == "tie" for v in own) / len(own),
+        both_bad_rate=sum(v.choice == "both_bad" for v in own) / len(own),
+        median_seconds=statistics.median(seconds) if timed else None,
+        fast_share=sum(s < FAST_SECONDS for s in seconds) / len(seconds) if timed else None,
+    )
+
+
+def flag_annotators(stats: list[AnnotatorStats], *, gold_min_accuracy: float) -> None:
+    """Set each annotator's `flags`: reasons in words to doubt their labels."""
+    for s in stats:
+        s.flags = _flags_of(s, stats, gold_min_accuracy)
+
+
+def _flags_of(
+    s: AnnotatorStats, everyone: list[AnnotatorStats], gold_min_accuracy: float
+) -> list[str]:
+    flags = []
+    if s.left_p_value is not None and s.left_p_value < LEFT_BIAS_P:
+        flags.append(
+            f"chose the left side in {s.left.k} of {s.left.n} decisive judgements "
+            f"(p = {s.left_p_value:.1e})"
+        )
+    if s.gold.n and s.gold.interval[1] < gold_min_accuracy:
+        flags.append(
+            f"gold accuracy {s.gold.share:.0%} ({s.gold.k} of {s.gold.n}); even its upper "
+            f"bound {s.gold.interval[1]:.0%} is under the required {gold_min_accuracy:.0%}"
+        )
+    others = [o.agreement.share for o in everyone if o is not s and o.agreement.n]
+    if s.agreement.n and others:
+        typical = statistics.median(others)
+        if s.agreement.interval[1] < typical - AGREEMENT_MARGIN:
+            flags.append(
+                f"agrees with the others' majority on {s.agreement.share:.0%} of pairs "
+                f"({s.agreement.k} of {s.agreement.n}); the others: {typical:.0%}"
+            )
+    if s.median_seconds is not None and s.median_seconds < FAST_SECONDS:
+        flags.append(f"median {s.median_seconds:.1f} s per judgement (under {FAST_SECONDS:.0f} s)")
+    return flags
+
+
+# ---------------------------------------------------------------- project level
+
+
+def agreement_units(votes: Iterable[Vote], *, decisive_only: bool = False) -> list[list[str]]:
+    """Each pair's choices, the units of alpha."""
+    return [
+        [v.choice for v in pair_votes if not decisive_only or v.choice in DECISIVE]
+        for pair_votes in by_pair(votes).values()
+    ]
+
+
+def overall_left_rate(votes: Iterable[Vote]) -> Rate:
+    sided = [v for v in votes if v.shown_left and v.choice in DECISIVE]
+    return Rate(sum(v.choice == v.shown_left for v in sided), len(sided))
+
+
+def votes_saved(votes_per_completed_pair: float | None, max_overlap: int) -> float:
+    """The share of votes adaptive overlap saved against always collecting the maximum.
+
+    Never negative: imported pairs may carry more votes than the project's maximum.
+    """
+    if not votes_per_completed_pair:
+        return 0.0
+    return max(0.0, 1 - votes_per_completed_pair / max_overlap)
+
+
+# ---------------------------------------------------------------- selections
+
+
+def analysis_judgements(project: Project, *, exclude_flagged: bool = False) -> QuerySet[Judgement]:
+    """The judgements that count for analysis (quality, leaderboard), gold pairs included."""
+    judgements = Judgement.objects.filter(pair__project=project)
+    if exclude_flagged:
+        judgements = judgements.exclude(annotator_id__in=flagged_annotators(project))
+    return judgements
+
+
+def training_judgements(project: Project, *, exclude_flagged: bool = False) -> QuerySet[Judgement]:
+    """What training snapshots and exports may use: never judgements on gold pairs."""
+    return analysis_judgements(project, exclude_flagged=exclude_flagged).filter(pair__gold_label="")
+
+
+def project_votes(project: Project) -> list[Vote]:
+    rows = analysis_judgements(project).values_list(
+        "pair_id", "annotator_id", "choice", "shown_left", "duration_ms", "pair__gold_label"
+    )
+    return [
+        Vote(pair_id, rater, choice, shown_left, duration, gold)
+        for pair_id, rater, choice, shown_left, duration, gold in rows.iterator(chunk_size=5000)
+        if rater is not None
+    ]
+
+
+def project_annotator_stats(
+    project: Project, votes: list[Vote] | None = None
+) -> list[AnnotatorStats]:
+    """Per-annotator stats with flags, from the project's votes."""
+    stats = annotator_stats(project_votes(project) if votes is None else votes)
+    flag_annotators(stats, gold_min_accuracy=project.gold_min_accuracy)
+    return stats
+
+
+def flagged_annotators(project: Project) -> set[int]:
+    """Ids of annotators with at least one flag."""
+    return {s.rater for s in project_annotator_stats(project) if s.flags}

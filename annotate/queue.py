@@ -12,7 +12,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotate.gold import check_not_paused, pick_gold_pair
 from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.overlap import target
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
 MAX_CANDIDATES = 5
@@ -29,13 +31,16 @@ def lease_next_pair(
 
     With `after` (the assignment being shown), another open lease or a new one is returned,
     so the page can prefetch the next pair; an annotator then holds at most two leases.
+    At the project's gold rate the new lease is a hidden gold check instead. Raises
+    AnnotatorPaused for an annotator paused in this project (leases they hold still count).
     """
     now = timezone.now()
     with transaction.atomic():
         held = _held_lease(annotator, project, now, exclude=after)
         if held is not None:
             return held
-        pair = _lock_free_pair(annotator, project, now)
+        check_not_paused(annotator, project)
+        pair = pick_gold_pair(annotator, project) or _lock_free_pair(annotator, project, now)
         if pair is None:
             return None
         return Assignment.objects.create(
@@ -92,16 +97,18 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
 
 def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
     leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
-    return pair.judgement_count + leases < project.judgements_per_pair
+    return pair.judgement_count + leases < target(pair, project)
 
 
 def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) -> QuerySet[Pair]:
     seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     judged = Judgement.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     return (
-        Pair.objects.filter(project=project, status=PairStatus.PENDING)
+        Pair.objects.filter(project=project, status=PairStatus.PENDING, gold_label="")
         .alias(leases=Coalesce(Subquery(_lease_count(now)), 0))
-        .filter(leases__lt=project.judgements_per_pair - F("judgement_count"))
+        .filter(
+            leases__lt=project.judgements_per_pair + F("extra_judgements") - F("judgement_count")
+        )
         .exclude(Exists(seen))
         .exclude(Exists(judged))
         .order_by("-priority", "tiebreak")

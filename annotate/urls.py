@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from annotate import views
+from annotate import quality_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project-list"),
@@ -13,5 +13,15 @@ urlpatterns = [
     path("projects/<slug:slug>/leaderboard", views.leaderboard_page, name="leaderboard"),
     path(
         "projects/<slug:slug>/leaderboard.csv", views.leaderboard_download, name="leaderboard-csv"
+    ),
+    path("projects/<slug:slug>/quality", quality_views.quality_page, name="project-quality"),
+    *(
+        path(
+            f"projects/<slug:slug>/quality/annotators/<id:user_id>/{action}",
+            quality_views.annotator_pause,
+            {"action": action},
+            name=f"project-annotator-{action}",
+        )
+        for action in ("pause", "reinstate")
     ),
 ]

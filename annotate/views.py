@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exporting import EXPORT_FORMATS, FILE_TYPES, export_response
 from annotate.formats import FORMATS
+from annotate.gold import paused_reason
 from annotate.importing import LABEL_MODES, start_import
 from annotate.models import Pair, PairStatus, Project
 from annotate.permissions import (
@@ -76,6 +77,7 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "options": options,
         "guidelines_html": render_markdown(project.guidelines),
         "finished": not Pair.objects.filter(project=project, status=PairStatus.PENDING).exists(),
+        "paused_reason": paused_reason(request.user, project),
     }
     return render(request, "annotate/annotate.html", context)
 
@@ -110,7 +112,13 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
         return HttpResponse("Unknown export format.", status=400)
     if min_agreement is None:
         return HttpResponse("min_agreement must be a number from 0 to 1.", status=400)
-    return export_response(project, format=fmt, file=file_type, min_agreement=min_agreement)
+    return export_response(
+        project,
+        format=fmt,
+        file=file_type,
+        min_agreement=min_agreement,
+        exclude_flagged=request.GET.get("exclude_flagged") in ("1", "true", "on"),
+    )
 
 
 def _leaderboard_project(request: HttpRequest, slug: str) -> Project:

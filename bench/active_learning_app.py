@@ -104,7 +104,9 @@ def create_app_project(slug: str, strategy: str, pool_file: Path, batch: int) ->
     project = create_project(slug=slug, admin=admin, acquisition=strategy, retrain_every=batch)
     for name in (f"{slug}-ann1", f"{slug}-ann2"):
         set_member(project, username=name, role="annotator")
-    import_file(project, pool_file, labels="gold")
+    # Labels stay out of the app (gold pairs would be quality checks, never trained on); the
+    # simulated annotators read them from the pool file.
+    import_file(project, pool_file, labels="ignore")
 
 
 def oracle_choice(gold: str, *, left_is_a: bool, flip: bool) -> str:
@@ -115,8 +117,10 @@ def oracle_choice(gold: str, *, left_is_a: bool, flip: bool) -> str:
     return "left" if (label == "a") == left_is_a else "right"
 
 
-def judge(clients: Sequence[Any], slug: str, count: int, noise: float, rng) -> int:
-    """Annotators take turns: lease the next pair, answer from its hidden label. Returns done."""
+def judge(
+    clients: Sequence[Any], slug: str, count: int, noise: float, rng, oracle: dict[str, str]
+) -> int:
+    """Annotators take turns: lease the next pair, answer from the file's label. Returns done."""
     from annotate.models import Pair
 
     done = 0
@@ -128,7 +132,8 @@ def judge(clients: Sequence[Any], slug: str, count: int, noise: float, rng) -> i
         body = leased.json()
         pair = Pair.objects.select_related("response_a").get(pk=body["pair"])
         left_is_a = body["left"]["text"] == pair.response_a.text
-        choice = oracle_choice(pair.gold_label, left_is_a=left_is_a, flip=rng.random() < noise)
+        label = oracle[pair.external_id]
+        choice = oracle_choice(label, left_is_a=left_is_a, flip=rng.random() < noise)
         payload = {"choice": choice, "client_id": uuid.uuid4().hex, "duration_ms": 1500}
         answer = client.post(f"/api/assignments/{body['assignment']}/judgement", payload, "json")
         if answer.status_code not in (200, 201):
@@ -183,11 +188,12 @@ def app_curve(
     admin = api_client(f"{slug}-admin")
     clients = [api_client(f"{slug}-ann1"), api_client(f"{slug}-ann2")]
     create_app_project(slug, strategy, pool_file, plan.batch)
+    oracle = {r["id"]: r["label"] for r in map(json.loads, pool_file.open())}
     rng = np.random.default_rng([seed, 7])
     curve, labelled = Curve([], []), 0
     for budget in plan.budgets:
         started = time.monotonic()
-        labelled += judge(clients, slug, budget - labelled, noise, rng)
+        labelled += judge(clients, slug, budget - labelled, noise, rng, oracle)
         run = retrain_by_trigger(admin, slug)
         curve.accuracy.append(app_accuracy(admin, slug, test))
         curve.round_seconds.append(time.monotonic() - started)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from annotate.models import Judgement, Pair, Project
-from annotate.quality import majority
+from annotate.quality import majority, training_judgements
 from rewards.ml.data import PreferencePair
 
 
@@ -34,12 +34,14 @@ def validation_rank(pair_id: int) -> float:
 
 
 def snapshot_project(project: Project) -> Snapshot:
-    """Every judged pair of the project (human and imported) as a labelled training pair."""
+    """Every judged pair of the project (human and imported) as a labelled training pair.
+
+    Gold checks never train; flagged annotators are left out when the project says so.
+    """
     last_id = Judgement.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     choices: dict[int, list[str]] = {}
-    rows = Judgement.objects.filter(pair__project=project, pk__lte=last_id).values_list(
-        "pair_id", "choice"
-    )
+    selection = training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
+    rows = selection.filter(pk__lte=last_id).values_list("pair_id", "choice")
     for pair_id, choice in rows.iterator(chunk_size=5000):
         choices.setdefault(pair_id, []).append(choice)
     labels = {pid: label for pid, c in choices.items() if (label := aggregate_label(c))}

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.gold import AnnotatorPaused
 from annotate.judging import JudgingError, record_judgement, skip_assignment
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
@@ -93,13 +94,22 @@ class NextPairView(ProjectAPIView):
 
     @extend_schema(
         request=NextInputSerializer,
-        responses={200: NextPairSerializer, 204: OpenApiResponse(description="nothing left")},
+        responses={
+            200: NextPairSerializer,
+            204: OpenApiResponse(description="nothing left"),
+            403: OpenApiResponse(description="paused in this project; `detail` says why"),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         project = self.get_object()
         data = NextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = lease_next_pair(request.user, project, after=data.validated_data.get("after"))
+        try:
+            assignment = lease_next_pair(
+                request.user, project, after=data.validated_data.get("after")
+            )
+        except AnnotatorPaused as exc:
+            return Response({"detail": str(exc), "paused": True}, status=status.HTTP_403_FORBIDDEN)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         body = blind_view(assignment)

@@ -27,10 +27,21 @@ class ProjectSerializer(serializers.ModelSerializer):
             "acquisition",
             "retrain_every",
             "leaderboard_for_annotators",
+            "max_judgements_per_pair",
+            "gold_rate",
+            "gold_min_answers",
+            "gold_min_accuracy",
+            "gold_from_unanimous",
+            "exclude_flagged_from_training",
             "created_at",
             "role",
         ]
         read_only_fields = ["id", "created_at", "role"]
+        extra_kwargs = {
+            "gold_rate": {"min_value": 0.0, "max_value": 1.0},
+            "gold_min_accuracy": {"min_value": 0.0, "max_value": 1.0},
+            "max_judgements_per_pair": {"min_value": 1, "max_value": 100},
+        }
 
     def get_role(self, project: Project) -> str | None:
         from annotate.permissions import role_in
@@ -92,3 +103,6 @@ class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=EXPORT_FORMATS)
     file = serializers.ChoiceField(choices=["jsonl", "parquet"], default="jsonl")
     min_agreement = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0)
+    exclude_flagged = serializers.BooleanField(
+        default=False, help_text="leave out annotators the quality checks flag"
+    )

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
 from annotate.api.leaderboard import LeaderboardView
+from annotate.api.quality import AnnotatorPauseView, QualityView
 from annotate.api.views import ImportJobView, ProjectViewSet
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
@@ -16,6 +17,16 @@ urlpatterns = [
     path("projects/<slug:slug>/next", NextPairView.as_view(), name="next-pair"),
     path("projects/<slug:slug>/stats", StatsView.as_view(), name="project-stats"),
     path("projects/<slug:slug>/leaderboard", LeaderboardView.as_view(), name="leaderboard-api"),
+    path("projects/<slug:slug>/quality", QualityView.as_view(), name="project-quality"),
+    *(
+        path(
+            f"projects/<slug:slug>/annotators/<id:user_id>/{action}",
+            AnnotatorPauseView.as_view(),
+            {"action": action},
+            name=f"annotator-{action}",
+        )
+        for action in ("pause", "reinstate")
+    ),
     path("assignments/<id:pk>/judgement", JudgementView.as_view(), name="judgement"),
     path("assignments/<id:pk>/skip", SkipView.as_view(), name="skip"),
     *router.urls,

@@ -20,19 +20,26 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _import_pending(project: Project, tmp_path: Path, n: int = 80) -> None:
-    """Real labelled pairs (the demo slice), imported pending with their labels as hidden gold."""
+    """Real labelled pairs (the demo slice), imported pending; their labels stay in the file
+    and are the simulated annotator's answers."""
     path = write_jsonl(tmp_path / "pandalm.jsonl", demo_rows(n, part="pending"))
-    import_file(project, path, labels="gold")
+    import_file(project, path, labels="ignore")
+
+
+def _oracle() -> dict[str, str]:
+    """The recorded label of each pair of the demo slice, by the pair's id in the file."""
+    return {row["id"]: row["label"] for row in demo_rows(10_000, part="pending")}
 
 
 def _judge_from_gold(user: Any, project: Project, count: int) -> None:
-    """A simulated annotator: answers through the API from the hidden gold labels."""
+    """A simulated annotator: answers through the API from the file's labels."""
     client = client_for(user)
+    oracle = _oracle()
     for i in range(count):
         body = client.post(f"/api/projects/{project.slug}/next", {}, format="json").json()
         pair = Pair.objects.get(pk=body["pair"])
         shown_a = pair.response_a.text == body["left"]["text"]
-        gold = pair.gold_label
+        gold = oracle[pair.external_id]
         choice = "tie" if gold == "tie" else ("left" if (gold == "a") == shown_a else "right")
         client.post(
             f"/api/assignments/{body['assignment']}/judgement",

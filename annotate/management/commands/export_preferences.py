@@ -24,6 +24,11 @@ class Command(BaseCommand):
             default=0.0,
             help="keep pairs whose majority holds at least this share of the votes (0..1)",
         )
+        parser.add_argument(
+            "--exclude-flagged",
+            action="store_true",
+            help="leave out the judgements of annotators the quality checks flag",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
@@ -38,6 +43,7 @@ class Command(BaseCommand):
             fmt=options["format"],
             file_type=file_type,
             min_agreement=options["min_agreement"],
+            exclude_flagged=options["exclude_flagged"],
         )
         if output is None:
             for chunk in chunks:

@@ -1,0 +1,103 @@
+"""Quality endpoints (project admins): the report, and pausing or reinstating an annotator."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.gold import pause_annotator, reinstate_annotator
+from annotate.permissions import IsProjectAdmin, ProjectAPIView
+from annotate.quality_report import quality_report
+
+
+def _rate(name: str) -> serializers.Serializer:
+    return inline_serializer(
+        name,
+        {
+            "k": serializers.IntegerField(),
+            "n": serializers.IntegerField(),
+            "rate": serializers.FloatField(allow_null=True),
+            "interval": serializers.ListField(child=serializers.FloatField(), allow_null=True),
+        },
+    )
+
+
+def _interval() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% interval [low, high]"
+    )
+
+
+QUALITY_SCHEMA = inline_serializer(
+    "QualityReport",
+    {
+        "alpha": serializers.FloatField(allow_null=True, help_text="Krippendorff, nominal"),
+        "alpha_interval": _interval(),
+        "alpha_decisive": serializers.FloatField(allow_null=True, help_text="a/b votes only"),
+        "alpha_decisive_interval": _interval(),
+        "pairs_compared": serializers.IntegerField(),
+        "position_bias": _rate("LeftRate"),
+        "min_votes": serializers.IntegerField(),
+        "max_votes": serializers.IntegerField(),
+        "completed_pairs": serializers.IntegerField(),
+        "votes_per_completed_pair": serializers.FloatField(allow_null=True),
+        "votes_saved": serializers.FloatField(help_text="share saved against always max_votes"),
+        "gold_min_accuracy": serializers.FloatField(),
+        "annotators": inline_serializer(
+            "AnnotatorQuality",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "member": serializers.BooleanField(),
+                "paused_reason": serializers.CharField(),
+                "judgements": serializers.IntegerField(),
+                "agreement": _rate("AgreementRate"),
+                "gold": _rate("GoldAccuracy"),
+                "left": _rate("AnnotatorLeftRate"),
+                "left_p_value": serializers.FloatField(allow_null=True),
+                "tie_rate": serializers.FloatField(),
+                "both_bad_rate": serializers.FloatField(),
+                "median_seconds": serializers.FloatField(allow_null=True),
+                "fast_share": serializers.FloatField(allow_null=True),
+                "flags": serializers.ListField(child=serializers.CharField()),
+            },
+            many=True,
+        ),
+    },
+)
+
+
+class QualityView(ProjectAPIView):
+    """Agreement, position bias, adaptive overlap's savings and per-annotator reliability."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    @extend_schema(responses=QUALITY_SCHEMA)
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(quality_report(self.get_object()))
+
+
+class PauseInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class AnnotatorPauseView(ProjectAPIView):
+    """Pause an annotator (no new leases) or reinstate them."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    @extend_schema(request=PauseInputSerializer, responses={204: None, 404: None})
+    def post(self, request: Request, slug: str, user_id: int, action: str) -> Response:
+        project = self.get_object()
+        data = PauseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if action == "pause":
+            changed = pause_annotator(project, user_id, reason=data.validated_data["reason"])
+        else:
+            changed = reinstate_annotator(project, user_id)
+        if not changed:
+            return Response({"detail": "No such member."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)
