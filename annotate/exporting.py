@@ -98,7 +98,8 @@ def _decided_pairs(
     for page in keyset_pages(pairs):
         votes: dict[int, dict[str, int]] = {}
         tallies = (
-            Judgement.objects.filter(pair_id__in=[row[0] for row in page])
+            Judgement.objects.valid()
+            .filter(pair_id__in=[row[0] for row in page])
             .values_list("pair_id", "choice")
             .annotate(n=Count("id"))
             .order_by()
@@ -150,9 +151,10 @@ def pseudonym(project: Project, user_id: int | None) -> str:
 
 
 def iter_judgement_rows(project: Project) -> Iterator[dict[str, Any]]:
-    """One row per judgement, annotators pseudonymized."""
+    """One row per valid judgement, annotators pseudonymized."""
     queryset = (
-        Judgement.objects.filter(pair__project=project)
+        Judgement.objects.valid()
+        .filter(pair__project=project)
         .select_related("pair")
         .only(
             "pair__external_id",

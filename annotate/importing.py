@@ -358,7 +358,8 @@ def refresh_pair_counts(project: Project, pair_ids: set[int]) -> None:
     if not pair_ids:
         return
     counts = (
-        Judgement.objects.filter(pair=OuterRef("pk"))
+        Judgement.objects.valid()
+        .filter(pair=OuterRef("pk"))
         .values("pair")
         .annotate(n=Count("id"))
         .values("n")

@@ -90,6 +90,8 @@ def record_judgement(
                 .get(pk=assignment.pair_id)
             )
             project = pair.project
+            if project.is_archived:
+                raise JudgingConflict("this project is archived")
             check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
             _check_slot(assignment, pair)
             judgement = Judgement.objects.create(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -44,12 +44,15 @@ def can_create_projects(user: User) -> bool:
 
 
 def visible_projects(user: User) -> QuerySet[Project]:
-    """Projects the user may see."""
+    """Projects the user may see; archived ones only to their admins."""
     if not user.is_authenticated:
         return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
+    # One filter() call, so both conditions apply to the same membership row.
+    return Project.objects.filter(
+        Q(archived_at__isnull=True) | Q(memberships__role=Role.ADMIN), memberships__user=user
+    ).distinct()
 
 
 def access_project(user: User, slug: str, *, admin: bool = False) -> Project:

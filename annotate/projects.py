@@ -1,19 +1,27 @@
-"""Creating projects and managing their members."""
+"""Creating, configuring, archiving and deleting projects, and managing their members."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
 
-from annotate.models import Judgement, Membership, Pair, PairStatus, Project, Role
+from annotate.models import Assignment, Judgement, Membership, Pair, PairStatus, Project, Role
+from annotate.queue import live_leases
 
 
 class UnknownUser(Exception):
     """The named user does not exist."""
+
+
+class LastAdmin(Exception):
+    """The change would leave the project without an admin."""
 
 
 @transaction.atomic
@@ -27,15 +35,130 @@ def create_project(
     return project
 
 
-def set_member(project: Project, *, username: str, role: str) -> Membership:
-    """Add a user to the project with `role`, or change their role."""
-    user = get_user_model().objects.filter(username=username).first()
+@transaction.atomic
+def update_project(project: Project, **changes: Any) -> Project:
+    """Change project settings.
+
+    A new overlap re-derives which pairs are complete; leases already given out keep their
+    slot, so overlap and acquisition changes show in the leases made from now on.
+    """
+    stored = Project.objects.select_for_update().get(pk=project.pk)
+    overlap_before = stored.judgements_per_pair
+    for field, value in changes.items():
+        setattr(stored, field, value)
+    stored.save()
+    if stored.judgements_per_pair != overlap_before:
+        _restatus_pairs(stored)
+    return stored
+
+
+def _restatus_pairs(project: Project) -> None:
+    target = project.judgements_per_pair
+    pairs = Pair.objects.filter(project=project)
+    pairs.filter(status=PairStatus.PENDING, judgement_count__gte=target).update(
+        status=PairStatus.COMPLETE
+    )
+    pairs.filter(status=PairStatus.COMPLETE, judgement_count__lt=target).update(
+        status=PairStatus.PENDING
+    )
+
+
+@transaction.atomic
+def archive_project(project: Project) -> Project:
+    """Hide the project from annotators and stop leases, judgements and imports; live leases end."""
+    if project.archived_at is None:
+        project.archived_at = timezone.now()
+        project.save(update_fields=["archived_at"])
+        Assignment.objects.filter(live_leases(timezone.now()), pair__project=project).update(
+            closed_at=timezone.now()
+        )
+    return project
+
+
+def unarchive_project(project: Project) -> Project:
+    project.archived_at = None
+    project.save(update_fields=["archived_at"])
+    return project
+
+
+def delete_project(project: Project) -> None:
+    """Delete the project and everything in it: pairs, judgements, imports, reward models."""
+    project.delete()
+
+
+def find_user(identifier: str) -> AbstractBaseUser:
+    """The user with this username, or else with this email address; raise UnknownUser."""
+    users = get_user_model().objects
+    user = users.filter(username=identifier).first()
+    if user is None and "@" in identifier:
+        matches = list(users.filter(email__iexact=identifier)[:2])
+        user = matches[0] if len(matches) == 1 else None
     if user is None:
-        raise UnknownUser(f"no user named {username!r}")
+        raise UnknownUser(f"no user named {identifier!r}")
+    return user
+
+
+@transaction.atomic
+def set_member(project: Project, *, username: str, role: str) -> Membership:
+    """Add a user (by username or email) with `role`, or change their role."""
+    user = find_user(username)
+    if role != Role.ADMIN:
+        _check_other_admin(project, user)
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+@transaction.atomic
+def remove_member(project: Project, user: AbstractBaseUser) -> None:
+    """Remove a member: their live leases are released now, their judgements stay."""
+    _check_other_admin(project, user)
+    Assignment.objects.filter(
+        live_leases(timezone.now()), annotator=user, pair__project=project
+    ).update(closed_at=timezone.now())
+    project.invitations.filter(user=user, used_at__isnull=True).delete()
+    Membership.objects.filter(project=project, user=user).delete()
+
+
+def _check_other_admin(project: Project, user: AbstractBaseUser) -> None:
+    """Raise LastAdmin when `user` is the project's only admin. Caller is in a transaction."""
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Role.ADMIN)
+        .values_list("user_id", flat=True)
+    )
+    if admins == [user.pk]:
+        raise LastAdmin("a project needs at least one admin; make someone else admin first")
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    judgements: int
+    last_active: datetime | None
+
+
+def member_rows(project: Project) -> list[MemberRow]:
+    """Members with their valid judgements here and when they last took a pair, in one query."""
+    judged = (
+        Judgement.objects.valid()
+        .filter(pair__project=project, annotator=OuterRef("user"))
+        .values("annotator")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    leased = (
+        Assignment.objects.filter(pair__project=project, annotator=OuterRef("user"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    memberships = (
+        project.memberships.select_related("user")
+        .annotate(judged=Subquery(judged), leased=Subquery(leased))
+        .order_by("role", "user__username")
+    )
+    return [MemberRow(m, m.judged or 0, m.leased) for m in memberships]
 
 
 def pair_status_counts(project: Project) -> dict[str, int]:
@@ -49,9 +172,13 @@ def pair_status_counts(project: Project) -> dict[str, int]:
 def project_counts(project: Project) -> dict[str, int]:
     """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
     pairs = pair_status_counts(project)
-    judgements = Judgement.objects.filter(pair__project=project).aggregate(
-        total=Count("id"),
-        human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
+    judgements = (
+        Judgement.objects.valid()
+        .filter(pair__project=project)
+        .aggregate(
+            total=Count("id"),
+            human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
+        )
     )
     return {
         "prompts": project.prompts.count(),

@@ -29,7 +29,10 @@ def lease_next_pair(
 
     With `after` (the assignment being shown), another open lease or a new one is returned,
     so the page can prefetch the next pair; an annotator then holds at most two leases.
+    An archived project leases nothing.
     """
+    if project.is_archived:
+        return None
     now = timezone.now()
     with transaction.atomic():
         held = _held_lease(annotator, project, now, exclude=after)

@@ -8,7 +8,9 @@ class RewardsConfig(AppConfig):
     verbose_name = "Reward models"
 
     def ready(self) -> None:
-        from annotate.signals import responses_imported
+        from annotate.signals import pair_details, responses_imported
+        from rewards.pair_rewards import on_pair_details
         from rewards.triggers import on_responses_imported
 
         responses_imported.connect(on_responses_imported, dispatch_uid="rewards-embed-ahead")
+        pair_details.connect(on_pair_details, dispatch_uid="rewards-pair-rewards")

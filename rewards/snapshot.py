@@ -34,11 +34,13 @@ def validation_rank(pair_id: int) -> float:
 
 
 def snapshot_project(project: Project) -> Snapshot:
-    """Every judged pair of the project (human and imported) as a labelled training pair."""
+    """Every judged pair of the project (human and imported, not invalidated) as a training pair."""
     last_id = Judgement.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     choices: dict[int, list[str]] = {}
-    rows = Judgement.objects.filter(pair__project=project, pk__lte=last_id).values_list(
-        "pair_id", "choice"
+    rows = (
+        Judgement.objects.valid()
+        .filter(pair__project=project, pk__lte=last_id)
+        .values_list("pair_id", "choice")
     )
     for pair_id, choice in rows.iterator(chunk_size=5000):
         choices.setdefault(pair_id, []).append(choice)

@@ -1,0 +1,128 @@
+"""The data browser: filtering and sorting a project's pairs, and one pair with its judgements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
+
+from annotate.models import Judgement, Pair, PairStatus, Project, Response
+from annotate.paging import Page, keyset_page
+
+# Sort name -> the Pair field the keyset runs on (always descending, then by id).
+SORTS = {"newest": "pk", "priority": "priority", "votes": "judgement_count"}
+STATUSES = ("pending", "complete", "judged", "unjudged")
+PAGE_SIZE = 50
+# Model names feed the filter's suggestions; listing them reads every response, so it is cached.
+MODEL_NAMES_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    status: str = ""
+    disagreement: bool = False
+    gold: str = ""  # "yes", "no" or "" (either)
+    model: str = ""
+    annotator_id: int | None = None
+    text: str = ""
+    sort: str = "newest"
+
+
+def filter_pairs(project: Project, wanted: PairFilter) -> QuerySet[Pair]:
+    """The project's pairs that match every given filter."""
+    pairs = Pair.objects.filter(project=project)
+    if wanted.status in (PairStatus.PENDING, PairStatus.COMPLETE):
+        pairs = pairs.filter(status=wanted.status)
+    elif wanted.status == "judged":
+        pairs = pairs.filter(judgement_count__gt=0)
+    elif wanted.status == "unjudged":
+        pairs = pairs.filter(judgement_count=0)
+    if wanted.disagreement:
+        pairs = pairs.filter(judgement_count__gte=2).filter(Exists(_other_choice()))
+    if wanted.gold:
+        pairs = pairs.exclude(gold_label="") if wanted.gold == "yes" else pairs.filter(gold_label="")
+    if wanted.model:
+        pairs = pairs.filter(
+            Q(response_a__model_name=wanted.model) | Q(response_b__model_name=wanted.model)
+        )
+    if wanted.annotator_id is not None:
+        by = Judgement.objects.filter(pair=OuterRef("pk"), annotator_id=wanted.annotator_id)
+        pairs = pairs.filter(Exists(by))
+    if wanted.text:
+        pairs = _search(pairs, wanted.text)
+    return pairs
+
+
+def _other_choice() -> QuerySet[Judgement]:
+    """A valid judgement of the pair that differs from the pair's first valid judgement."""
+    first = (
+        Judgement.objects.valid()
+        .filter(pair=OuterRef(OuterRef("pk")))
+        .order_by("pk")
+        .values("choice")[:1]
+    )
+    return Judgement.objects.valid().filter(pair=OuterRef("pk")).exclude(choice=Subquery(first))
+
+
+def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
+    """Full-text search on Postgres (stemmed, web-search syntax); substring search elsewhere."""
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        vector = SearchVector(
+            Cast("prompt__messages", TextField()), "response_a__text", "response_b__text"
+        )
+        return pairs.annotate(search=vector).filter(search=SearchQuery(text, search_type="websearch"))
+    return pairs.filter(
+        Q(prompt__messages__icontains=text)
+        | Q(response_a__text__icontains=text)
+        | Q(response_b__text__icontains=text)
+    )
+
+
+def browse_pairs(
+    project: Project, wanted: PairFilter, *, after: tuple[Any, int] | None = None
+) -> Page:
+    """One page of matching pairs for the table; response texts are not loaded."""
+    pairs = (
+        filter_pairs(project, wanted)
+        .select_related("prompt", "response_a", "response_b")
+        .only(
+            "status",
+            "priority",
+            "judgement_count",
+            "gold_label",
+            "external_id",
+            "prompt__messages",
+            "response_a__model_name",
+            "response_b__model_name",
+        )
+    )
+    return keyset_page(pairs, key=SORTS[wanted.sort], after=after, size=PAGE_SIZE)
+
+
+def model_names(project: Project) -> list[str]:
+    """The responses' source models in this project, for the filter's suggestions."""
+
+    def load() -> list[str]:
+        names = (
+            Response.objects.filter(prompt__project=project)
+            .exclude(model_name="")
+            .values_list("model_name", flat=True)
+            .distinct()
+            .order_by("model_name")
+        )
+        return list(names[:200])
+
+    return cache.get_or_set(f"model-names:{project.pk}", load, MODEL_NAMES_SECONDS)
+
+
+def pair_judgements(pair: Pair) -> list[Judgement]:
+    """Every judgement of the pair, invalid ones included, oldest first."""
+    return list(
+        pair.judgements.select_related("invalidated_by").prefetch_related("reviews__by").order_by("pk")
+    )
