@@ -44,7 +44,9 @@ def filter_pairs(project: Project, wanted: PairFilter) -> QuerySet[Pair]:
     if wanted.disagreement:
         pairs = pairs.filter(judgement_count__gte=2).filter(Exists(_other_choice()))
     if wanted.gold:
-        pairs = pairs.exclude(gold_label="") if wanted.gold == "yes" else pairs.filter(gold_label="")
+        pairs = (
+            pairs.exclude(gold_label="") if wanted.gold == "yes" else pairs.filter(gold_label="")
+        )
     if wanted.model:
         pairs = pairs.filter(
             Q(response_a__model_name=wanted.model) | Q(response_b__model_name=wanted.model)
@@ -76,7 +78,9 @@ def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
         vector = SearchVector(
             Cast("prompt__messages", TextField()), "response_a__text", "response_b__text"
         )
-        return pairs.annotate(search=vector).filter(search=SearchQuery(text, search_type="websearch"))
+        return pairs.annotate(search=vector).filter(
+            search=SearchQuery(text, search_type="websearch")
+        )
     return pairs.filter(
         Q(prompt__messages__icontains=text)
         | Q(response_a__text__icontains=text)
@@ -124,5 +128,7 @@ def model_names(project: Project) -> list[str]:
 def pair_judgements(pair: Pair) -> list[Judgement]:
     """Every judgement of the pair, invalid ones included, oldest first."""
     return list(
-        pair.judgements.select_related("invalidated_by").prefetch_related("reviews__by").order_by("pk")
+        pair.judgements.select_related("invalidated_by")
+        .prefetch_related("reviews__by")
+        .order_by("pk")
     )

@@ -24,6 +24,17 @@ class LastAdmin(Exception):
     """The change would leave the project without an admin."""
 
 
+class ProjectArchived(Exception):
+    """The project is archived, so it takes no new data."""
+
+
+def check_not_archived(project: Project) -> None:
+    if project.is_archived:
+        raise ProjectArchived(
+            f"{project.name} is archived; make it active again to change its data"
+        )
+
+
 @transaction.atomic
 def create_project(
     *, slug: str, name: str = "", admin: AbstractBaseUser | None = None, **options: Any

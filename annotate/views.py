@@ -13,8 +13,14 @@ from annotate.exporting import EXPORT_FORMATS
 from annotate.formats import FORMATS
 from annotate.importing import LABEL_MODES
 from annotate.models import Pair, PairStatus
-from annotate.permissions import access_project, is_project_admin, role_in, visible_projects
-from annotate.projects import project_counts
+from annotate.permissions import (
+    access_project,
+    can_create_projects,
+    is_project_admin,
+    role_in,
+    visible_projects,
+)
+from annotate.projects import ProjectArchived, project_counts
 from annotate.rendering import render_markdown
 
 
@@ -25,7 +31,8 @@ def project_list(request: HttpRequest) -> HttpResponse:
         (project, role_in(request.user, project), project_counts(project))
         for project in visible_projects(request.user).order_by("name")
     ]
-    return render(request, "annotate/project_list.html", {"projects": projects})
+    context = {"projects": projects, "can_create": can_create_projects(request.user)}
+    return render(request, "annotate/project_list.html", context)
 
 
 @login_required
@@ -79,8 +86,14 @@ def project_import(request: HttpRequest, slug: str) -> HttpResponse:
     if upload is None or fmt not in ("auto", *FORMATS) or labels not in LABEL_MODES:
         messages.error(request, "Choose a file, a format and what labels become.")
     else:
-        job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
-        messages.info(request, f"Import of {job.original_name} queued; progress is shown below.")
+        try:
+            job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
+        except ProjectArchived as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(
+                request, f"Import of {job.original_name} queued; progress is shown below."
+            )
     return redirect("project-detail", slug=slug)
 
 

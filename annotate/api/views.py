@@ -33,7 +33,14 @@ from annotate.permissions import (
     is_project_admin,
     visible_projects,
 )
-from annotate.projects import UnknownUser, create_project, set_member
+from annotate.projects import (
+    LastAdmin,
+    ProjectArchived,
+    UnknownUser,
+    check_not_archived,
+    create_project,
+    set_member,
+)
 from annotate.tasks import import_file_task
 
 
@@ -69,7 +76,7 @@ class ProjectViewSet(
         data.is_valid(raise_exception=True)
         try:
             membership = set_member(project, **data.validated_data)
-        except UnknownUser as exc:
+        except (UnknownUser, LastAdmin) as exc:
             return Response({"username": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -87,7 +94,10 @@ class ProjectViewSet(
         project = self.get_object()
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = start_import(project, request.user, **data.validated_data)
+        try:
+            job = start_import(project, request.user, **data.validated_data)
+        except ProjectArchived as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -105,6 +115,7 @@ class ProjectViewSet(
 
 def start_import(project: Project, user: Any, *, file: Any, format: str, labels: str) -> ImportJob:
     """Store the upload and enqueue its import once the job row is committed."""
+    check_not_archived(project)
     with transaction.atomic():
         job = ImportJob.objects.create(
             project=project,
