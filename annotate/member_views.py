@@ -143,4 +143,4 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, f"Welcome to {invite.project.name}.")
         return redirect("project-detail", slug=invite.project.slug)
     context = {"form": form, "invite": invite}
-    return render(request, "annotate/invitation.html", context)
+    return render(request, "annotate/invitation.html", context, status=400 if form.errors else 200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.forms import Form
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -37,7 +38,8 @@ def project_new(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Created {project.name}. Next: import pairs and add members.")
         return redirect("project-detail", slug=project.slug)
-    return render(request, "annotate/project_form.html", {"form": form, "project": None})
+    context = {"form": form, "project": None}
+    return render(request, "annotate/project_form.html", context, status=_status(form))
 
 
 @login_required
@@ -52,7 +54,7 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
         )
         return redirect("project-settings", slug=slug)
     context = {"form": form, "project": project, "delete_form": DeleteProjectForm(project=project)}
-    return render(request, "annotate/project_form.html", context)
+    return render(request, "annotate/project_form.html", context, status=_status(form))
 
 
 @login_required
@@ -80,7 +82,13 @@ def project_delete(request: HttpRequest, slug: str) -> HttpResponse:
         delete_project(project)
         messages.success(request, f"Deleted {name} and everything in it.")
         return redirect("project-list")
-    return render(request, "annotate/project_delete.html", {"form": form, "project": project})
+    context = {"form": form, "project": project}
+    return render(request, "annotate/project_delete.html", context, status=_status(form))
+
+
+def _status(form: Form) -> int:
+    """400 when a submitted form comes back with errors."""
+    return 400 if form.is_bound and form.errors else 200
 
 
 @login_required
