@@ -196,6 +196,19 @@ class Pair(models.Model):
                 name="pair_pending_queue",
             ),
             models.Index(fields=["project", "status"], name="pair_project_status"),
+            # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).
+            models.Index(
+                "project",
+                models.F("priority").desc(),
+                models.F("id").desc(),
+                name="pair_by_priority",
+            ),
+            models.Index(
+                "project",
+                models.F("judgement_count").desc(),
+                models.F("id").desc(),
+                name="pair_by_votes",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,8 @@ def served_rewards(pair: Pair) -> PairDetail | None:
     title = f"Reward model v{model.version}"
     if a is None or b is None:
         return PairDetail(title, [("rewards", "not scored yet")])
-    p_a = 1 / (1 + math.exp(b.mean - a.mean))
+    # sigmoid(r_a - r_b), the Bradley-Terry probability, in a form that cannot overflow.
+    p_a = 0.5 * (1 + math.tanh((a.mean - b.mean) / 2))
     return PairDetail(
         title,
         [

@@ -1,0 +1,55 @@
+"""The served model's rewards on the annotate side's pair page, through the pair_details hook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annotate.models import Pair, Project
+from rewards.models import ResponseScore, RewardModel
+from tests.annotate.workspace_support import logged_in
+from tests.factories import make_pairs
+
+pytestmark = pytest.mark.django_db
+
+
+def _version(project: Project, version: int, *, active: bool) -> RewardModel:
+    return RewardModel.objects.create(
+        project=project, version=version, mode="heads", backbone="tiny", is_active=active
+    )
+
+
+def test_the_pair_page_shows_the_served_versions_rewards(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    # given an old version and a served one that scored both responses
+    make_pairs(project, tmp_path, 1)
+    pair = Pair.objects.get()
+    old, served = _version(project, 1, active=False), _version(project, 2, active=True)
+    ResponseScore.objects.create(response=pair.response_a, model=old, mean=9.0, std=0.0)
+    ResponseScore.objects.create(response=pair.response_a, model=served, mean=1.25, std=0.5)
+    ResponseScore.objects.create(response=pair.response_b, model=served, mean=0.25, std=0.1)
+
+    # when the admin opens the pair
+    page = logged_in(admin).get(f"/projects/{project.slug}/pairs/{pair.pk}").content.decode()
+
+    # then the served version's rewards and P(a better) are shown, not the old version's
+    assert "Reward model v2" in page
+    assert "1.250 ± 0.500" in page and "0.250 ± 0.100" in page
+    assert "0.73" in page  # sigmoid(1.25 - 0.25)
+    assert "9.000" not in page
+
+
+def test_the_pair_page_says_when_no_model_is_served(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    make_pairs(project, tmp_path, 1)
+    pair = Pair.objects.get()
+    _version(project, 1, active=True)
+    page = logged_in(admin).get(f"/projects/{project.slug}/pairs/{pair.pk}").content.decode()
+    assert "not scored yet" in page
+    RewardModel.objects.update(is_active=False)
+    page = logged_in(admin).get(f"/projects/{project.slug}/pairs/{pair.pk}").content.decode()
+    assert "No model is served" in page
