@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 
-from annotate.models import Judgement, Pair, PairStatus, Project, Response
+from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
 from annotate.paging import Page, keyset_page
 
 # Sort name -> the Pair field the keyset runs on (always descending, then by id).
@@ -71,15 +71,25 @@ def _other_choice() -> QuerySet[Judgement]:
 
 
 def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
-    """Full-text search on Postgres (stemmed, web-search syntax); substring search elsewhere."""
+    """Full-text search on Postgres (English stemming, web-search syntax); LIKE elsewhere.
+
+    On Postgres the prompts and responses that match are found through their GIN indexes
+    (migration 0004), so a rare word does not make every row's text be parsed.
+    """
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
-        vector = SearchVector(
-            Cast("prompt__messages", TextField()), "response_a__text", "response_b__text"
+        query = SearchQuery(text, search_type="websearch", config="english")
+        prompts = Prompt.objects.annotate(
+            v=SearchVector(Cast("messages", TextField()), config="english")
+        ).filter(v=query)
+        responses = Response.objects.annotate(v=SearchVector("text", config="english")).filter(
+            v=query
         )
-        return pairs.annotate(search=vector).filter(
-            search=SearchQuery(text, search_type="websearch")
+        return pairs.filter(
+            Q(prompt__in=prompts.values("pk"))
+            | Q(response_a__in=responses.values("pk"))
+            | Q(response_b__in=responses.values("pk"))
         )
     return pairs.filter(
         Q(prompt__messages__icontains=text)

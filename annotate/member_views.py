@@ -122,6 +122,8 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Removed {membership.user}; their judgements stay.")
+        if membership.user_id == request.user.pk:
+            return redirect("project-list")
     return redirect("members", slug=slug)
 
 

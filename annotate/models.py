@@ -55,6 +55,8 @@ class Project(models.Model):
     # Archived: hidden from annotators and read-only (no leases, judgements or imports), still
     # exportable by admins.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Deletion requested: hidden from everyone while a worker removes its rows.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)

@@ -46,8 +46,10 @@ def keyset_page(
     op = "lt" if descending else "gt"
     if after is not None:
         value, pk = after
-        queryset = queryset.filter(
-            Q(**{f"{key}__{op}": value}) | Q(**{key: value, f"pk__{op}": pk})
+        # The first condition is redundant but is what lets the database start the index scan
+        # at the cursor; the OR alone makes it scan from the top.
+        queryset = queryset.filter(**{f"{key}__{op}e": value}).filter(
+            Q(**{f"{key}__{op}": value}) | Q(**{f"pk__{op}": pk})
         )
     order = [f"-{key}", "-pk"] if descending else [key, "pk"]
     rows = list(queryset.order_by(*order)[: size + 1])

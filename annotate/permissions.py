@@ -44,13 +44,14 @@ def can_create_projects(user: User) -> bool:
 
 
 def visible_projects(user: User) -> QuerySet[Project]:
-    """Projects the user may see; archived ones only to their admins."""
+    """Projects the user may see: archived ones only to their admins, deleted ones to nobody."""
     if not user.is_authenticated:
         return Project.objects.none()
+    projects = Project.objects.filter(deleted_at__isnull=True)
     if user.is_superuser:
-        return Project.objects.all()
+        return projects
     # One filter() call, so both conditions apply to the same membership row.
-    return Project.objects.filter(
+    return projects.filter(
         Q(archived_at__isnull=True) | Q(memberships__role=Role.ADMIN), memberships__user=user
     ).distinct()
 

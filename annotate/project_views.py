@@ -80,7 +80,7 @@ def project_delete(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         name = project.name
         delete_project(project)
-        messages.success(request, f"Deleted {name} and everything in it.")
+        messages.success(request, f"Deleted {name}; its data is being removed in the background.")
         return redirect("project-list")
     context = {"form": form, "project": project}
     return render(request, "annotate/project_delete.html", context, status=_status(form))

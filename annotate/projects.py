@@ -12,8 +12,18 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from annotate.models import Assignment, Judgement, Membership, Pair, PairStatus, Project, Role
+from annotate.models import (
+    Assignment,
+    Judgement,
+    Membership,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    Role,
+)
 from annotate.queue import live_leases
+from annotate.tasks import delete_project_task
 
 
 class UnknownUser(Exception):
@@ -92,8 +102,32 @@ def unarchive_project(project: Project) -> Project:
     return project
 
 
+@transaction.atomic
 def delete_project(project: Project) -> None:
-    """Delete the project and everything in it: pairs, judgements, imports, reward models."""
+    """Hide the project now and have a worker delete it and everything in it.
+
+    Django deletes cascades in Python, which takes minutes for a million pairs: too long for
+    a web request, so the rows go in the background, a batch per transaction.
+    """
+    archive_project(project)
+    Project.objects.filter(pk=project.pk).update(deleted_at=timezone.now(), retrain_every=0)
+    delete_project_task.delay_on_commit(project.pk)
+
+
+# Pairs or prompts per delete; each batch's cascade (judgements, leases, scores) is one
+# transaction of a few thousand rows.
+PURGE_BATCH = 2000
+
+
+def purge_project(project_id: int) -> None:
+    """Delete a project whose deletion was requested; safe to run again after a crash."""
+    project = Project.objects.filter(pk=project_id, deleted_at__isnull=False).first()
+    if project is None:
+        return
+    for model in (Pair, Prompt):
+        rows = model.objects.filter(project=project).values_list("pk", flat=True)
+        while batch := list(rows[:PURGE_BATCH]):
+            model.objects.filter(pk__in=batch).delete()
     project.delete()
 
 

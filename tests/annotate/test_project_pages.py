@@ -6,11 +6,22 @@ import html
 import io
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.contrib.auth.models import Permission
 
-from annotate.models import Assignment, Judgement, Membership, Pair, PairStatus, Project, Role
+from annotate.models import (
+    Assignment,
+    Judgement,
+    Membership,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    Role,
+)
+from annotate.projects import purge_project
 from annotate.queue import lease_next_pair
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.conftest import client_for
@@ -131,7 +142,11 @@ def test_an_archived_project_is_hidden_from_annotators_read_only_and_exportable(
 
 
 def test_delete_needs_the_typed_slug_and_then_removes_everything(
-    tmp_path: Path, admin: Any, annotator: Any, project: Project
+    tmp_path: Path,
+    admin: Any,
+    annotator: Any,
+    project: Project,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     make_pairs(project, tmp_path, 2)
     make_pairs(project, tmp_path, 1, labelled=False, prefix="p")
@@ -146,15 +161,20 @@ def test_delete_needs_the_typed_slug_and_then_removes_everything(
     assert 'Type "proj" to delete this project.' in html.unescape(response.content.decode())
     assert Pair.objects.count() == 3
 
-    # when they type it right, the project and its data are gone; the users stay
-    response = client.post(f"/projects/{project.slug}/delete", {"confirm": "proj"})
+    # when they type it right, the project is gone for everyone at once
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(f"/projects/{project.slug}/delete", {"confirm": "proj"})
     assert response["Location"] == "/"
+    assert client.get(f"/projects/{project.slug}/").status_code == 404
+    assert "/projects/proj/" not in client.get("/").content.decode()
+    assert len(queued) == 1
+
+    # and the worker's purge (run here in batches of 2) removes its data; the users stay
+    with patch("annotate.projects.PURGE_BATCH", 2):
+        purge_project(project.pk)
     assert not Project.objects.exists()
-    assert (Pair.objects.count(), Judgement.objects.count(), Assignment.objects.count()) == (
-        0,
-        0,
-        0,
-    )
+    counts = (Pair.objects.count(), Judgement.objects.count(), Assignment.objects.count())
+    assert counts == (0, 0, 0) and Prompt.objects.count() == 0
     assert annotator.__class__.objects.filter(pk=annotator.pk).exists()
 
 

@@ -96,7 +96,7 @@ def test_project_admins_submit_every_workspace_form(
     client = logged_in(admin)
     for url, body in _forms(judged, annotator):
         assert client.post(url, body).status_code == 302, url
-    assert not Project.objects.filter(slug="proj").exists()
+    assert Project.objects.get(slug="proj").deleted_at is not None
 
 
 @pytest.mark.parametrize(

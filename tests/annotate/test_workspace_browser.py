@@ -51,6 +51,8 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     expect(lead.get_by_label("Slug")).to_have_value("browser-trial")
     lead.get_by_label("Guidelines").fill("Prefer the **correct** answer.")
     expect(lead.locator("[data-markdown-preview] strong")).to_have_text("correct")
+    ARTIFACTS.mkdir(exist_ok=True)
+    lead.screenshot(path=str(ARTIFACTS / "project-new.png"), full_page=True)
     lead.get_by_role("button", name="Create project").click()
     lead.wait_for_url("**/projects/browser-trial/")
     project = Project.objects.get(slug="browser-trial")
@@ -67,6 +69,7 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     lead.get_by_role("button", name="Invite").click()
     link = lead.get_by_label("Invitation link for dana@example.com").input_value()
     assert link.startswith(live_server.url)
+    lead.screenshot(path=str(ARTIFACTS / "members.png"), full_page=True)
 
     # then the annotator opens it, sets a password and lands in the project
     dana = _page(browser, errors)
@@ -92,6 +95,7 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     lead.get_by_role("button", name="Filter").click()
     rows = lead.locator("tr[data-pair]")
     expect(rows).to_have_count(3)
+    lead.screenshot(path=str(ARTIFACTS / "pairs.png"), full_page=True)
     pair_id = int(rows.first.get_attribute("data-pair"))
     rows.first.get_by_role("link").first.click()
     judgement = Judgement.objects.get(pair_id=pair_id)
@@ -109,7 +113,6 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     assert Pair.objects.get(pk=pair_id).status == PairStatus.PENDING
     judgement.refresh_from_db()
     assert judgement.invalidated_by == admin
-    ARTIFACTS.mkdir(exist_ok=True)
     lead.screenshot(path=str(ARTIFACTS / "pair-review.png"), full_page=True)
     assert project.pairs.count() == 4
     assert not errors, f"JavaScript errors on the page: {errors}"
