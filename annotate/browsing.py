@@ -12,8 +12,10 @@ from django.db.models.functions import Cast
 
 from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
 from annotate.paging import Page, keyset_page
+from annotate.signals import PairSort, pair_sorts
 
-# Sort name -> the Pair field the keyset runs on (always descending, then by id).
+# Sort name -> the Pair field the keyset runs on (descending, then by id). Other apps may offer
+# more sorts through the pair_sorts signal (rewards: the served model's reward margin).
 SORTS = {"newest": "pk", "priority": "priority", "votes": "judgement_count"}
 STATUSES = ("pending", "complete", "judged", "unjudged")
 PAGE_SIZE = 50
@@ -98,10 +100,23 @@ def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
     )
 
 
+def extra_sorts(project: Project) -> dict[str, PairSort]:
+    """Sorts other apps offer for this project right now, by name."""
+    offered = [sort for _, sort in pair_sorts.send(sender=Pair, project=project)]
+    return {sort.name: sort for sort in offered if isinstance(sort, PairSort)}
+
+
 def browse_pairs(
-    project: Project, wanted: PairFilter, *, after: tuple[Any, int] | None = None
+    project: Project,
+    wanted: PairFilter,
+    *,
+    after: tuple[Any, int] | None = None,
+    extra: dict[str, PairSort] | None = None,
 ) -> Page:
-    """One page of matching pairs for the table; response texts are not loaded."""
+    """One page of matching pairs for the table; response texts are not loaded.
+
+    `extra` holds the sorts from extra_sorts(); a sort named there is used for the order.
+    """
     pairs = (
         filter_pairs(project, wanted)
         .select_related("prompt", "response_a", "response_b")
@@ -116,6 +131,15 @@ def browse_pairs(
             "response_b__model_name",
         )
     )
+    if extra and wanted.sort in extra:
+        sort = extra[wanted.sort]
+        return keyset_page(
+            sort.annotate(pairs),
+            key="sort_key",
+            descending=sort.descending,
+            after=after,
+            size=PAGE_SIZE,
+        )
     return keyset_page(pairs, key=SORTS[wanted.sort], after=after, size=PAGE_SIZE)
 
 

@@ -151,9 +151,16 @@ class PairFilterForm(forms.Form):
     sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
     after = forms.RegexField(regex=r"^-?[0-9.e+-]+~[0-9]+$", required=False)
 
-    def __init__(self, *args: Any, annotators: list[tuple[int, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        annotators: list[tuple[int, str]],
+        extra_sorts: list[tuple[str, str]] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["annotator"].choices = [("", "anyone"), *annotators]
+        self.fields["sort"].choices = [*self.fields["sort"].choices, *extra_sorts]
 
     def pair_filter(self) -> PairFilter:
         data = self.cleaned_data

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.browsing import browse_pairs, model_names, pair_judgements
+from annotate.browsing import browse_pairs, extra_sorts, model_names, pair_judgements
 from annotate.exporting import pseudonym
 from annotate.forms import GoldForm, InvalidateForm, PairFilterForm
 from annotate.models import Judgement, Pair, Project, Role
@@ -29,11 +29,16 @@ def _annotators(project: Project) -> list[tuple[int, str]]:
 @require_GET
 def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    form = PairFilterForm(request.GET, annotators=_annotators(project))
+    extra = extra_sorts(project)
+    form = PairFilterForm(
+        request.GET,
+        annotators=_annotators(project),
+        extra_sorts=[(sort.name, sort.label) for sort in extra.values()],
+    )
     if not form.is_valid():
         context = {"project": project, "form": form, "page": None, "models": []}
         return render(request, "annotate/pairs.html", context, status=400)
-    page = browse_pairs(project, form.pair_filter(), after=form.cursor())
+    page = browse_pairs(project, form.pair_filter(), after=form.cursor(), extra=extra)
     next_query = None
     if page.next_after is not None:
         value, pk = page.next_after

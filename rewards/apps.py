@@ -8,9 +8,10 @@ class RewardsConfig(AppConfig):
     verbose_name = "Reward models"
 
     def ready(self) -> None:
-        from annotate.signals import pair_details, responses_imported
-        from rewards.pair_rewards import on_pair_details
+        from annotate.signals import pair_details, pair_sorts, responses_imported
+        from rewards.pair_rewards import on_pair_details, on_pair_sorts
         from rewards.triggers import on_responses_imported
 
         responses_imported.connect(on_responses_imported, dispatch_uid="rewards-embed-ahead")
         pair_details.connect(on_pair_details, dispatch_uid="rewards-pair-rewards")
+        pair_sorts.connect(on_pair_sorts, dispatch_uid="rewards-margin-sort")
