@@ -101,19 +101,21 @@ def main() -> None:
         "bench-root", password="x"
     )
     slug = "bench-browser"
-    if (old := Project.objects.filter(slug=slug).first()) is not None:
-        delete_project(old)
-        purge_project(old.pk)
-    project = create_project(slug=slug)
+    old = Project.objects.filter(slug=slug).first()
     annotators = [users.get_or_create(username=f"bench-ann-{i}")[0] for i in (1, 2)]
-    for user in annotators:
-        set_member(project, username=user.username, role="annotator")
-    start = time.perf_counter()
-    fill(project.pk, args.pairs, [u.pk for u in annotators])
-    print(
-        f"filled {Pair.objects.filter(project=project).count()} pairs in "
-        f"{time.perf_counter() - start:.0f} s"
-    )
+    if args.reuse and old is not None and old.deleted_at is None:
+        project = old
+        args.pairs = Pair.objects.filter(project=project).count()
+    else:
+        if old is not None:
+            delete_project(old)
+            purge_project(old.pk)
+        project = create_project(slug=slug)
+        for user in annotators:
+            set_member(project, username=user.username, role="annotator")
+        start = time.perf_counter()
+        fill(project.pk, args.pairs, [u.pk for u in annotators])
+        print(f"filled {args.pairs} pairs in {time.perf_counter() - start:.0f} s", flush=True)
 
     client = Client()
     client.force_login(root)
