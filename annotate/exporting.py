@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 from django.db.models import Count, Q
+from django.http import StreamingHttpResponse
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Judgement, Pair, Project, Prompt
@@ -57,6 +58,17 @@ def export_chunks(
     if file_type == "parquet":
         return parquet_chunks(rows, SCHEMAS[schema_name])
     return jsonl_chunks(rows)
+
+
+def export_response(
+    project: Project, *, format: str, file: str = "jsonl", min_agreement: float = 0.0
+) -> StreamingHttpResponse:
+    """The streamed download (page and API): named after the project and the format."""
+    chunks = export_chunks(project, fmt=format, file_type=file, min_agreement=min_agreement)
+    content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{format}.{file}"'
+    return response
 
 
 def export_rows(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -29,7 +31,8 @@ from annotate.formats import (
     read_rows,
     sha256,
 )
-from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.projects import check_not_archived
 from annotate.signals import responses_imported
 
 # 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
@@ -69,6 +72,42 @@ class ImportSummary:
         if self.rows and not any(getattr(self, f"{k}_created") for k in kinds):
             lines.append("Nothing new: everything in this file was already imported.")
         return "\n".join(lines)
+
+
+class UploadTooLarge(ValueError):
+    """The upload is larger than settings.MAX_IMPORT_UPLOAD_BYTES."""
+
+
+def start_import(
+    project: Project, user: Any, *, file: Any, format: str = "auto", labels: str = "judgements"
+) -> ImportJob:
+    """Store an upload and enqueue its import once the job row is committed.
+
+    The one entry point for uploads (page and API); the worker validates and imports the file.
+    """
+    from annotate.tasks import import_file_task  # tasks -> jobs -> importing
+
+    check_not_archived(project)
+    limit = settings.MAX_IMPORT_UPLOAD_BYTES
+    if file.size > limit:
+        raise UploadTooLarge(
+            f"file is larger than {limit} bytes; use `manage.py import_pairs` for files this large"
+        )
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; use auto or one of {', '.join(FORMATS)}")
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}")
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            project=project,
+            created_by=user,
+            file=file,
+            original_name=file.name,
+            format=format,
+            labels=labels,
+        )
+        import_file_task.delay_on_commit(job.pk)
+    return job
 
 
 def validate_file(

@@ -1,8 +1,11 @@
 """The one place that decides who may do what in a project.
 
 Superusers may do everything. Project admins manage members, import, export and retrain.
-Annotators see and judge the projects they are members of. Everyone else sees nothing: a
-project they are not in answers 404, so its existence is not revealed.
+Annotators see and judge the projects they are members of. Pages and API answer alike: a
+project (or an object of one) that the user is not in answers 404, so its existence is not
+revealed; a member without the needed role gets 403.
+
+Querysets from here carry the user's role (`my_role`), so checking it costs no query.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import CharField, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -20,12 +25,39 @@ from annotate.models import Membership, Project, Role
 User = AbstractBaseUser | AnonymousUser
 
 
+def _role_expression(user: User, project_ref: Any) -> Any:
+    if user.is_superuser:
+        return Value(Role.ADMIN, output_field=CharField())
+    return Subquery(Membership.objects.filter(project=project_ref, user=user).values("role")[:1])
+
+
+def with_role(queryset: QuerySet[Any], user: User, *, project_field: str = "project") -> QuerySet:
+    """Rows whose project the user is in, each annotated with the user's role there."""
+    if not user.is_authenticated:
+        return queryset.none()
+    ref = OuterRef("pk" if queryset.model is Project else project_field)
+    return queryset.annotate(
+        my_role=_role_expression(user, ref), role_user_id=Value(user.pk)
+    ).filter(my_role__isnull=False)
+
+
+def visible_projects(user: User) -> QuerySet[Project]:
+    """Projects the user may see, annotated with the user's role (one query).
+
+    Archived projects are seen by their admins only; projects being deleted by nobody.
+    """
+    projects = with_role(Project.objects.filter(deleted_at__isnull=True), user)
+    return projects.filter(Q(archived_at__isnull=True) | Q(my_role=Role.ADMIN))
+
+
 def role_in(user: User, project: Project) -> str | None:
     """The user's role in the project ("admin", "annotator"), or None."""
     if not user.is_authenticated:
         return None
     if user.is_superuser:
         return Role.ADMIN
+    if getattr(project, "role_user_id", None) == user.pk:
+        return project.my_role  # annotated by with_role for this user
     return (
         Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     )
@@ -35,51 +67,41 @@ def is_project_admin(user: User, project: Project) -> bool:
     return role_in(user, project) == Role.ADMIN
 
 
-def is_project_member(user: User, project: Project) -> bool:
-    return role_in(user, project) is not None
-
-
 def can_create_projects(user: User) -> bool:
     return user.is_authenticated and user.has_perm("annotate.add_project")
 
 
-def visible_projects(user: User) -> QuerySet[Project]:
-    """Projects the user may see: archived ones only to their admins, deleted ones to nobody."""
-    if not user.is_authenticated:
-        return Project.objects.none()
-    projects = Project.objects.filter(deleted_at__isnull=True)
-    if user.is_superuser:
-        return projects
-    # One filter() call, so both conditions apply to the same membership row.
-    return projects.filter(
-        Q(archived_at__isnull=True) | Q(memberships__role=Role.ADMIN), memberships__user=user
-    ).distinct()
-
-
 def access_project(user: User, slug: str, *, admin: bool = False) -> Project:
-    """Fetch a project the user may see (or administer); raise Http404 otherwise."""
+    """A project the user may see; Http404 if not a member, PermissionDenied if `admin` and
+    the member is not one."""
     project = visible_projects(user).filter(slug=slug).first()
-    if project is None or (admin and not is_project_admin(user, project)):
+    if project is None:
         raise Http404("No such project")
+    if admin and project.my_role != Role.ADMIN:
+        raise PermissionDenied("Only project admins may do this.")
     return project
 
 
-def _project_of(obj: Any) -> Project:
-    return obj if isinstance(obj, Project) else obj.project
+def _role_of(user: User, obj: Model) -> str | None:
+    if getattr(obj, "role_user_id", None) == user.pk:
+        return obj.my_role
+    return role_in(user, obj if isinstance(obj, Project) else obj.project)
 
 
 class IsProjectMember(BasePermission):
     """Object permission: the object's project has the user as a member."""
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return is_project_member(request.user, _project_of(obj))
+        return _role_of(request.user, obj) is not None
 
 
 class IsProjectAdmin(BasePermission):
     """Object permission: the user administers the object's project."""
 
+    message = "Only project admins may do this."
+
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return is_project_admin(request.user, _project_of(obj))
+        return _role_of(request.user, obj) == Role.ADMIN
 
 
 class CanCreateProjects(BasePermission):
@@ -87,3 +109,15 @@ class CanCreateProjects(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return request.method != "POST" or can_create_projects(request.user)
+
+
+class ProjectAPIView(GenericAPIView):
+    """An endpoint about the project named by `slug`.
+
+    `get_object()` answers 404 to non-members, then applies the view's permission classes.
+    """
+
+    lookup_field = "slug"
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return visible_projects(self.request.user)

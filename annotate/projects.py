@@ -9,7 +9,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import (
@@ -234,3 +235,23 @@ def project_counts(project: Project) -> dict[str, int]:
         "human_judgements": judgements["human"],
         "annotators": project.memberships.filter(role=Role.ANNOTATOR).count(),
     }
+
+
+def _count_of(queryset: QuerySet[Any], project_field: str) -> Coalesce:
+    counted = (
+        queryset.filter(**{project_field: OuterRef("pk")})
+        .order_by()
+        .values(project_field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def with_list_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
+    """Annotate the project list's counts (pairs, pending, judgements) in the same query."""
+    return projects.annotate(
+        pair_count=_count_of(Pair.objects.all(), "project"),
+        pending_count=_count_of(Pair.objects.filter(status=PairStatus.PENDING), "project"),
+        judgement_count=_count_of(Judgement.objects.valid(), "pair__project"),
+    )

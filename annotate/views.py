@@ -8,29 +8,24 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.api.views import export_response, start_import
-from annotate.exporting import EXPORT_FORMATS
+from annotate.exporting import EXPORT_FORMATS, FILE_TYPES, export_response
 from annotate.formats import FORMATS
-from annotate.importing import LABEL_MODES
+from annotate.importing import LABEL_MODES, start_import
 from annotate.models import Pair, PairStatus
 from annotate.permissions import (
     access_project,
     can_create_projects,
     is_project_admin,
-    role_in,
     visible_projects,
 )
-from annotate.projects import ProjectArchived, project_counts
+from annotate.projects import ProjectArchived, project_counts, with_list_counts
 from annotate.rendering import render_markdown
 
 
 @login_required
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = [
-        (project, role_in(request.user, project), project_counts(project))
-        for project in visible_projects(request.user).order_by("name")
-    ]
+    projects = with_list_counts(visible_projects(request.user)).order_by("name")
     context = {"projects": projects, "can_create": can_create_projects(request.user)}
     return render(request, "annotate/project_list.html", context)
 
@@ -83,17 +78,15 @@ def project_import(request: HttpRequest, slug: str) -> HttpResponse:
     upload = request.FILES.get("file")
     fmt = request.POST.get("format", "auto")
     labels = request.POST.get("labels", "judgements")
-    if upload is None or fmt not in ("auto", *FORMATS) or labels not in LABEL_MODES:
-        messages.error(request, "Choose a file, a format and what labels become.")
+    if upload is None:
+        messages.error(request, "Choose a file to import.")
+        return redirect("project-detail", slug=slug)
+    try:
+        job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
+    except (ValueError, ProjectArchived) as exc:  # too large, unknown format, archived project
+        messages.error(request, str(exc))
     else:
-        try:
-            job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
-        except ProjectArchived as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.info(
-                request, f"Import of {job.original_name} queued; progress is shown below."
-            )
+        messages.info(request, f"Import of {job.original_name} queued; progress is shown below.")
     return redirect("project-detail", slug=slug)
 
 
@@ -103,6 +96,18 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
     project = access_project(request.user, slug, admin=True)
     fmt = request.GET.get("format", "trl")
     file_type = request.GET.get("file", "jsonl")
-    if fmt not in EXPORT_FORMATS or file_type not in ("jsonl", "parquet"):
+    min_agreement = _fraction(request.GET.get("min_agreement", "0"))
+    if fmt not in EXPORT_FORMATS or file_type not in FILE_TYPES:
         return HttpResponse("Unknown export format.", status=400)
-    return export_response(project, format=fmt, file=file_type, min_agreement=0.0)
+    if min_agreement is None:
+        return HttpResponse("min_agreement must be a number from 0 to 1.", status=400)
+    return export_response(project, format=fmt, file=file_type, min_agreement=min_agreement)
+
+
+def _fraction(text: str) -> float | None:
+    """A number in [0, 1] from a query string, or None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None

@@ -26,12 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.active_learning_sim import T975, SimSettings, run_set  # noqa: E402
+from bench.data import all_sets, set_file  # noqa: E402
 from rewards.ml.acquisition import STRATEGIES  # noqa: E402
 from rewards.ml.config import TrainConfig  # noqa: E402
 from rewards.ml.data import PreferencePair, read_pairs_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 # The app's default cache folder too (settings.REWARDS_CACHE_DIR), so both reuse one embedding.
 DEFAULT_CACHE = ROOT / "var" / "embeddings"
 # See random_rises: random's curve counts as rising when it reaches its final accuracy this late.
@@ -88,7 +88,7 @@ def set_name(path: Path) -> str:
 
 def load_sets(args: argparse.Namespace) -> dict[str, list[PreferencePair]]:
     """Named pair lists: one per file, or one pooled list."""
-    paths = args.data or sorted(SHARED_DATA.glob("*/dev.jsonl"))
+    paths = args.data or [set_file(name) for name in all_sets()]
     sets = {set_name(p): read_pairs_jsonl(p) for p in paths}
     if args.slice:
         sets = {name: pairs[: args.slice] for name, pairs in sets.items()}

@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import all_sets, set_file  # noqa: E402
 from rewards.ml.backbone import embed_ahead, resolve_device  # noqa: E402
 from rewards.ml.config import TrainConfig  # noqa: E402
 from rewards.ml.data import PreferencePair, read_pairs_jsonl, split_by_prompt  # noqa: E402
@@ -32,13 +33,12 @@ from rewards.ml.metrics import evaluate  # noqa: E402
 from rewards.ml.score import load, score, score_pairs  # noqa: E402
 from rewards.ml.train import pair_metrics, train  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 DEFAULT_SETS = ("autoj", "pandalm", "hh_rlhf_harmless")
 
 
 def halves(name: str) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """(train, test) halves of a set's dev file, split by prompt."""
-    return split_by_prompt(read_pairs_jsonl(DATA / name / "dev.jsonl"), 0.5, seed=0)
+    return split_by_prompt(read_pairs_jsonl(set_file(name)), 0.5, seed=0)
 
 
 def longer_wins(pairs: list[PreferencePair]) -> float:
@@ -157,7 +157,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-finetune", action="store_true")
     args = parser.parse_args()
     if args.sets == ["all"]:
-        args.sets = sorted(p.name for p in DATA.iterdir() if (p / "dev.jsonl").exists())
+        args.sets = all_sets()
     if args.quick:
         args.sets, args.ft_pairs, args.ft_test = ["pandalm"], 32, 32
     return args

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from bench.data import set_file  # noqa: E402
 from rewards.ml.backbone import load_backbone, resolve_backbone, resolve_device  # noqa: E402
 from rewards.ml.config import TrainConfig  # noqa: E402
 from rewards.ml.data import (  # noqa: E402
@@ -41,12 +42,10 @@ from rewards.ml.metrics import evaluate  # noqa: E402
 from rewards.ml.score import load  # noqa: E402
 from rewards.ml.train import pair_metrics, train  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
-
 
 def slices(args: argparse.Namespace) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """Decisive training and test pairs from the two prompt-disjoint halves."""
-    first, second = split_by_prompt(read_pairs_jsonl(DATA / args.set / "dev.jsonl"), 0.5, seed=0)
+    first, second = split_by_prompt(read_pairs_jsonl(set_file(args.set)), 0.5, seed=0)
     decisive = [[p for p in half if p.label != "tie"] for half in (first, second)]
     return decisive[0][: args.pairs], decisive[1][: args.test]
 

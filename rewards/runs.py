@@ -1,4 +1,7 @@
-"""Training-run lifecycle in the database: request, claim, heartbeat, finish."""
+"""Run lifecycle in the database: request, claim, heartbeat, finish; promote and activate.
+
+Nothing here loads torch: web requests call these functions, workers do the heavy part.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from annotate.models import Judgement
-from rewards.models import TrainingRun
+from annotate.models import Judgement, Project
+from rewards.models import RewardModel, TrainingRun
 
 Status = TrainingRun.Status
 
@@ -84,3 +87,25 @@ def fail_stale_runs() -> int:
         "unchanged.",
         finished_at=timezone.now(),
     )
+
+
+def promote_model(model: RewardModel, *, note: str = "") -> None:
+    """Make `model` the project's served version (caller need not hold locks)."""
+    with transaction.atomic():
+        # Lock the project row so two promotions of one project serialize.
+        Project.objects.select_for_update().filter(pk=model.project_id).first()
+        RewardModel.objects.filter(project=model.project_id, is_active=True).update(is_active=False)
+        RewardModel.objects.filter(pk=model.pk).update(
+            is_active=True, promotion_note=note or model.promotion_note
+        )
+    model.is_active = True
+    model.promotion_note = note or model.promotion_note
+
+
+def activate_model(model: RewardModel, *, user: Any) -> None:
+    """Serve `model` now (rollback or roll forward); a worker re-ranks the queue with it."""
+    from rewards.tasks import rerank_project_task
+
+    with transaction.atomic():
+        promote_model(model, note=f"served: activated by {user.get_username()}")
+        rerank_project_task.delay_on_commit(model.project_id)

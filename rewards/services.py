@@ -7,7 +7,6 @@ takes ids, so a redelivered task re-reads the database.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 import shutil
@@ -27,7 +26,7 @@ from django.utils import timezone
 from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
-from rewards.runs import finish_run, report_progress
+from rewards.runs import finish_run, promote_model, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
 logger = logging.getLogger(__name__)
@@ -124,15 +123,15 @@ def _throttled_progress(run_id: int) -> Callable[[float, float, float | None], N
 
 def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: Path) -> RewardModel:
     project = run.project
-    meta = _read_meta(workdir)
+    meta = result.meta
     with transaction.atomic():
         version = (project.reward_models.aggregate(m=Max("version"))["m"] or 0) + 1
         model = RewardModel.objects.create(
             project=project,
             version=version,
             mode=run.mode,
-            backbone=str(meta.get("backbone", {}).get("name", "")),
-            config=meta.get("config", {}),
+            backbone=str(meta["backbone"]["name"]),
+            config=meta["config"],
             metrics={k: _finite(v) for k, v in result.metrics.items()},
             judgements=snapshot.judgements,
             last_judgement_id=snapshot.last_judgement_id,
@@ -140,13 +139,8 @@ def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: P
         )
         model.artifact.save(f"{project.slug}-v{version}.tar.gz", ContentFile(_tar(workdir)))
         TrainingRun.objects.filter(pk=run.pk).update(last_judgement_id=snapshot.last_judgement_id)
-    shutil.copytree(workdir, local_model_dir(model), dirs_exist_ok=True)
+    shutil.copytree(workdir, _model_folder(model), dirs_exist_ok=True)
     return model
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    meta = folder / "meta.json"
-    return json.loads(meta.read_text()) if meta.exists() else {}
 
 
 def _finite(value: Any) -> Any:
@@ -160,14 +154,35 @@ def _tar(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _model_folder(model: RewardModel) -> Path:
+    return settings.REWARDS_MODEL_DIR / f"model-{model.pk}"
+
+
 def local_model_dir(model: RewardModel) -> Path:
-    """The checkpoint folder on this machine, unpacked from storage when missing."""
-    folder = settings.REWARDS_MODEL_DIR / f"model-{model.pk}"
-    if not (folder / "meta.json").exists() and model.artifact:
-        folder.mkdir(parents=True, exist_ok=True)
-        with model.artifact.open("rb") as handle, tarfile.open(fileobj=handle) as archive:
-            archive.extractall(folder, filter="data")
+    """The checkpoint folder on this machine, unpacked from storage once when missing."""
+    from rewards.ml.checkpoint import read_metadata
+
+    folder = _model_folder(model)
+    try:
+        read_metadata(folder)
+    except ValueError:
+        if not model.artifact:
+            raise
+        _unpack(model, folder)
     return folder
+
+
+def _unpack(model: RewardModel, folder: Path) -> None:
+    """Extract beside `folder`, then rename: a crash never leaves half a checkpoint there."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=folder.parent))
+    try:
+        with model.artifact.open("rb") as handle, tarfile.open(fileobj=handle) as archive:
+            archive.extractall(staging, filter="data")
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- promotion
@@ -208,19 +223,6 @@ def evaluate_model(model: RewardModel, pairs: list[Any]) -> dict[str, Any]:
     if not pairs:
         return {}
     return {k: _finite(v) for k, v in pair_metrics(load_scorer(model), pairs).items()}
-
-
-def promote_model(model: RewardModel, *, note: str = "") -> None:
-    """Make `model` the project's served version (caller need not hold locks)."""
-    with transaction.atomic():
-        # Lock the project row so two promotions of one project serialize.
-        Project.objects.select_for_update().filter(pk=model.project_id).first()
-        RewardModel.objects.filter(project=model.project_id, is_active=True).update(is_active=False)
-        RewardModel.objects.filter(pk=model.pk).update(
-            is_active=True, promotion_note=note or model.promotion_note
-        )
-    model.is_active = True
-    model.promotion_note = note or model.promotion_note
 
 
 _SCORERS: dict[int, Any] = {}

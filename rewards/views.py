@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.permissions import access_project, is_project_admin
-from rewards.api.views import activate
+from annotate.permissions import access_project
 from rewards.models import RewardModel
 from rewards.overview import learning_curve, models_overview
-from rewards.runs import request_retrain
+from rewards.runs import activate_model, request_retrain
 
 
 @login_required
@@ -47,9 +46,7 @@ def retrain(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def activate_version(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    model = RewardModel.objects.filter(project=project, pk=pk).first()
-    if model is None or not is_project_admin(request.user, project):
-        raise Http404("No such version")
-    activate(model, user=request.user)
+    model = get_object_or_404(RewardModel, project=project, pk=pk)
+    activate_model(model, user=request.user)
     messages.info(request, f"Version {model.version} is now served; the queue is being re-ranked.")
     return redirect("models", slug=slug)

@@ -10,7 +10,8 @@ from annotate.importing import import_file
 from annotate.models import Project
 from annotate.projects import create_project
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Real labelled pairs committed with the repo (PandaLM, Apache-2.0; see annotate/demo/README.md).
+DEMO_DATA = Path(__file__).resolve().parents[1] / "annotate" / "demo"
 
 
 def make_project(slug: str = "proj", **options: Any) -> Project:
@@ -33,6 +34,12 @@ def pair_rows(n: int, *, labelled: bool = True, prefix: str = "q") -> list[dict[
             row["label"] = "a" if i % 2 == 0 else "b"
         rows.append(row)
     return rows
+
+
+def demo_rows(n: int, *, part: str = "labelled") -> list[dict[str, Any]]:
+    """The first n rows of the demo slice (`labelled` or `pending`), each with a/b/tie label."""
+    lines = (DEMO_DATA / f"pandalm-{part}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:n]]
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

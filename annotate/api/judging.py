@@ -8,13 +8,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.judging import JudgingError, record_judgement, skip_assignment
 from annotate.models import Assignment, Judgement, Project
-from annotate.permissions import access_project, is_project_admin
+from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
 from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
 from annotate.rendering import render_markdown
@@ -81,15 +82,17 @@ def blind_view(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-class NextPairView(APIView):
+class NextPairView(ProjectAPIView):
     """Lease the next pair for the calling annotator (204 when nothing is left)."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         request=NextInputSerializer,
         responses={200: NextPairSerializer, 204: OpenApiResponse(description="nothing left")},
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
+        project = self.get_object()
         data = NextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = lease_next_pair(request.user, project, after=data.validated_data.get("after"))
@@ -150,8 +153,10 @@ def _error(exc: JudgingError) -> Response:
     return Response(body, status=exc.status)
 
 
-class StatsView(APIView):
+class StatsView(ProjectAPIView):
     """Pending/complete pairs, judgements, per-annotator counts (annotators see their own)."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         responses=inline_serializer(
@@ -172,7 +177,7 @@ class StatsView(APIView):
         )
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
+        project = self.get_object()
         return Response(project_stats(project, request.user))
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from annotate.exporting import EXPORT_FORMATS
@@ -68,16 +66,6 @@ class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
     labels = serializers.ChoiceField(choices=LABEL_MODES, default="judgements")
-
-    def validate_file(self, value: Any) -> Any:
-        from django.conf import settings
-
-        if value.size > settings.MAX_IMPORT_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                f"file is larger than {settings.MAX_IMPORT_UPLOAD_BYTES} bytes; "
-                "use `manage.py import_pairs` for files this large"
-            )
-        return value
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -24,24 +23,17 @@ from annotate.api.serializers import (
     ProjectDetailSerializer,
     ProjectSerializer,
 )
-from annotate.exporting import export_chunks
-from annotate.models import ImportJob, Project
+from annotate.exporting import export_response
+from annotate.importing import UploadTooLarge, start_import
+from annotate.models import ImportJob
 from annotate.permissions import (
     CanCreateProjects,
     IsProjectAdmin,
     IsProjectMember,
-    is_project_admin,
     visible_projects,
+    with_role,
 )
-from annotate.projects import (
-    LastAdmin,
-    ProjectArchived,
-    UnknownUser,
-    check_not_archived,
-    create_project,
-    set_member,
-)
-from annotate.tasks import import_file_task
+from annotate.projects import LastAdmin, ProjectArchived, UnknownUser, create_project, set_member
 
 
 class ProjectViewSet(
@@ -96,6 +88,8 @@ class ProjectViewSet(
         data.is_valid(raise_exception=True)
         try:
             job = start_import(project, request.user, **data.validated_data)
+        except UploadTooLarge as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         except ProjectArchived as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -113,44 +107,11 @@ class ProjectViewSet(
         return export_response(project, **query.validated_data)
 
 
-def start_import(project: Project, user: Any, *, file: Any, format: str, labels: str) -> ImportJob:
-    """Store the upload and enqueue its import once the job row is committed."""
-    check_not_archived(project)
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            project=project,
-            created_by=user,
-            file=file,
-            original_name=file.name,
-            format=format,
-            labels=labels,
-        )
-        import_file_task.delay_on_commit(job.pk)
-    return job
-
-
-def export_response(
-    project: Project, *, format: str, file: str, min_agreement: float
-) -> StreamingHttpResponse:
-    """A streamed download named after the project and the format."""
-    chunks = export_chunks(project, fmt=format, file_type=file, min_agreement=min_agreement)
-    content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
-    response = StreamingHttpResponse(chunks, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{format}.{file}"'
-    return response
-
-
 class ImportJobView(generics.RetrieveAPIView):
     """Progress and result of a background import (project admins)."""
 
     serializer_class = ImportJobSerializer
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
 
     def get_queryset(self) -> Any:
-        return ImportJob.objects.filter(
-            project__in=visible_projects(self.request.user)
-        ).select_related("project")
-
-    def check_object_permissions(self, request: Request, obj: ImportJob) -> None:
-        super().check_object_permissions(request, obj)
-        if not is_project_admin(request.user, obj.project):
-            self.permission_denied(request, message="Only project admins see imports.")
+        return with_role(ImportJob.objects.select_related("project"), self.request.user)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotate.models import Project
-from annotate.permissions import access_project, is_project_admin, visible_projects
+from annotate.permissions import IsProjectAdmin, IsProjectMember, ProjectAPIView, with_role
 from rewards.api.serializers import (
     ModelsOverviewSerializer,
     RetrainInputSerializer,
@@ -25,33 +24,23 @@ from rewards.api.serializers import (
 )
 from rewards.models import RewardModel, ScoreRequest, TrainingRun
 from rewards.overview import models_overview
-from rewards.runs import request_retrain
+from rewards.runs import activate_model, request_retrain
 
 # How long a score call waits for the worker before answering 202 with the request id.
 SCORE_WAIT_SECONDS = 30
 
 
-def _admin_project(request: Request, slug: str) -> Project:
-    """Members who are not admins get 403; everyone else 404 (as in the annotate API)."""
-    project = access_project(request.user, slug)
-    _require_admin(request, project)
-    return project
-
-
-def _require_admin(request: Request, project: Project) -> None:
-    if not is_project_admin(request.user, project):
-        raise PermissionDenied("Only project admins may do this.")
-
-
-class RetrainView(APIView):
+class RetrainView(ProjectAPIView):
     """Queue a retrain (project admins); while one is live, that run is returned instead."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
 
     @extend_schema(
         request=RetrainInputSerializer,
         responses={202: TrainingRunSerializer, 200: TrainingRunSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = _admin_project(request, slug)
+        project = self.get_object()
         data = RetrainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         options = dict(data.validated_data)
@@ -61,60 +50,50 @@ class RetrainView(APIView):
         return Response(TrainingRunSerializer(run).data, status=code)
 
 
-class TrainingRunView(APIView):
+class TrainingRunView(GenericAPIView):
     """A run's status, progress, error and the version it made (project admins)."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    def get_queryset(self) -> Any:
+        return with_role(TrainingRun.objects.select_related("project", "model"), self.request.user)
 
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        run = (
-            TrainingRun.objects.filter(pk=pk, project__in=visible_projects(request.user))
-            .select_related("project", "model")
-            .first()
-        )
-        if run is None:
-            raise NotFound()
-        _require_admin(request, run.project)
-        return Response(TrainingRunSerializer(run).data)
+        return Response(TrainingRunSerializer(self.get_object()).data)
 
 
-class ModelsView(APIView):
+class ModelsView(ProjectAPIView):
     """The active version, all versions, recent runs and the embedding status."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
 
     @extend_schema(responses=ModelsOverviewSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        project = _admin_project(request, slug)
+        project = self.get_object()
         return Response(ModelsOverviewSerializer(models_overview(project)).data)
 
 
-class ActivateView(APIView):
+class ActivateView(GenericAPIView):
     """Serve this version (rollback or roll forward) and re-rank the queue with it."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    def get_queryset(self) -> Any:
+        return with_role(RewardModel.objects.select_related("project"), self.request.user)
 
     @extend_schema(request=None, responses=RewardModelSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        model = (
-            RewardModel.objects.filter(pk=pk, project__in=visible_projects(request.user))
-            .select_related("project")
-            .first()
-        )
-        if model is None:
-            raise NotFound()
-        _require_admin(request, model.project)
-        activate(model, user=request.user)
+        model = self.get_object()
+        activate_model(model, user=request.user)
         model.refresh_from_db()
         return Response(RewardModelSerializer(model).data)
 
 
-def activate(model: RewardModel, *, user: Any) -> None:
-    from rewards.services import promote_model
-    from rewards.tasks import rerank_project_task
-
-    with transaction.atomic():
-        promote_model(model, note=f"served: activated by {user.get_username()}")
-        rerank_project_task.delay_on_commit(model.project_id)
-
-
-class ScoreView(APIView):
+class ScoreView(ProjectAPIView):
     """Rewards of the active model for each response (best-of-n), scored by a worker."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
 
     @extend_schema(
         request=ScoreInputSerializer,
@@ -125,7 +104,7 @@ class ScoreView(APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project(request.user, slug)
+        project = self.get_object()
         data = ScoreInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         model = RewardModel.objects.filter(project=project, is_active=True).first()
@@ -161,14 +140,16 @@ def _await_score(request_id: int, wait: float = SCORE_WAIT_SECONDS) -> Response:
         time.sleep(0.05)
 
 
-class ScoreRequestView(APIView):
+class ScoreRequestView(GenericAPIView):
     """The answer to a score call that was still running when it returned 202."""
+
+    permission_classes = [IsAuthenticated & IsProjectMember]
+
+    def get_queryset(self) -> Any:
+        return with_role(ScoreRequest.objects.all(), self.request.user)
 
     @extend_schema(
         responses={200: ScoreOutputSerializer, 202: OpenApiResponse(description="still scoring")}
     )
     def get(self, request: Request, pk: int) -> Response:
-        row = ScoreRequest.objects.filter(pk=pk, project__in=visible_projects(request.user)).first()
-        if row is None:
-            raise NotFound()
-        return _await_score(row.pk, wait=0)
+        return _await_score(self.get_object().pk, wait=0)

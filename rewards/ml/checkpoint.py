@@ -51,13 +51,26 @@ def write_checkpoint(scorer: RewardScorer, out_dir: str | Path) -> Path:
     return folder
 
 
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """The metadata block of the checkpoint in `folder` (what `describe` wrote).
+
+    The one reader of a checkpoint's description; ValueError when `folder` holds none.
+    """
+    path = Path(folder) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{folder} holds no {FORMAT} checkpoint") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{folder} is not a {FORMAT} checkpoint")
+    return meta
+
+
 def read_checkpoint(
     folder: Path, *, cache_dir: str | None = None, device: str = "auto"
 ) -> RewardScorer:
     """Rebuild the scorer written by `write_checkpoint`."""
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{folder} is not a {FORMAT} checkpoint")
+    meta = read_metadata(folder)
     config = TrainConfig.from_dict(meta["config"])
     described = meta["backbone"]
     finetuned = meta["mode"] == "finetune"

@@ -22,13 +22,18 @@ from rewards.ml.score import RewardScorer, ensemble_p_a, score_pairs
 
 @dataclass
 class TrainResult:
-    """What a finished run produced: where, how good, how long."""
+    """What a finished run produced: where, how good, how long, and the checkpoint's metadata.
+
+    `meta` is what the checkpoint records (backbone, config, heads, metrics...), so callers
+    need not read the folder back.
+    """
 
     out_dir: Path
     metrics: Metrics
     seconds: float
     n_pairs: int
     details: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -103,4 +108,4 @@ def train(
     if progress is not None:
         progress(1.0, float(details.get("train_loss", float("nan"))), 0.0)
     seconds = time.monotonic() - started
-    return TrainResult(folder, metrics, seconds, len(pairs), details)
+    return TrainResult(folder, metrics, seconds, len(pairs), details, scorer.meta)

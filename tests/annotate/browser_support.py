@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +16,13 @@ from tests.factories import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+# Variables naming a Chromium (or Chrome) binary, checked before the PATH.
+CHROMIUM_VARIABLES = ("CHROMIUM_PATH", "PLAYWRIGHT_CHROMIUM_EXECUTABLE")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+HOW_TO_ENABLE = (
+    "Chromium not found, browser tests skipped. To run them, install it (Debian: "
+    "apt-get install chromium) or set CHROMIUM_PATH to a Chromium/Chrome binary."
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -24,6 +32,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def find_chromium() -> str | None:
+    """The Chromium named by CHROMIUM_PATH / PLAYWRIGHT_CHROMIUM_EXECUTABLE, else on the PATH."""
+    for variable in CHROMIUM_VARIABLES:
+        if value := os.environ.get(variable):
+            if not os.access(value, os.X_OK):
+                raise FileNotFoundError(f"{variable}={value} is not an executable file")
+            return value
+    return next(filter(None, (shutil.which(name) for name in CHROMIUM_NAMES)), None)
 
 
 def log_in(page: Page, base_url: str, username: str, *, next_path: str) -> None:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from annotate.exporting import export_chunks, export_rows, pseudonym
 from annotate.importing import import_file, refresh_pair_counts
 from annotate.models import Judgement, Pair
-from tests.factories import SHARED_DATA, make_project, pair_rows, write_jsonl
+from tests.factories import demo_rows, make_project, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -29,24 +29,38 @@ def _preferences(project: Any) -> set[tuple[str, str, str]]:
     }
 
 
-def _shared_slice(tmp_path: Path, name: str, n: int) -> Path:
-    lines = (SHARED_DATA / name / "dev.jsonl").read_text().splitlines()[:n]
-    return write_jsonl(tmp_path / f"{name}.jsonl", [json.loads(line) for line in lines])
+def _multi_turn_rows(n: int) -> list[dict[str, Any]]:
+    """Conversations whose last user turn is judged (message-list prompts)."""
+    return [
+        {
+            "prompt": [
+                {"role": "user", "content": f"Name a prime number above {i}."},
+                {"role": "assistant", "content": f"{i + 1 if i % 2 else i + 2} might be one."},
+                {"role": "user", "content": "Are you sure? Explain."},
+            ],
+            "response_a": f"Let me check the divisors of the number after {i} again.",
+            "response_b": "Yes.",
+            "label": "a" if i % 3 else "b",
+        }
+        for i in range(n)
+    ]
 
 
 def test_trl_export_loads_in_datasets_and_imports_back_unchanged(tmp_path: Path) -> None:
-    # given: real labelled data, single- and multi-turn
+    # given: real labelled data (the demo slice) and multi-turn conversations
     from datasets import load_dataset
 
     source = make_project("source")
-    import_file(source, _shared_slice(tmp_path, "hh_rlhf_harmless", 60))
+    rows = demo_rows(40) + _multi_turn_rows(6)
+    import_file(source, write_jsonl(tmp_path / "source.jsonl", rows))
     # when
     exported = _export(source, tmp_path, "trl")
     dataset = load_dataset("json", data_files=str(exported), split="train")
     copy = make_project("copy")
     import_file(copy, exported)
     # then
-    decided = Pair.objects.filter(project=source).count()
+    # one pair per distinct comparison; ties are left out
+    decided = Pair.objects.filter(project=source, judgements__choice__in=["a", "b"]).count()
     assert len(dataset) == decided > 0
     assert dataset.column_names == ["prompt", "chosen", "rejected"]
     assert isinstance(dataset[0]["prompt"], list)  # multi-turn: TRL's conversational form

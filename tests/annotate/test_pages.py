@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from annotate.importing import import_file
-from annotate.models import Project
+from annotate.importing import import_file, refresh_pair_counts
+from annotate.models import ImportJob, Judgement, Pair, Project
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +53,7 @@ def test_outsiders_get_404_for_the_project_page_and_its_export(
 
 
 def test_annotators_cannot_download_exports(annotator: Any, project: Project) -> None:
-    assert _client(annotator).get(f"/projects/{project.slug}/export?format=trl").status_code == 404
+    assert _client(annotator).get(f"/projects/{project.slug}/export?format=trl").status_code == 403
 
 
 def test_admins_download_a_streamed_export(tmp_path: Path, admin: Any, project: Project) -> None:
@@ -59,3 +61,43 @@ def test_admins_download_a_streamed_export(tmp_path: Path, admin: Any, project: 
     response = _client(admin).get(f"/projects/{project.slug}/export?format=trl&file=jsonl")
     assert response.streaming
     assert len(b"".join(response.streaming_content).splitlines()) == 3
+
+
+def test_the_import_page_refuses_a_file_over_the_upload_limit(
+    settings: Any, admin: Any, project: Project
+) -> None:
+    # given a limit smaller than the file
+    settings.MAX_IMPORT_UPLOAD_BYTES = 100
+    body = "".join(json.dumps(r) + "\n" for r in pair_rows(5)).encode()
+    upload = SimpleUploadedFile("p.jsonl", body, content_type="application/x-ndjson")
+    # when it is uploaded through the project page
+    response = _client(admin).post(
+        f"/projects/{project.slug}/import", {"file": upload}, follow=True
+    )
+    # then nothing is queued and the page says why
+    assert not ImportJob.objects.exists()
+    assert "larger than 100 bytes" in response.content.decode()
+
+
+def test_the_page_export_honours_min_agreement(
+    tmp_path: Path, admin: Any, annotator: Any, second_annotator: Any, project: Project
+) -> None:
+    # given one pair decided 2 to 1 and one decided unanimously
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(2, labelled=False)))
+    split, unanimous = Pair.objects.order_by("external_id")
+    users = [admin, annotator, second_annotator]
+    for pair, choices in ((split, "bba"), (unanimous, "aaa")):
+        for user, choice in zip(users, choices, strict=True):
+            Judgement.objects.create(
+                pair=pair, annotator=user, choice=choice, client_id=f"{pair.pk}-{user.pk}"
+            )
+    refresh_pair_counts(project, {split.pk, unanimous.pk})
+    client = _client(admin)
+    url = f"/projects/{project.slug}/export?format=trl&file=jsonl"
+    # when exported with and without an agreement threshold
+    every = b"".join(client.get(url).streaming_content).splitlines()
+    strict = b"".join(client.get(url + "&min_agreement=0.8").streaming_content).splitlines()
+    # then the threshold drops the split pair, as the API does
+    assert len(every) == 2
+    assert [json.loads(row)["prompt"] for row in strict] == ["q question 1?"]
+    assert client.get(url + "&min_agreement=2").status_code == 400

@@ -106,9 +106,10 @@ def test_the_list_runs_a_fixed_number_of_queries(
     client = logged_in(admin)
     client.get(f"/projects/{project.slug}/pairs")  # fills the cached model names
 
-    # then a filtered page costs the same few queries (session, user, project, role, the
-    # served model for the margin sort, annotators for the filter, the page) whatever its size
-    with django_assert_num_queries(7):
+    # then a filtered page costs the same few queries (session, user, the project with the
+    # user's role, the served model for the margin sort, annotators for the filter, the page)
+    # whatever its size
+    with django_assert_num_queries(6):
         page = client.get(f"/projects/{project.slug}/pairs", {"status": "judged", "q": "question"})
     assert len(_ids(page.content.decode())) == 50
 

@@ -14,8 +14,8 @@ from tests.annotate.workspace_support import judged_pair, logged_in
 
 pytestmark = pytest.mark.django_db
 
-# Members without the admin role get 404, like outsiders, so a project's pages reveal nothing.
-MEMBER_DENIED = 404
+# Members without the admin role are told no (403); outsiders learn nothing (404).
+MEMBER_DENIED = 403
 
 
 @pytest.fixture

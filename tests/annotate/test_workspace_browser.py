@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from annotate.models import Judgement, Pair, PairStatus, Project
-from tests.annotate.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in, wait_for_pair
+from tests.annotate.browser_support import ARTIFACTS, log_in, wait_for_pair
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # As in test_browser.py: the sync API's event loop would make Django refuse ORM calls.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
 
 
 def _page(browser: Browser, errors: list[str]) -> Page:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,14 @@ from annotate.importing import import_file
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel, TrainingRun
 from tests.conftest import client_for, wait_until
-from tests.factories import SHARED_DATA, write_jsonl
+from tests.factories import demo_rows, write_jsonl
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _import_pending(project: Project, tmp_path: Path, n: int = 80) -> None:
-    """Real labelled pairs, imported pending with their labels kept as hidden gold."""
-    lines = (SHARED_DATA / "pandalm" / "dev.jsonl").read_text().splitlines()[:n]
-    path = write_jsonl(tmp_path / "pandalm.jsonl", [json.loads(line) for line in lines])
+    """Real labelled pairs (the demo slice), imported pending with their labels as hidden gold."""
+    path = write_jsonl(tmp_path / "pandalm.jsonl", demo_rows(n, part="pending"))
     import_file(project, path, labels="gold")
 
 
@@ -64,7 +62,12 @@ def _mean_p_a(pair: Pair, model: RewardModel) -> float:
 
 
 def test_retraining_promotes_a_version_and_reranks_the_queue(
-    celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
+    celery_worker: Path,
+    tiny_backbone: str,
+    admin: Any,
+    annotator: Any,
+    project: Project,
+    tmp_path: Path,
 ) -> None:
     # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
     Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
@@ -78,6 +81,9 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     assert model.is_active and model.version == 1
     assert set(model.metrics) >= {"accuracy", "log_loss", "ece", "n"}
     assert model.judgements == 40
+    # and it records the checkpoint it was trained as (the worker's backbone, the run's config)
+    assert model.backbone == tiny_backbone
+    assert (model.config["backbone"], model.config["mode"]) == (tiny_backbone, "heads")
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(

@@ -167,7 +167,7 @@ def test_the_retrain_button_queues_a_run_and_activate_rolls_back(
     assert 'id="retrain" disabled' in html  # a live run: the button waits for it
     annotator_page = Client()
     annotator_page.force_login(annotator)
-    assert annotator_page.get(f"/projects/{project.slug}/models").status_code == 404
+    assert annotator_page.get(f"/projects/{project.slug}/models").status_code == 403
 
 
 def test_a_failed_threshold_run_is_not_requeued_until_new_judgements_arrive(

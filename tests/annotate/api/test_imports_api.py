@@ -106,3 +106,21 @@ def test_import_status_is_for_admins_only(
     job = ImportJob.objects.create(project=project, created_by=admin, original_name="x.jsonl")
     response = client_for(request.getfixturevalue(persona)).get(f"/api/imports/{job.pk}")
     assert response.status_code == expected
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_file_over_the_upload_limit(
+    settings: Any, admin: Any, project: Project
+) -> None:
+    # given a limit smaller than the file
+    settings.MAX_IMPORT_UPLOAD_BYTES = 100
+    # when
+    response = client_for(admin).post(
+        f"/api/projects/{project.slug}/imports",
+        {"file": _upload(pair_rows(5))},
+        format="multipart",
+    )
+    # then the same rule as the page: a 400 naming the limit, nothing queued
+    assert response.status_code == 400
+    assert "larger than 100 bytes" in response.json()["file"][0]
+    assert not ImportJob.objects.exists()

@@ -1,4 +1,4 @@
-"""Tiny local backbone and training configs for the rewards.ml tests (no database)."""
+"""Training configs for the rewards.ml tests (no database); tiny_backbone: tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ from typing import Any
 import pytest
 
 from rewards.ml.config import TrainConfig
-from rewards.ml.testing import build_tiny_backbone
-
-
-@pytest.fixture(scope="session")
-def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Path of a random-init 2-layer BERT with a word-level tokenizer."""
-    return build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone"))
 
 
 @pytest.fixture

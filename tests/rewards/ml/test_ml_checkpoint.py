@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rewards.ml.checkpoint import read_metadata
 from rewards.ml.score import load, score
 from rewards.ml.testing import build_tiny_backbone
 from rewards.ml.train import train
@@ -18,10 +19,10 @@ from tests.rewards.ml.synthetic import synthetic_pairs
 def test_it_records_what_the_model_is_and_how_it_was_made(make_config: Any, tmp_path: Path) -> None:
     # given a trained model with caller metadata
     pairs = synthetic_pairs(40, seed=8)
-    train(make_config(epochs=3), pairs, tmp_path / "m", metadata={"max_judgement_id": 41})
+    result = train(make_config(epochs=3), pairs, tmp_path / "m", metadata={"max_judgement_id": 41})
 
-    # when its description is read
-    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    # when its description is read back from the folder
+    meta = read_metadata(tmp_path / "m")
 
     # then it carries config, backbone, pooling, formatting, seed, metrics and data fingerprint
     assert meta["config"]["members"] == 4
@@ -31,6 +32,13 @@ def test_it_records_what_the_model_is_and_how_it_was_made(make_config: Any, tmp_
     assert set(meta["metrics"]) == {"accuracy", "log_loss", "ece", "n"}
     assert len(meta["data"]["fingerprint"]) == 16
     assert meta["metadata"] == {"max_judgement_id": 41}
+    # and train() returned the same description, so callers need not read the folder
+    assert result.meta == json.loads(json.dumps(meta))
+
+
+def test_it_refuses_to_describe_a_folder_without_a_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no prefloop-reward-model checkpoint"):
+        read_metadata(tmp_path)
 
 
 def test_it_round_trips_heads_scores(make_config: Any, tmp_path: Path) -> None:
