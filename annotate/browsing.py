@@ -57,7 +57,7 @@ def filter_pairs(project: Project, wanted: PairFilter) -> QuerySet[Pair]:
         by = Judgement.objects.filter(pair=OuterRef("pk"), annotator_id=wanted.annotator_id)
         pairs = pairs.filter(Exists(by))
     if wanted.text:
-        pairs = _search(pairs, wanted.text)
+        pairs = _search(project, pairs, wanted.text)
     return pairs
 
 
@@ -72,32 +72,53 @@ def _other_choice() -> QuerySet[Judgement]:
     return Judgement.objects.valid().filter(pair=OuterRef("pk")).exclude(choice=Subquery(first))
 
 
-def _search(pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
-    """Full-text search on Postgres (English stemming, web-search syntax); LIKE elsewhere.
-
-    On Postgres the prompts and responses that match are found through their GIN indexes
-    (migration 0004), so a rare word does not make every row's text be parsed.
-    """
+def _search(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
+    """Full-text search on Postgres (English stemming, web-search syntax); LIKE elsewhere."""
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
-        query = SearchQuery(text, search_type="websearch", config="english")
-        prompts = Prompt.objects.annotate(
-            v=SearchVector(Cast("messages", TextField()), config="english")
-        ).filter(v=query)
-        responses = Response.objects.annotate(v=SearchVector("text", config="english")).filter(
-            v=query
-        )
-        return pairs.filter(
-            Q(prompt__in=prompts.values("pk"))
-            | Q(response_a__in=responses.values("pk"))
-            | Q(response_b__in=responses.values("pk"))
-        )
+        return _full_text(project, pairs, text)
     return pairs.filter(
         Q(prompt__messages__icontains=text)
         | Q(response_a__text__icontains=text)
         | Q(response_b__text__icontains=text)
     )
+
+
+# Up to this many matching prompts or responses, pairs are found by those ids (index lookups);
+# past it the words are common, and testing pairs in the page's order fills a page sooner.
+SEARCH_ID_LIMIT = 5000
+
+
+def _full_text(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
+    """Rare words: the GIN indexes of migration 0004 find the texts; common words: each pair
+    is tested in order until a page is full, so neither parses every row's text."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    query = SearchQuery(text, search_type="websearch", config="english")
+    prompt_vector = SearchVector(Cast("messages", TextField()), config="english")
+    prompts = _ids_if_few(Prompt.objects.filter(project=project), prompt_vector, query)
+    responses = _ids_if_few(
+        Response.objects.filter(prompt__project=project),
+        SearchVector("text", config="english"),
+        query,
+    )
+    if prompts is not None and responses is not None:
+        return pairs.filter(
+            Q(prompt__in=prompts) | Q(response_a__in=responses) | Q(response_b__in=responses)
+        )
+    vector = SearchVector(
+        Cast("prompt__messages", TextField()),
+        "response_a__text",
+        "response_b__text",
+        config="english",
+    )
+    return pairs.annotate(search=vector).filter(search=query)
+
+
+def _ids_if_few(rows: QuerySet[Any], vector: Any, query: Any) -> list[int] | None:
+    ids = list(
+        rows.annotate(v=vector).filter(v=query).values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1]
+    )
+    return ids if len(ids) <= SEARCH_ID_LIMIT else None
 
 
 def extra_sorts(project: Project) -> dict[str, PairSort]:

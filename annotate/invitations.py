@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import Invitation, Membership, Project
@@ -50,7 +51,8 @@ def invite_members(
     users = get_user_model().objects
     invited = []
     for email in emails:
-        user = users.filter(email__iexact=email).first()
+        # The address is the username of accounts made here, so look it up both ways.
+        user = users.filter(Q(email__iexact=email) | Q(username__iexact=email)).first()
         if user is None:
             user = users.create_user(username=email.lower(), email=email.lower())
         Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})

@@ -13,16 +13,17 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.browsing import browse_pairs, extra_sorts, model_names, pair_judgements
 from annotate.exporting import pseudonym
 from annotate.forms import GoldForm, InvalidateForm, PairFilterForm
-from annotate.models import Judgement, Pair, Project, Role
+from annotate.models import Judgement, Pair, Project
 from annotate.permissions import access_project
 from annotate.rendering import render_markdown
 from annotate.review import invalidate_judgement, restore_judgement, set_gold_label
 from annotate.signals import PairDetail, pair_details
 
 
-def _annotators(project: Project) -> list[tuple[int, str]]:
-    memberships = project.memberships.filter(role=Role.ANNOTATOR).select_related("user")
-    return [(m.user_id, m.user.get_username()) for m in memberships.order_by("user__username")]
+def _members(project: Project) -> list[tuple[int, str]]:
+    """Everyone who may have judged here, for the "judged by" filter."""
+    memberships = project.memberships.select_related("user").order_by("user__username")
+    return [(m.user_id, m.user.get_username()) for m in memberships]
 
 
 @login_required
@@ -32,7 +33,7 @@ def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
     extra = extra_sorts(project)
     form = PairFilterForm(
         request.GET,
-        annotators=_annotators(project),
+        annotators=_members(project),
         extra_sorts=[(sort.name, sort.label) for sort in extra.values()],
     )
     if not form.is_valid():

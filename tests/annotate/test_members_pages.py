@@ -186,3 +186,21 @@ def test_the_members_api_calls_the_same_rules(admin: Any, project: Project) -> N
     )
     assert response.status_code == 400
     assert "at least one admin" in response.json()["username"][0]
+
+
+def test_inviting_an_address_that_is_already_a_username_adds_that_account(
+    admin: Any, django_user_model: type[User], project: Project
+) -> None:
+    # given an account named by an address but with no email set
+    user = django_user_model.objects.create_user("Erin@example.com", password="erin-pass")
+
+    # when that address is invited
+    response = logged_in(admin).post(
+        f"/projects/{project.slug}/members/invite", {"emails": "erin@example.com", "role": "admin"}
+    )
+
+    # then the account is added (it has a password, so no link) and no second one is made
+    assert response.status_code == 302
+    assert Membership.objects.get(project=project, user=user).role == Role.ADMIN
+    assert django_user_model.objects.filter(username__iexact="erin@example.com").count() == 1
+    assert not Invitation.objects.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -61,6 +62,21 @@ def test_the_filters_narrow_the_table(admin: Any, annotator: Any, mixed: Project
     assert _ids(_list(client, mixed, q="paris")) == [by_ext["q-4"]]
     assert _ids(_list(client, mixed, sort="priority"))[:2] == [by_ext["q-5"], by_ext["q-4"]]
     assert _ids(_list(client, mixed, sort="votes"))[0] == by_ext["q-5"]
+
+
+@pytest.mark.parametrize("id_limit", [0, 5000])
+def test_text_search_finds_prompts_and_responses_whether_words_are_rare_or_common(
+    admin: Any, mixed: Project, id_limit: int
+) -> None:
+    # On Postgres, a limit of 0 makes every word "common" (pairs tested in order), the default
+    # finds them through the indexed texts; SQLite uses LIKE either way.
+    by_ext = {p.external_id: p.pk for p in Pair.objects.all()}
+    client = logged_in(admin)
+    with patch("annotate.browsing.SEARCH_ID_LIMIT", id_limit):
+        assert _ids(_list(client, mixed, q="Paris")) == [by_ext["q-4"]]
+        assert _ids(_list(client, mixed, q="question 3")) == [by_ext["q-3"]]
+        assert len(_ids(_list(client, mixed, q="longer"))) == 6
+        assert _ids(_list(client, mixed, q="zebra")) == []
 
 
 def test_an_invalid_vote_ends_a_disagreement(admin: Any, mixed: Project) -> None:
