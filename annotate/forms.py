@@ -146,7 +146,9 @@ class PairFilterForm(forms.Form):
         label="Source model",
         widget=forms.TextInput(attrs={"list": "model-names"}),
     )
-    annotator = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    annotator = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Judged by"
+    )
     q = forms.CharField(required=False, max_length=200, label="Text")
     sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
     after = forms.RegexField(regex=r"^-?[0-9.e+-]+~[0-9]+$", required=False)
