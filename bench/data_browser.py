@@ -3,9 +3,9 @@
     DATABASE_URL=postgres://... .venv/bin/python bench/data_browser.py [--pairs 1000000]
 
 Fills a fresh project set-based in SQL (two pairs per prompt, three responses per prompt; 30% of
-the pairs judged, 10% by two annotators who disagree), then times the page for every filter and
-sort, first page and a page from the middle (keyset cursor), through Django's test client as a
-logged-in superuser. Prints a table, then deletes the project the way the delete button does
+the pairs judged, 10% by two annotators who disagree) and serves a version with random scores,
+then times the page for every filter and sort (reward margin included), first page and a page
+from the middle (keyset cursor), through Django's test client as a logged-in superuser. Prints a table, then deletes the project the way the delete button does
 (hidden at once, rows purged in batches) and prints how long the purge took, unless --keep.
 """
 
@@ -69,6 +69,28 @@ def fill(project_id: int, pairs: int, users: list[int]) -> None:
             cursor.execute(sql, params)
 
 
+def serve_random_model(project: object) -> None:
+    """A served version with a random score for every response: the margin sort's input."""
+    from django.db import connection
+
+    from rewards.models import RewardModel
+
+    if RewardModel.objects.filter(project=project, is_active=True).exists():
+        return
+    model = RewardModel.objects.create(
+        project=project, version=1, mode="heads", backbone="bench", is_active=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO rewards_responsescore (response_id, model_id, mean, std, members)
+               SELECT r.id, %s, random() * 4 - 2, 0.1, '[]'
+               FROM annotate_response r JOIN annotate_prompt p ON p.id = r.prompt_id
+               WHERE p.project_id = %s""",
+            [model.pk, project.pk],  # type: ignore[attr-defined]
+        )
+        cursor.execute("ANALYZE rewards_responsescore")
+
+
 def timed(client: object, url: str) -> tuple[float, int]:
     times = []
     for _ in range(REPEATS):
@@ -117,6 +139,7 @@ def main() -> None:
         fill(project.pk, args.pairs, [u.pk for u in annotators])
         print(f"filled {args.pairs} pairs in {time.perf_counter() - start:.0f} s", flush=True)
 
+    serve_random_model(project)
     client = Client()
     client.force_login(root)
     base = f"/projects/{slug}/pairs"
@@ -136,6 +159,8 @@ def main() -> None:
         ("text, a word in every prompt", {"q": "explain"}),
         ("text, a word in 0.1% of prompts", {"q": "topic 42"}),
         ("text, no match", {"q": "zebra"}),
+        ("reward margin, first page", {"sort": "margin"}),
+        ("reward margin, status=judged", {"sort": "margin", "status": "judged"}),
     ]
     print(f"\n| page ({args.pairs:,} pairs) | median ms of {REPEATS} | rows |\n|---|---|---|")
     for name, query in cases:
