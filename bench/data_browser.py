@@ -5,8 +5,9 @@
 Fills a fresh project set-based in SQL (two pairs per prompt, three responses per prompt; 30% of
 the pairs judged, 10% by two annotators who disagree) and serves a version with random scores,
 then times the page for every filter and sort (reward margin included), first page and a page
-from the middle (keyset cursor), through Django's test client as a logged-in superuser. Prints a table, then deletes the project the way the delete button does
-(hidden at once, rows purged in batches) and prints how long the purge took, unless --keep.
+from the middle (keyset cursor), through Django's test client as a logged-in superuser. Prints
+a table, then deletes the project the way the delete button does (hidden at once, rows purged
+in batches) and prints how long the purge took, unless --keep.
 """
 
 from __future__ import annotations
