@@ -70,5 +70,5 @@ class JudgementAdmin(admin.ModelAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "original_name", "status", "progress", "created_at"]
+    list_display = ["id", "project", "original_name", "status", "created_at"]
     list_filter = ["status"]

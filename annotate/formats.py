@@ -12,6 +12,8 @@ import hashlib
 import io
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from annotate.compression import READ_ERRORS, compression_of, inner_name, open_binary
 
 FORMATS = ("pairs", "responses", "trl", "hh")
 FILE_TYPES = ("jsonl", "csv", "parquet")
@@ -103,8 +107,8 @@ def pair_key(prompt_digest: str, a_digest: str, b_digest: str) -> str:
 
 
 def file_type_of(name: str) -> str:
-    """Guess jsonl/csv/parquet from a file name; unknown extensions are JSONL."""
-    suffix = Path(name).suffix.lower()
+    """Guess jsonl/csv/parquet from a file name (`.gz` etc. aside); others are JSONL."""
+    suffix = Path(inner_name(name)).suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix in (".parquet", ".pq"):
@@ -113,18 +117,23 @@ def file_type_of(name: str) -> str:
 
 
 def read_rows(path: str | Path, file_type: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield `(line, row)`; a row that cannot be decoded is yielded as a RowError."""
+    """Yield `(line, row)`; a row that cannot be decoded is yielded as a RowError.
+
+    The file may be gzip, bzip2, xz or zstd compressed (told by its first bytes); a stream that
+    breaks off is reported at the line where it did.
+    """
     kind = file_type or file_type_of(str(path))
-    if kind == "csv":
-        yield from _read_csv(Path(path))
-    elif kind == "parquet":
-        yield from _read_parquet(Path(path))
-    else:
-        yield from _read_jsonl(Path(path))
+    reader = {"csv": _read_csv, "parquet": _read_parquet}.get(kind, _read_jsonl)
+    line = 0
+    try:
+        for line, row in reader(Path(path)):
+            yield line, row
+    except READ_ERRORS as exc:
+        yield line + 1, RowError(line + 1, "", f"cannot read the file past here ({exc})")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -135,7 +144,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         for row in reader:
             # line_num is the line the row ends on; rows with embedded newlines start earlier.
@@ -144,8 +153,20 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
+    if compression_of(path) is None:
+        yield from _parquet_rows(pq.ParquetFile(path))
+        return
+    # Parquet needs to seek: a compressed one is unpacked to a temporary file first.
+    with tempfile.TemporaryFile() as unpacked:
+        with open_binary(path) as packed:
+            shutil.copyfileobj(packed, unpacked)
+        unpacked.seek(0)
+        yield from _parquet_rows(pq.ParquetFile(unpacked))
+
+
+def _parquet_rows(parquet: pq.ParquetFile) -> Iterator[tuple[int, Any]]:
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=2000):
+    for batch in parquet.iter_batches(batch_size=2000):
         for row in batch.to_pylist():
             number += 1
             yield number, decode_structured_cells(row)
@@ -205,7 +226,7 @@ def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
     meta = row.get("meta") or {}
     if not isinstance(meta, dict):
         raise FieldError("meta", "must be an object")
-    # A rendered multi-turn prompt may come with its structured turns (shared/data does this).
+    # A rendered multi-turn prompt may come with its structured turns in meta.prompt_turns.
     if isinstance(meta.get("prompt_turns"), list) and meta["prompt_turns"]:
         messages = parse_prompt(meta["prompt_turns"], "meta.prompt_turns")
     else:

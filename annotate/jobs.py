@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db.models import F
 from django.utils import timezone
 
 from annotate.formats import ImportFormatError, file_type_of
@@ -58,6 +57,5 @@ def _finish(
         status=status,
         errors=errors or [],
         result=result or {},
-        progress=F("progress") if status == ImportJob.Status.FAILED else 1.0,
         finished_at=timezone.now(),
     )

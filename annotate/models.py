@@ -44,8 +44,8 @@ class Project(models.Model):
         max_length=10, choices=AskRationale.choices, default=AskRationale.OFF
     )
     lease_seconds = models.PositiveIntegerField(default=600)
-    # Random by default: bench/active_learning.py found no strategy that beats it with the
-    # heads model on ../shared/data (bench/RESULTS.md, "Active learning").
+    # Random by default: with the heads model, no strategy beat random on seven public
+    # preference sets (bench/active_learning.py; bench/RESULTS.md, "Active learning").
     acquisition = models.CharField(
         max_length=20, choices=Acquisition.choices, default=Acquisition.RANDOM
     )
@@ -123,10 +123,6 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return (self.messages[-1]["content"] if self.messages else "")[:60]
 
-    @property
-    def is_multi_turn(self) -> bool:
-        return self.turn_count > 1
-
 
 class Response(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
@@ -167,6 +163,8 @@ class Pair(models.Model):
     # one pair.
     content_key = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=PairStatus.choices, default=PairStatus.PENDING)
+    # Written by the model side: a rank quantile in (0, 1] under the project's acquisition
+    # strategy; 0 until a served model has ranked the pair, so unranked pairs come last.
     priority = models.FloatField(default=0.0, help_text="Higher is served first.")
     # A fixed pseudo-random rank derived from content_key: breaks priority ties randomly but
     # reproducibly, and lets the index serve the order directly.
@@ -365,14 +363,20 @@ class Invitation(models.Model):
         return f"invitation of {self.user} to {self.project}"
 
 
-class ImportJob(models.Model):
-    """An upload imported in the background; progress and the result are shown to admins."""
+class JobStatus(models.TextChoices):
+    """The lifecycle of every background job (imports here; training, embedding, scoring in
+    rewards): queued, then running, then succeeded or failed."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """An upload imported in the background; its status and the result are shown to admins."""
+
+    Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     created_by = models.ForeignKey(
@@ -383,7 +387,6 @@ class ImportJob(models.Model):
     format = models.CharField(max_length=20, default="auto")
     labels = models.CharField(max_length=20, default="judgements")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

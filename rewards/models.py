@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotate.models import Project, Response
+from annotate.models import JobStatus, Project, Response
 
 
 class Mode(models.TextChoices):
@@ -30,6 +30,11 @@ class RewardModel(models.Model):
     trained_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
     promotion_note = models.CharField(max_length=500, blank=True)
+    # The queue's re-rank after this version was served: when it last succeeded, the error of
+    # the last failed attempt (cleared on success), and how many attempts were made.
+    reranked_at = models.DateTimeField(null=True, blank=True)
+    rerank_error = models.TextField(blank=True)
+    rerank_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-version"]
@@ -49,16 +54,10 @@ class RewardModel(models.Model):
 
 
 class TrainingRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
-        SCHEDULE = "schedule", "Schedule"
         THRESHOLD = "threshold", "New judgements"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
@@ -122,10 +121,10 @@ class ResponseScore(models.Model):
 class EmbeddingRun(models.Model):
     """Background embedding of a project's responses into the cache, ahead of retraining."""
 
+    Status = JobStatus
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="embedding_runs")
-    status = models.CharField(
-        max_length=10, choices=TrainingRun.Status.choices, default=TrainingRun.Status.QUEUED
-    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     total = models.PositiveIntegerField(default=0)
     embedded = models.PositiveIntegerField(default=0)
@@ -143,12 +142,12 @@ class EmbeddingRun(models.Model):
 class ScoreRequest(models.Model):
     """A best-of-n scoring call, answered by a worker so web processes never load torch."""
 
+    Status = JobStatus
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="+")
     payload = models.JSONField()
-    status = models.CharField(
-        max_length=10, choices=TrainingRun.Status.choices, default=TrainingRun.Status.QUEUED
-    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     result = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

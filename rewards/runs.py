@@ -95,8 +95,13 @@ def promote_model(model: RewardModel, *, note: str = "") -> None:
         # Lock the project row so two promotions of one project serialize.
         Project.objects.select_for_update().filter(pk=model.project_id).first()
         RewardModel.objects.filter(project=model.project_id, is_active=True).update(is_active=False)
+        # A new serving period: its re-rank has not happened yet.
         RewardModel.objects.filter(pk=model.pk).update(
-            is_active=True, promotion_note=note or model.promotion_note
+            is_active=True,
+            promotion_note=note or model.promotion_note,
+            reranked_at=None,
+            rerank_error="",
+            rerank_attempts=0,
         )
     model.is_active = True
     model.promotion_note = note or model.promotion_note

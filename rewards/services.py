@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from annotate.models import Pair, PairStatus, Project, Response
@@ -51,7 +51,9 @@ class NotEnoughJudgements(Exception):
 def train_reward_model(run_id: int) -> None:
     """Train a claimed run: snapshot, train, store the version, promote it if not worse.
 
-    Any failure marks the run failed with its error; the serving model is untouched.
+    A failure before promotion marks the run failed and leaves the served model untouched.
+    Once promoted the version is served: a failed re-rank after that is recorded on the
+    version and retried, and the run still succeeded.
     """
     run = TrainingRun.objects.select_related("project").get(pk=run_id)  # claimed: it exists
     try:
@@ -62,15 +64,17 @@ def train_reward_model(run_id: int) -> None:
                 "are needed (ties count, both-bad and split votes do not)"
             )
         model = _train_version(run, snapshot)
-        if decide_promotion(model, snapshot):
-            # Done means served *and* the queue follows the new version.
-            report_progress(run_id, 0.97, "re-ranking pending pairs")
-            rerank_project(run.project_id)
+        served = decide_promotion(model, snapshot)
     except Exception as exc:  # recorded on the run and logged, not swallowed
         logger.exception("training run %s failed", run_id)
         finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return
-    finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=model.promotion_note)
+    message = model.promotion_note
+    if served:
+        report_progress(run_id, 0.97, "re-ranking pending pairs")
+        if not rerank_served(model.project_id):
+            message = f"{message}; re-ranking the queue failed, retrying"
+    finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=message[:500])
 
 
 def build_config(run: TrainingRun) -> Any:
@@ -242,20 +246,80 @@ def load_scorer(model: RewardModel) -> Any:
 # ---------------------------------------------------------------- re-ranking
 
 
+# Re-rank retries wait this long times 2**attempt (30 s, 60 s, 120 s), then stop.
+RERANK_RETRY_SECONDS = 30
+RERANK_RETRIES = 3
+
+
+def rerank_served_model(model_id: int) -> bool:
+    """Re-rank the queue with a served version and record the outcome on it; True if done."""
+    RewardModel.objects.filter(pk=model_id).update(rerank_attempts=F("rerank_attempts") + 1)
+    model = RewardModel.objects.get(pk=model_id)
+    try:
+        rerank_project(model.project_id)
+    except Exception as exc:  # recorded on the version (shown on the models page) and logged
+        logger.exception("re-ranking with model %s failed", model_id)
+        RewardModel.objects.filter(pk=model_id).update(rerank_error=f"{type(exc).__name__}: {exc}")
+        return False
+    RewardModel.objects.filter(pk=model_id).update(reranked_at=timezone.now(), rerank_error="")
+    return True
+
+
+def rerank_served(project_id: int, *, attempt: int = 0) -> bool:
+    """Re-rank with the project's served version; on failure record it and queue a retry."""
+    served = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
+    if served is None or rerank_served_model(served.pk):
+        return True
+    retry_rerank(project_id, attempt=attempt + 1)
+    return False
+
+
+def retry_rerank(project_id: int, *, attempt: int) -> bool:
+    """Queue another re-rank after a failed one, with backoff; False once retries are spent."""
+    from rewards.tasks import rerank_project_task
+
+    if attempt > RERANK_RETRIES:
+        return False
+    delay = RERANK_RETRY_SECONDS * 2 ** (attempt - 1)
+    transaction.on_commit(
+        lambda: rerank_project_task.apply_async((project_id, attempt), countdown=delay)
+    )
+    return True
+
+
 def rerank_project(project_id: int) -> int:
     """Score new responses with the active model and rewrite pending pairs' priorities.
 
-    Live leases are untouched; returns the number of pairs re-prioritised.
+    Priorities are rank quantiles in [0, 1] over all of the project's pending pairs (higher is
+    served first; see rewards.ml.acquisition). Live leases are untouched; returns the number
+    of pairs re-prioritised.
     """
+    import numpy as np
+
+    from rewards.ml.acquisition import rank_quantiles
+
     model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
     if model is None:
         return 0
     score_missing_responses(model)
-    project = Project.objects.get(pk=project_id)
-    updated = 0
-    for chunk in _pending_pair_chunks(project_id):
-        updated += _reprioritise(chunk, model, project.acquisition)
-    return updated
+    strategy = Project.objects.values_list("acquisition", flat=True).get(pk=project_id)
+    pair_ids: list[int] = []
+    raw: list[Any] = []
+    for page, chunk in enumerate(_pending_pair_chunks(project_id)):
+        ids, scores = _acquisition_scores(chunk, model, strategy, seed=[model.version, page])
+        pair_ids += ids
+        raw.append(scores)
+    if not pair_ids:
+        return 0
+    # One ranking over every page, so a pair's priority means the same wherever it was read.
+    values = rank_quantiles(np.concatenate(raw))
+    for start in range(0, len(pair_ids), PRIORITY_BATCH):
+        end = start + PRIORITY_BATCH
+        rows = zip(pair_ids[start:end], values[start:end], strict=True)
+        Pair.objects.bulk_update(
+            [Pair(pk=pk, priority=float(v)) for pk, v in rows], ["priority"], batch_size=1000
+        )
+    return len(pair_ids)
 
 
 def score_missing_responses(model: RewardModel) -> int:
@@ -292,10 +356,13 @@ def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]
     )
 
 
-def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str) -> int:
+def _acquisition_scores(
+    chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str, *, seed: Any
+) -> tuple[list[int], Any]:
+    """Ids of the chunk's scored pairs and the strategy's raw score for each."""
     import numpy as np
 
-    from rewards.ml.acquisition import priorities
+    from rewards.ml.acquisition import acquisition_scores
 
     response_ids = {rid for _, a, b in chunk for rid in (a, b)}
     members = dict(
@@ -305,16 +372,10 @@ def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strateg
     )
     scored = [row for row in chunk if row[1] in members and row[2] in members]
     if not scored:
-        return 0
+        return [], np.empty(0)
     a = np.array([members[ra] for _, ra, _ in scored])
     b = np.array([members[rb] for _, _, rb in scored])
-    values = priorities(strategy, a, b, seed=model.version + scored[0][0])
-    Pair.objects.bulk_update(
-        [Pair(pk=pk, priority=float(v)) for (pk, _, _), v in zip(scored, values, strict=True)],
-        ["priority"],
-        batch_size=1000,
-    )
-    return len(scored)
+    return [pk for pk, _, _ in scored], acquisition_scores(strategy, a, b, seed=seed)
 
 
 # ---------------------------------------------------------------- embedding ahead
@@ -354,6 +415,9 @@ def embed_project(embedding_run_id: int) -> None:
     EmbeddingRun.objects.filter(pk=run.pk).update(
         status=Status.SUCCEEDED, progress=1.0, embedded=new, finished_at=timezone.now()
     )
+    # Imported pairs wait at priority 0 (after every scored pair); with a model served they
+    # take their place in the ranking now rather than at the next retrain.
+    rerank_served(run.project_id)
 
 
 # ---------------------------------------------------------------- scoring service

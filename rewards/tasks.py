@@ -16,11 +16,11 @@ def retrain_project_task(run_id: int) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def rerank_project_task(project_id: int) -> None:
-    """Re-score and re-prioritise a project's pending pairs (safe to repeat)."""
-    from rewards.services import rerank_project
+def rerank_project_task(project_id: int, attempt: int = 0) -> None:
+    """Re-rank with the served version (safe to repeat); a failure is recorded and retried."""
+    from rewards.services import rerank_served
 
-    rerank_project(project_id)
+    rerank_served(project_id, attempt=attempt)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -80,7 +80,6 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "format",
             "labels",
             "status",
-            "progress",
             "result",
             "errors",
             "created_at",

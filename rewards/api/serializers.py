@@ -19,6 +19,9 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "trained_at",
             "is_active",
             "promotion_note",
+            "reranked_at",
+            "rerank_error",
+            "rerank_attempts",
         ]
 
 

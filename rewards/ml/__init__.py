@@ -21,6 +21,8 @@ _EXPORTS = {
     "ScoreResult": "rewards.ml.score",
     "evaluate": "rewards.ml.metrics",
     "priorities": "rewards.ml.acquisition",
+    "acquisition_scores": "rewards.ml.acquisition",
+    "rank_quantiles": "rewards.ml.acquisition",
     "p_a_from_members": "rewards.ml.acquisition",
     "STRATEGIES": "rewards.ml.acquisition",
 }

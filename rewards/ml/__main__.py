@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -30,19 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rewards.ml.data import read_pairs_jsonl
     from rewards.ml.train import train
 
-    config = TrainConfig(
-        mode=args.mode,
-        backbone=args.backbone,
-        members=args.members,
-        epochs=args.epochs,
-        seed=args.seed,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        cache_dir=args.cache_dir,
-        device=args.device,
-    )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     val = read_pairs_jsonl(args.val) if args.val else None
     update, bar = tqdm_progress(f"train {args.mode}")
     result = train(config, read_pairs_jsonl(args.data), args.out, progress=update, val_pairs=val)
@@ -69,7 +58,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from rewards.ml.data import read_pairs_jsonl
     from rewards.ml.score import load, score_pairs
 
-    pairs = read_pairs_jsonl(args.data)
+    pairs = read_pairs_jsonl(args.data, labelled=False)  # scoring needs no labels
     scorer = load(args.model, cache_dir=args.cache_dir, device=args.device)
     scores_a, scores_b = score_pairs(scorer, pairs)
     p_members = p_a_from_members(scores_a, scores_b)
@@ -88,6 +77,30 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# Command-line types of TrainConfig's field annotations (a field may also be `X | None`).
+_FIELD_TYPES: dict[str, Callable[[str], object]] = {"str": str, "int": int, "float": float}
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, with its default and help (`--max-length` ...)."""
+    from rewards.ml.config import MODES, TrainConfig
+
+    common = {"cache_dir", "device"}  # every subcommand takes these (add_common)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in common:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type).removesuffix(" | None")
+        options: dict[str, object] = {"default": f.default, "help": f.metadata.get("help")}
+        if kind == "bool":
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = _FIELD_TYPES[kind]
+        if f.name == "mode":
+            options["choices"] = MODES
+        parser.add_argument(flag, **options)
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every subcommand takes."""
     parser.add_argument("--cache-dir", default=None, help="embedding cache (heads mode)")
@@ -97,7 +110,6 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all three subcommands."""
     from rewards.ml.acquisition import STRATEGIES
-    from rewards.ml.config import MODES
 
     parser = argparse.ArgumentParser(prog="python -m rewards.ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,15 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, help="training pairs (JSONL)")
     train.add_argument("--out", required=True, help="checkpoint folder to write")
     train.add_argument("--val", default=None, help="held-out pairs for the reported metrics")
-    train.add_argument("--mode", choices=MODES, default="heads")
-    train.add_argument("--backbone", default=None, help="local path or hub name")
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--members", type=int, default=8)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-length", type=int, default=256)
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None)
-    train.add_argument("--weight-decay", type=float, default=None)
+    add_config_options(train)
     evaluate = sub.add_parser("eval", help="print accuracy, log_loss, ece, n as JSON")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--data", required=True)
@@ -131,9 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run one subcommand."""
+    from rewards.ml.data import DataError
+
     args = build_parser().parse_args(argv)
     commands = {"train": cmd_train, "eval": cmd_eval, "score": cmd_score}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""Which pairs to ask humans about next, from per-member ensemble scores of both responses."""
+"""Which pairs to ask humans about next, from per-member ensemble scores of both responses.
+
+Every strategy's priorities are on one scale: rank quantiles in (0, 1], higher = ask sooner
+(1 for the pair the strategy wants most, 1/n for the one it wants least; tied scores share a
+quantile). 0 is left for pairs not ranked yet, so they are served after every ranked pair.
+The raw scores differ per strategy (entropy >= 0, BALD >= 0, uniform draws, -|margin| <= 0)
+and are only compared within one ranking.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +32,22 @@ def bald(p_members: np.ndarray) -> np.ndarray:
     return binary_entropy(p_members.mean(1)) - binary_entropy(p_members).mean(1)
 
 
-def _scores(
-    strategy: str, p_members: np.ndarray, margins: np.ndarray, rng: np.random.Generator
+def acquisition_scores(
+    strategy: str,
+    member_scores_a: np.ndarray,
+    member_scores_b: np.ndarray,
+    *,
+    seed: int | list[int] = 0,
 ) -> np.ndarray:
+    """The strategy's raw score per pair (higher = ask sooner), on the strategy's own scale."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
+    a = np.atleast_2d(np.asarray(member_scores_a, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(member_scores_b, dtype=np.float64))
+    if a.shape != b.shape:
+        raise ValueError(f"score shapes differ: {a.shape} vs {b.shape}")
+    rng = np.random.default_rng(seed)
+    p_members = p_a_from_members(a, b)
     if strategy == "random":
         return rng.random(len(p_members))
     if strategy == "uncertainty":
@@ -35,8 +55,20 @@ def _scores(
     if strategy == "disagreement":
         return bald(p_members)
     # thompson: one member drawn per pair; the closer its call, the sooner we ask.
+    margins = a - b
     drawn = rng.integers(0, margins.shape[1], size=len(margins))
     return -np.abs(margins[np.arange(len(margins)), drawn])
+
+
+def rank_quantiles(scores: np.ndarray) -> np.ndarray:
+    """Scores as rank quantiles in (0, 1]: 1/n the lowest, 1 the highest, ties averaged."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    ranks = np.empty(n)
+    ranks[np.argsort(scores, kind="stable")] = np.arange(n)
+    _, tied = np.unique(scores, return_inverse=True)
+    mean_rank = np.bincount(tied, weights=ranks) / np.bincount(tied)
+    return (mean_rank[tied] + 1) / n
 
 
 def priorities(
@@ -47,22 +79,19 @@ def priorities(
     explore: float = 0.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """Priority per pair (higher = serve first); `explore` is the share of random picks."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
-    a = np.atleast_2d(np.asarray(member_scores_a, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(member_scores_b, dtype=np.float64))
-    if a.shape != b.shape:
-        raise ValueError(f"score shapes differ: {a.shape} vs {b.shape}")
-    rng = np.random.default_rng(seed)
-    scores = _scores(strategy, p_a_from_members(a, b), a - b, rng)
-    if explore <= 0 or len(scores) == 0:
-        return scores
-    # Epsilon-greedy over a ranked list: priorities become rank quantiles in [0, 1], and the
-    # exploring pairs take uniform random quantiles, so any top-k holds about `explore` of them.
-    quantiles = scores.argsort().argsort() / max(len(scores) - 1, 1)
-    chosen = rng.random(len(scores)) < explore
-    quantiles[chosen] = rng.random(int(chosen.sum()))
+    """Priority per pair as a rank quantile in (0, 1] (higher = serve first).
+
+    `explore` is the share of random picks: those pairs take uniform random quantiles, so any
+    top-k holds about `explore` of them (epsilon-greedy over a ranked list).
+    """
+    quantiles = rank_quantiles(
+        acquisition_scores(strategy, member_scores_a, member_scores_b, seed=seed)
+    )
+    if explore <= 0 or len(quantiles) == 0:
+        return quantiles
+    rng = np.random.default_rng([seed, 1])
+    chosen = rng.random(len(quantiles)) < explore
+    quantiles[chosen] = 1.0 - rng.random(int(chosen.sum()))  # uniform on (0, 1]
     return quantiles
 
 

@@ -35,15 +35,15 @@ class TrainConfig:
     head_hidden: int = field(
         default=0,
         metadata={
-            "help": "Hidden width of each head; 0 is linear. MEASURED.md: MLP heads over frozen "
-            "MiniLM embeddings scored below linear ones on a few thousand pairs."
+            "help": "Hidden width of each head; 0 is linear (MLP heads over frozen MiniLM "
+            "embeddings scored below linear ones on a few thousand pairs)."
         },
     )
     length_feature: bool = field(
         default=True,
         metadata={
-            "help": "Add log(1 + response tokens) as a feature; MEASURED.md: length alone "
-            "beats frozen embeddings on autoj and pandalm."
+            "help": "Add log(1 + response tokens) as a feature (on the Auto-J and PandaLM "
+            "sets, response length alone predicts the preference better than frozen embeddings)."
         },
     )
 
@@ -67,10 +67,10 @@ class TrainConfig:
     weight_decay: float | None = field(
         default=None,
         metadata={
-            "help": "AdamW decoupled decay; None means 50 for heads (MEASURED.md: <= 1 "
-            "overfit 384-d embeddings; of 10/30/50/100/300, 50 scored best pooled over "
-            "autoj, pandalm, hh_rlhf_harmless in bench/rm_quality.py; keep lr x decay < 1) "
-            "and 0.01 for finetune (BERT fine-tuning default)."
+            "help": "AdamW decoupled decay; None means 50 for heads (decay <= 1 overfit 384-d "
+            "embeddings; of 10/30/50/100/300, 50 scored best pooled over the Auto-J, PandaLM "
+            "and HH-RLHF sets in bench/rm_quality.py; keep lr x decay < 1) and 0.01 for "
+            "finetune (BERT fine-tuning default)."
         },
     )
     batch_size: int | None = field(

@@ -43,24 +43,49 @@ def prompt_key(prompt: Prompt) -> str:
     return json.dumps(prompt, ensure_ascii=False, sort_keys=True)
 
 
-def pair_from_record(record: dict[str, Any]) -> PreferencePair:
-    """Build a pair from one JSONL record of the shared pairs format."""
+class DataError(ValueError):
+    """A pairs file that cannot be used as asked (names the file and line)."""
+
+
+def pair_from_record(record: dict[str, Any], *, labelled: bool = True) -> PreferencePair:
+    """Build a pair from one JSONL record of the pairs format.
+
+    A record without a label is refused when `labelled` (training, evaluation); otherwise
+    (scoring) its label is a placeholder "tie" that nothing reads.
+    """
+    label = record.get("label")
+    if not label:
+        if labelled:
+            raise DataError("no label (a, b or tie); training and evaluation need one per pair")
+        label = "tie"
     strength = record.get("strength")
     return PreferencePair(
         prompt=record["prompt"],
         a=record["response_a"],
         b=record["response_b"],
-        label=record.get("label") or "tie",
+        label=label,
         weight=float(record.get("weight", 1.0)),
         strength=int(strength) if strength is not None else None,
         id=str(record["id"]) if record.get("id") is not None else None,
     )
 
 
-def read_pairs_jsonl(path: str | Path) -> list[PreferencePair]:
-    """Read pairs (`prompt`, `response_a`, `response_b`, `label`, `id`) from a JSONL file."""
+def read_pairs_jsonl(path: str | Path, *, labelled: bool = True) -> list[PreferencePair]:
+    """Read pairs (`prompt`, `response_a`, `response_b`, `label`, `id`) from a JSONL file.
+
+    Unlabelled rows are refused unless `labelled` is False; errors name the line.
+    """
+    pairs = []
     with open(path, encoding="utf-8") as handle:
-        return [pair_from_record(json.loads(line)) for line in handle if line.strip()]
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                pairs.append(pair_from_record(json.loads(line), labelled=labelled))
+            except (ValueError, KeyError, TypeError) as exc:
+                detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise DataError(f"{path}, line {number}: {detail}") from exc
+    return pairs
 
 
 def fingerprint(pairs: Sequence[PreferencePair]) -> str:

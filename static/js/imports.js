@@ -10,7 +10,9 @@ async function poll() {
     });
     if (!response.ok) continue;
     const job = await response.json();
-    el.querySelector("progress").value = job.progress;
+    const badge = el.querySelector(".badge");
+    badge.textContent = job.status;
+    badge.className = `badge status-${job.status}`;
     if (!["queued", "running"].includes(job.status)) {
       window.location.reload();
       return;

@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from annotate.models import Project
-from rewards.models import RewardModel, TrainingRun
-from rewards.services import local_model_dir, train_reward_model
-from tests.factories import make_pairs
+from rewards.services import local_model_dir
+from tests.rewards.conftest import train_version
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def rewards_dirs(settings: Any, tmp_path: Path, tiny_backbone: str) -> Path:
-    settings.REWARDS_BACKBONE = tiny_backbone
-    settings.REWARDS_MODEL_DIR = tmp_path / "models"
-    settings.REWARDS_CACHE_DIR = str(tmp_path / "embeddings")
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return tmp_path
-
-
-def _trained_version(project: Project, tmp_path: Path) -> RewardModel:
-    make_pairs(project, tmp_path, 30)
-    run = TrainingRun.objects.create(
-        project=project,
-        status="running",
-        options={"members": 2, "epochs": 2, "max_length": 32, "seed": 3},
-    )
-    train_reward_model(run.pk)
-    run.refresh_from_db()
-    assert run.status == "succeeded", run.error
-    return RewardModel.objects.get(project=project)
 
 
 def test_a_trained_version_stores_its_backbone_and_config(
     rewards_dirs: Path, tiny_backbone: str, project: Project
 ) -> None:
     # when a run trains in this process
-    model = _trained_version(project, rewards_dirs)
+    model = train_version(project, rewards_dirs)
     # then the version records what the checkpoint was trained with
     assert model.backbone == tiny_backbone
     assert model.config["backbone"] == tiny_backbone
@@ -50,7 +26,7 @@ def test_a_trained_version_stores_its_backbone_and_config(
 
 def test_a_version_is_unpacked_from_storage_once(rewards_dirs: Path, project: Project) -> None:
     # given a version whose local folder is gone (a fresh worker machine)
-    model = _trained_version(project, rewards_dirs)
+    model = train_version(project, rewards_dirs)
     folder = local_model_dir(model)
     for path in sorted(folder.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewards.ml.acquisition import STRATEGIES, p_a_from_members, priorities, top_k_spread
+from rewards.ml.acquisition import (
+    STRATEGIES,
+    acquisition_scores,
+    p_a_from_members,
+    priorities,
+    rank_quantiles,
+    top_k_spread,
+)
 
 
 def ensemble(*margins_per_pair: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -30,12 +37,35 @@ def test_it_ranks_disagreement_above_shared_doubt() -> None:
     a, b = ensemble([0.0, 0.0, 0.0, 0.0], [5.0, -5.0, 5.0, -5.0], [5.0, 5.0, 5.0, 5.0])
 
     # when
-    bald = priorities("disagreement", a, b)
+    bald = acquisition_scores("disagreement", a, b)
 
-    # then only the split ensemble carries mutual information
+    # then only the split ensemble carries mutual information, and it ranks first
     assert bald[1] > 0.5
     assert bald[0] == pytest.approx(0.0, abs=1e-9)
     assert bald[2] == pytest.approx(0.0, abs=1e-6)
+    assert priorities("disagreement", a, b)[1] == 1.0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_gives_rank_quantiles_up_to_one(strategy: str) -> None:
+    # given 200 pairs of an ensemble with varied margins
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
+
+    # when
+    values = priorities(strategy, a, b, seed=5)
+
+    # then one scale whatever the strategy: spread evenly over (0, 1], in the strategy's order
+    assert values.min() == 1 / 200 and values.max() == 1.0
+    assert np.allclose(np.sort(values), np.arange(1, 201) / 200)
+    raw = acquisition_scores(strategy, a, b, seed=5)
+    assert np.argmax(values) == np.argmax(raw) and np.argmin(values) == np.argmin(raw)
+
+
+def test_tied_scores_share_a_quantile() -> None:
+    assert rank_quantiles(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [0.875, 0.25, 0.875, 0.5]
+    assert rank_quantiles(np.array([7.0])).tolist() == [1.0]
+    assert rank_quantiles(np.array([])).tolist() == []
 
 
 def test_it_ranks_thompson_by_ascending_margin_of_a_drawn_member() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from rewards.ml.__main__ import main
+from rewards.ml.__main__ import build_parser, main
+from rewards.ml.config import TrainConfig
+from rewards.ml.data import read_pairs_jsonl
 from tests.rewards.ml.synthetic import synthetic_pairs
 
 
@@ -53,3 +56,38 @@ def test_it_rejects_an_unknown_mode(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--data", "x", "--out", "y", "--mode", "lora"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_its_training_options_are_the_train_config_fields_with_their_defaults() -> None:
+    # given every TrainConfig field but the two options all subcommands share
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.name not in ("cache_dir", "device")]
+
+    # when the train command is parsed with no options, then with a few
+    plain = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    tuned = build_parser().parse_args(
+        ["train", "--data", "d", "--out", "o", "--head-hidden", "16", "--no-length-feature"]
+    )
+
+    # then each field has a flag whose default is the dataclass default
+    assert {f.name: getattr(plain, f.name) for f in fields} == {f.name: f.default for f in fields}
+    assert (tuned.head_hidden, tuned.length_feature) == (16, False)
+
+
+def test_it_refuses_unlabelled_rows_for_training_and_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a file whose second row has no label
+    path = tmp_path / "pairs.jsonl"
+    rows = [
+        {"prompt": "p", "response_a": "x", "response_b": "y", "label": "a"},
+        {"prompt": "q", "response_a": "x", "response_b": "y"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    # when it is used for training
+    code = main(["train", "--data", str(path), "--out", str(tmp_path / "m")])
+
+    # then nothing trains and the error says where the label is missing
+    assert code == 2
+    assert "line 2: no label" in capsys.readouterr().err
+    assert [p.label for p in read_pairs_jsonl(path, labelled=False)] == ["a", "tie"]

@@ -18,7 +18,7 @@ from rewards.ml.data import (
 
 
 def test_it_reads_the_shared_pairs_format(tmp_path: Path) -> None:
-    # given two records as in shared/data, one with a message-list prompt
+    # given two records in the pairs format, one with a message-list prompt
     rows = [
         {"id": "x-1", "prompt": "Hi", "response_a": "Hello", "response_b": "Go", "label": "a"},
         {
