@@ -47,6 +47,8 @@ def visible_projects(user: User) -> QuerySet[Project]:
     Archived projects are seen by their admins only; projects being deleted by nobody.
     """
     projects = with_role(Project.objects.filter(deleted_at__isnull=True), user)
+    if not user.is_authenticated:
+        return projects  # empty, and without the role annotation to filter on
     return projects.filter(Q(archived_at__isnull=True) | Q(my_role=Role.ADMIN))
 
 
