@@ -196,7 +196,7 @@ def pseudonym(project: Project, user_id: int | None) -> str:
 def iter_judgement_rows(
     project: Project, votes: QuerySet[Judgement] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """One row per judgement, annotators pseudonymized."""
+    """One row per valid judgement, annotators pseudonymized."""
     queryset = (
         (training_judgements(project) if votes is None else votes)
         .select_related("pair")

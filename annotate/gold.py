@@ -65,7 +65,9 @@ def gold_record(annotator_id: int, project: Project) -> tuple[int, int]:
         .values_list("reinstated_at", flat=True)
         .first()
     )
-    answers = Judgement.objects.filter(GOLD_PAIR, pair__project=project, annotator_id=annotator_id)
+    answers = Judgement.objects.valid().filter(
+        GOLD_PAIR, pair__project=project, annotator_id=annotator_id
+    )
     if since is not None:
         answers = answers.filter(created_at__gt=since)
     rows = list(answers.values_list("choice", "pair__gold_label"))

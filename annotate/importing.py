@@ -33,6 +33,7 @@ from annotate.formats import (
 )
 from annotate.judgement_format import parse_judgement
 from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.projects import check_not_archived
 from annotate.signals import responses_imported
 
 # 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
@@ -87,6 +88,7 @@ def start_import(
     """
     from annotate.tasks import import_file_task  # tasks -> jobs -> importing
 
+    check_not_archived(project)
     limit = settings.MAX_IMPORT_UPLOAD_BYTES
     if file.size > limit:
         raise UploadTooLarge(
@@ -416,7 +418,8 @@ def refresh_pair_counts(project: Project, pair_ids: set[int]) -> None:
     if not pair_ids:
         return
     counts = (
-        Judgement.objects.filter(pair=OuterRef("pk"))
+        Judgement.objects.valid()
+        .filter(pair=OuterRef("pk"))
         .values("pair")
         .annotate(n=Count("id"))
         .values("n")

@@ -103,6 +103,8 @@ def record_judgement(
                 .get(pk=assignment.pair_id)
             )
             project = pair.project
+            if project.is_archived:
+                raise JudgingConflict("this project is archived")
             check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
             _check_slot(assignment, pair)
             judgement = Judgement.objects.create(
@@ -217,7 +219,7 @@ def _count(pair: Pair) -> None:
     """
     pair.judgement_count += 1
     if pair.judgement_count >= target(pair, pair.project):
-        choices = list(Judgement.objects.filter(pair=pair).values_list("choice", flat=True))
+        choices = list(Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True))
         settle(pair, pair.project, choices)
     pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 

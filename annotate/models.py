@@ -95,6 +95,11 @@ class Project(models.Model):
     exclude_flagged_from_training = models.BooleanField(
         default=False, help_text="Leave flagged annotators' judgements out of training."
     )
+    # Archived: hidden from annotators and read-only (no leases, judgements or imports), still
+    # exportable by admins.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # Deletion requested: hidden from everyone while a worker removes its rows.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -138,6 +143,10 @@ class Project(models.Model):
     def max_overlap(self) -> int:
         """The most votes a pair can get: adaptive overlap's ceiling, never below the minimum."""
         return max(self.judgements_per_pair, self.max_judgements_per_pair or 0)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class Role(models.TextChoices):
@@ -258,6 +267,19 @@ class Pair(models.Model):
                 name="pair_pending_queue",
             ),
             models.Index(fields=["project", "status"], name="pair_project_status"),
+            # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).
+            models.Index(
+                "project",
+                models.F("priority").desc(),
+                models.F("id").desc(),
+                name="pair_by_priority",
+            ),
+            models.Index(
+                "project",
+                models.F("judgement_count").desc(),
+                models.F("id").desc(),
+                name="pair_by_votes",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,6 +320,12 @@ class Assignment(models.Model):
         return f"assignment {self.pk} of pair {self.pair_id} to {self.annotator_id}"
 
 
+class JudgementQuerySet(models.QuerySet):
+    def valid(self) -> JudgementQuerySet:
+        """Judgements not invalidated by review: the ones counts, snapshots and exports use."""
+        return self.filter(invalidated_at__isnull=True)
+
+
 class Judgement(models.Model):
     class Source(models.TextChoices):
         HUMAN = "human", "Human"
@@ -329,6 +357,18 @@ class Judgement(models.Model):
     client_id = models.CharField(max_length=100, db_index=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by review (annotate/review.py); an invalid judgement is kept but counts nowhere.
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    invalid_reason = models.TextField(blank=True)
+
+    objects = JudgementQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -362,6 +402,54 @@ class Judgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.choice} on pair {self.pair_id}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalidated_at is None
+
+
+class ReviewEvent(models.Model):
+    """The audit trail of review: who invalidated or restored a judgement, when and why."""
+
+    class Action(models.TextChoices):
+        INVALIDATED = "invalidated", "Invalidated"
+        RESTORED = "restored", "Restored"
+
+    judgement = models.ForeignKey(Judgement, on_delete=models.CASCADE, related_name="reviews")
+    action = models.CharField(max_length=12, choices=Action.choices)
+    reason = models.TextField(blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} judgement {self.judgement_id}"
+
+
+class Invitation(models.Model):
+    """A one-time, expiring link that lets a new member choose a password.
+
+    Only a hash of the token is stored; the link itself is shown once to the admin who made it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"invitation of {self.user} to {self.project}"
 
 
 class JobStatus(models.TextChoices):

@@ -1,11 +1,12 @@
-"""Reading big tables page by page in primary-key order, with flat memory."""
+"""Reading big tables page by page by key (keyset pagination), with flat memory."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 PAGE_SIZE = 2000
 
@@ -20,3 +21,39 @@ def keyset_pages(queryset: QuerySet[Any], size: int = PAGE_SIZE) -> Iterator[lis
         yield page
         tail = page[-1]
         last = tail[0] if isinstance(tail, tuple) else tail.pk
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    # (sort value, pk) of the last row, to pass as `after` for the next page; None on the last.
+    next_after: tuple[Any, int] | None
+
+
+def keyset_page(
+    queryset: QuerySet[Any],
+    *,
+    key: str,
+    descending: bool = True,
+    after: tuple[Any, int] | None = None,
+    size: int = 50,
+) -> Page:
+    """One page of rows ordered by (key, pk), starting after the (value, pk) of the last row.
+
+    The pk breaks ties, so rows with equal keys are neither repeated nor skipped; with an index
+    on (key, pk) every page is a range scan however deep it is.
+    """
+    op = "lt" if descending else "gt"
+    if after is not None:
+        value, pk = after
+        # The first condition is redundant but is what lets the database start the index scan
+        # at the cursor; the OR alone makes it scan from the top.
+        queryset = queryset.filter(**{f"{key}__{op}e": value}).filter(
+            Q(**{f"{key}__{op}": value}) | Q(**{f"pk__{op}": pk})
+        )
+    order = [f"-{key}", "-pk"] if descending else [key, "pk"]
+    rows = list(queryset.order_by(*order)[: size + 1])
+    if len(rows) <= size:
+        return Page(rows, None)
+    last = rows[size - 1]
+    return Page(rows[:size], (getattr(last, key), last.pk))

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import CharField, Model, OuterRef, QuerySet, Subquery, Value
+from django.db.models import CharField, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
@@ -42,8 +42,14 @@ def with_role(queryset: QuerySet[Any], user: User, *, project_field: str = "proj
 
 
 def visible_projects(user: User) -> QuerySet[Project]:
-    """Projects the user may see, annotated with the user's role (one query)."""
-    return with_role(Project.objects.all(), user)
+    """Projects the user may see, annotated with the user's role (one query).
+
+    Archived projects are seen by their admins only; projects being deleted by nobody.
+    """
+    projects = with_role(Project.objects.filter(deleted_at__isnull=True), user)
+    if not user.is_authenticated:
+        return projects  # empty, and without the role annotation to filter on
+    return projects.filter(Q(archived_at__isnull=True) | Q(my_role=Role.ADMIN))
 
 
 def role_in(user: User, project: Project) -> str | None:

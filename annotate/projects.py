@@ -1,7 +1,9 @@
-"""Creating projects and managing their members."""
+"""Creating, configuring, archiving and deleting projects, and managing their members."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -9,12 +11,39 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from annotate.models import Judgement, Membership, Pair, PairStatus, Project, Role
+from annotate.models import (
+    Assignment,
+    Judgement,
+    Membership,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    Role,
+)
+from annotate.queue import live_leases
+from annotate.tasks import delete_project_task
 
 
 class UnknownUser(Exception):
     """The named user does not exist."""
+
+
+class LastAdmin(Exception):
+    """The change would leave the project without an admin."""
+
+
+class ProjectArchived(Exception):
+    """The project is archived, so it takes no new data."""
+
+
+def check_not_archived(project: Project) -> None:
+    if project.is_archived:
+        raise ProjectArchived(
+            f"{project.name} is archived; make it active again to change its data"
+        )
 
 
 @transaction.atomic
@@ -28,15 +57,154 @@ def create_project(
     return project
 
 
-def set_member(project: Project, *, username: str, role: str) -> Membership:
-    """Add a user to the project with `role`, or change their role."""
-    user = get_user_model().objects.filter(username=username).first()
+@transaction.atomic
+def update_project(project: Project, **changes: Any) -> Project:
+    """Change project settings.
+
+    A new overlap re-derives which pairs are complete; leases already given out keep their
+    slot, so overlap and acquisition changes show in the leases made from now on.
+    """
+    stored = Project.objects.select_for_update().get(pk=project.pk)
+    overlap_before = stored.judgements_per_pair
+    for field, value in changes.items():
+        setattr(stored, field, value)
+    stored.save()
+    if stored.judgements_per_pair != overlap_before:
+        _restatus_pairs(stored)
+    return stored
+
+
+def _restatus_pairs(project: Project) -> None:
+    target = project.judgements_per_pair
+    pairs = Pair.objects.filter(project=project)
+    pairs.filter(status=PairStatus.PENDING, judgement_count__gte=target).update(
+        status=PairStatus.COMPLETE
+    )
+    pairs.filter(status=PairStatus.COMPLETE, judgement_count__lt=target).update(
+        status=PairStatus.PENDING
+    )
+
+
+@transaction.atomic
+def archive_project(project: Project) -> Project:
+    """Hide the project from annotators and stop leases, judgements and imports; live leases end."""
+    if project.archived_at is None:
+        project.archived_at = timezone.now()
+        project.save(update_fields=["archived_at"])
+        Assignment.objects.filter(live_leases(timezone.now()), pair__project=project).update(
+            closed_at=timezone.now()
+        )
+    return project
+
+
+def unarchive_project(project: Project) -> Project:
+    project.archived_at = None
+    project.save(update_fields=["archived_at"])
+    return project
+
+
+@transaction.atomic
+def delete_project(project: Project) -> None:
+    """Hide the project now and have a worker delete it and everything in it.
+
+    Django deletes cascades in Python, which takes minutes for a million pairs: too long for
+    a web request, so the rows go in the background, a batch per transaction.
+    """
+    archive_project(project)
+    Project.objects.filter(pk=project.pk).update(deleted_at=timezone.now(), retrain_every=0)
+    delete_project_task.delay_on_commit(project.pk)
+
+
+# Pairs or prompts per delete; each batch's cascade (judgements, leases, scores) is one
+# transaction of a few thousand rows.
+PURGE_BATCH = 2000
+
+
+def purge_project(project_id: int) -> None:
+    """Delete a project whose deletion was requested; safe to run again after a crash."""
+    project = Project.objects.filter(pk=project_id, deleted_at__isnull=False).first()
+    if project is None:
+        return
+    for model in (Pair, Prompt):
+        rows = model.objects.filter(project=project).values_list("pk", flat=True)
+        while batch := list(rows[:PURGE_BATCH]):
+            model.objects.filter(pk__in=batch).delete()
+    project.delete()
+
+
+def find_user(identifier: str) -> AbstractBaseUser:
+    """The user with this username, or else with this email address; raise UnknownUser."""
+    users = get_user_model().objects
+    user = users.filter(username=identifier).first()
+    if user is None and "@" in identifier:
+        matches = list(users.filter(email__iexact=identifier)[:2])
+        user = matches[0] if len(matches) == 1 else None
     if user is None:
-        raise UnknownUser(f"no user named {username!r}")
+        raise UnknownUser(f"no user named {identifier!r}")
+    return user
+
+
+@transaction.atomic
+def set_member(project: Project, *, username: str, role: str) -> Membership:
+    """Add a user (by username or email) with `role`, or change their role."""
+    user = find_user(username)
+    if role != Role.ADMIN:
+        _check_other_admin(project, user)
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+@transaction.atomic
+def remove_member(project: Project, user: AbstractBaseUser) -> None:
+    """Remove a member: their live leases are released now, their judgements stay."""
+    _check_other_admin(project, user)
+    Assignment.objects.filter(
+        live_leases(timezone.now()), annotator=user, pair__project=project
+    ).update(closed_at=timezone.now())
+    project.invitations.filter(user=user, used_at__isnull=True).delete()
+    Membership.objects.filter(project=project, user=user).delete()
+
+
+def _check_other_admin(project: Project, user: AbstractBaseUser) -> None:
+    """Raise LastAdmin when `user` is the project's only admin. Caller is in a transaction."""
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Role.ADMIN)
+        .values_list("user_id", flat=True)
+    )
+    if admins == [user.pk]:
+        raise LastAdmin("a project needs at least one admin; make someone else admin first")
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    judgements: int
+    last_active: datetime | None
+
+
+def member_rows(project: Project) -> list[MemberRow]:
+    """Members with their valid judgements here and when they last took a pair, in one query."""
+    judged = (
+        Judgement.objects.valid()
+        .filter(pair__project=project, annotator=OuterRef("user"))
+        .values("annotator")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    leased = (
+        Assignment.objects.filter(pair__project=project, annotator=OuterRef("user"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    memberships = (
+        project.memberships.select_related("user")
+        .annotate(judged=Subquery(judged), leased=Subquery(leased))
+        .order_by("role", "user__username")
+    )
+    return [MemberRow(m, m.judged or 0, m.leased) for m in memberships]
 
 
 def pair_status_counts(project: Project) -> dict[str, int]:
@@ -50,9 +218,13 @@ def pair_status_counts(project: Project) -> dict[str, int]:
 def project_counts(project: Project) -> dict[str, int]:
     """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
     pairs = pair_status_counts(project)
-    judgements = Judgement.objects.filter(pair__project=project).aggregate(
-        total=Count("id"),
-        human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
+    judgements = (
+        Judgement.objects.valid()
+        .filter(pair__project=project)
+        .aggregate(
+            total=Count("id"),
+            human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
+        )
     )
     return {
         "prompts": project.prompts.count(),
@@ -81,5 +253,5 @@ def with_list_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
     return projects.annotate(
         pair_count=_count_of(Pair.objects.all(), "project"),
         pending_count=_count_of(Pair.objects.filter(status=PairStatus.PENDING), "project"),
-        judgement_count=_count_of(Judgement.objects.all(), "pair__project"),
+        judgement_count=_count_of(Judgement.objects.valid(), "pair__project"),
     )

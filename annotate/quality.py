@@ -293,8 +293,8 @@ def votes_saved(votes_per_completed_pair: float | None, max_overlap: int) -> flo
 
 
 def analysis_judgements(project: Project, *, exclude_flagged: bool = False) -> QuerySet[Judgement]:
-    """The judgements that count for analysis (quality, leaderboard), gold pairs included."""
-    judgements = Judgement.objects.filter(pair__project=project)
+    """The valid judgements that count for analysis (quality), gold pairs included."""
+    judgements = Judgement.objects.valid().filter(pair__project=project)
     if exclude_flagged:
         judgements = judgements.exclude(annotator_id__in=flagged_annotators(project))
     return judgements

@@ -33,7 +33,10 @@ def lease_next_pair(
     so the page can prefetch the next pair; an annotator then holds at most two leases.
     At the project's gold rate the new lease is a hidden gold check instead. Raises
     AnnotatorPaused for an annotator paused in this project (leases they hold still count).
+    An archived project leases nothing.
     """
+    if project.is_archived:
+        return None
     now = timezone.now()
     with transaction.atomic():
         held = _held_lease(annotator, project, now, exclude=after)

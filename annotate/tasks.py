@@ -12,3 +12,11 @@ def import_file_task(job_id: int) -> None:
 
     if claim_import_job(job_id):
         run_import_job(job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def delete_project_task(project_id: int) -> None:
+    """Delete a project marked for deletion; a redelivered message continues where it stopped."""
+    from annotate.projects import purge_project
+
+    purge_project(project_id)

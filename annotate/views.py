@@ -16,11 +16,12 @@ from annotate.importing import LABEL_MODES, start_import
 from annotate.models import Pair, PairStatus, Project
 from annotate.permissions import (
     access_project,
+    can_create_projects,
     can_view_leaderboard,
     is_project_admin,
     visible_projects,
 )
-from annotate.projects import project_counts, with_list_counts
+from annotate.projects import ProjectArchived, project_counts, with_list_counts
 from annotate.ranking import (
     interval_plot,
     leaderboard_csv,
@@ -35,7 +36,8 @@ from annotate.rendering import render_markdown
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = with_list_counts(visible_projects(request.user)).order_by("name")
-    return render(request, "annotate/project_list.html", {"projects": projects})
+    context = {"projects": projects, "can_create": can_create_projects(request.user)}
+    return render(request, "annotate/project_list.html", context)
 
 
 @login_required
@@ -94,7 +96,7 @@ def project_import(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("project-detail", slug=slug)
     try:
         job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
-    except ValueError as exc:  # too large, or an unknown format or label mode
+    except (ValueError, ProjectArchived) as exc:  # too large, unknown format, archived project
         messages.error(request, str(exc))
     else:
         messages.info(request, f"Import of {job.original_name} queued; progress is shown below.")

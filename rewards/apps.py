@@ -8,9 +8,17 @@ class RewardsConfig(AppConfig):
     verbose_name = "Reward models"
 
     def ready(self) -> None:
-        from annotate.signals import leaderboard_built, responses_imported
+        from annotate.signals import (
+            leaderboard_built,
+            pair_details,
+            pair_sorts,
+            responses_imported,
+        )
         from rewards.leaderboard import on_leaderboard_built
+        from rewards.pair_rewards import on_pair_details, on_pair_sorts
         from rewards.triggers import on_responses_imported
 
         responses_imported.connect(on_responses_imported, dispatch_uid="rewards-embed-ahead")
         leaderboard_built.connect(on_leaderboard_built, dispatch_uid="rewards-leaderboard")
+        pair_details.connect(on_pair_details, dispatch_uid="rewards-pair-rewards")
+        pair_sorts.connect(on_pair_sorts, dispatch_uid="rewards-margin-sort")

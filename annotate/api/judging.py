@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -199,13 +199,13 @@ def project_stats(project: Project, user: Any) -> dict[str, Any]:
     per_annotator = (
         get_user_model()
         .objects.filter(judgements__pair__project=project)
-        .annotate(n=Count("judgements"))
+        .annotate(n=Count("judgements", filter=Q(judgements__invalidated_at__isnull=True)))
     )
     if not is_project_admin(user, project):
         per_annotator = per_annotator.filter(pk=user.pk)
     return {
         **pair_status_counts(project),
-        "judgements": Judgement.objects.filter(pair__project=project).count(),
+        "judgements": Judgement.objects.valid().filter(pair__project=project).count(),
         "annotators": [
             {"annotator": u.get_username(), "judgements": u.n}
             for u in per_annotator.order_by("username")

@@ -33,7 +33,7 @@ from annotate.permissions import (
     visible_projects,
     with_role,
 )
-from annotate.projects import UnknownUser, create_project, set_member
+from annotate.projects import LastAdmin, ProjectArchived, UnknownUser, create_project, set_member
 
 
 class ProjectViewSet(
@@ -68,7 +68,7 @@ class ProjectViewSet(
         data.is_valid(raise_exception=True)
         try:
             membership = set_member(project, **data.validated_data)
-        except UnknownUser as exc:
+        except (UnknownUser, LastAdmin) as exc:
             return Response({"username": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -90,6 +90,8 @@ class ProjectViewSet(
             job = start_import(project, request.user, **data.validated_data)
         except UploadTooLarge as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except ProjectArchived as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from annotate.models import Assignment, Judgement, Pair, Project
 from annotate.projects import set_member
 from tests.annotate.browser_support import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
     annotate_path,
-    chromium_or_skip,
     import_rows,
     log_in,
     wait_for_pair,
@@ -24,19 +22,6 @@ from tests.annotate.browser_support import (
 from tests.factories import make_project, pair_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = chromium_or_skip()
-    # The sync API keeps an event loop running on this thread, which makes Django refuse ORM
-    # calls from the test body; the ORM is used from plain synchronous code here, so allow it.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""The data browser: filtering and sorting a project's pairs, and one pair with its judgements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
+
+from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.paging import Page, keyset_page
+from annotate.signals import PairSort, pair_sorts
+
+# Sort name -> the Pair field the keyset runs on (descending, then by id). Other apps may offer
+# more sorts through the pair_sorts signal (rewards: the served model's reward margin).
+SORTS = {"newest": "pk", "priority": "priority", "votes": "judgement_count"}
+STATUSES = ("pending", "complete", "judged", "unjudged")
+PAGE_SIZE = 50
+# Model names feed the filter's suggestions; listing them reads every response, so it is cached.
+MODEL_NAMES_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    status: str = ""
+    disagreement: bool = False
+    gold: str = ""  # "yes", "no" or "" (either)
+    model: str = ""
+    annotator_id: int | None = None
+    text: str = ""
+    sort: str = "newest"
+
+
+def filter_pairs(project: Project, wanted: PairFilter) -> QuerySet[Pair]:
+    """The project's pairs that match every given filter."""
+    pairs = Pair.objects.filter(project=project)
+    if wanted.status in (PairStatus.PENDING, PairStatus.COMPLETE):
+        pairs = pairs.filter(status=wanted.status)
+    elif wanted.status == "judged":
+        pairs = pairs.filter(judgement_count__gt=0)
+    elif wanted.status == "unjudged":
+        pairs = pairs.filter(judgement_count=0)
+    if wanted.disagreement:
+        pairs = pairs.filter(judgement_count__gte=2).filter(Exists(_other_choice()))
+    if wanted.gold:
+        pairs = (
+            pairs.exclude(gold_label="") if wanted.gold == "yes" else pairs.filter(gold_label="")
+        )
+    if wanted.model:
+        pairs = pairs.filter(
+            Q(response_a__model_name=wanted.model) | Q(response_b__model_name=wanted.model)
+        )
+    if wanted.annotator_id is not None:
+        by = Judgement.objects.filter(pair=OuterRef("pk"), annotator_id=wanted.annotator_id)
+        pairs = pairs.filter(Exists(by))
+    if wanted.text:
+        pairs = _search(project, pairs, wanted.text)
+    return pairs
+
+
+def _other_choice() -> QuerySet[Judgement]:
+    """A valid judgement of the pair that differs from the pair's first valid judgement."""
+    first = (
+        Judgement.objects.valid()
+        .filter(pair=OuterRef(OuterRef("pk")))
+        .order_by("pk")
+        .values("choice")[:1]
+    )
+    return Judgement.objects.valid().filter(pair=OuterRef("pk")).exclude(choice=Subquery(first))
+
+
+def _search(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
+    """Full-text search on Postgres (English stemming, web-search syntax); LIKE elsewhere."""
+    if connection.vendor == "postgresql":
+        return _full_text(project, pairs, text)
+    return pairs.filter(
+        Q(prompt__messages__icontains=text)
+        | Q(response_a__text__icontains=text)
+        | Q(response_b__text__icontains=text)
+    )
+
+
+# Up to this many matching prompts or responses, pairs are found by those ids (index lookups);
+# past it the words are common, and testing pairs in the page's order fills a page sooner.
+SEARCH_ID_LIMIT = 5000
+
+
+def _full_text(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
+    """Rare words: the GIN indexes of migration 0004 find the texts; common words: each pair
+    is tested in order until a page is full, so neither parses every row's text."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    query = SearchQuery(text, search_type="websearch", config="english")
+    prompt_vector = SearchVector(Cast("messages", TextField()), config="english")
+    prompts = _ids_if_few(Prompt.objects.filter(project=project), prompt_vector, query)
+    responses = _ids_if_few(
+        Response.objects.filter(prompt__project=project),
+        SearchVector("text", config="english"),
+        query,
+    )
+    if prompts is not None and responses is not None:
+        return pairs.filter(
+            Q(prompt__in=prompts) | Q(response_a__in=responses) | Q(response_b__in=responses)
+        )
+    vector = SearchVector(
+        Cast("prompt__messages", TextField()),
+        "response_a__text",
+        "response_b__text",
+        config="english",
+    )
+    return pairs.annotate(search=vector).filter(search=query)
+
+
+def _ids_if_few(rows: QuerySet[Any], vector: Any, query: Any) -> list[int] | None:
+    ids = list(
+        rows.annotate(v=vector).filter(v=query).values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1]
+    )
+    return ids if len(ids) <= SEARCH_ID_LIMIT else None
+
+
+def extra_sorts(project: Project) -> dict[str, PairSort]:
+    """Sorts other apps offer for this project right now, by name."""
+    offered = [sort for _, sort in pair_sorts.send(sender=Pair, project=project)]
+    return {sort.name: sort for sort in offered if isinstance(sort, PairSort)}
+
+
+def browse_pairs(
+    project: Project,
+    wanted: PairFilter,
+    *,
+    after: tuple[Any, int] | None = None,
+    extra: dict[str, PairSort] | None = None,
+) -> Page:
+    """One page of matching pairs for the table; response texts are not loaded.
+
+    `extra` holds the sorts from extra_sorts(); a sort named there is used for the order.
+    """
+    pairs = (
+        filter_pairs(project, wanted)
+        .select_related("prompt", "response_a", "response_b")
+        .only(
+            "status",
+            "priority",
+            "judgement_count",
+            "gold_label",
+            "external_id",
+            "prompt__messages",
+            "response_a__model_name",
+            "response_b__model_name",
+        )
+    )
+    if extra and wanted.sort in extra:
+        sort = extra[wanted.sort]
+        return keyset_page(
+            sort.annotate(pairs),
+            key="sort_key",
+            descending=sort.descending,
+            after=after,
+            size=PAGE_SIZE,
+        )
+    return keyset_page(pairs, key=SORTS[wanted.sort], after=after, size=PAGE_SIZE)
+
+
+def model_names(project: Project) -> list[str]:
+    """The responses' source models in this project, for the filter's suggestions."""
+
+    def load() -> list[str]:
+        names = (
+            Response.objects.filter(prompt__project=project)
+            .exclude(model_name="")
+            .values_list("model_name", flat=True)
+            .distinct()
+            .order_by("model_name")
+        )
+        return list(names[:200])
+
+    return cache.get_or_set(f"model-names:{project.pk}", load, MODEL_NAMES_SECONDS)
+
+
+def pair_judgements(pair: Pair) -> list[Judgement]:
+    """Every judgement of the pair, invalid ones included, oldest first."""
+    return list(
+        pair.judgements.select_related("invalidated_by")
+        .prefetch_related("reviews__by")
+        .order_by("pk")
+    )

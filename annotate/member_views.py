@@ -1,0 +1,148 @@
+"""Members of a project: list, add, invite, change role, remove; accepting an invitation."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotate.forms import AddMemberForm, InviteForm, RoleForm
+from annotate.invitations import (
+    INVITATION_DAYS,
+    InvalidInvitation,
+    accept_invitation,
+    access_invitation,
+    invite_members,
+)
+from annotate.models import Project
+from annotate.permissions import access_project
+from annotate.projects import LastAdmin, UnknownUser, member_rows, remove_member, set_member
+
+# The links made by the last invite, shown once on the next page view (PRG).
+SESSION_LINKS = "invitation-links"
+
+
+def _members_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    add_form: AddMemberForm | None = None,
+    invite_form: InviteForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "rows": member_rows(project),
+        "add_form": add_form or AddMemberForm(),
+        "invite_form": invite_form or InviteForm(),
+        "role_form": RoleForm(),
+        "links": request.session.pop(SESSION_LINKS, []),
+        "invitation_days": INVITATION_DAYS,
+    }
+    return render(request, "annotate/members.html", context, status=status)
+
+
+@login_required
+@require_GET
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    return _members_page(request, access_project(request.user, slug, admin=True))
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    form = AddMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            membership = set_member(
+                project, username=form.cleaned_data["user"].strip(), role=form.cleaned_data["role"]
+            )
+        except (UnknownUser, LastAdmin) as exc:
+            form.add_error("user", str(exc))
+        else:
+            messages.success(request, f"{membership.user} is now {membership.role} here.")
+            return redirect("members", slug=slug)
+    return _members_page(request, project, add_form=form, status=400)
+
+
+@login_required
+@require_POST
+def member_invite(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, project, invite_form=form, status=400)
+    invited = invite_members(
+        project, emails=form.cleaned_data["emails"], role=form.cleaned_data["role"], by=request.user
+    )
+    links = [
+        {"email": i.email, "url": request.build_absolute_uri(reverse("invitation", args=[i.token]))}
+        for i in invited
+        if i.token
+    ]
+    request.session[SESSION_LINKS] = links
+    added = [i.email for i in invited if not i.token]
+    if added:
+        messages.success(request, f"Added existing accounts: {', '.join(added)}.")
+    return redirect("members", slug=slug)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    membership = get_object_or_404(project.memberships.select_related("user"), user_id=user_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose admin or annotator.")
+        return redirect("members", slug=slug)
+    try:
+        set_member(project, username=membership.user.get_username(), role=form.cleaned_data["role"])
+    except LastAdmin as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{membership.user} is now {form.cleaned_data['role']} here.")
+    return redirect("members", slug=slug)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    membership = get_object_or_404(project.memberships.select_related("user"), user_id=user_id)
+    try:
+        remove_member(project, membership.user)
+    except LastAdmin as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Removed {membership.user}; their judgements stay.")
+        if membership.user_id == request.user.pk:
+            return redirect("project-list")
+    return redirect("members", slug=slug)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation link: choose a password, then land in the project, logged in."""
+    try:
+        invite = access_invitation(token)
+    except InvalidInvitation as exc:
+        return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
+    form = SetPasswordForm(invite.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invite = accept_invitation(token, password=form.cleaned_data["new_password1"])
+        except InvalidInvitation as exc:
+            return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
+        user = get_user_model().objects.get(pk=invite.user_id)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to {invite.project.name}.")
+        return redirect("project-detail", slug=invite.project.slug)
+    context = {"form": form, "invite": invite}
+    return render(request, "annotate/invitation.html", context, status=400 if form.errors else 200)
