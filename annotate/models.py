@@ -52,6 +52,10 @@ class Project(models.Model):
     retrain_every = models.PositiveIntegerField(
         default=0, help_text="Retrain after this many new judgements (0: never automatically)."
     )
+    promotion_requires_beating_length = models.BooleanField(
+        default=False,
+        help_text="Serve a new version only if it beats response length alone on validation.",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)

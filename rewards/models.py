@@ -23,6 +23,9 @@ class RewardModel(models.Model):
     backbone = models.CharField(max_length=500)
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="accuracy, log_loss, ece, n on validation")
+    baseline = models.JSONField(
+        default=dict, blank=True, help_text="against a length-only model on the same pairs"
+    )
     artifact = models.FileField(upload_to="reward-models/", blank=True)
     judgements = models.PositiveIntegerField(default=0, help_text="judgements trained on")
     last_judgement_id = models.BigIntegerField(default=0)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
+from rewards.ml.baseline import beats_length
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
@@ -134,6 +135,7 @@ def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: P
             backbone=str(meta.get("backbone", {}).get("name", "")),
             config=meta.get("config", {}),
             metrics={k: _finite(v) for k, v in result.metrics.items()},
+            baseline=result.baseline,
             judgements=snapshot.judgements,
             last_judgement_id=snapshot.last_judgement_id,
             training_seconds=round(result.seconds, 2),
@@ -174,9 +176,18 @@ def local_model_dir(model: RewardModel) -> Path:
 
 
 def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
-    """Serve the new version unless it is worse than the active one on the same pairs."""
+    """Serve the new version unless it is worse than the active one on the same pairs.
+
+    A project may also require beating response length alone (the baseline's interval).
+    """
     active = RewardModel.objects.filter(project=model.project, is_active=True).first()
     new_accuracy = model.metrics.get("accuracy")
+    if model.project.promotion_requires_beating_length and not beats_length(model.baseline):
+        verdict = model.baseline.get("verdict", "no baseline measured")
+        note = f"not served: the project requires beating response length; {verdict}"
+        RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
+        model.promotion_note = note
+        return False
     if active is None:
         note = "served: the project's first model"
     else:

@@ -28,6 +28,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "lease_seconds",
             "acquisition",
             "retrain_every",
+            "promotion_requires_beating_length",
             "created_at",
             "role",
         ]

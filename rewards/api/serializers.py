@@ -1,11 +1,41 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
 
 
+class BaselineSerializer(serializers.Serializer):
+    """The version against response length alone on the same validation pairs."""
+
+    length_accuracy = serializers.FloatField(allow_null=True)
+    accuracy_difference = serializers.FloatField(allow_null=True, help_text="points")
+    interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% paired bootstrap, points"
+    )
+    verdict = serializers.CharField()
+    length_log_loss = serializers.FloatField(allow_null=True)
+    length_correlation = serializers.FloatField(
+        allow_null=True, help_text="of the version's rewards with log response length"
+    )
+    n = serializers.IntegerField(allow_null=True, help_text="decided validation pairs")
+
+
+NOT_MEASURED = {
+    "length_accuracy": None,
+    "accuracy_difference": None,
+    "interval": None,
+    "verdict": "not measured (trained before the baseline was recorded)",
+    "length_log_loss": None,
+    "length_correlation": None,
+    "n": None,
+}
+
+
 class RewardModelSerializer(serializers.ModelSerializer):
+    baseline = serializers.SerializerMethodField()
+
     class Meta:
         model = RewardModel
         fields = [
@@ -14,12 +44,17 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "mode",
             "backbone",
             "metrics",
+            "baseline",
             "judgements",
             "training_seconds",
             "trained_at",
             "is_active",
             "promotion_note",
         ]
+
+    @extend_schema_field(BaselineSerializer)
+    def get_baseline(self, model: RewardModel) -> dict:
+        return BaselineSerializer({**NOT_MEASURED, **model.baseline}).data
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):

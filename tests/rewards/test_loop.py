@@ -57,6 +57,13 @@ def _retrain(admin: Any, project: Project, **options: Any) -> dict:
     return client_for(admin).get(f"/api/training-runs/{run_id}").json()
 
 
+def _ties(project: Project, model: RewardModel) -> int:
+    """Validation pairs labelled tie: the baseline's accuracy counts decided pairs only."""
+    from rewards.snapshot import snapshot_project
+
+    return sum(p.label == "tie" for p in snapshot_project(project).validation)
+
+
 def _mean_p_a(pair: Pair, model: RewardModel) -> float:
     scores = dict(ResponseScore.objects.filter(model=model).values_list("response_id", "members"))
     a, b = np.array(scores[pair.response_a_id]), np.array(scores[pair.response_b_id])
@@ -78,6 +85,10 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     assert model.is_active and model.version == 1
     assert set(model.metrics) >= {"accuracy", "log_loss", "ece", "n"}
     assert model.judgements == 40
+    # and the length baseline was measured on the same validation pairs
+    assert model.baseline["n"] == model.metrics["n"] - _ties(project, model)
+    assert model.baseline["length_accuracy"] is not None
+    assert model.baseline["verdict"]
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
