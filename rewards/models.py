@@ -26,6 +26,11 @@ class RewardModel(models.Model):
     baseline = models.JSONField(
         default=dict, blank=True, help_text="against a length-only model on the same pairs"
     )
+    reward_stats = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="mean, std, n of its rewards over the project's responses",
+    )
     artifact = models.FileField(upload_to="reward-models/", blank=True)
     judgements = models.PositiveIntegerField(default=0, help_text="judgements trained on")
     last_judgement_id = models.BigIntegerField(default=0)

@@ -28,6 +28,7 @@ from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
 from rewards.ml.baseline import beats_length
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
+from rewards.normalization import normalize, record_reward_stats
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
@@ -291,6 +292,8 @@ def score_missing_responses(model: RewardModel) -> int:
             ignore_conflicts=True,
         )
         done += len(batch)
+    if done or not model.reward_stats:
+        record_reward_stats(model)
     return done
 
 
@@ -377,6 +380,8 @@ def answer_score_request(request_id: int) -> None:
         return
     prompt, responses = request.payload["prompt"], request.payload["responses"]
     try:
+        if not request.model.reward_stats:  # z and percentile need the project's rewards
+            score_missing_responses(request.model)
         result = score(load_scorer(request.model), [(prompt, text) for text in responses])
     except Exception as exc:  # recorded for the caller, and logged
         logger.exception("score request %s failed", request_id)
@@ -385,7 +390,9 @@ def answer_score_request(request_id: int) -> None:
         )
         return
     rewards = [
-        {"reward": float(result.mean[i]), "std": float(result.std[i])}
-        for i in range(len(responses))
+        {**normalized, "std": float(std)}
+        for normalized, std in zip(
+            normalize(request.model, result.mean.tolist()), result.std.tolist(), strict=True
+        )
     ]
     ScoreRequest.objects.filter(pk=request_id).update(status=Status.SUCCEEDED, result=rewards)

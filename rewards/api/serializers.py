@@ -45,6 +45,7 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "backbone",
             "metrics",
             "baseline",
+            "reward_stats",
             "judgements",
             "training_seconds",
             "trained_at",
@@ -125,10 +126,23 @@ class ScoreInputSerializer(serializers.Serializer):
 
 
 class RewardSerializer(serializers.Serializer):
-    reward = serializers.FloatField()
-    std = serializers.FloatField()
+    reward = serializers.FloatField(help_text="raw reward (ensemble mean)")
+    z = serializers.FloatField(
+        allow_null=True, help_text="(reward - mean) / std over the project's responses"
+    )
+    percentile = serializers.FloatField(
+        allow_null=True, help_text="share of the project's responses scored lower, in %"
+    )
+    std = serializers.FloatField(help_text="ensemble spread")
 
 
 class ScoreOutputSerializer(serializers.Serializer):
     model = serializers.IntegerField(help_text="version that scored")
     rewards = RewardSerializer(many=True)
+
+
+class RewardsExportQuerySerializer(serializers.Serializer):
+    file = serializers.ChoiceField(choices=["jsonl", "parquet"], default="jsonl")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="a version number; default the served one"
+    )

@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -13,17 +15,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.formats import jsonl_chunks, parquet_chunks
 from annotate.models import Project
 from annotate.permissions import access_project, is_project_admin, visible_projects
 from rewards.api.serializers import (
     ModelsOverviewSerializer,
     RetrainInputSerializer,
     RewardModelSerializer,
+    RewardsExportQuerySerializer,
     ScoreInputSerializer,
     ScoreOutputSerializer,
     TrainingRunSerializer,
 )
 from rewards.models import RewardModel, ScoreRequest, TrainingRun
+from rewards.normalization import EXPORT_SCHEMA, iter_normalized_rows
 from rewards.overview import models_overview
 from rewards.runs import request_retrain
 
@@ -172,3 +177,39 @@ class ScoreRequestView(APIView):
         if row is None:
             raise NotFound()
         return _await_score(row.pk, wait=0)
+
+
+class RewardsExportView(APIView):
+    """Every scored response of the project under one version: reward, z and percentile."""
+
+    @extend_schema(
+        parameters=[RewardsExportQuerySerializer],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        project = _admin_project(request, slug)
+        query = RewardsExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        models = RewardModel.objects.filter(project=project)
+        version = query.validated_data.get("version")
+        model = (
+            models.filter(version=version).first()
+            if version
+            else models.filter(is_active=True).first()
+        )
+        if model is None:
+            raise NotFound("no such version" if version else "this project serves no model yet")
+        return rewards_export(model, file=query.validated_data["file"])
+
+
+def rewards_export(model: RewardModel, *, file: str) -> StreamingHttpResponse:
+    """A streamed download of the version's normalized rewards per response."""
+    rows = iter_normalized_rows(model)
+    if file == "parquet":
+        chunks, content_type = parquet_chunks(rows, EXPORT_SCHEMA), "application/vnd.apache.parquet"
+    else:
+        chunks, content_type = jsonl_chunks(rows), "application/x-ndjson"
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    name = f"{model.project.slug}-rewards-v{model.version}.{file}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -150,7 +150,13 @@ def test_the_scoring_service_returns_rewards_from_the_served_model(
     body = response.json()
     assert body["model"] == 1
     assert len(body["rewards"]) == 2
-    assert all(set(r) == {"reward", "std"} for r in body["rewards"])
+    assert all(set(r) == {"reward", "z", "percentile", "std"} for r in body["rewards"])
+    # and z and percentile place each reward among the project's responses under this version
+    stats = RewardModel.objects.get(project=project, version=1).reward_stats
+    assert stats["n"] == ResponseScore.objects.filter(model__version=1).count() > 0
+    for reward in body["rewards"]:
+        assert reward["z"] == pytest.approx((reward["reward"] - stats["mean"]) / stats["std"])
+        assert 0 <= reward["percentile"] <= 100
 
 
 def test_two_retrain_requests_at_once_make_one_run(admin: Any, project: Project) -> None:
