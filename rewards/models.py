@@ -12,6 +12,7 @@ from annotate.models import Project, Response
 class Mode(models.TextChoices):
     HEADS = "heads", "Heads (frozen backbone)"
     FINETUNE = "finetune", "Fine-tune"
+    EXTERNAL = "external", "External (uploaded scores)"
 
 
 class RewardModel(models.Model):
@@ -20,6 +21,7 @@ class RewardModel(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
     version = models.PositiveIntegerField()
     mode = models.CharField(max_length=10, choices=Mode.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="an external model's name")
     backbone = models.CharField(max_length=500)
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="accuracy, log_loss, ece, n on validation")

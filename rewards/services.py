@@ -27,7 +27,14 @@ from django.utils import timezone
 from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
 from rewards.ml.baseline import beats_length
-from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
+from rewards.models import (
+    EmbeddingRun,
+    Mode,
+    ResponseScore,
+    RewardModel,
+    ScoreRequest,
+    TrainingRun,
+)
 from rewards.normalization import normalize, record_reward_stats
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
@@ -260,7 +267,8 @@ def rerank_project(project_id: int) -> int:
     model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
     if model is None:
         return 0
-    score_missing_responses(model)
+    if model.mode != Mode.EXTERNAL:  # an external model's scores are uploaded, not computed
+        score_missing_responses(model)
     project = Project.objects.get(pk=project_id)
     updated = 0
     for chunk in _pending_pair_chunks(project_id):

@@ -42,6 +42,7 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "id",
             "version",
             "mode",
+            "name",
             "backbone",
             "metrics",
             "baseline",
@@ -146,3 +147,26 @@ class RewardsExportQuerySerializer(serializers.Serializer):
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="a version number; default the served one"
     )
+
+
+class ExternalModelInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class ExternalScoresInputSerializer(serializers.Serializer):
+    scores = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='[{"response_id" | "prompt" + "text", "reward", "members"?}, ...]',
+    )
+    file = serializers.FileField(required=False, help_text="the same rows as a JSONL upload")
+
+    def validate(self, data: dict) -> dict:
+        if ("scores" in data) == ("file" in data):
+            raise serializers.ValidationError('give either "scores" (JSON) or "file" (JSONL)')
+        return data
+
+
+class ExternalScoresOutputSerializer(serializers.Serializer):
+    scored = serializers.IntegerField(help_text="responses scored by this upload")
+    model = RewardModelSerializer()

@@ -4,6 +4,8 @@ from django.urls import path
 
 from rewards.api.views import (
     ActivateView,
+    ExternalModelsView,
+    ExternalScoresView,
     ModelsView,
     RetrainView,
     RewardsExportView,
@@ -17,6 +19,16 @@ urlpatterns = [
     path("projects/<slug:slug>/models", ModelsView.as_view(), name="project-models"),
     path("projects/<slug:slug>/score", ScoreView.as_view(), name="score"),
     path("projects/<slug:slug>/rewards", RewardsExportView.as_view(), name="rewards-export"),
+    path(
+        "projects/<slug:slug>/external-models",
+        ExternalModelsView.as_view(),
+        name="external-models",
+    ),
+    path(
+        "projects/<slug:slug>/external-models/<int:pk>/scores",
+        ExternalScoresView.as_view(),
+        name="external-scores",
+    ),
     path("training-runs/<int:pk>", TrainingRunView.as_view(), name="training-run"),
     path("score-requests/<int:pk>", ScoreRequestView.as_view(), name="score-request"),
     path("models/<int:pk>/activate", ActivateView.as_view(), name="activate-model"),

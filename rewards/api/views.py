@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db import transaction
@@ -15,10 +18,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.formats import jsonl_chunks, parquet_chunks
+from annotate.formats import ImportFormatError, jsonl_chunks, parquet_chunks, read_rows
 from annotate.models import Project
 from annotate.permissions import access_project, is_project_admin, visible_projects
 from rewards.api.serializers import (
+    ExternalModelInputSerializer,
+    ExternalScoresInputSerializer,
+    ExternalScoresOutputSerializer,
     ModelsOverviewSerializer,
     RetrainInputSerializer,
     RewardModelSerializer,
@@ -27,7 +33,8 @@ from rewards.api.serializers import (
     ScoreOutputSerializer,
     TrainingRunSerializer,
 )
-from rewards.models import RewardModel, ScoreRequest, TrainingRun
+from rewards.external import register_external_model, upload_scores
+from rewards.models import Mode, RewardModel, ScoreRequest, TrainingRun
 from rewards.normalization import EXPORT_SCHEMA, iter_normalized_rows
 from rewards.overview import models_overview
 from rewards.runs import request_retrain
@@ -139,6 +146,11 @@ class ScoreView(APIView):
                 {"detail": "this project has no active reward model yet; retrain first"},
                 status=status.HTTP_409_CONFLICT,
             )
+        if model.mode == Mode.EXTERNAL:
+            return Response(
+                {"detail": "the served model is external: it scores only uploaded responses"},
+                status=status.HTTP_409_CONFLICT,
+            )
         score_request = _enqueue_score(project, model, data.validated_data)
         return _await_score(score_request.pk)
 
@@ -213,3 +225,67 @@ def rewards_export(model: RewardModel, *, file: str) -> StreamingHttpResponse:
     name = f"{model.project.slug}-rewards-v{model.version}.{file}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+class ExternalModelsView(APIView):
+    """Register a reward model trained elsewhere; its scores are uploaded next (admins)."""
+
+    @extend_schema(request=ExternalModelInputSerializer, responses={201: RewardModelSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project = _admin_project(request, slug)
+        data = ExternalModelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = register_external_model(project, name=data.validated_data["name"])
+        return Response(RewardModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ExternalScoresView(APIView):
+    """Upload an external model's per-response rewards: all rows valid, or none stored."""
+
+    @extend_schema(
+        request=ExternalScoresInputSerializer,
+        responses={
+            200: ExternalScoresOutputSerializer,
+            400: OpenApiResponse(description="invalid rows, by line; nothing was stored"),
+        },
+    )
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        from rewards.tasks import rerank_project_task
+
+        project = _admin_project(request, slug)
+        model = RewardModel.objects.filter(project=project, pk=pk, mode=Mode.EXTERNAL).first()
+        if model is None:
+            raise NotFound("no such external model in this project")
+        data = ExternalScoresInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            with score_rows(data.validated_data) as rows, transaction.atomic():
+                scored = upload_scores(model, rows)
+                if model.is_active:  # the queue follows the new scores
+                    rerank_project_task.delay_on_commit(project.pk)
+        except ImportFormatError as exc:
+            return Response(
+                {
+                    "detail": f"{exc.total} invalid row(s); nothing was stored",
+                    "errors": [
+                        {"line": e.line, "field": e.field, "message": e.message} for e in exc.errors
+                    ],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        model.refresh_from_db()
+        body = {"scored": scored, "model": model}
+        return Response(ExternalScoresOutputSerializer(body).data)
+
+
+@contextlib.contextmanager
+def score_rows(data: dict) -> Iterator[Iterable[tuple[int, Any]]]:
+    """(line, row) pairs from a JSON body (line = position, from 1) or a JSONL upload."""
+    if "scores" in data:
+        yield enumerate(data["scores"], start=1)
+        return
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as copy:
+        for chunk in data["file"].chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield read_rows(copy.name, "jsonl")
