@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -52,6 +53,13 @@ class Project(models.Model):
     retrain_every = models.PositiveIntegerField(
         default=0, help_text="Retrain after this many new judgements (0: never automatically)."
     )
+    # A share of leases served in random order when the acquisition is not random, so the served
+    # model's accuracy can be measured on pairs it did not choose (rewards/random_slice.py).
+    random_slice_share = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of leases drawn at random when the acquisition is not random.",
+    )
     promotion_requires_beating_length = models.BooleanField(
         default=False,
         help_text="Serve a new version only if it beats response length alone on validation.",
@@ -72,6 +80,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_seconds__gte=10), name="project_lease_at_least_10s"
+            ),
+            models.CheckConstraint(
+                condition=Q(random_slice_share__gte=0, random_slice_share__lte=1),
+                name="project_random_slice_share_is_a_share",
             ),
         ]
 
@@ -215,6 +227,9 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    random_slice = models.BooleanField(
+        default=False, help_text="Leased in random order, not by the model's priority."
+    )
 
     class Meta:
         indexes = [

@@ -29,6 +29,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "acquisition",
             "retrain_every",
             "promotion_requires_beating_length",
+            "random_slice_share",
             "created_at",
             "role",
         ]

@@ -33,8 +33,27 @@ NOT_MEASURED = {
 }
 
 
+class SliceSummarySerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="decided judgements made after this version")
+    accuracy = serializers.FloatField(allow_null=True)
+    interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% Wilson, percent"
+    )
+
+
+class SliceEstimateSerializer(serializers.Serializer):
+    random_slice = SliceSummarySerializer(help_text="on randomly served pairs: unbiased")
+    model_chosen = SliceSummarySerializer(help_text="on pairs the served model chose")
+
+
 class RewardModelSerializer(serializers.ModelSerializer):
     baseline = serializers.SerializerMethodField()
+    slice_estimate = SliceEstimateSerializer(
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="the latest versions only; null for the others and outside the overview",
+    )
 
     class Meta:
         model = RewardModel
@@ -46,6 +65,7 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "backbone",
             "metrics",
             "baseline",
+            "slice_estimate",
             "reward_stats",
             "judgements",
             "training_seconds",
