@@ -28,6 +28,9 @@ class RewardModel(models.Model):
     baseline = models.JSONField(
         default=dict, blank=True, help_text="against a length-only model on the same pairs"
     )
+    label_value = models.JSONField(
+        default=dict, blank=True, help_text="model-chosen vs random labels, same count, same test"
+    )
     reward_stats = models.JSONField(
         default=dict,
         blank=True,

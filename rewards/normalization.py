@@ -70,13 +70,9 @@ def normalize(model: RewardModel, rewards: Sequence[float]) -> list[dict[str, fl
     stats = model.reward_stats or record_reward_stats(model)
     ranked = project_rewards(model)
     return [
-        {"reward": float(r), "z": _round(z_score(r, stats)), "percentile": percentile(r, ranked)}
+        {"reward": float(r), "z": z_score(r, stats), "percentile": percentile(r, ranked)}
         for r in rewards
     ]
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)
 
 
 def iter_normalized_rows(model: RewardModel) -> Iterator[dict[str, Any]]:
@@ -100,7 +96,7 @@ def iter_normalized_rows(model: RewardModel) -> Iterator[dict[str, Any]]:
                 "prompt": messages[-1]["content"] if messages else "",
                 "text": text,
                 "reward": reward,
-                "z": _round(z_score(reward, stats)),
+                "z": z_score(reward, stats),
                 "percentile": percentile(reward, ranked),
                 "model_version": model.version,
             }

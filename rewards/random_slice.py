@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from annotate.models import Choice, Judgement, Project
+from rewards.ml.data import PreferencePair
 from rewards.models import ResponseScore, RewardModel
 
 Z95 = 1.959963984540054
@@ -73,3 +74,21 @@ def _summary(hits: int, n: int) -> dict[str, Any]:
         "accuracy": round(hits / n, 4) if n else None,
         "interval": wilson_interval(hits, n),
     }
+
+
+def split_by_lease_kind(
+    pairs: list[PreferencePair],
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(model-chosen, random-slice) training pairs by how their human judgements were leased.
+
+    A pair judged on any random-slice lease counts as random; imported judgements (no lease)
+    count as neither.
+    """
+    kinds: dict[int, bool] = {}
+    for pair_id, in_slice in Judgement.objects.filter(
+        pair_id__in=[int(p.id) for p in pairs], assignment__isnull=False
+    ).values_list("pair_id", "assignment__random_slice"):
+        kinds[pair_id] = kinds.get(pair_id, False) or in_slice
+    chosen = [p for p in pairs if kinds.get(int(p.id)) is False]
+    random_slice = [p for p in pairs if kinds.get(int(p.id)) is True]
+    return chosen, random_slice

@@ -36,6 +36,7 @@ from rewards.models import (
     TrainingRun,
 )
 from rewards.normalization import normalize, record_reward_stats
+from rewards.random_slice import split_by_lease_kind
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
@@ -72,6 +73,8 @@ def train_reward_model(run_id: int) -> None:
                 "are needed (ties count, both-bad and split votes do not)"
             )
         model = _train_version(run, snapshot)
+        report_progress(run_id, 0.96, "comparing model-chosen and random labels")
+        measure_label_value(model, run, snapshot)
         if decide_promotion(model, snapshot):
             # Done means served *and* the queue follows the new version.
             report_progress(run_id, 0.97, "re-ranking pending pairs")
@@ -81,6 +84,21 @@ def train_reward_model(run_id: int) -> None:
         finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return
     finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=model.promotion_note)
+
+
+def measure_label_value(model: RewardModel, run: TrainingRun, snapshot: Snapshot) -> None:
+    """Store whether the model's picks taught more per label than random ones (heads only)."""
+    if run.mode != Mode.HEADS:
+        # Two extra fine-tunes per run would triple its cost; heads runs answer it in seconds.
+        model.label_value = {"verdict": "not measured for finetune runs"}
+    else:
+        from rewards.ml.label_value import compare_label_sources
+
+        chosen, random_slice = split_by_lease_kind(snapshot.train)
+        model.label_value = compare_label_sources(
+            build_config(run), chosen, random_slice, snapshot.validation
+        )
+    model.save(update_fields=["label_value"])
 
 
 def build_config(run: TrainingRun) -> Any:

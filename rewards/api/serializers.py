@@ -66,6 +66,7 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "metrics",
             "baseline",
             "slice_estimate",
+            "label_value",
             "reward_stats",
             "judgements",
             "training_seconds",

@@ -104,20 +104,20 @@ def compare_with_length(
 
 
 def paired_interval(
-    p_model: np.ndarray,
-    p_length: np.ndarray,
+    p_first: np.ndarray,
+    p_second: np.ndarray,
     labels: Sequence[str],
     *,
     seed: int = 0,
 ) -> tuple[float | None, float | None, float | None]:
-    """(low, high, point) of the accuracy difference in points, by a paired bootstrap."""
+    """(low, high, point) of first's accuracy minus second's, in points, by a paired bootstrap."""
     decisive = np.array([label != "tie" for label in labels], dtype=bool)
     if not decisive.any():
         return None, None, None
     wins_a = np.array([label == "a" for label in labels], dtype=bool)[decisive]
-    hit_model = ((p_model[decisive] > 0.5) == wins_a).astype(np.float64)
-    hit_length = ((p_length[decisive] > 0.5) == wins_a).astype(np.float64)
-    gap = hit_model - hit_length
+    hit_first = ((p_first[decisive] > 0.5) == wins_a).astype(np.float64)
+    hit_second = ((p_second[decisive] > 0.5) == wins_a).astype(np.float64)
+    gap = hit_first - hit_second
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(gap), size=(RESAMPLES, len(gap)))
     means = gap[draws].mean(axis=1)

@@ -73,8 +73,9 @@ def _mean_p_a(pair: Pair, model: RewardModel) -> float:
 def test_retraining_promotes_a_version_and_reranks_the_queue(
     celery_worker: Path, admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
-    # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
-    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
+    # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling on every
+    # lease (no random slice, so the next lease is the model's top pair)
+    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty", random_slice_share=0)
     _import_pending(project, tmp_path)
     _judge_from_gold(annotator, project, 40)
     # when
@@ -89,6 +90,8 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     assert model.baseline["n"] == model.metrics["n"] - _ties(project, model)
     assert model.baseline["length_accuracy"] is not None
     assert model.baseline["verdict"]
+    # and 40 labels are too few to compare model-chosen and random-slice labels: it says so
+    assert model.label_value["verdict"].startswith("not measured yet")
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(

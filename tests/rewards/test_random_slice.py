@@ -127,3 +127,22 @@ def test_the_models_page_and_api_show_accuracy_on_the_random_slice(
 def test_the_wilson_interval_is_the_textbook_one() -> None:
     assert wilson_interval(0, 0) is None
     assert wilson_interval(6, 8) == [40.9, 92.9]
+
+
+def test_training_pairs_are_split_by_how_they_were_leased(
+    annotator: Any, second_annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    from rewards.ml.data import PreferencePair
+    from rewards.random_slice import split_by_lease_kind
+
+    make_pairs(project, tmp_path, 4, labelled=False)
+    pairs = list(Pair.objects.filter(project=project).order_by("pk"))
+    _judge(pairs[0], annotator, choice="a", in_slice=False, n=1)
+    _judge(pairs[1], annotator, choice="a", in_slice=True, n=2)
+    _judge(pairs[2], annotator, choice="a", in_slice=False, n=3)
+    _judge(pairs[2], second_annotator, choice="a", in_slice=True, n=4)  # once at random: random
+    as_training = [PreferencePair("q", "x", "y", "a", id=str(p.pk)) for p in pairs]
+    chosen, random_slice = split_by_lease_kind(as_training)
+    assert [p.id for p in chosen] == [str(pairs[0].pk)]
+    assert [p.id for p in random_slice] == [str(pairs[1].pk), str(pairs[2].pk)]
+    # pairs[3] has no leased judgement (imported, say): neither kind
