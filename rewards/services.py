@@ -95,9 +95,13 @@ def measure_label_value(model: RewardModel, run: TrainingRun, snapshot: Snapshot
         from rewards.ml.label_value import compare_label_sources
 
         chosen, random_slice = split_by_lease_kind(snapshot.train)
-        model.label_value = compare_label_sources(
-            build_config(run), chosen, random_slice, snapshot.validation
-        )
+        try:
+            model.label_value = compare_label_sources(
+                build_config(run), chosen, random_slice, snapshot.validation
+            )
+        except Exception as exc:  # a diagnostic: the version it describes is still good
+            logger.exception("label-value comparison of %s failed", model)
+            model.label_value = {"verdict": f"not measured: {type(exc).__name__}: {exc}"}
     model.save(update_fields=["label_value"])
 
 
