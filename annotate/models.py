@@ -100,6 +100,17 @@ class Project(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     # Deletion requested: hidden from everyone while a worker removes its rows.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # A share of leases served in random order when the acquisition is not random, so the served
+    # model's accuracy can be measured on pairs it did not choose (rewards/random_slice.py).
+    random_slice_share = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of leases drawn at random when the acquisition is not random.",
+    )
+    promotion_requires_beating_length = models.BooleanField(
+        default=False,
+        help_text="Serve a new version only if it beats response length alone on validation.",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -133,6 +144,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(gold_min_accuracy__gte=0, gold_min_accuracy__lte=1),
                 name="project_gold_accuracy_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(random_slice_share__gte=0, random_slice_share__lte=1),
+                name="project_random_slice_share_is_a_share",
             ),
         ]
 
@@ -302,6 +317,9 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    random_slice = models.BooleanField(
+        default=False, help_text="Leased in random order, not by the model's priority."
+    )
 
     class Meta:
         indexes = [

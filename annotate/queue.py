@@ -43,7 +43,9 @@ def lease_next_pair(
         if held is not None:
             return held
         check_not_paused(annotator, project)
-        pair = pick_gold_pair(annotator, project) or _lock_free_pair(annotator, project, now)
+        gold = pick_gold_pair(annotator, project)
+        random_slice = gold is None and draws_random_slice(project)
+        pair = gold or _lock_free_pair(annotator, project, now, random_order=random_slice)
         if pair is None:
             return None
         return Assignment.objects.create(
@@ -51,7 +53,15 @@ def lease_next_pair(
             annotator=annotator,
             left_is_a=secrets.randbelow(2) == 0,
             expires_at=now + timedelta(seconds=project.lease_seconds),
+            random_slice=random_slice,
         )
+
+
+def draws_random_slice(project: Project) -> bool:
+    """Serve this lease in random order? A share of leases is, while a model orders the rest."""
+    if project.acquisition == "random" or project.random_slice_share <= 0:
+        return False
+    return secrets.randbelow(1_000_000) < project.random_slice_share * 1_000_000
 
 
 def _held_lease(
@@ -67,7 +77,9 @@ def _held_lease(
     )
 
 
-def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime) -> Pair | None:
+def _lock_free_pair(
+    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+) -> Pair | None:
     """Lock the best pair with a free slot that this annotator has not seen.
 
     SKIP LOCKED lets concurrent annotators pass each other's candidates. The lease count in the
@@ -77,6 +89,9 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
     when it is true.
     """
     candidates = _candidates(annotator, project, now)
+    if random_order:
+        # `tiebreak` is a pseudo-random rank fixed per pair, independent of any model's scores.
+        candidates = candidates.order_by("tiebreak", "pk")
     passed: list[int] = []
     for skip_locked in (True, False):
         for _ in range(MAX_CANDIDATES):

@@ -12,6 +12,7 @@ from annotate.models import JobStatus, Project, Response
 class Mode(models.TextChoices):
     HEADS = "heads", "Heads (frozen backbone)"
     FINETUNE = "finetune", "Fine-tune"
+    EXTERNAL = "external", "External (uploaded scores)"
 
 
 class RewardModel(models.Model):
@@ -20,9 +21,21 @@ class RewardModel(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
     version = models.PositiveIntegerField()
     mode = models.CharField(max_length=10, choices=Mode.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="an external model's name")
     backbone = models.CharField(max_length=500)
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="accuracy, log_loss, ece, n on validation")
+    baseline = models.JSONField(
+        default=dict, blank=True, help_text="against a length-only model on the same pairs"
+    )
+    label_value = models.JSONField(
+        default=dict, blank=True, help_text="model-chosen vs random labels, same count, same test"
+    )
+    reward_stats = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="mean, std, n of its rewards over the project's responses",
+    )
     artifact = models.FileField(upload_to="reward-models/", blank=True)
     judgements = models.PositiveIntegerField(default=0, help_text="judgements trained on")
     last_judgement_id = models.BigIntegerField(default=0)

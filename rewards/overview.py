@@ -6,10 +6,17 @@ from typing import Any
 
 from annotate.models import Project
 from rewards.models import EmbeddingRun, RewardModel, TrainingRun
+from rewards.random_slice import slice_estimates
+
+# Versions whose random-slice accuracy is computed (each costs a pass over the judgements).
+SLICE_VERSIONS = 10
 
 
 def models_overview(project: Project) -> dict[str, Any]:
     models = list(RewardModel.objects.filter(project=project).order_by("-version"))
+    estimates = slice_estimates(project, models[:SLICE_VERSIONS])
+    for model in models:
+        model.slice_estimate = estimates.get(model.pk)
     return {
         "active": next((m for m in models if m.is_active), None),
         "models": models,

@@ -25,7 +25,17 @@ from django.utils import timezone
 
 from annotate.models import Pair, PairStatus, Project, Response
 from annotate.paging import keyset_pages
-from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
+from rewards.ml.baseline import beats_length
+from rewards.models import (
+    EmbeddingRun,
+    Mode,
+    ResponseScore,
+    RewardModel,
+    ScoreRequest,
+    TrainingRun,
+)
+from rewards.normalization import normalize, record_reward_stats
+from rewards.random_slice import split_by_lease_kind
 from rewards.runs import finish_run, promote_model, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
@@ -64,6 +74,8 @@ def train_reward_model(run_id: int) -> None:
                 "are needed (ties count, both-bad and split votes do not)"
             )
         model = _train_version(run, snapshot)
+        report_progress(run_id, 0.96, "comparing model-chosen and random labels")
+        measure_label_value(model, run, snapshot)
         served = decide_promotion(model, snapshot)
     except Exception as exc:  # recorded on the run and logged, not swallowed
         logger.exception("training run %s failed", run_id)
@@ -75,6 +87,25 @@ def train_reward_model(run_id: int) -> None:
         if not rerank_served(model.project_id):
             message = f"{message}; re-ranking the queue failed, retrying"
     finish_run(run_id, Status.SUCCEEDED, model=model, progress=1.0, message=message[:500])
+
+
+def measure_label_value(model: RewardModel, run: TrainingRun, snapshot: Snapshot) -> None:
+    """Store whether the model's picks taught more per label than random ones (heads only)."""
+    if run.mode != Mode.HEADS:
+        # Two extra fine-tunes per run would triple its cost; heads runs answer it in seconds.
+        model.label_value = {"verdict": "not measured for finetune runs"}
+    else:
+        from rewards.ml.label_value import compare_label_sources
+
+        chosen, random_slice = split_by_lease_kind(snapshot.train)
+        try:
+            model.label_value = compare_label_sources(
+                build_config(run), chosen, random_slice, snapshot.validation
+            )
+        except Exception as exc:  # a diagnostic: the version it describes is still good
+            logger.exception("label-value comparison of %s failed", model)
+            model.label_value = {"verdict": f"not measured: {type(exc).__name__}: {exc}"}
+    model.save(update_fields=["label_value"])
 
 
 def build_config(run: TrainingRun) -> Any:
@@ -137,6 +168,7 @@ def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: P
             backbone=str(meta["backbone"]["name"]),
             config=meta["config"],
             metrics={k: _finite(v) for k, v in result.metrics.items()},
+            baseline=result.baseline,
             judgements=snapshot.judgements,
             last_judgement_id=snapshot.last_judgement_id,
             training_seconds=round(result.seconds, 2),
@@ -193,9 +225,18 @@ def _unpack(model: RewardModel, folder: Path) -> None:
 
 
 def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
-    """Serve the new version unless it is worse than the active one on the same pairs."""
+    """Serve the new version unless it is worse than the active one on the same pairs.
+
+    A project may also require beating response length alone (the baseline's interval).
+    """
     active = RewardModel.objects.filter(project=model.project, is_active=True).first()
     new_accuracy = model.metrics.get("accuracy")
+    if model.project.promotion_requires_beating_length and not beats_length(model.baseline):
+        verdict = model.baseline.get("verdict", "no baseline measured")
+        note = f"not served: the project requires beating response length; {verdict}"
+        RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
+        model.promotion_note = note
+        return False
     if active is None:
         note = "served: the project's first model"
     else:
@@ -301,7 +342,8 @@ def rerank_project(project_id: int) -> int:
     model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
     if model is None:
         return 0
-    score_missing_responses(model)
+    if model.mode != Mode.EXTERNAL:  # an external model's scores are uploaded, not computed
+        score_missing_responses(model)
     strategy = Project.objects.values_list("acquisition", flat=True).get(pk=project_id)
     pair_ids: list[int] = []
     raw: list[Any] = []
@@ -346,6 +388,8 @@ def score_missing_responses(model: RewardModel) -> int:
             ignore_conflicts=True,
         )
         done += len(batch)
+    if done or not model.reward_stats:
+        record_reward_stats(model)
     return done
 
 
@@ -432,6 +476,8 @@ def answer_score_request(request_id: int) -> None:
         return
     prompt, responses = request.payload["prompt"], request.payload["responses"]
     try:
+        if not request.model.reward_stats:  # z and percentile need the project's rewards
+            score_missing_responses(request.model)
         result = score(load_scorer(request.model), [(prompt, text) for text in responses])
     except Exception as exc:  # recorded for the caller, and logged
         logger.exception("score request %s failed", request_id)
@@ -440,7 +486,9 @@ def answer_score_request(request_id: int) -> None:
         )
         return
     rewards = [
-        {"reward": float(result.mean[i]), "std": float(result.std[i])}
-        for i in range(len(responses))
+        {**normalized, "std": float(std)}
+        for normalized, std in zip(
+            normalize(request.model, result.mean.tolist()), result.std.tolist(), strict=True
+        )
     ]
     ScoreRequest.objects.filter(pk=request_id).update(status=Status.SUCCEEDED, result=rewards)

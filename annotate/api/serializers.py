@@ -33,6 +33,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "gold_min_accuracy",
             "gold_from_unanimous",
             "exclude_flagged_from_training",
+            "promotion_requires_beating_length",
+            "random_slice_share",
             "created_at",
             "role",
         ]

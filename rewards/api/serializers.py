@@ -1,19 +1,73 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
 
 
+class BaselineSerializer(serializers.Serializer):
+    """The version against response length alone on the same validation pairs."""
+
+    length_accuracy = serializers.FloatField(allow_null=True)
+    accuracy_difference = serializers.FloatField(allow_null=True, help_text="points")
+    interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% paired bootstrap, points"
+    )
+    verdict = serializers.CharField()
+    length_log_loss = serializers.FloatField(allow_null=True)
+    length_correlation = serializers.FloatField(
+        allow_null=True, help_text="of the version's rewards with log response length"
+    )
+    n = serializers.IntegerField(allow_null=True, help_text="decided validation pairs")
+
+
+NOT_MEASURED = {
+    "length_accuracy": None,
+    "accuracy_difference": None,
+    "interval": None,
+    "verdict": "not measured (trained before the baseline was recorded)",
+    "length_log_loss": None,
+    "length_correlation": None,
+    "n": None,
+}
+
+
+class SliceSummarySerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="decided judgements made after this version")
+    accuracy = serializers.FloatField(allow_null=True)
+    interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% Wilson, percent"
+    )
+
+
+class SliceEstimateSerializer(serializers.Serializer):
+    random_slice = SliceSummarySerializer(help_text="on randomly served pairs: unbiased")
+    model_chosen = SliceSummarySerializer(help_text="on pairs the served model chose")
+
+
 class RewardModelSerializer(serializers.ModelSerializer):
+    baseline = serializers.SerializerMethodField()
+    slice_estimate = SliceEstimateSerializer(
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="the latest versions only; null for the others and outside the overview",
+    )
+
     class Meta:
         model = RewardModel
         fields = [
             "id",
             "version",
             "mode",
+            "name",
             "backbone",
             "metrics",
+            "baseline",
+            "slice_estimate",
+            "label_value",
+            "reward_stats",
             "judgements",
             "training_seconds",
             "trained_at",
@@ -23,6 +77,10 @@ class RewardModelSerializer(serializers.ModelSerializer):
             "rerank_error",
             "rerank_attempts",
         ]
+
+    @extend_schema_field(BaselineSerializer)
+    def get_baseline(self, model: RewardModel) -> dict:
+        return BaselineSerializer({**NOT_MEASURED, **model.baseline}).data
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -93,10 +151,46 @@ class ScoreInputSerializer(serializers.Serializer):
 
 
 class RewardSerializer(serializers.Serializer):
-    reward = serializers.FloatField()
-    std = serializers.FloatField()
+    reward = serializers.FloatField(help_text="raw reward (ensemble mean)")
+    z = serializers.FloatField(
+        allow_null=True, help_text="(reward - mean) / std over the project's responses"
+    )
+    percentile = serializers.FloatField(
+        allow_null=True, help_text="share of the project's responses scored lower, in %"
+    )
+    std = serializers.FloatField(help_text="ensemble spread")
 
 
 class ScoreOutputSerializer(serializers.Serializer):
     model = serializers.IntegerField(help_text="version that scored")
     rewards = RewardSerializer(many=True)
+
+
+class RewardsExportQuerySerializer(serializers.Serializer):
+    file = serializers.ChoiceField(choices=["jsonl", "parquet"], default="jsonl")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="a version number; default the served one"
+    )
+
+
+class ExternalModelInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class ExternalScoresInputSerializer(serializers.Serializer):
+    scores = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='[{"response_id" | "prompt" + "text", "reward", "members"?}, ...]',
+    )
+    file = serializers.FileField(required=False, help_text="the same rows as a JSONL upload")
+
+    def validate(self, data: dict) -> dict:
+        if ("scores" in data) == ("file" in data):
+            raise serializers.ValidationError('give either "scores" (JSON) or "file" (JSONL)')
+        return data
+
+
+class ExternalScoresOutputSerializer(serializers.Serializer):
+    scored = serializers.IntegerField(help_text="responses scored by this upload")
+    model = RewardModelSerializer()

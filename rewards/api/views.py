@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+from django.http import StreamingHttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.formats import ImportFormatError
 from annotate.permissions import IsProjectAdmin, IsProjectMember, ProjectAPIView, with_role
 from rewards.api.serializers import (
+    ExternalModelInputSerializer,
+    ExternalScoresInputSerializer,
+    ExternalScoresOutputSerializer,
     ModelsOverviewSerializer,
     RetrainInputSerializer,
     RewardModelSerializer,
+    RewardsExportQuerySerializer,
     ScoreInputSerializer,
     ScoreOutputSerializer,
     TrainingRunSerializer,
 )
-from rewards.models import RewardModel, ScoreRequest, TrainingRun
+from rewards.external import register_external_model, score_rows, upload_scores
+from rewards.models import Mode, RewardModel, ScoreRequest, TrainingRun
+from rewards.normalization import rewards_export
 from rewards.overview import models_overview
 from rewards.runs import activate_model, request_retrain
 from rewards.scoring import request_score
@@ -112,6 +123,11 @@ class ScoreView(ProjectAPIView):
                 {"detail": "this project has no active reward model yet; retrain first"},
                 status=status.HTTP_409_CONFLICT,
             )
+        if model.mode == Mode.EXTERNAL:
+            return Response(
+                {"detail": "the served model is external: it scores only uploaded responses"},
+                status=status.HTTP_409_CONFLICT,
+            )
         score_request = request_score(project, model, data.validated_data)
         return _score_answer(request, score_request)
 
@@ -143,3 +159,83 @@ class ScoreRequestView(GenericAPIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return _score_answer(request, self.get_object())
+
+
+class RewardsExportView(ProjectAPIView):
+    """Every scored response of the project under one version: reward, z and percentile."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    @extend_schema(
+        parameters=[RewardsExportQuerySerializer],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        project = self.get_object()
+        query = RewardsExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        models = RewardModel.objects.filter(project=project)
+        version = query.validated_data.get("version")
+        model = (
+            models.filter(version=version).first()
+            if version
+            else models.filter(is_active=True).first()
+        )
+        if model is None:
+            raise NotFound("no such version" if version else "this project serves no model yet")
+        return rewards_export(model, file=query.validated_data["file"])
+
+
+class ExternalModelsView(ProjectAPIView):
+    """Register a reward model trained elsewhere; its scores are uploaded next (admins)."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    @extend_schema(request=ExternalModelInputSerializer, responses={201: RewardModelSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project = self.get_object()
+        data = ExternalModelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = register_external_model(project, name=data.validated_data["name"])
+        return Response(RewardModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ExternalScoresView(ProjectAPIView):
+    """Upload an external model's per-response rewards: all rows valid, or none stored."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    @extend_schema(
+        request=ExternalScoresInputSerializer,
+        responses={
+            200: ExternalScoresOutputSerializer,
+            400: OpenApiResponse(description="invalid rows, by line; nothing was stored"),
+        },
+    )
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        from rewards.tasks import rerank_project_task
+
+        project = self.get_object()
+        model = RewardModel.objects.filter(project=project, pk=pk, mode=Mode.EXTERNAL).first()
+        if model is None:
+            raise NotFound("no such external model in this project")
+        data = ExternalScoresInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            with score_rows(data.validated_data) as rows, transaction.atomic():
+                scored = upload_scores(model, rows)
+                if model.is_active:  # the queue follows the new scores
+                    rerank_project_task.delay_on_commit(project.pk)
+        except ImportFormatError as exc:
+            return Response(
+                {
+                    "detail": f"{exc.total} invalid row(s); nothing was stored",
+                    "errors": [
+                        {"line": e.line, "field": e.field, "message": e.message} for e in exc.errors
+                    ],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        model.refresh_from_db()
+        body = {"scored": scored, "model": model}
+        return Response(ExternalScoresOutputSerializer(body).data)

@@ -36,7 +36,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     update, bar = tqdm_progress(f"train {args.mode}")
     result = train(config, read_pairs_jsonl(args.data), args.out, progress=update, val_pairs=val)
     bar.close()
-    summary = {"out": str(result.out_dir), "seconds": round(result.seconds, 2), **result.metrics}
+    summary = {
+        "out": str(result.out_dir),
+        "seconds": round(result.seconds, 2),
+        **result.metrics,
+        "baseline": result.baseline,
+    }
     print(json.dumps(summary))
     return 0
 

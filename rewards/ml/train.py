@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from rewards.ml.backbone import Progress
+from rewards.ml.baseline import compare_with_length
 from rewards.ml.checkpoint import describe, write_checkpoint
 from rewards.ml.config import TrainConfig
 from rewards.ml.data import PreferencePair, fingerprint, split_by_prompt
@@ -34,6 +35,7 @@ class TrainResult:
     n_pairs: int
     details: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -49,6 +51,24 @@ def pair_metrics(scorer: RewardScorer, pairs: Sequence[PreferencePair]) -> Metri
         return evaluate([], [])
     scores_a, scores_b = score_pairs(scorer, pairs)
     return evaluate(ensemble_p_a(scores_a, scores_b), [p.label for p in pairs])
+
+
+def length_baseline(
+    scorer: RewardScorer,
+    train_pairs: Sequence[PreferencePair],
+    val_pairs: Sequence[PreferencePair],
+) -> dict[str, Any]:
+    """The version against a length-only model fitted on the same training pairs."""
+    if not val_pairs:
+        return compare_with_length(train_pairs, [], [])
+    scores_a, scores_b = score_pairs(scorer, val_pairs)
+    return compare_with_length(
+        train_pairs,
+        val_pairs,
+        ensemble_p_a(scores_a, scores_b),
+        rewards_a=scores_a.mean(1),
+        rewards_b=scores_b.mean(1),
+    )
 
 
 def fit(
@@ -89,11 +109,15 @@ def train(
     train_pairs, stop_pairs = split_by_prompt(pairs, config.val_fraction, seed=config.seed)
     scorer, details = fit(config, train_pairs, stop_pairs, progress)
     fit_seconds = time.monotonic() - started
-    metrics = pair_metrics(scorer, val_pairs if val_pairs is not None else stop_pairs)
+    measured_on = val_pairs if val_pairs is not None else stop_pairs
+    metrics = pair_metrics(scorer, measured_on)
+    # The model saw every pair (training or early stopping), so the baseline fits on all.
+    baseline = length_baseline(scorer, pairs, measured_on)
     scorer.meta = describe(
         scorer,
         config,
         metrics=metrics,
+        baseline=baseline,
         metrics_on="val_pairs" if val_pairs is not None else "internal split",
         data={
             "fingerprint": fingerprint(pairs),
@@ -108,4 +132,6 @@ def train(
     if progress is not None:
         progress(1.0, float(details.get("train_loss", float("nan"))), 0.0)
     seconds = time.monotonic() - started
-    return TrainResult(folder, metrics, seconds, len(pairs), details, scorer.meta)
+    return TrainResult(
+        folder, metrics, seconds, len(pairs), details, meta=scorer.meta, baseline=baseline
+    )

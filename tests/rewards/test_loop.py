@@ -62,6 +62,13 @@ def _retrain(admin: Any, project: Project, **options: Any) -> dict:
     return client_for(admin).get(f"/api/training-runs/{run_id}").json()
 
 
+def _ties(project: Project, model: RewardModel) -> int:
+    """Validation pairs labelled tie: the baseline's accuracy counts decided pairs only."""
+    from rewards.snapshot import snapshot_project
+
+    return sum(p.label == "tie" for p in snapshot_project(project).validation)
+
+
 def _mean_p_a(pair: Pair, model: RewardModel) -> float:
     scores = dict(ResponseScore.objects.filter(model=model).values_list("response_id", "members"))
     a, b = np.array(scores[pair.response_a_id]), np.array(scores[pair.response_b_id])
@@ -76,8 +83,9 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     project: Project,
     tmp_path: Path,
 ) -> None:
-    # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling
-    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
+    # given: 80 pending real pairs, 40 judged through the API, uncertainty sampling on every
+    # lease (no random slice, so the next lease is the model's top pair)
+    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty", random_slice_share=0)
     _import_pending(project, tmp_path)
     _judge_from_gold(annotator, project, 40)
     # when
@@ -91,6 +99,12 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     # and it records the checkpoint it was trained as (the worker's backbone, the run's config)
     assert model.backbone == tiny_backbone
     assert (model.config["backbone"], model.config["mode"]) == (tiny_backbone, "heads")
+    # and the length baseline was measured on the same validation pairs
+    assert model.baseline["n"] == model.metrics["n"] - _ties(project, model)
+    assert model.baseline["length_accuracy"] is not None
+    assert model.baseline["verdict"]
+    # and 40 labels are too few to compare model-chosen and random-slice labels: it says so
+    assert model.label_value["verdict"].startswith("not measured yet")
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
@@ -152,7 +166,13 @@ def test_the_scoring_service_returns_rewards_from_the_served_model(
     body = response.json()
     assert body["model"] == 1
     assert len(body["rewards"]) == 2
-    assert all(set(r) == {"reward", "std"} for r in body["rewards"])
+    assert all(set(r) == {"reward", "z", "percentile", "std"} for r in body["rewards"])
+    # and z and percentile place each reward among the project's responses under this version
+    stats = RewardModel.objects.get(project=project, version=1).reward_stats
+    assert stats["n"] == ResponseScore.objects.filter(model__version=1).count() > 0
+    for reward in body["rewards"]:
+        assert reward["z"] == pytest.approx((reward["reward"] - stats["mean"]) / stats["std"])
+        assert 0 <= reward["percentile"] <= 100
 
 
 def test_two_retrain_requests_at_once_make_one_run(admin: Any, project: Project) -> None:

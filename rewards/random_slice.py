@@ -1,0 +1,102 @@
+"""Does the loop pay here? Each version's accuracy on the random slice of the queue.
+
+When a model orders the queue, the pairs it picks are not a fair test of it (uncertainty
+sampling picks the hard ones). A share of leases is served in random order instead
+(`Assignment.random_slice`, annotate/queue.py); judgements on those pairs, made after a version
+was trained, estimate that version's accuracy on the project's pairs without that bias.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import QuerySet
+
+from annotate.models import Choice, Judgement, Project
+from annotate.quality import training_judgements
+from rewards.models import ResponseScore, RewardModel
+
+if TYPE_CHECKING:  # the model side stays out of web processes' imports
+    from rewards.ml.data import PreferencePair
+
+Z95 = 1.959963984540054
+
+
+def decided_judgements(project: Project) -> QuerySet[Judgement]:
+    """Decided judgements that training would use (ties and both-bad say nothing about order).
+
+    The same selection as training: valid votes, no gold checks, flagged annotators left out
+    where the project says so.
+    """
+    selection = training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
+    return selection.filter(choice__in=[Choice.A, Choice.B])
+
+
+def wilson_interval(hits: int, n: int) -> list[float] | None:
+    """95% Wilson score interval of a proportion, in percent."""
+    if n == 0:
+        return None
+    p = hits / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return [round(100 * (centre - half), 1), round(100 * (centre + half), 1)]
+
+
+def slice_estimates(project: Project, models: list[RewardModel]) -> dict[int, dict[str, Any]]:
+    """Per version id: accuracy on random-slice vs model-chosen judgements made after it.
+
+    Only judgements newer than the version's training snapshot count (it never saw them), and
+    only pairs whose two responses it scored.
+    """
+    rows = list(
+        decided_judgements(project).values_list(
+            "pk", "choice", "pair__response_a_id", "pair__response_b_id", "assignment__random_slice"
+        )
+    )
+    estimates = {}
+    for model in models:
+        fresh = [row for row in rows if row[0] > model.last_judgement_id]
+        responses = {rid for row in fresh for rid in row[2:4]}
+        rewards = dict(
+            ResponseScore.objects.filter(model=model, response_id__in=responses).values_list(
+                "response_id", "mean"
+            )
+        )
+        tallies = {True: [0, 0], False: [0, 0]}
+        for _, choice, a, b, in_slice in fresh:
+            if a in rewards and b in rewards and rewards[a] != rewards[b]:
+                tally = tallies[bool(in_slice)]
+                tally[0] += (rewards[a] > rewards[b]) == (choice == Choice.A)
+                tally[1] += 1
+        estimates[model.pk] = {
+            "random_slice": _summary(*tallies[True]),
+            "model_chosen": _summary(*tallies[False]),
+        }
+    return estimates
+
+
+def _summary(hits: int, n: int) -> dict[str, Any]:
+    return {
+        "n": n,
+        "accuracy": round(hits / n, 4) if n else None,
+        "interval": wilson_interval(hits, n),
+    }
+
+
+def split_by_lease_kind(
+    pairs: list[PreferencePair],
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(model-chosen, random-slice) training pairs by how their human judgements were leased.
+
+    A pair judged on any random-slice lease counts as random; imported judgements (no lease)
+    count as neither.
+    """
+    kinds: dict[int, bool] = {}
+    for pair_id, in_slice in Judgement.objects.filter(
+        pair_id__in=[int(p.id) for p in pairs], assignment__isnull=False
+    ).values_list("pair_id", "assignment__random_slice"):
+        kinds[pair_id] = kinds.get(pair_id, False) or in_slice
+    chosen = [p for p in pairs if kinds.get(int(p.id)) is False]
+    random_slice = [p for p in pairs if kinds.get(int(p.id)) is True]
+    return chosen, random_slice
