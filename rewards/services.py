@@ -14,7 +14,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotate.models import Pair, PairStatus, Project, Response
-from annotate.paging import keyset_pages
+from annotate.models import Project, Response
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
+from rewards.ranking import rewrite_priorities
 from rewards.runs import finish_run, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
@@ -35,9 +35,8 @@ Status = TrainingRun.Status
 
 # Fewer pairs than this cannot train and validate a model meaningfully.
 MIN_TRAIN_PAIRS = 10
-# Responses scored per forward batch / pairs re-prioritised per UPDATE batch.
+# Responses scored per forward batch.
 SCORE_BATCH = 2000
-PRIORITY_BATCH = 5000
 # Options an admin may pass to a run, checked against TrainConfig's fields.
 RUN_OPTIONS = ("backbone", "members", "epochs", "lr", "weight_decay", "max_length", "seed")
 
@@ -250,10 +249,9 @@ def rerank_project(project_id: int) -> int:
         return 0
     score_missing_responses(model)
     project = Project.objects.get(pk=project_id)
-    updated = 0
-    for chunk in _pending_pair_chunks(project_id):
-        updated += _reprioritise(chunk, model, project.acquisition)
-    return updated
+    return rewrite_priorities(
+        project_id, model_id=model.pk, seed=model.version, strategy=project.acquisition
+    )
 
 
 def score_missing_responses(model: RewardModel) -> int:
@@ -281,38 +279,6 @@ def score_missing_responses(model: RewardModel) -> int:
         )
         done += len(batch)
     return done
-
-
-def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]]:
-    pending = Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING)
-    yield from keyset_pages(
-        pending.values_list("pk", "response_a_id", "response_b_id"), size=PRIORITY_BATCH
-    )
-
-
-def _reprioritise(chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str) -> int:
-    import numpy as np
-
-    from rewards.ml.acquisition import priorities
-
-    response_ids = {rid for _, a, b in chunk for rid in (a, b)}
-    members = dict(
-        ResponseScore.objects.filter(model=model, response_id__in=response_ids).values_list(
-            "response_id", "members"
-        )
-    )
-    scored = [row for row in chunk if row[1] in members and row[2] in members]
-    if not scored:
-        return 0
-    a = np.array([members[ra] for _, ra, _ in scored])
-    b = np.array([members[rb] for _, _, rb in scored])
-    values = priorities(strategy, a, b, seed=model.version + scored[0][0])
-    Pair.objects.bulk_update(
-        [Pair(pk=pk, priority=float(v)) for (pk, _, _), v in zip(scored, values, strict=True)],
-        ["priority"],
-        batch_size=1000,
-    )
-    return len(scored)
 
 
 # ---------------------------------------------------------------- embedding ahead
