@@ -78,17 +78,17 @@ def record_judgement(
     duration_ms: int | None = None,
 ) -> Recorded:
     """Store a judgement for the annotator's lease, once per client_id."""
-    existing = _by_client_id(client_id, annotator)
-    if existing is not None:
-        return Recorded(existing, created=False)
     try:
         with transaction.atomic():
-            assignment = _lock_assignment(assignment_id, annotator)
-            pair = (
-                Pair.objects.select_for_update()
-                .select_related("project")
-                .get(pk=assignment.pair_id)
-            )
+            assignment = _lock_assignment_and_pair(assignment_id, annotator)
+            if assignment is None or assignment.closed_at is not None:
+                # Most likely a retry whose first attempt landed: answer with what it stored.
+                existing = _by_client_id(client_id, annotator)
+                if existing is not None:
+                    return Recorded(existing, created=False)
+                if assignment is None:
+                    raise LeaseNotFound("no such assignment for this annotator")
+            pair = assignment.pair
             project = pair.project
             check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
             _check_slot(assignment, pair)
@@ -119,6 +119,16 @@ def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | No
     if existing is not None and existing.annotator_id != annotator.pk:
         raise JudgingConflict("this client_id belongs to another submission", field="client_id")
     return existing
+
+
+def _lock_assignment_and_pair(assignment_id: int, annotator: AbstractBaseUser) -> Assignment | None:
+    """Lock the annotator's assignment and its pair (not the project) in one statement."""
+    return (
+        Assignment.objects.select_for_update(of=("self", "pair"))
+        .select_related("pair__project")
+        .filter(pk=assignment_id, annotator=annotator)
+        .first()
+    )
 
 
 def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:

@@ -22,6 +22,10 @@ def live_leases(now: datetime) -> Q:
     return Q(closed_at__isnull=True, expires_at__gt=now)
 
 
+class _Contended(Exception):
+    """The fast path found no free pair it could lock at once; retry passing over candidates."""
+
+
 def lease_next_pair(
     annotator: AbstractBaseUser, project: Project, *, after: int | None = None
 ) -> Assignment | None:
@@ -31,11 +35,26 @@ def lease_next_pair(
     so the page can prefetch the next pair; an annotator then holds at most two leases.
     """
     now = timezone.now()
+    try:
+        return _lease(annotator, project, now, after=after, careful=False)
+    except _Contended:
+        return _lease(annotator, project, now, after=after, careful=True)
+
+
+def _lease(
+    annotator: AbstractBaseUser,
+    project: Project,
+    now: datetime,
+    *,
+    after: int | None,
+    careful: bool,
+) -> Assignment | None:
     with transaction.atomic():
         held = _held_lease(annotator, project, now, exclude=after)
         if held is not None:
             return held
-        pair = _lock_free_pair(annotator, project, now)
+        lock = _lock_free_pair if careful else _lock_first_free_pair
+        pair = lock(annotator, project, now)
         if pair is None:
             return None
         return Assignment.objects.create(
@@ -88,6 +107,19 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
                 break
             passed.append(pair.pk)
     return None
+
+
+def _lock_first_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime) -> Pair:
+    """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free.
+
+    Anything else raises _Contended: leaving the transaction releases the lock on a pair we
+    would pass over, and `_lock_free_pair` then tries candidate by candidate.
+    """
+    candidates = _candidates(annotator, project, now)
+    pair = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+    if pair is None or not _has_free_slot(pair, project, now):
+        raise _Contended
+    return pair
 
 
 def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:

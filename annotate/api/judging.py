@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from annotate.judging import JudgingError, record_judgement, skip_assignment
 from annotate.models import Assignment, Judgement, Project
-from annotate.permissions import access_project, is_project_admin
+from annotate.permissions import access_project, is_project_admin, is_project_member
 from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
 from annotate.rendering import render_markdown
@@ -55,12 +55,26 @@ class JudgementInputSerializer(serializers.Serializer):
     rationale = serializers.CharField(required=False, allow_blank=True, default="")
     duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     client_id = serializers.CharField(max_length=100)
+    next = serializers.BooleanField(
+        required=False, default=False, help_text="also lease the next pair (same as ?next=1)"
+    )
+    after = serializers.IntegerField(
+        required=False, help_text="with next: the assignment being shown, not to be returned"
+    )
+
+
+class JudgementQuerySerializer(serializers.Serializer):
+    next = serializers.BooleanField(required=False, default=False)
 
 
 class JudgementOutputSerializer(serializers.Serializer):
     judgement = serializers.IntegerField()
     choice = serializers.CharField()
     progress = ProgressSerializer()
+
+
+class JudgementAndNextSerializer(JudgementOutputSerializer):
+    next = NextPairSerializer(allow_null=True, help_text="the next pair; null when none is left")
 
 
 def blind_view(assignment: Assignment) -> dict[str, Any]:
@@ -101,28 +115,49 @@ class NextPairView(APIView):
 
 
 class JudgementView(APIView):
-    """Judge the leased pair; repeating a client_id returns the stored judgement (200)."""
+    """Judge the leased pair; repeating a client_id returns the stored judgement (200).
+
+    With `?next=1` (or `"next": true`) the answer also carries the next pair, so a judging
+    loop is one request per judgement.
+    """
 
     @extend_schema(
         request=JudgementInputSerializer,
-        responses={201: JudgementOutputSerializer, 200: JudgementOutputSerializer},
+        parameters=[JudgementQuerySerializer],
+        responses={201: JudgementAndNextSerializer, 200: JudgementAndNextSerializer},
+        description="`next` is in the answer only when the request asked for it.",
     )
     def post(self, request: Request, pk: int) -> Response:
         data = JudgementInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        query = JudgementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        wants_next = fields.pop("next") or query.validated_data["next"]
+        after = fields.pop("after", None)
         try:
-            recorded = record_judgement(pk, request.user, **data.validated_data)
+            recorded = record_judgement(pk, request.user, **fields)
         except JudgingError as exc:
             return _error(exc)
         judgement = recorded.judgement
         project = judgement.pair.project  # loaded with the locked pair when just recorded
-        body = {
-            "judgement": judgement.pk,
-            "choice": judgement.choice,
-            "progress": progress(request.user, project),
-        }
+        body: dict[str, Any] = {"judgement": judgement.pk, "choice": judgement.choice}
+        if wants_next:
+            body["next"] = _lease_next(request.user, project, after=after)
+        body["progress"] = progress(request.user, project)
+        if body.get("next"):
+            body["next"]["progress"] = body["progress"]
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
-        return Response(JudgementOutputSerializer(body).data, status=code)
+        output = JudgementAndNextSerializer if wants_next else JudgementOutputSerializer
+        return Response(output(body).data, status=code)
+
+
+def _lease_next(user: Any, project: Project, *, after: int | None) -> dict[str, Any] | None:
+    """The next pair's blind view for a judgement that asked for it; None when done."""
+    if not is_project_member(user, project):
+        return None
+    assignment = lease_next_pair(user, project, after=after)
+    return blind_view(assignment) if assignment is not None else None
 
 
 class SkipView(APIView):
