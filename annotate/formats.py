@@ -130,8 +130,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
             if not raw.strip():
                 continue
             try:
-                yield number, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield number, orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
                 yield number, RowError(number, "", f"invalid JSON ({exc})")
 
 
