@@ -7,7 +7,7 @@ so a file is imported whole or not at all. Content hashes make a re-import a no-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,17 +26,12 @@ from annotate.formats import (
     RowError,
     detect_format,
     file_type_of,
-    pair_key,
     parse_row,
-    prompt_hash,
     read_rows,
-    sha256,
 )
 from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
 from annotate.signals import responses_imported
 
-# 1,000 pairs is a few MB of Python objects and keeps each INSERT well under parameter limits.
-BATCH_SIZE = 1000
 LABEL_MODES = ("judgements", "gold", "ignore")
 # After a bulk load this large, fresh planner statistics keep the queue and export queries on
 # their indexes (autovacuum would get there, minutes later).
@@ -74,36 +69,6 @@ class ImportSummary:
         if self.rows and not any(getattr(self, f"{k}_created") for k in kinds):
             lines.append("Nothing new: everything in this file was already imported.")
         return "\n".join(lines)
-
-
-def validate_file(
-    path: str | Path, *, fmt: str = "auto", file_type: str | None = None
-) -> tuple[str, int]:
-    """Check every row; return (format, row count) or raise ImportFormatError naming lines."""
-    if fmt != "auto" and fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use auto or one of {', '.join(FORMATS)}")
-    errors: list[RowError] = []
-    total_errors = rows = 0
-    detected = None if fmt == "auto" else fmt
-    for line, row in read_rows(path, file_type):
-        rows += 1
-        error = _check_row(line, row, detected)
-        if error is None and detected is None:
-            detected = detect_format(row)
-        if error is not None:
-            total_errors += 1
-            if len(errors) < MAX_REPORTED_ERRORS:
-                errors.append(error)
-    if rows == 0:
-        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
-    if total_errors:
-        raise ImportFormatError(errors, total_errors)
-    return detected or "pairs", rows
-
-
-def _check_row(line: int, row: object, fmt: str | None) -> RowError | None:
-    parsed = _parse_checked(line, row, fmt)
-    return parsed if isinstance(parsed, RowError) else None
 
 
 def _parse_checked(line: int, row: object, fmt: str | None) -> list[PairIn] | RowError:
@@ -213,209 +178,6 @@ def _analyze() -> None:
     tables = [m._meta.db_table for m in (Prompt, Response, Pair, Judgement)]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
-
-
-def _batches(
-    path: str | Path, fmt: str, file_type: str | None
-) -> Iterator[tuple[list[PairIn], int]]:
-    batch: list[PairIn] = []
-    rows = 0
-    for _line, row in read_rows(path, file_type):
-        rows += 1
-        batch.extend(parse_row(fmt, row))
-        if len(batch) >= BATCH_SIZE:
-            yield batch, rows
-            batch = []
-    if batch:
-        yield batch, rows
-
-
-@dataclass(frozen=True)
-class _Hashed:
-    """A pair from the file with its content hashes, computed once per batch."""
-
-    item: PairIn
-    prompt: str
-    a: str
-    b: str
-    key: str
-
-
-def _hashed(item: PairIn) -> _Hashed:
-    p_digest, a_digest, b_digest = (
-        prompt_hash(item.messages),
-        sha256(item.a.text),
-        sha256(item.b.text),
-    )
-    return _Hashed(item, p_digest, a_digest, b_digest, pair_key(p_digest, a_digest, b_digest))
-
-
-def _write_batch(
-    project: Project, batch: list[PairIn], *, labels: str, summary: ImportSummary
-) -> None:
-    hashed = [_hashed(item) for item in batch]
-    prompt_ids = _ensure_prompts(project, hashed, summary)
-    response_ids = _ensure_responses(hashed, prompt_ids, summary)
-    pairs, created_keys = _ensure_pairs(project, hashed, prompt_ids, response_ids, labels, summary)
-    if labels == "judgements":
-        _ensure_judgements(project, hashed, pairs, created_keys, summary)
-
-
-def _ensure_prompts(project: Project, batch: list[_Hashed], summary: ImportSummary) -> dict:
-    wanted = {h.prompt: h.item.messages for h in batch}
-    existing = dict(
-        Prompt.objects.filter(project=project, content_hash__in=wanted).values_list(
-            "content_hash", "id"
-        )
-    )
-    missing = [
-        Prompt(project=project, messages=msgs, turn_count=_turns(msgs), content_hash=digest)
-        for digest, msgs in wanted.items()
-        if digest not in existing
-    ]
-    # ignore_conflicts: a concurrent import of the same file may insert the same rows first.
-    Prompt.objects.bulk_create(missing, ignore_conflicts=True)
-    summary.prompts_created += len(missing)
-    summary.prompts_existing += len(existing)
-    if missing:
-        existing.update(
-            Prompt.objects.filter(
-                project=project, content_hash__in=[p.content_hash for p in missing]
-            ).values_list("content_hash", "id")
-        )
-    return existing
-
-
-def _turns(messages: list[dict[str, str]]) -> int:
-    return sum(1 for m in messages if m["role"] == "user")
-
-
-def _ensure_responses(batch: list[_Hashed], prompt_ids: dict, summary: ImportSummary) -> dict:
-    wanted: dict[tuple[int, str], str] = {}
-    models: dict[tuple[int, str], str] = {}
-    for h in batch:
-        prompt_id = prompt_ids[h.prompt]
-        for response, digest in ((h.item.a, h.a), (h.item.b, h.b)):
-            wanted[(prompt_id, digest)] = response.text
-            models.setdefault((prompt_id, digest), response.model)
-    existing = _response_ids(wanted)
-    missing = [
-        Response(
-            prompt_id=pid,
-            text=wanted[(pid, digest)],
-            model_name=models[(pid, digest)],
-            content_hash=digest,
-        )
-        for pid, digest in wanted
-        if (pid, digest) not in existing
-    ]
-    Response.objects.bulk_create(missing, ignore_conflicts=True)
-    summary.responses_created += len(missing)
-    summary.responses_existing += len(existing)
-    if missing:
-        existing.update(_response_ids({(r.prompt_id, r.content_hash): "" for r in missing}))
-    return existing
-
-
-def _response_ids(keys: dict[tuple[int, str], str]) -> dict[tuple[int, str], int]:
-    rows = Response.objects.filter(
-        prompt_id__in={pid for pid, _ in keys}, content_hash__in={d for _, d in keys}
-    ).values_list("prompt_id", "content_hash", "id")
-    return {(pid, digest): rid for pid, digest, rid in rows if (pid, digest) in keys}
-
-
-def _ensure_pairs(
-    project: Project,
-    batch: list[_Hashed],
-    prompt_ids: dict,
-    response_ids: dict,
-    labels: str,
-    summary: ImportSummary,
-) -> tuple[dict[str, tuple[int, str]], set[str]]:
-    """Create missing pairs; return content_key -> (pair id, hash of its response a), and the
-    keys created here.
-
-    A new pair's imported judgements are counted at creation, which saves recounting it.
-    """
-    candidates: dict[str, Pair] = {}
-    new_labels: dict[str, set[str]] = {}
-    for h in batch:
-        if labels == "judgements" and h.item.label is not None:
-            first_a = candidates[h.key].response_a_id if h.key in candidates else None
-            swapped = first_a is not None and first_a != response_ids[(prompt_ids[h.prompt], h.a)]
-            new_labels.setdefault(h.key, set()).add(_canonical_label(h.item.label, swapped=swapped))
-        if h.key in candidates:
-            continue
-        prompt_id = prompt_ids[h.prompt]
-        candidates[h.key] = Pair(
-            project=project,
-            prompt_id=prompt_id,
-            response_a_id=response_ids[(prompt_id, h.a)],
-            response_b_id=response_ids[(prompt_id, h.b)],
-            content_key=h.key,
-            tiebreak=int(h.key[:15], 16),
-            gold_label=(h.item.label or "") if labels == "gold" else "",
-            external_id=h.item.external_id[:200],
-            meta=h.item.meta,
-        )
-    existing = _pair_ids(project, list(candidates))
-    missing = [pair for key, pair in candidates.items() if key not in existing]
-    for pair in missing:
-        pair.judgement_count = len(new_labels.get(pair.content_key, ()))
-        if pair.judgement_count >= project.judgements_per_pair:
-            pair.status = PairStatus.COMPLETE
-    Pair.objects.bulk_create(missing, ignore_conflicts=True)
-    summary.pairs_created += len(missing)
-    summary.pairs_existing += len(existing)
-    created = {p.content_key for p in missing}
-    if missing:
-        existing.update(_pair_ids(project, list(created)))
-    return existing, created
-
-
-def _pair_ids(project: Project, keys: list[str]) -> dict[str, tuple[int, str]]:
-    rows = Pair.objects.filter(project=project, content_key__in=keys).values_list(
-        "content_key", "id", "response_a__content_hash"
-    )
-    return {key: (pair_id, a_digest) for key, pair_id, a_digest in rows}
-
-
-def _ensure_judgements(
-    project: Project,
-    batch: list[_Hashed],
-    pairs: dict,
-    created_keys: set[str],
-    summary: ImportSummary,
-) -> None:
-    wanted: dict[str, Judgement] = {}
-    for h in batch:
-        if h.item.label is None:
-            continue
-        pair_id, stored_a_digest = pairs[h.key]
-        choice = _canonical_label(h.item.label, swapped=stored_a_digest != h.a)
-        client_id = f"import:{project.pk}:{h.key[:40]}:{choice}"
-        wanted[client_id] = Judgement(
-            pair_id=pair_id, choice=choice, client_id=client_id, source=Judgement.Source.IMPORT
-        )
-    if not wanted:
-        return
-    existing = set(
-        Judgement.objects.filter(client_id__in=wanted).values_list("client_id", flat=True)
-    )
-    missing = [j for cid, j in wanted.items() if cid not in existing]
-    Judgement.objects.bulk_create(missing, ignore_conflicts=True)
-    summary.judgements_created += len(missing)
-    summary.judgements_existing += len(existing)
-    # Pairs created in this batch were counted at creation; older pairs are recounted.
-    new_pair_ids = {pairs[key][0] for key in created_keys}
-    refresh_pair_counts(project, {j.pair_id for j in missing} - new_pair_ids)
-
-
-def _canonical_label(label: str, *, swapped: bool) -> str:
-    """The file's a/b may be the stored pair's b/a (same pair, other order): swap then."""
-    if not swapped or label == "tie":
-        return label
-    return "b" if label == "a" else "a"
 
 
 def refresh_pair_counts(project: Project, pair_ids: set[int]) -> None:
