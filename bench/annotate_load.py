@@ -73,6 +73,7 @@ class Client:
         self.slug = slug
         self.next_ms: list[float] = []
         self.judge_ms: list[float] = []
+        self.round_ms: list[float] = []  # what one judgement costs the annotator, all requests
         self.acknowledged: list[str] = []
         self.errors: list[str] = []
 
@@ -104,6 +105,7 @@ class Client:
                 {"choice": "left", "duration_ms": 800, "client_id": client_id},
             )
             self.judge_ms.append((time.perf_counter() - started) * 1000)
+            self.round_ms.append(self.next_ms[-1] + self.judge_ms[-1])
             if status in (200, 201):
                 self.acknowledged.append(client_id)
             else:
@@ -123,6 +125,7 @@ class Client:
                 {"choice": "left", "duration_ms": 800, "client_id": client_id},
             )
             self.judge_ms.append((time.perf_counter() - started) * 1000)
+            self.round_ms.append(self.judge_ms[-1])
             if status not in (200, 201):
                 self.errors.append(f"judgement {status}")
                 return
@@ -214,6 +217,7 @@ def main() -> None:
     over = Pair.objects.filter(project__slug=slug, judgement_count__gt=1).count()
     next_ms = [v for c in clients for v in c.next_ms]
     judge_ms = [v for c in clients for v in c.judge_ms]
+    round_ms = [v for c in clients for v in c.round_ms]
     print(
         f"# annotate load: {args.annotators} annotators, {args.seconds:.0f} s, {engine}, "
         f"{args.pairs} pairs, gunicorn {args.gunicorn_workers}x4 threads, {os.cpu_count()} cores"
@@ -221,7 +225,7 @@ def main() -> None:
     )
     print("\n| call | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     judgement = "judgement?next=1" if args.one_trip else "judgement"
-    for name, values in (("next", next_ms), (judgement, judge_ms)):
+    for name, values in (("next", next_ms), (judgement, judge_ms), ("round trip", round_ms)):
         print(
             f"| {name} | {len(values)} | {percentile(values, 0.5):.1f} | "
             f"{percentile(values, 0.95):.1f} | {percentile(values, 0.99):.1f} |"
