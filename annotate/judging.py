@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
-from annotate.queue import live_leases
+from annotate.permissions import is_project_member
+from annotate.queue import LeaseContended, lease_next_pair, live_leases
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -181,3 +183,36 @@ def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignme
         if assignment.closed_at is None:
             _close(assignment, Assignment.Outcome.SKIPPED)
     return assignment
+
+
+def judge_and_lease_next(
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    *,
+    after: int | None = None,
+    **judgement: Any,
+) -> tuple[Recorded, Assignment | None]:
+    """Record a judgement and lease the annotator's next pair, in one transaction when it can.
+
+    One commit instead of two: on a busy database the commit's WAL flush is most of a
+    judgement's latency. Only a lease that waits for no lock may share the judgement's
+    transaction (it holds the judged pair's lock, and waiting for another could deadlock);
+    otherwise the judgement commits first and the lease runs on its own. A member gets their
+    open lease other than `after`, or a new one; someone no longer in the project gets none.
+    """
+    try:
+        with transaction.atomic():
+            recorded = record_judgement(assignment_id, annotator, **judgement)
+            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
+    except LeaseContended:
+        recorded = record_judgement(assignment_id, annotator, **judgement)
+        return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
+
+
+def _lease_for_member(
+    recorded: Recorded, annotator: AbstractBaseUser, *, after: int | None, wait: bool
+) -> Assignment | None:
+    project = recorded.judgement.pair.project
+    if not is_project_member(annotator, project):
+        return None
+    return lease_next_pair(annotator, project, after=after, wait=wait)

@@ -22,22 +22,25 @@ def live_leases(now: datetime) -> Q:
     return Q(closed_at__isnull=True, expires_at__gt=now)
 
 
-class _Contended(Exception):
+class LeaseContended(Exception):
     """The fast path found no free pair it could lock at once; retry passing over candidates."""
 
 
 def lease_next_pair(
-    annotator: AbstractBaseUser, project: Project, *, after: int | None = None
+    annotator: AbstractBaseUser, project: Project, *, after: int | None = None, wait: bool = True
 ) -> Assignment | None:
     """Return the annotator's open lease, or lease the highest-priority free pair; None if done.
 
     With `after` (the assignment being shown), another open lease or a new one is returned,
     so the page can prefetch the next pair; an annotator then holds at most two leases.
+    With `wait=False` no row lock is waited for: LeaseContended is raised instead.
     """
     now = timezone.now()
     try:
         return _lease(annotator, project, now, after=after, careful=False)
-    except _Contended:
+    except LeaseContended:
+        if not wait:
+            raise
         return _lease(annotator, project, now, after=after, careful=True)
 
 
@@ -112,13 +115,13 @@ def _lock_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime
 def _lock_first_free_pair(annotator: AbstractBaseUser, project: Project, now: datetime) -> Pair:
     """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free.
 
-    Anything else raises _Contended: leaving the transaction releases the lock on a pair we
+    Anything else raises LeaseContended: leaving the transaction releases the lock on a pair we
     would pass over, and `_lock_free_pair` then tries candidate by candidate.
     """
     candidates = _candidates(annotator, project, now)
     pair = candidates.select_for_update(skip_locked=True, of=("self",)).first()
     if pair is None or not _has_free_slot(pair, project, now):
-        raise _Contended
+        raise LeaseContended
     return pair
 
 

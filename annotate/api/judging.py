@@ -12,9 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.judging import JudgingError, record_judgement, skip_assignment
+from annotate.judging import (
+    JudgingError,
+    judge_and_lease_next,
+    record_judgement,
+    skip_assignment,
+)
 from annotate.models import Assignment, Judgement, Project
-from annotate.permissions import access_project, is_project_admin, is_project_member
+from annotate.permissions import access_project, is_project_admin
 from annotate.projects import pair_status_counts
 from annotate.queue import lease_next_pair, progress
 from annotate.rendering import render_markdown
@@ -136,28 +141,23 @@ class JudgementView(APIView):
         wants_next = fields.pop("next") or query.validated_data["next"]
         after = fields.pop("after", None)
         try:
-            recorded = record_judgement(pk, request.user, **fields)
+            if wants_next:
+                recorded, following = judge_and_lease_next(pk, request.user, after=after, **fields)
+            else:
+                recorded = record_judgement(pk, request.user, **fields)
         except JudgingError as exc:
             return _error(exc)
         judgement = recorded.judgement
         project = judgement.pair.project  # loaded with the locked pair when just recorded
         body: dict[str, Any] = {"judgement": judgement.pk, "choice": judgement.choice}
-        if wants_next:
-            body["next"] = _lease_next(request.user, project, after=after)
         body["progress"] = progress(request.user, project)
-        if body.get("next"):
-            body["next"]["progress"] = body["progress"]
+        if wants_next:
+            body["next"] = None if following is None else blind_view(following)
+            if following is not None:
+                body["next"]["progress"] = body["progress"]
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
         output = JudgementAndNextSerializer if wants_next else JudgementOutputSerializer
         return Response(output(body).data, status=code)
-
-
-def _lease_next(user: Any, project: Project, *, after: int | None) -> dict[str, Any] | None:
-    """The next pair's blind view for a judgement that asked for it; None when done."""
-    if not is_project_member(user, project):
-        return None
-    assignment = lease_next_pair(user, project, after=after)
-    return blind_view(assignment) if assignment is not None else None
 
 
 class SkipView(APIView):

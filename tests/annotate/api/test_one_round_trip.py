@@ -144,8 +144,8 @@ def test_the_hot_path_takes_a_pinned_number_of_queries(
     # two progress counts, plus the transaction
     with django_assert_num_queries(9):
         _judge(client, shown["assignment"], query="")
-    # and both in one request: the judgement, the membership check and a new lease, with one
-    # set of progress counts
-    with django_assert_num_queries(16):
+    # and both in one request and one transaction: the judgement and the lease (each in its
+    # savepoint), the membership check, one set of progress counts
+    with django_assert_num_queries(18):
         body = _judge(client, prefetched["assignment"]).json()
     assert _external_id(body["next"]) == "q-1"
