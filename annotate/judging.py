@@ -197,16 +197,16 @@ def judge_and_lease_next(
     One commit instead of two: on a busy database the commit's WAL flush is most of a
     judgement's latency. Only a lease that waits for no lock may share the judgement's
     transaction (it holds the judged pair's lock, and waiting for another could deadlock);
-    otherwise the judgement commits first and the lease runs on its own. A member gets their
-    open lease other than `after`, or a new one; someone no longer in the project gets none.
+    otherwise the judgement commits first and the lease runs in its own transaction. A member
+    gets their open lease other than `after`, or a new one; a former member gets none.
     """
-    try:
-        with transaction.atomic():
-            recorded = record_judgement(assignment_id, annotator, **judgement)
-            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
-    except LeaseContended:
+    with transaction.atomic():
         recorded = record_judgement(assignment_id, annotator, **judgement)
-        return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
+        try:
+            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
+        except LeaseContended:
+            pass  # the lease's savepoint is rolled back; the judgement stays and commits
+    return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
 
 
 def _lease_for_member(
