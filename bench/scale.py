@@ -323,12 +323,12 @@ def main() -> None:
         ).count()
         result["rerank_seconds"] = measure_rerank(project.pk)
         result["database_size_mb"] = database_size_mb()
+        print_table(result)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
     finally:
         if not args.keep:
             delete_project(project.pk)
-    print_table(result)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
