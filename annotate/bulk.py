@@ -5,7 +5,8 @@ SQLite), with their content hashes computed once. Only temporary tables are writ
 file is read, so a file with invalid lines leaves the project untouched. `write` then runs one
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per table (prompts, responses, pairs,
 judgements) in the caller's transaction: a re-import, or a concurrent import of the same file,
-adds nothing twice. The SQL is the same on both backends.
+adds nothing twice. Rows are inserted in file order, so ids follow the file as before. The SQL
+is the same on both backends.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ class BulkImport:
             " (project_id, messages, turn_count, content_hash, created_at)"
             f" SELECT %s, {_json('messages')}, turn_count, prompt_hash, %s FROM import_stage"
             " WHERE seq IN (SELECT MIN(seq) FROM import_stage GROUP BY prompt_hash)"
-            " ON CONFLICT DO NOTHING",
+            " ORDER BY seq ON CONFLICT DO NOTHING",
             [self.project.pk, now],
         )
         total = _scalar("SELECT COUNT(DISTINCT prompt_hash) FROM import_stage")
@@ -169,7 +170,7 @@ class BulkImport:
             " SELECT p.id, r.text, r.model, r.hash, %s FROM import_response r"
             " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = r.prompt_hash"
             " WHERE r.ord IN (SELECT MIN(ord) FROM import_response GROUP BY prompt_hash, hash)"
-            " ON CONFLICT DO NOTHING",
+            " ORDER BY r.ord ON CONFLICT DO NOTHING",
             [now, self.project.pk],
         )
         total = _scalar(
@@ -201,7 +202,7 @@ class BulkImport:
             " JOIN annotate_response ra ON ra.prompt_id = p.id AND ra.content_hash = f.a_hash"
             " JOIN annotate_response rb ON rb.prompt_id = p.id AND rb.content_hash = f.b_hash"
             f" {votes}"
-            " WHERE true ON CONFLICT DO NOTHING",
+            " WHERE true ORDER BY f.seq ON CONFLICT DO NOTHING",
             [
                 self.project.pk,
                 self.project.judgements_per_pair,
@@ -229,7 +230,7 @@ class BulkImport:
             " source, created_at)"
             " SELECT pair_id, choice, '', '',"
             " CAST(%s AS text) || substr(pair_key, 1, 40) || ':' || choice, %s, %s"
-            " FROM import_judgement WHERE true ON CONFLICT DO NOTHING",
+            " FROM import_judgement WHERE true ORDER BY pair_id, choice ON CONFLICT DO NOTHING",
             [f"import:{self.project.pk}:", "import", now],
         )
         # Pairs created above were counted at creation; pairs from before are recounted.
