@@ -149,12 +149,13 @@ class JudgementView(APIView):
             return _error(exc)
         judgement = recorded.judgement
         project = judgement.pair.project  # loaded with the locked pair when just recorded
-        body: dict[str, Any] = {"judgement": judgement.pk, "choice": judgement.choice}
-        body["progress"] = progress(request.user, project)
+        body: dict[str, Any] = {
+            "judgement": judgement.pk,
+            "choice": judgement.choice,
+            "progress": progress(request.user, project),
+        }
         if wants_next:
-            body["next"] = None if following is None else blind_view(following)
-            if following is not None:
-                body["next"]["progress"] = body["progress"]
+            body["next"] = following and {**blind_view(following), "progress": body["progress"]}
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
         output = JudgementAndNextSerializer if wants_next else JudgementOutputSerializer
         return Response(output(body).data, status=code)
