@@ -1,22 +1,25 @@
 """Exporting a project's preferences as TRL, HH-RLHF or per-judgement rows, streamed.
 
-Rows are generated page by page (keyset pagination on the primary key), so memory stays flat
-whatever the size of the project.
+Each export is one streamed query (a server-side cursor on PostgreSQL) read as plain tuples, so
+memory stays flat whatever the size of the project and no ORM object is built per row.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Judgement, Pair, Project, Prompt
-from annotate.paging import keyset_pages
+from annotate.paging import stream_rows
 from annotate.quality import majority, training_judgements
 
 EXPORT_FORMATS = ("trl", "hh", "judgements")
@@ -121,32 +124,50 @@ def uses_conversational_form(project: Project) -> bool:
     )
 
 
+def _vote_tallies(judgements: QuerySet[Judgement]) -> Iterator[tuple[int, dict[str, int]]]:
+    """Yield (pair id, {choice: votes}) in pair id order, from one grouped query."""
+    rows = judgements.values_list("pair_id", "choice").annotate(n=Count("id")).order_by("pair_id")
+    current: int | None = None
+    votes: dict[str, int] = {}
+    for pair_id, choice, n in stream_rows(rows):
+        if pair_id != current:
+            if current is not None:
+                yield current, votes
+            current, votes = pair_id, {}
+        votes[choice] = n
+    if current is not None:
+        yield current, votes
+
+
 def _decided_pairs(
     project: Project, min_agreement: float, selection: QuerySet[Judgement] | None
 ) -> Iterator[tuple[list[dict[str, str]], str, str]]:
     """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
 
-    Pages of pairs are read without GROUP BY (grouping by long texts is slow); their votes come
-    from one small aggregate query per page.
+    Pairs and their vote tallies are two streams in pair id order, merged here: neither query
+    groups by long texts, and neither is repeated per page.
     """
-    pairs = Pair.objects.filter(project=project, judgement_count__gt=0).values_list(
-        "pk", "prompt__messages", "response_a__text", "response_b__text"
+    pairs = (
+        Pair.objects.filter(project=project, judgement_count__gt=0)
+        .order_by("pk")
+        .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")
     )
-    judgements = training_judgements(project) if selection is None else selection
-    for page in keyset_pages(pairs):
-        votes: dict[int, dict[str, int]] = {}
-        tallies = (
-            judgements.filter(pair_id__in=[row[0] for row in page])
-            .values_list("pair_id", "choice")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for pair_id, choice, n in tallies:
-            votes.setdefault(pair_id, {})[choice] = n
-        for pair_id, messages, a, b in page:
-            winner, share = majority(votes.get(pair_id, {}))
-            if winner in ("a", "b") and share >= min_agreement:
-                yield (messages, a, b) if winner == "a" else (messages, b, a)
+    tallies = _vote_tallies(training_judgements(project) if selection is None else selection)
+    tally = next(tallies, None)
+    for pair_id, messages, a, b in stream_rows(pairs):
+        while tally is not None and tally[0] < pair_id:
+            tally = next(tallies, None)
+        if tally is None or tally[0] != pair_id:
+            continue
+        winner, share = majority(tally[1])
+        if winner in ("a", "b") and share >= min_agreement:
+            decoded = _messages(messages)
+            yield (decoded, a, b) if winner == "a" else (decoded, b, a)
+
+
+def _messages(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    """A JSON column read raw is text on every backend we support; decode it with orjson."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def iter_trl_rows(
@@ -187,20 +208,34 @@ def iter_hh_rows(
 
 def pseudonym(project: Project, user_id: int | None) -> str:
     """A stable per-project annotator id that does not reveal the username."""
+    return _pseudonym(project.pseudonym_salt, user_id)
+
+
+# Exports repeat a few annotators over many rows; hash each once.
+@lru_cache(maxsize=4096)
+def _pseudonym(salt: str, user_id: int | None) -> str:
     if user_id is None:
         return ""
-    digest = hashlib.sha256(f"{project.pseudonym_salt}:{user_id}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()
     return f"annotator-{digest[:10]}"
+
+
+def _iso(value: datetime | str) -> str:
+    """Timestamps read raw: datetimes on PostgreSQL, naive UTC ISO text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.isoformat()
 
 
 def iter_judgement_rows(
     project: Project, votes: QuerySet[Judgement] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """One row per valid judgement, annotators pseudonymized."""
-    queryset = (
+    """One row per valid judgement (gold checks never), annotators pseudonymized."""
+    rows = (
         (training_judgements(project) if votes is None else votes)
-        .select_related("pair")
-        .only(
+        .order_by("pk")
+        .values_list(
+            "pair_id",
             "pair__external_id",
             "annotator_id",
             "source",
@@ -212,16 +247,18 @@ def iter_judgement_rows(
             "created_at",
         )
     )
-    for judgement in (j for page in keyset_pages(queryset) for j in page):
+    salt = project.pseudonym_salt
+    for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in stream_rows(rows):
+        strength, rationale, duration_ms, created_at = rest
         yield {
-            "pair_id": judgement.pair_id,
-            "pair_external_id": judgement.pair.external_id,
-            "annotator": pseudonym(project, judgement.annotator_id),
-            "source": judgement.source,
-            "choice": judgement.choice,
-            "shown_left": judgement.shown_left or None,
-            "strength": judgement.strength,
-            "rationale": judgement.rationale,
-            "duration_ms": judgement.duration_ms,
-            "created_at": judgement.created_at.isoformat(),
+            "pair_id": pair_id,
+            "pair_external_id": external_id,
+            "annotator": _pseudonym(salt, annotator_id),
+            "source": source,
+            "choice": choice,
+            "shown_left": shown_left or None,
+            "strength": strength,
+            "rationale": rationale,
+            "duration_ms": duration_ms,
+            "created_at": _iso(created_at),
         }

@@ -25,6 +25,8 @@ class AnnotatorPaused(Exception):
 
 def paused_reason(annotator: AbstractBaseUser, project: Project) -> str:
     """Why the annotator is paused in this project, or "" when they are not."""
+    if getattr(project, "role_user_id", None) == annotator.pk:
+        return project.my_paused_reason or ""  # annotated by permissions.with_role
     return (
         Membership.objects.filter(project=project, user_id=annotator.pk)
         .values_list("paused_reason", flat=True)

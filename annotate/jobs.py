@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from django.db import connection
 from django.utils import timezone
 
 from annotate.formats import ImportFormatError, file_type_of
@@ -24,9 +26,6 @@ def claim_import_job(job_id: int) -> bool:
 def run_import_job(job_id: int) -> None:
     """Import the uploaded file of a claimed job and record the outcome on the job."""
     job = ImportJob.objects.select_related("project").get(pk=job_id)
-    # No per-batch progress: the import writes in one transaction, so progress rows written
-    # on this connection would only become visible at commit. The job shows queued -> running ->
-    # done, and the result or the errors by line.
     try:
         summary = import_file(
             job.project,
@@ -34,6 +33,7 @@ def run_import_job(job_id: int) -> None:
             fmt=job.format,
             labels=job.labels,
             file_type=file_type_of(job.original_name),
+            progress=_job_progress(job_id),
         )
     except ImportFormatError as exc:
         _discard_upload(job)
@@ -53,7 +53,7 @@ def run_import_job(job_id: int) -> None:
             errors=["the import failed on the server (logged); nothing was imported"],
         )
         raise
-    _finish(job_id, ImportJob.Status.SUCCEEDED, result=summary.as_dict())
+    _finish(job_id, ImportJob.Status.SUCCEEDED, result=summary.as_dict(), progress=1.0)
 
 
 def _discard_upload(job: ImportJob) -> None:
@@ -62,10 +62,32 @@ def _discard_upload(job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk).update(file="")
 
 
+def _job_progress(job_id: int) -> Callable[[float], None]:
+    """Record progress on the job while the file is read and staged.
+
+    Reading writes only temporary tables, outside any transaction, so the job page sees each
+    update at once. The final INSERTs run in one transaction; updates made inside it would
+    only show at commit (and on SQLite would wait for the write lock), so they are skipped.
+    """
+
+    def report(fraction: float) -> None:
+        if not connection.in_atomic_block:
+            ImportJob.objects.filter(pk=job_id).update(progress=round(fraction, 3))
+
+    return report
+
+
 def _finish(
-    job_id: int, status: str, *, errors: list[str] | None = None, result: dict | None = None
+    job_id: int,
+    status: str,
+    *,
+    errors: list[str] | None = None,
+    result: dict | None = None,
+    progress: float | None = None,
 ) -> None:
+    done = {} if progress is None else {"progress": progress}
     ImportJob.objects.filter(pk=job_id).update(
+        **done,
         status=status,
         errors=errors or [],
         result=result or {},

@@ -1,9 +1,9 @@
 """Importing votes (the `judgements` format): each distinct annotator becomes a rater.
 
 Like every import it is all or nothing: a first pass checks every row (fields, that the named
-pairs exist, one vote per annotator and pair) and writes nothing; the second writes in one
-transaction. A vote already present for its annotator and pair is skipped, so a re-import is
-a no-op.
+pairs exist, one vote per annotator and pair) and stages the pairs rows carry with them;
+only then, in one transaction, are those pairs written (annotate/bulk.py) and the votes. A
+vote already present for its annotator and pair is skipped, so a re-import is a no-op.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from pathlib import Path
 
 from django.db import transaction
 
+from annotate.bulk import BulkImport
 from annotate.formats import (
     MAX_REPORTED_ERRORS,
+    FieldError,
     ImportFormatError,
     RowError,
     pair_key,
@@ -23,25 +25,56 @@ from annotate.formats import (
     read_rows,
     sha256,
 )
-from annotate.importing import BATCH_SIZE, ImportSummary, ensure_pairs
+from annotate.importing import ImportSummary
 from annotate.judgement_format import JudgementIn, parse_judgement
 from annotate.models import Judgement, Pair, Project
 from annotate.overlap import settle_pairs
 from annotate.raters import ensure_raters
 
+# Votes written per batch, and external ids looked up per query.
+BATCH_SIZE = 1000
+
 
 def import_judgements(
-    project: Project, path: str | Path, *, rows: int, file_type: str | None = None
+    project: Project, path: str | Path, *, file_type: str | None = None
 ) -> ImportSummary:
-    """Import a validated judgements file whole or not at all; raises ImportFormatError."""
-    _check_references(project, path, file_type)
-    summary = ImportSummary(format="judgements", rows=rows)
-    touched: set[int] = set()
-    with transaction.atomic():
-        for batch in _batches(path, file_type):
-            touched |= _write_batch(project, batch, summary)
-        settle_pairs(project, touched)
+    """Import a judgements file whole or not at all; raises ImportFormatError naming lines."""
+    with BulkImport(project, labels="ignore") as bulk:
+        rows = _check_rows(bulk, path, file_type)
+        _check_references(project, path, file_type)
+        touched: set[int] = set()
+        with transaction.atomic():
+            summary = ImportSummary(format="judgements", rows=rows, **bulk.write())
+            for batch in _batches(path, file_type):
+                touched |= _write_batch(project, batch, summary)
+            settle_pairs(project, touched)
     return summary
+
+
+def _check_rows(bulk: BulkImport, path: str | Path, file_type: str | None) -> int:
+    """Check every row's fields and stage the pairs rows carry; return the row count."""
+    errors: list[RowError] = []
+    total = rows = 0
+    for line, row in read_rows(path, file_type):
+        rows += 1
+        error = row if isinstance(row, RowError) else None
+        if error is None:
+            try:
+                vote = parse_judgement(row)
+            except FieldError as exc:
+                error = RowError(line, exc.field, exc.message)
+            else:
+                if vote.pair is not None and not total:
+                    bulk.add([vote.pair])
+        if error is not None:
+            total += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(error)
+    if rows == 0:
+        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
+    if total:
+        raise ImportFormatError(errors, total)
+    return rows
 
 
 def _votes(path: str | Path, file_type: str | None) -> Iterator[tuple[int, JudgementIn]]:
@@ -95,6 +128,15 @@ def _pairs_by_external_id(project: Project, ids: list[str]) -> dict[str, list[tu
     return found
 
 
+def _pairs_by_key(project: Project, references: list[str]) -> dict[str, tuple[int, str]]:
+    """content key -> (pair id, hash of its response a) for "key:..." references."""
+    keys = [reference.removeprefix("key:") for reference in references]
+    rows = Pair.objects.filter(project=project, content_key__in=keys).values_list(
+        "content_key", "id", "response_a__content_hash"
+    )
+    return {key: (pair_id, a_digest) for key, pair_id, a_digest in rows}
+
+
 def _batches(path: str | Path, file_type: str | None) -> Iterator[list[JudgementIn]]:
     batch: list[JudgementIn] = []
     for _line, vote in _votes(path, file_type):
@@ -108,7 +150,7 @@ def _batches(path: str | Path, file_type: str | None) -> Iterator[list[Judgement
 
 def _write_batch(project: Project, batch: list[JudgementIn], summary: ImportSummary) -> set[int]:
     """Write a batch's new votes; return the ids of the pairs that got one."""
-    by_key = ensure_pairs(project, [v.pair for v in batch if v.pair is not None], summary)
+    by_key = _pairs_by_key(project, [_reference(v) for v in batch if v.pair is not None])
     by_id = {
         external_id: matches[0]
         for external_id, matches in _pairs_by_external_id(

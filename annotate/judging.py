@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotate.gold import update_gold_pause
-from annotate.models import AskRationale, Assignment, Judgement, Pair, Project
+from annotate.gold import AnnotatorPaused, update_gold_pause
+from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
 from annotate.overlap import settle, target
-from annotate.queue import live_leases
+from annotate.permissions import visible_projects
+from annotate.queue import LeaseContended, lease_next_pair, live_leases
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -91,17 +93,17 @@ def record_judgement(
         "rationale": rationale,
         "duration_ms": duration_ms,
     }
-    existing = _by_client_id(client_id, annotator)
-    if existing is not None:
-        return _repeated(existing, submitted)
     try:
         with transaction.atomic():
-            assignment = _lock_assignment(assignment_id, annotator)
-            pair = (
-                Pair.objects.select_for_update()
-                .select_related("project")
-                .get(pk=assignment.pair_id)
-            )
+            assignment = _lock_assignment_and_pair(assignment_id, annotator)
+            if assignment is None or assignment.closed_at is not None:
+                # Most likely a retry whose first attempt landed: answer with what it stored.
+                existing = _by_client_id(client_id, annotator)
+                if existing is not None:
+                    return _repeated(existing, submitted)
+                if assignment is None:
+                    raise LeaseNotFound("no such assignment for this annotator")
+            pair = assignment.pair
             project = pair.project
             if project.is_archived:
                 raise JudgingConflict("this project is archived")
@@ -176,6 +178,16 @@ def _repeated(existing: Judgement, submitted: dict) -> Recorded:
     return Recorded(existing, created=False)
 
 
+def _lock_assignment_and_pair(assignment_id: int, annotator: AbstractBaseUser) -> Assignment | None:
+    """Lock the annotator's assignment and its pair (not the project) in one statement."""
+    return (
+        Assignment.objects.select_for_update(of=("self", "pair"))
+        .select_related("pair__project")
+        .filter(pk=assignment_id, annotator=annotator)
+        .first()
+    )
+
+
 def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
     assignment = (
         Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=annotator).first()
@@ -218,9 +230,14 @@ def _count(pair: Pair) -> None:
     Caller holds the Pair row lock.
     """
     pair.judgement_count += 1
-    if pair.judgement_count >= target(pair, pair.project):
+    project = pair.project
+    if pair.judgement_count < target(pair, project):
+        pass
+    elif project.max_overlap > project.judgements_per_pair or project.gold_from_unanimous:
         choices = list(Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True))
-        settle(pair, pair.project, choices)
+        settle(pair, project, choices)
+    else:  # a fixed overlap needs no look at the votes: the pair is done (saves a query)
+        pair.status = PairStatus.COMPLETE
     pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 
 
@@ -231,3 +248,40 @@ def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignme
         if assignment.closed_at is None:
             _close(assignment, Assignment.Outcome.SKIPPED)
     return assignment
+
+
+def judge_and_lease_next(
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    *,
+    after: int | None = None,
+    **judgement: Any,
+) -> tuple[Recorded, Assignment | None]:
+    """Record a judgement and lease the annotator's next pair, in one transaction when it can.
+
+    One commit instead of two: on a busy database the commit's WAL flush is most of a
+    judgement's latency. Only a lease that waits for no lock may share the judgement's
+    transaction (it holds the judged pair's lock, and waiting for another could deadlock);
+    otherwise the judgement commits first and the lease runs in its own transaction. A member
+    gets their open lease other than `after`, or a new one; a former or paused member gets none.
+    """
+    with transaction.atomic():
+        recorded = record_judgement(assignment_id, annotator, **judgement)
+        try:
+            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
+        except LeaseContended:
+            pass  # the lease's savepoint is rolled back; the judgement stays and commits
+    return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
+
+
+def _lease_for_member(
+    recorded: Recorded, annotator: AbstractBaseUser, *, after: int | None, wait: bool
+) -> Assignment | None:
+    # One query for both the membership and the pause (with_role annotates them).
+    project = visible_projects(annotator).filter(pk=recorded.judgement.pair.project_id).first()
+    if project is None:
+        return None
+    try:
+        return lease_next_pair(annotator, project, after=after, wait=wait)
+    except AnnotatorPaused:  # the judgement stands; the caller says why no pair follows
+        return None

@@ -481,7 +481,7 @@ class JobStatus(models.TextChoices):
 
 
 class ImportJob(models.Model):
-    """An upload imported in the background; its status and the result are shown to admins."""
+    """An upload imported in the background; progress and the result are shown to admins."""
 
     Status = JobStatus
 
@@ -496,6 +496,8 @@ class ImportJob(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     result = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
+    # Share of the file read and staged, then written (annotate/jobs.py); 1.0 when done.
+    progress = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections
 from django.db.models import Q, QuerySet
 
 PAGE_SIZE = 2000
+# Rows fetched per round trip of a streamed query: a few MB of text.
+STREAM_FETCH = 5000
 
 
 def keyset_pages(queryset: QuerySet[Any], size: int = PAGE_SIZE) -> Iterator[list[Any]]:
@@ -57,3 +60,17 @@ def keyset_page(
         return Page(rows, None)
     last = rows[size - 1]
     return Page(rows[:size], (getattr(last, key), last.pk))
+
+
+def stream_rows(queryset: QuerySet[Any], size: int = STREAM_FETCH) -> Iterator[tuple[Any, ...]]:
+    """Yield the raw database tuples of a values_list queryset through one streamed query.
+
+    A server-side cursor on PostgreSQL (a chunked read on SQLite) reads the whole result with
+    one statement and flat memory; the rows skip Django's per-row converters, so JSON columns
+    come back as text and SQLite datetimes as ISO strings.
+    """
+    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    with connections[queryset.db].chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield from rows

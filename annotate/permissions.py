@@ -36,8 +36,12 @@ def with_role(queryset: QuerySet[Any], user: User, *, project_field: str = "proj
     if not user.is_authenticated:
         return queryset.none()
     ref = OuterRef("pk" if queryset.model is Project else project_field)
+    membership = Membership.objects.filter(project=ref, user=user)
     return queryset.annotate(
-        my_role=_role_expression(user, ref), role_user_id=Value(user.pk)
+        my_role=_role_expression(user, ref),
+        # Why the user is paused there ("" or None when not): the lease path checks it free.
+        my_paused_reason=Subquery(membership.values("paused_reason")[:1]),
+        role_user_id=Value(user.pk),
     ).filter(my_role__isnull=False)
 
 

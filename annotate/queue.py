@@ -24,8 +24,12 @@ def live_leases(now: datetime) -> Q:
     return Q(closed_at__isnull=True, expires_at__gt=now)
 
 
+class LeaseContended(Exception):
+    """The fast path found no free pair it could lock at once; retry passing over candidates."""
+
+
 def lease_next_pair(
-    annotator: AbstractBaseUser, project: Project, *, after: int | None = None
+    annotator: AbstractBaseUser, project: Project, *, after: int | None = None, wait: bool = True
 ) -> Assignment | None:
     """Return the annotator's open lease, or lease the highest-priority free pair; None if done.
 
@@ -33,11 +37,28 @@ def lease_next_pair(
     so the page can prefetch the next pair; an annotator then holds at most two leases.
     At the project's gold rate the new lease is a hidden gold check instead. Raises
     AnnotatorPaused for an annotator paused in this project (leases they hold still count).
-    An archived project leases nothing.
+    An archived project leases nothing. With `wait=False` no row lock is waited for:
+    LeaseContended is raised instead.
     """
     if project.is_archived:
         return None
     now = timezone.now()
+    try:
+        return _lease(annotator, project, now, after=after, careful=False)
+    except LeaseContended:
+        if not wait:
+            raise
+        return _lease(annotator, project, now, after=after, careful=True)
+
+
+def _lease(
+    annotator: AbstractBaseUser,
+    project: Project,
+    now: datetime,
+    *,
+    after: int | None,
+    careful: bool,
+) -> Assignment | None:
     with transaction.atomic():
         held = _held_lease(annotator, project, now, exclude=after)
         if held is not None:
@@ -45,7 +66,8 @@ def lease_next_pair(
         check_not_paused(annotator, project)
         gold = pick_gold_pair(annotator, project)
         random_slice = gold is None and draws_random_slice(project)
-        pair = gold or _lock_free_pair(annotator, project, now, random_order=random_slice)
+        lock = _lock_free_pair if careful else _lock_first_free_pair
+        pair = gold or lock(annotator, project, now, random_order=random_slice)
         if pair is None:
             return None
         return Assignment.objects.create(
@@ -88,10 +110,7 @@ def _lock_free_pair(
     locked by someone else, one blocking pass waits for them, so "nothing left" is only said
     when it is true.
     """
-    candidates = _candidates(annotator, project, now)
-    if random_order:
-        # `tiebreak` is a pseudo-random rank fixed per pair, independent of any model's scores.
-        candidates = candidates.order_by("tiebreak", "pk")
+    candidates = _candidates(annotator, project, now, random_order=random_order)
     passed: list[int] = []
     for skip_locked in (True, False):
         for _ in range(MAX_CANDIDATES):
@@ -113,12 +132,29 @@ def _lock_free_pair(
     return None
 
 
+def _lock_first_free_pair(
+    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+) -> Pair:
+    """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free.
+
+    Anything else raises LeaseContended: leaving the transaction releases the lock on a pair we
+    would pass over, and `_lock_free_pair` then tries candidate by candidate.
+    """
+    candidates = _candidates(annotator, project, now, random_order=random_order)
+    pair = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+    if pair is None or not _has_free_slot(pair, project, now):
+        raise LeaseContended
+    return pair
+
+
 def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
     leases = Assignment.objects.filter(live_leases(now), pair=pair).count()
     return pair.judgement_count + leases < target(pair, project)
 
 
-def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) -> QuerySet[Pair]:
+def _candidates(
+    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+) -> QuerySet[Pair]:
     seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     judged = Judgement.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     return (
@@ -129,7 +165,9 @@ def _candidates(annotator: AbstractBaseUser, project: Project, now: datetime) ->
         )
         .exclude(Exists(seen))
         .exclude(Exists(judged))
-        .order_by("-priority", "tiebreak")
+        # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per
+        # pair, independent of any model's scores.
+        .order_by(*(("tiebreak", "pk") if random_order else ("-priority", "tiebreak")))
         .select_related("prompt", "response_a", "response_b")
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -37,6 +39,9 @@ _TAGS = {
 }
 
 
+# Responses and prompts never change once imported, and a prompt is shown with each of its
+# pairs: rendering each text once per process takes markdown off the `next` hot path.
+@lru_cache(maxsize=2048)
 def render_markdown(text: str) -> str:
     """Render markdown (with code blocks) to sanitized HTML."""
     return nh3.clean(

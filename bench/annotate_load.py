@@ -1,11 +1,12 @@
 """Annotators under load: next -> judge loops against the app under gunicorn.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/annotate_load.py [--pairs 100000]
-        [--annotators 16] [--seconds 60] [--gunicorn-workers 4]
+        [--annotators 16] [--seconds 60] [--gunicorn-workers 4] [--one-trip]
 
 Creates a project with N pending pairs (once per --pairs; reused on later runs), starts
 gunicorn on 127.0.0.1, runs one HTTP client thread per annotator for a fixed time, then checks
 that every acknowledged judgement is stored exactly once and no pair is over its target.
+With --one-trip each annotator judges with `judgement?next=1`, as the annotation page does.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Client:
         self.slug = slug
         self.next_ms: list[float] = []
         self.judge_ms: list[float] = []
+        self.round_ms: list[float] = []  # what one judgement costs the annotator, all requests
         self.acknowledged: list[str] = []
         self.errors: list[str] = []
 
@@ -80,7 +82,10 @@ class Client:
         response = conn.getresponse()
         return response.status, response.read()
 
-    def run(self, deadline: float) -> None:
+    def run(self, deadline: float, *, one_trip: bool = False) -> None:
+        if one_trip:
+            self.run_one_trip(deadline)
+            return
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         while time.monotonic() < deadline:
             started = time.perf_counter()
@@ -100,10 +105,32 @@ class Client:
                 {"choice": "left", "duration_ms": 800, "client_id": client_id},
             )
             self.judge_ms.append((time.perf_counter() - started) * 1000)
+            self.round_ms.append(self.next_ms[-1] + self.judge_ms[-1])
             if status in (200, 201):
                 self.acknowledged.append(client_id)
             else:
                 self.errors.append(f"judgement {status}")
+
+    def run_one_trip(self, deadline: float) -> None:
+        """The page's loop: one `judgement?next=1` request per judgement."""
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        status, body = self._post(conn, f"/api/projects/{self.slug}/next", {})
+        following = json.loads(body) if status == 200 else None
+        while following and time.monotonic() < deadline:
+            client_id = str(uuid.uuid4())
+            started = time.perf_counter()
+            status, body = self._post(
+                conn,
+                f"/api/assignments/{following['assignment']}/judgement?next=1",
+                {"choice": "left", "duration_ms": 800, "client_id": client_id},
+            )
+            self.judge_ms.append((time.perf_counter() - started) * 1000)
+            self.round_ms.append(self.judge_ms[-1])
+            if status not in (200, 201):
+                self.errors.append(f"judgement {status}")
+                return
+            self.acknowledged.append(client_id)
+            following = json.loads(body)["next"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -155,6 +182,9 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument(
+        "--one-trip", action="store_true", help="judge with judgement?next=1 (one request each)"
+    )
     args = parser.parse_args()
     setup()
     from django.conf import settings
@@ -169,7 +199,10 @@ def main() -> None:
     server = start_gunicorn(args.gunicorn_workers)
     clients = [Client(token, slug) for token in tokens]
     deadline = time.monotonic() + args.seconds
-    threads = [threading.Thread(target=c.run, args=(deadline,)) for c in clients]
+    threads = [
+        threading.Thread(target=c.run, args=(deadline,), kwargs={"one_trip": args.one_trip})
+        for c in clients
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -184,12 +217,15 @@ def main() -> None:
     over = Pair.objects.filter(project__slug=slug, judgement_count__gt=1).count()
     next_ms = [v for c in clients for v in c.next_ms]
     judge_ms = [v for c in clients for v in c.judge_ms]
+    round_ms = [v for c in clients for v in c.round_ms]
     print(
         f"# annotate load: {args.annotators} annotators, {args.seconds:.0f} s, {engine}, "
         f"{args.pairs} pairs, gunicorn {args.gunicorn_workers}x4 threads, {os.cpu_count()} cores"
+        + (", one request per judgement" if args.one_trip else "")
     )
     print("\n| call | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
-    for name, values in (("next", next_ms), ("judgement", judge_ms)):
+    judgement = "judgement?next=1" if args.one_trip else "judgement"
+    for name, values in (("next", next_ms), (judgement, judge_ms), ("round trip", round_ms)):
         print(
             f"| {name} | {len(values)} | {percentile(values, 0.5):.1f} | "
             f"{percentile(values, 0.95):.1f} | {percentile(values, 0.99):.1f} |"

@@ -13,7 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,7 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from annotate.models import Pair, PairStatus, Project, Response
-from annotate.paging import keyset_pages
+from annotate.models import Project, Response
 from rewards.ml.baseline import beats_length
 from rewards.models import (
     EmbeddingRun,
@@ -36,6 +35,7 @@ from rewards.models import (
 )
 from rewards.normalization import normalize, record_reward_stats
 from rewards.random_slice import split_by_lease_kind
+from rewards.ranking import rewrite_priorities
 from rewards.runs import finish_run, promote_model, report_progress
 from rewards.snapshot import Snapshot, snapshot_project
 
@@ -44,9 +44,8 @@ Status = TrainingRun.Status
 
 # Fewer pairs than this cannot train and validate a model meaningfully.
 MIN_TRAIN_PAIRS = 10
-# Responses scored per forward batch / pairs re-prioritised per UPDATE batch.
+# Responses scored per forward batch.
 SCORE_BATCH = 2000
-PRIORITY_BATCH = 5000
 # Options an admin may pass to a run, checked against TrainConfig's fields.
 RUN_OPTIONS = ("backbone", "members", "epochs", "lr", "weight_decay", "max_length", "seed")
 
@@ -335,9 +334,6 @@ def rerank_project(project_id: int) -> int:
     served first; see rewards.ml.acquisition). Live leases are untouched; returns the number
     of pairs re-prioritised.
     """
-    import numpy as np
-
-    from rewards.ml.acquisition import rank_quantiles
 
     model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
     if model is None:
@@ -345,23 +341,7 @@ def rerank_project(project_id: int) -> int:
     if model.mode != Mode.EXTERNAL:  # an external model's scores are uploaded, not computed
         score_missing_responses(model)
     strategy = Project.objects.values_list("acquisition", flat=True).get(pk=project_id)
-    pair_ids: list[int] = []
-    raw: list[Any] = []
-    for page, chunk in enumerate(_pending_pair_chunks(project_id)):
-        ids, scores = _acquisition_scores(chunk, model, strategy, seed=[model.version, page])
-        pair_ids += ids
-        raw.append(scores)
-    if not pair_ids:
-        return 0
-    # One ranking over every page, so a pair's priority means the same wherever it was read.
-    values = rank_quantiles(np.concatenate(raw))
-    for start in range(0, len(pair_ids), PRIORITY_BATCH):
-        end = start + PRIORITY_BATCH
-        rows = zip(pair_ids[start:end], values[start:end], strict=True)
-        Pair.objects.bulk_update(
-            [Pair(pk=pk, priority=float(v)) for pk, v in rows], ["priority"], batch_size=1000
-        )
-    return len(pair_ids)
+    return rewrite_priorities(project_id, model_id=model.pk, seed=model.version, strategy=strategy)
 
 
 def score_missing_responses(model: RewardModel) -> int:
@@ -391,35 +371,6 @@ def score_missing_responses(model: RewardModel) -> int:
     if done or not model.reward_stats:
         record_reward_stats(model)
     return done
-
-
-def _pending_pair_chunks(project_id: int) -> Iterator[list[tuple[int, int, int]]]:
-    pending = Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING)
-    yield from keyset_pages(
-        pending.values_list("pk", "response_a_id", "response_b_id"), size=PRIORITY_BATCH
-    )
-
-
-def _acquisition_scores(
-    chunk: list[tuple[int, int, int]], model: RewardModel, strategy: str, *, seed: Any
-) -> tuple[list[int], Any]:
-    """Ids of the chunk's scored pairs and the strategy's raw score for each."""
-    import numpy as np
-
-    from rewards.ml.acquisition import acquisition_scores
-
-    response_ids = {rid for _, a, b in chunk for rid in (a, b)}
-    members = dict(
-        ResponseScore.objects.filter(model=model, response_id__in=response_ids).values_list(
-            "response_id", "members"
-        )
-    )
-    scored = [row for row in chunk if row[1] in members and row[2] in members]
-    if not scored:
-        return [], np.empty(0)
-    a = np.array([members[ra] for _, ra, _ in scored])
-    b = np.array([members[rb] for _, _, rb in scored])
-    return [pk for pk, _, _ in scored], acquisition_scores(strategy, a, b, seed=seed)
 
 
 # ---------------------------------------------------------------- embedding ahead

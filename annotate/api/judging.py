@@ -13,8 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.gold import AnnotatorPaused
-from annotate.judging import JudgingError, record_judgement, skip_assignment
+from annotate.gold import AnnotatorPaused, paused_reason
+from annotate.judging import (
+    JudgingError,
+    judge_and_lease_next,
+    record_judgement,
+    skip_assignment,
+)
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
 from annotate.projects import pair_status_counts
@@ -61,12 +66,29 @@ class JudgementInputSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
     )
     client_id = serializers.CharField(max_length=100)
+    next = serializers.BooleanField(
+        required=False, default=False, help_text="also lease the next pair (same as ?next=1)"
+    )
+    after = serializers.IntegerField(
+        required=False, help_text="with next: the assignment being shown, not to be returned"
+    )
+
+
+class JudgementQuerySerializer(serializers.Serializer):
+    next = serializers.BooleanField(required=False, default=False)
 
 
 class JudgementOutputSerializer(serializers.Serializer):
     judgement = serializers.IntegerField()
     choice = serializers.CharField()
     progress = ProgressSerializer()
+
+
+class JudgementAndNextSerializer(JudgementOutputSerializer):
+    next = NextPairSerializer(allow_null=True, help_text="the next pair; null when none is left")
+    paused = serializers.CharField(
+        required=False, help_text="with next null: why this annotator is paused in the project"
+    )
 
 
 def blind_view(assignment: Assignment) -> dict[str, Any]:
@@ -118,28 +140,47 @@ class NextPairView(ProjectAPIView):
 
 
 class JudgementView(APIView):
-    """Judge the leased pair; repeating a client_id returns the stored judgement (200)."""
+    """Judge the leased pair; repeating a client_id returns the stored judgement (200).
+
+    With `?next=1` (or `"next": true`) the answer also carries the next pair, so a judging
+    loop is one request per judgement.
+    """
 
     @extend_schema(
         request=JudgementInputSerializer,
-        responses={201: JudgementOutputSerializer, 200: JudgementOutputSerializer},
+        parameters=[JudgementQuerySerializer],
+        responses={201: JudgementAndNextSerializer, 200: JudgementAndNextSerializer},
+        description="`next` is in the answer only when the request asked for it.",
     )
     def post(self, request: Request, pk: int) -> Response:
         data = JudgementInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        query = JudgementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        wants_next = fields.pop("next") or query.validated_data["next"]
+        after = fields.pop("after", None)
         try:
-            recorded = record_judgement(pk, request.user, **data.validated_data)
+            if wants_next:
+                recorded, following = judge_and_lease_next(pk, request.user, after=after, **fields)
+            else:
+                recorded = record_judgement(pk, request.user, **fields)
         except JudgingError as exc:
             return _error(exc)
         judgement = recorded.judgement
         project = judgement.pair.project  # loaded with the locked pair when just recorded
-        body = {
+        body: dict[str, Any] = {
             "judgement": judgement.pk,
             "choice": judgement.choice,
             "progress": progress(request.user, project),
         }
+        if wants_next:
+            body["next"] = following and {**blind_view(following), "progress": body["progress"]}
+            if following is None and (reason := paused_reason(request.user, project)):
+                body["paused"] = reason
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
-        return Response(JudgementOutputSerializer(body).data, status=code)
+        output = JudgementAndNextSerializer if wants_next else JudgementOutputSerializer
+        return Response(output(body).data, status=code)
 
 
 class SkipView(APIView):

@@ -94,6 +94,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "format",
             "labels",
             "status",
+            "progress",
             "result",
             "errors",
             "created_at",

@@ -98,13 +98,34 @@ function itemUrl(item) {
   return `/api/assignments/${item.assignment}/${kind}`;
 }
 
+// The last judgement waiting, sent while the queue has room, also asks for the next pair: the
+// answer carries what fillQueue would otherwise fetch, so judging costs one request. With more
+// items waiting it does not, since their open leases would be handed back as "next".
+function asksForNext(item) {
+  return item.kind === "judgement" && outbox.items().length === 1 && unjudged().length < 2;
+}
+
+// The pairs held and not yet judged: the one on screen may be judged and only flashing.
+function unjudged() {
+  const sent = outbox.assignments();
+  return queue.filter((pair) => !sent.has(pair.assignment));
+}
+
+function send(item) {
+  if (!asksForNext(item)) return post(itemUrl(item), item.body);
+  const [shown] = unjudged();
+  const body = shown ? { ...item.body, after: shown.assignment } : item.body;
+  return post(`${itemUrl(item)}?next=1`, body);
+}
+
 // Sends the outbox in order, including items added meanwhile. True when it is empty afterwards.
 async function flushOutbox() {
   let item;
   while ((item = outbox.items()[0])) {
+    const askedForNext = asksForNext(item);
     let response;
     try {
-      response = await post(itemUrl(item), item.body);
+      response = await send(item);
     } catch {
       return false; // offline or the server is down: keep everything, retry later
     }
@@ -112,6 +133,8 @@ async function flushOutbox() {
       outbox.remove(item.id);
       const body = await response.json().catch(() => ({}));
       if (body.progress) setProgress(body.progress);
+      if (askedForNext && "next" in body) take(body.next);
+      if (body.paused) notify(`Could not load a pair: ${body.paused}`);
     } else if ([400, 404, 409].includes(response.status)) {
       // Retrying cannot help: the pair was judged differently, taken over, or is gone.
       outbox.remove(item.id);
@@ -162,13 +185,23 @@ async function fillQueue() {
       return false;
     }
     const pair = await response.json();
-    if (exclude.has(pair.assignment) || queue.some((p) => p.assignment === pair.assignment)) break;
-    exhausted = false;
-    queue.push(pair);
-    if (pair.progress) setProgress(pair.progress);
-    if (queue.length === 1) show(pair);
-    render();
+    if (exclude.has(pair.assignment) || !take(pair)) break;
   }
+  return true;
+}
+
+// Queues a pair the server leased (null: nothing left); false when it is one we already hold.
+function take(pair) {
+  if (pair === null) {
+    exhausted = true;
+    return false;
+  }
+  if (queue.some((p) => p.assignment === pair.assignment)) return false;
+  exhausted = false;
+  queue.push(pair);
+  if (pair.progress) setProgress(pair.progress);
+  if (queue.length === 1) show(pair);
+  render();
   return true;
 }
 

@@ -13,6 +13,8 @@ async function poll() {
     const badge = el.querySelector(".badge");
     badge.textContent = job.status;
     badge.className = `badge status-${job.status}`;
+    const bar = el.querySelector("[data-import-progress]");
+    if (bar) bar.value = job.progress;
     if (!["queued", "running"].includes(job.status)) {
       window.location.reload();
       return;

@@ -1,5 +1,8 @@
 """16 annotators at once: no pair over its target, no pair twice, every judgement stored once.
 
+Both loops are covered: `next` then `judgement` through the domain functions, and the page's
+one-request loop (`judgement?next=1`) through the API.
+
 Runs on whatever DATABASE_URL points at: SQLite locally (serialized writes), Postgres in CI
 (row locks with SKIP LOCKED).
 """
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from rest_framework.test import APIClient
 
 from annotate.importing import import_file
 from annotate.judging import record_judgement
@@ -97,6 +101,68 @@ def _run_annotators(project: Any, tmp_path: Path, django_user_model: type[User])
     stored = set(Judgement.objects.values_list("client_id", flat=True))
     assert len(acknowledged) == len(stored)
     assert stored == set(acknowledged)
+
+
+def _judge_in_one_round_trip_until_done(
+    user: User, project: Any, acknowledged: list[str], errors: list
+) -> None:
+    """The page's loop: each judgement asks for the next pair in the same request."""
+    client = APIClient()
+    client.force_authenticate(user)
+    try:
+        response = client.post(f"/api/projects/{project.slug}/next", {}, format="json")
+        following = response.json() if response.status_code == 200 else None
+        while following is not None:
+            client_id = str(uuid.uuid4())
+            choice = "left" if following["assignment"] % 2 else "right"
+            response = client.post(
+                f"/api/assignments/{following['assignment']}/judgement?next=1",
+                {"choice": choice, "client_id": client_id},
+                format="json",
+            )
+            assert response.status_code == 201, response.content
+            acknowledged.append(client_id)
+            following = response.json()["next"]
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("overlap", [1, 3])
+def test_concurrent_one_round_trip_annotators_fill_every_slot_exactly(
+    tmp_path: Path, django_user_model: type[User], overlap: int
+) -> None:
+    # given
+    project = make_project(judgements_per_pair=overlap)
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(40, labelled=False)))
+    users = [django_user_model.objects.create_user(f"annotator{i}") for i in range(ANNOTATORS)]
+    for user in users:
+        set_member(project, username=user.username, role=Role.ANNOTATOR)
+    acknowledged: list[str] = []
+    errors: list[BaseException] = []
+    # when every annotator judges through `judgement?next=1` until nothing is left
+    threads = [
+        threading.Thread(
+            target=_judge_in_one_round_trip_until_done, args=(u, project, acknowledged, errors)
+        )
+        for u in users
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    # then every slot is filled once, by distinct annotators, and nothing is lost or doubled
+    assert errors == []
+    per_pair = Counter(Judgement.objects.values_list("pair_id", flat=True))
+    assert set(per_pair.values()) == {overlap}
+    assert len(per_pair) == 40
+    assert max(Counter(Judgement.objects.values_list("pair_id", "annotator_id")).values()) == 1
+    stored = set(Judgement.objects.values_list("client_id", flat=True))
+    assert len(acknowledged) == len(stored) == 40 * overlap
+    assert stored == set(acknowledged)
+    assert set(Pair.objects.values_list("status", "judgement_count")) == {("complete", overlap)}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,273 @@
+"""Writing a large import with set operations: stage every pair, then a few INSERT ... SELECTs.
+
+Pairs are staged in a temporary table as they are read (COPY on PostgreSQL, executemany on
+SQLite), with their content hashes computed once. Only temporary tables are written while the
+file is read, so a file with invalid lines leaves the project untouched. `write` then runs one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING` per table (prompts, responses, pairs,
+judgements) in the caller's transaction: a re-import, or a concurrent import of the same file,
+adds nothing twice. Rows are inserted in file order, so ids follow the file as before. The SQL
+is the same on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.utils import timezone
+
+from annotate.formats import PairIn, pair_key, prompt_hash, sha256
+from annotate.models import PairStatus, Project
+
+# Pairs per COPY / executemany: a few MB of Python objects.
+STAGE_BATCH = 5000
+COLUMNS = (
+    "seq",
+    "prompt_hash",
+    "messages",
+    "turn_count",
+    "a_hash",
+    "a_text",
+    "a_model",
+    "b_hash",
+    "b_text",
+    "b_model",
+    "pair_key",
+    "tiebreak",
+    "label",
+    "external_id",
+    "meta",
+)
+_TYPES = {"seq": "bigint", "turn_count": "integer", "tiebreak": "bigint"}
+_TEMP_TABLES = ("import_stage", "import_first", "import_response", "import_judgement")
+
+
+class BulkImport:
+    """Stage pairs with `add`, then `write` them; temporary tables are dropped on exit."""
+
+    def __init__(self, project: Project, *, labels: str) -> None:
+        self.project = project
+        self.labels = labels
+        self.staged = 0
+        self._buffer: list[tuple[Any, ...]] = []
+        self._prompt: tuple[str, str] | None = None  # the last prompt's JSON and hash
+
+    def __enter__(self) -> BulkImport:
+        self._drop()
+        columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in COLUMNS)
+        _execute(f"CREATE TEMPORARY TABLE import_stage ({columns})")
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        for table in _TEMP_TABLES:
+            _execute(f"DROP TABLE IF EXISTS {table}")
+
+    def add(self, pairs: list[PairIn]) -> None:
+        for item in pairs:
+            self._buffer.append(self._row(item))
+        if len(self._buffer) >= STAGE_BATCH:
+            self._flush()
+
+    def _row(self, item: PairIn) -> tuple[Any, ...]:
+        messages = orjson.dumps(item.messages).decode()
+        if self._prompt is None or self._prompt[0] != messages:
+            # Consecutive rows often share a prompt (the responses format always does).
+            self._prompt = (messages, prompt_hash(item.messages))
+        p_digest = self._prompt[1]
+        a_digest, b_digest = sha256(item.a.text), sha256(item.b.text)
+        key = pair_key(p_digest, a_digest, b_digest)
+        self.staged += 1
+        return (
+            self.staged,
+            p_digest,
+            messages,
+            sum(1 for m in item.messages if m["role"] == "user"),
+            a_digest,
+            item.a.text,
+            item.a.model,
+            b_digest,
+            item.b.text,
+            item.b.model,
+            key,
+            int(key[:15], 16),
+            item.label,
+            item.external_id[:200],
+            orjson.dumps(item.meta).decode(),
+        )
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                names = ", ".join(COLUMNS)
+                with cursor.cursor.copy(f"COPY import_stage ({names}) FROM STDIN") as copy:
+                    for row in self._buffer:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(COLUMNS))
+                cursor.executemany(f"INSERT INTO import_stage VALUES ({marks})", self._buffer)
+        self._buffer.clear()
+
+    def write(self, progress: Callable[[float], None] | None = None) -> dict[str, int]:
+        """Insert what is new; return created/existing counts. Caller holds a transaction."""
+        self._flush()
+        steps = [self._prepare, self._prompts, self._responses, self._pairs]
+        if self.labels == "judgements":
+            steps.append(self._judgements)
+        counts: dict[str, int] = {}
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        for done, step in enumerate(steps, start=1):
+            counts.update(step(now))
+            if progress:
+                progress(done / len(steps))
+        return counts
+
+    def _prepare(self, now: Any) -> dict[str, int]:
+        _execute("CREATE INDEX import_stage_key ON import_stage (pair_key, seq)")
+        _execute(
+            "CREATE TEMPORARY TABLE import_first AS SELECT s.* FROM import_stage s "
+            "WHERE s.seq IN (SELECT MIN(seq) FROM import_stage GROUP BY pair_key)"
+        )
+        _execute(
+            "CREATE TEMPORARY TABLE import_response AS "
+            "SELECT prompt_hash, a_hash AS hash, a_text AS text, a_model AS model, 2 * seq AS ord "
+            "FROM import_stage UNION ALL "
+            "SELECT prompt_hash, b_hash, b_text, b_model, 2 * seq + 1 FROM import_stage"
+        )
+        if connection.vendor == "postgresql":
+            # Temporary tables get no statistics from autovacuum; the joins below need them.
+            _execute("ANALYZE import_stage, import_first, import_response")
+        return {}
+
+    def _prompts(self, now: Any) -> dict[str, int]:
+        created = _execute(
+            "INSERT INTO annotate_prompt"
+            " (project_id, messages, turn_count, content_hash, created_at)"
+            f" SELECT %s, {_json('messages')}, turn_count, prompt_hash, %s FROM import_stage"
+            " WHERE seq IN (SELECT MIN(seq) FROM import_stage GROUP BY prompt_hash)"
+            " ORDER BY seq ON CONFLICT DO NOTHING",
+            [self.project.pk, now],
+        )
+        total = _scalar("SELECT COUNT(DISTINCT prompt_hash) FROM import_stage")
+        return {"prompts_created": created, "prompts_existing": total - created}
+
+    def _responses(self, now: Any) -> dict[str, int]:
+        # The first occurrence of a response names its model.
+        created = _execute(
+            "INSERT INTO annotate_response (prompt_id, text, model_name, content_hash, created_at)"
+            " SELECT p.id, r.text, r.model, r.hash, %s FROM import_response r"
+            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = r.prompt_hash"
+            " WHERE r.ord IN (SELECT MIN(ord) FROM import_response GROUP BY prompt_hash, hash)"
+            " ORDER BY r.ord ON CONFLICT DO NOTHING",
+            [now, self.project.pk],
+        )
+        total = _scalar(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT prompt_hash, hash FROM import_response) d"
+        )
+        return {"responses_created": created, "responses_existing": total - created}
+
+    def _pairs(self, now: Any) -> dict[str, int]:
+        """Create missing pairs; a new pair's imported judgements are counted at creation."""
+        counted = self.labels == "judgements"
+        votes = (
+            "LEFT JOIN (SELECT s.pair_key, COUNT(DISTINCT "
+            f"{_canonical('s', 'f.a_hash')}) AS n FROM import_stage s "
+            "JOIN import_first f ON f.pair_key = s.pair_key WHERE s.label IS NOT NULL "
+            "GROUP BY s.pair_key) v ON v.pair_key = f.pair_key"
+            if counted
+            else ""
+        )
+        n = "COALESCE(v.n, 0)" if counted else "0"
+        gold = "COALESCE(f.label, '')" if self.labels == "gold" else "''"
+        created = _execute(
+            "INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,"
+            " content_key, status, priority, tiebreak, judgement_count, extra_judgements,"
+            " gold_label, external_id, meta, created_at)"
+            f" SELECT %s, p.id, ra.id, rb.id, f.pair_key,"
+            f" CASE WHEN {n} >= %s THEN %s ELSE %s END, 0.0, f.tiebreak, {n}, 0, {gold},"
+            f" f.external_id, {_json('f.meta')}, %s FROM import_first f"
+            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = f.prompt_hash"
+            " JOIN annotate_response ra ON ra.prompt_id = p.id AND ra.content_hash = f.a_hash"
+            " JOIN annotate_response rb ON rb.prompt_id = p.id AND rb.content_hash = f.b_hash"
+            f" {votes}"
+            " WHERE true ORDER BY f.seq ON CONFLICT DO NOTHING",
+            [
+                self.project.pk,
+                self.project.judgements_per_pair,
+                PairStatus.COMPLETE,
+                PairStatus.PENDING,
+                now,
+                self.project.pk,
+            ],
+        )
+        total = _scalar("SELECT COUNT(*) FROM import_first")
+        return {"pairs_created": created, "pairs_existing": total - created}
+
+    def _judgements(self, now: Any) -> dict[str, int]:
+        """Labels become judgements, in the stored pair's a/b terms, once per pair and choice."""
+        _execute(
+            "CREATE TEMPORARY TABLE import_judgement AS SELECT DISTINCT pr.id AS pair_id,"
+            f" pr.created_at AS pair_created_at, s.pair_key, {_canonical('s', 'ra.content_hash')}"
+            " AS choice FROM import_stage s"
+            " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = s.pair_key"
+            " JOIN annotate_response ra ON ra.id = pr.response_a_id WHERE s.label IS NOT NULL",
+            [self.project.pk],
+        )
+        created = _execute(
+            "INSERT INTO annotate_judgement (pair_id, choice, shown_left, rationale, client_id,"
+            " source, created_at, invalid_reason)"
+            " SELECT pair_id, choice, '', '',"
+            " CAST(%s AS text) || substr(pair_key, 1, 40) || ':' || choice, %s, %s"
+            ", %s FROM import_judgement WHERE true ORDER BY pair_id, choice ON CONFLICT DO NOTHING",
+            [f"import:{self.project.pk}:", "import", now, ""],
+        )
+        # Pairs created above were counted at creation; pairs from before are recounted.
+        count = (
+            "(SELECT COUNT(*) FROM annotate_judgement j"
+            " WHERE j.pair_id = annotate_pair.id AND j.invalidated_at IS NULL)"
+        )
+        _execute(
+            f"UPDATE annotate_pair SET judgement_count = {count},"
+            f" status = CASE WHEN {count} >= %s THEN %s ELSE status END"
+            " WHERE id IN (SELECT pair_id FROM import_judgement WHERE pair_created_at <> %s)"
+            f" AND judgement_count <> {count}",
+            [self.project.judgements_per_pair, PairStatus.COMPLETE, now],
+        )
+        total = _scalar("SELECT COUNT(*) FROM import_judgement")
+        return {"judgements_created": created, "judgements_existing": total - created}
+
+
+def _canonical(row: str, stored_a_hash: str) -> str:
+    """SQL for the row's label in the stored pair's terms: a/b swap when its a is the other."""
+    return (
+        f"CASE WHEN {row}.label = 'tie' OR {row}.a_hash = {stored_a_hash} THEN {row}.label"
+        f" WHEN {row}.label = 'a' THEN 'b' ELSE 'a' END"
+    )
+
+
+def _json(column: str) -> str:
+    return f"CAST({column} AS jsonb)" if connection.vendor == "postgresql" else column
+
+
+def _execute(sql: str, params: list[Any] | None = None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _scalar(sql: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]

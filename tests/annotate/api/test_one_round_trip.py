@@ -1,0 +1,151 @@
+"""`POST /api/assignments/ID/judgement?next=1`: judge and get the next pair in one request."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annotate.importing import import_file
+from annotate.models import Assignment, Judgement, Membership, Pair, Project
+from tests.conftest import client_for
+from tests.factories import pair_rows, write_jsonl
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pending(project: Project, tmp_path: Path) -> Project:
+    """The project with 4 pending pairs whose priorities are 0..3 (pair q-3 first)."""
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4, labelled=False)))
+    for pair in Pair.objects.all():
+        pair.priority = float(pair.external_id.split("-")[1])
+        pair.save()
+    return project
+
+
+def _next(client: Any, project: Project, **body: Any) -> Any:
+    return client.post(f"/api/projects/{project.slug}/next", body, format="json")
+
+
+def _judge(client: Any, assignment: int, *, query: str = "?next=1", **extra: Any) -> Any:
+    body = {"choice": "left", "client_id": str(uuid.uuid4()), **extra}
+    return client.post(f"/api/assignments/{assignment}/judgement{query}", body, format="json")
+
+
+def _external_id(body: dict[str, Any]) -> str:
+    return Pair.objects.get(pk=body["pair"]).external_id
+
+
+def test_it_answers_a_judgement_with_the_next_pair_when_asked(
+    annotator: Any, pending: Project
+) -> None:
+    # given: the page shows q-3 and has prefetched q-2
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    prefetched = _next(client, pending, after=shown["assignment"]).json()
+    # when q-3 is judged, asking for the pair after the prefetched one
+    response = _judge(client, shown["assignment"], after=prefetched["assignment"])
+    # then it is stored, and the answer carries a new lease on q-1, blind, with progress
+    body = response.json()
+    assert response.status_code == 201
+    assert Judgement.objects.get(pk=body["judgement"]).pair.external_id == "q-3"
+    following = body["next"]
+    assert _external_id(following) == "q-1"
+    assert following["assignment"] not in (shown["assignment"], prefetched["assignment"])
+    assert {following["left"]["text"], following["right"]["text"]} == {
+        "answer one to q 1",
+        "answer two to q 1, longer",
+    }
+    assert "model-x" not in response.content.decode()
+    assert following["progress"] == body["progress"]
+    assert body["progress"]["mine"] == 1
+
+
+def test_a_body_field_asks_for_the_next_pair_too(annotator: Any, pending: Project) -> None:
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    body = _judge(client, shown["assignment"], query="", next=True).json()
+    assert _external_id(body["next"]) == "q-2"
+
+
+def test_without_next_the_answer_is_as_before(annotator: Any, pending: Project) -> None:
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    body = _judge(client, shown["assignment"], query="").json()
+    assert set(body) == {"judgement", "choice", "progress"}
+    assert Assignment.objects.filter(annotator=annotator).count() == 1
+
+
+def test_a_retried_judgement_gets_the_same_next_pair_and_no_extra_lease(
+    annotator: Any, pending: Project
+) -> None:
+    # given a judgement whose answer was lost on the way back
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    body = {"choice": "right", "client_id": "retry-me"}
+    path = f"/api/assignments/{shown['assignment']}/judgement?next=1"
+    first = client.post(path, body, format="json")
+    # when the page sends it again
+    again = client.post(path, body, format="json")
+    # then it is stored once and the same next lease is handed out again
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["judgement"] == first.json()["judgement"]
+    assert again.json()["next"]["assignment"] == first.json()["next"]["assignment"]
+    assert Judgement.objects.filter(client_id="retry-me").count() == 1
+    assert Assignment.objects.filter(annotator=annotator).count() == 2
+
+
+def test_it_answers_next_null_when_nothing_is_left(annotator: Any, pending: Project) -> None:
+    client = client_for(annotator)
+    assignment = _next(client, pending).json()["assignment"]
+    for _ in range(3):
+        assignment = _judge(client, assignment).json()["next"]["assignment"]
+    body = _judge(client, assignment).json()
+    assert body["next"] is None
+    assert Judgement.objects.filter(annotator=annotator).count() == 4
+
+
+def test_it_leases_nothing_for_someone_no_longer_a_member(annotator: Any, pending: Project) -> None:
+    # given an annotator removed from the project while holding a lease
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    Membership.objects.filter(project=pending, user=annotator).delete()
+    # when they judge it and ask for more
+    response = _judge(client, shown["assignment"])
+    # then the judgement of their lease is kept, but no new pair is leased
+    assert response.status_code == 201
+    assert response.json()["next"] is None
+    assert Assignment.objects.filter(annotator=annotator).count() == 1
+
+
+def test_it_refuses_a_bad_next_flag_with_400(annotator: Any, pending: Project) -> None:
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    response = _judge(client, shown["assignment"], query="?next=maybe")
+    assert response.status_code == 400
+    assert not Judgement.objects.exists()
+
+
+def test_the_hot_path_takes_a_pinned_number_of_queries(
+    annotator: Any, pending: Project, django_assert_num_queries: Any
+) -> None:
+    # given a shown pair and a prefetched one (caches warm)
+    client = client_for(annotator)
+    shown = _next(client, pending).json()
+    # when / then: a new lease is the project, the held-lease check, the locking candidate query
+    # (no savepoint), the lease recount, the insert and two progress counts, plus the two
+    # statements of the transaction (a savepoint inside the test's own transaction)
+    with django_assert_num_queries(9):
+        prefetched = _next(client, pending, after=shown["assignment"]).json()
+    # a judgement: one lock of assignment and pair, the already-judged check, three writes,
+    # two progress counts, plus the transaction
+    with django_assert_num_queries(9):
+        _judge(client, shown["assignment"], query="")
+    # and both in one request and one transaction: the judgement and the lease (each in its
+    # savepoint), the membership check, one set of progress counts
+    with django_assert_num_queries(18):
+        body = _judge(client, prefetched["assignment"]).json()
+    assert _external_id(body["next"]) == "q-1"
