@@ -61,7 +61,10 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             membership = set_member(
-                project, username=form.cleaned_data["user"].strip(), role=form.cleaned_data["role"]
+                project,
+                username=form.cleaned_data["user"].strip(),
+                role=form.cleaned_data["role"],
+                by=request.user,
             )
         except (UnknownUser, LastAdmin) as exc:
             form.add_error("user", str(exc))

@@ -132,22 +132,35 @@ def purge_project(project_id: int) -> None:
     project.delete()
 
 
-def find_user(identifier: str) -> AbstractBaseUser:
-    """The user with this username, or else with this email address; raise UnknownUser."""
-    users = get_user_model().objects
+def find_user(identifier: str, *, known_to: AbstractBaseUser | None = None) -> AbstractBaseUser:
+    """The user with this username, or else with this email address; raise UnknownUser.
+
+    With `known_to`, only people who share a project with that user are found (superusers and
+    holders of auth.view_user find anyone): a project admin cannot probe the site's accounts,
+    since someone unrelated gets the same answer as no one.
+    """
+    users = get_user_model().objects.all()
+    if known_to is not None and not known_to.has_perm("auth.view_user"):
+        users = users.filter(memberships__project__memberships__user=known_to).distinct()
     user = users.filter(username=identifier).first()
     if user is None and "@" in identifier:
         matches = list(users.filter(email__iexact=identifier)[:2])
         user = matches[0] if len(matches) == 1 else None
     if user is None:
-        raise UnknownUser(f"no user named {identifier!r}")
+        where = " among the members of your projects; invite them by email" if known_to else ""
+        raise UnknownUser(f"no user named {identifier!r}{where}")
     return user
 
 
 @transaction.atomic
-def set_member(project: Project, *, username: str, role: str) -> Membership:
-    """Add a user (by username or email) with `role`, or change their role."""
-    user = find_user(username)
+def set_member(
+    project: Project, *, username: str, role: str, by: AbstractBaseUser | None = None
+) -> Membership:
+    """Add a user (by username or email) with `role`, or change their role.
+
+    `by` is who asks (pages and API pass it): they may only name people they can know of.
+    """
+    user = find_user(username, known_to=by)
     if role != Role.ADMIN:
         _check_other_admin(project, user)
     membership, _ = Membership.objects.update_or_create(

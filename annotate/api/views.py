@@ -67,7 +67,7 @@ class ProjectViewSet(
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            membership = set_member(project, **data.validated_data)
+            membership = set_member(project, **data.validated_data, by=request.user)
         except (UnknownUser, LastAdmin) as exc:
             return Response({"username": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from annotate.models import Assignment, Invitation, Judgement, Membership, Project, Role
+from annotate.projects import create_project
 from annotate.queue import lease_next_pair
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.factories import make_pairs
@@ -42,6 +43,9 @@ def test_an_admin_adds_an_existing_user_by_email(
 ) -> None:
     outsider.email = "Charlie@Example.com"
     outsider.save()
+    # who annotates another of the admin's projects
+    other = create_project(slug="other", admin=admin)
+    Membership.objects.create(project=other, user=outsider, role=Role.ANNOTATOR)
     client = logged_in(admin)
     response = client.post(
         f"/projects/{project.slug}/members/add", {"user": "charlie@example.com", "role": "admin"}

@@ -51,7 +51,7 @@ def _forms(pair: Pair, annotator: Any) -> list[tuple[str, dict[str, str]]]:
             },
         ),
         (f"{base}/archive", {}),
-        (f"{base}/members/add", {"user": "charlie", "role": "annotator"}),
+        (f"{base}/members/add", {"user": annotator.username, "role": "annotator"}),
         (f"{base}/members/invite", {"emails": "dana@example.com", "role": "annotator"}),
         (f"{base}/members/{annotator.pk}/role", {"role": "admin"}),
         (f"{base}/members/{annotator.pk}/remove", {}),

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from annotate.models import Membership, Project, Role
+from annotate.projects import create_project
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +82,10 @@ def test_members_role_matrix(
     persona: str,
     expected: int,
 ) -> None:
-    django_user_model.objects.create_user("dave")
+    # dave is annotating another of alice's projects, so alice may name him
+    dave = django_user_model.objects.create_user("dave")
+    other = create_project(slug="other", admin=_user(request, "admin"))
+    Membership.objects.create(project=other, user=dave, role=Role.ANNOTATOR)
     response = client_for(_user(request, persona)).post(
         f"/api/projects/{project.slug}/members",
         {"username": "dave", "role": "annotator"},
@@ -98,7 +102,37 @@ def test_adding_an_unknown_user_is_a_field_error(admin: Any, project: Project) -
         format="json",
     )
     assert response.status_code == 400
-    assert response.json() == {"username": ["no user named 'nobody'"]}
+    assert response.json() == {
+        "username": [
+            "no user named 'nobody' among the members of your projects; invite them by email"
+        ]
+    }
+
+
+def test_an_admin_cannot_tell_an_unrelated_account_from_no_account(
+    admin: Any, project: Project, django_user_model: Any
+) -> None:
+    # given an account that shares no project with the admin
+    django_user_model.objects.create_user("erin", email="erin@example.com")
+    answers = []
+    for name in ("erin", "erin@example.com", "nobody", "nobody@example.com"):
+        # when the admin names it, or someone who does not exist
+        response = client_for(admin).post(
+            f"/api/projects/{project.slug}/members", {"username": name, "role": "annotator"}
+        )
+        answers.append((response.status_code, response.json()["username"][0].replace(name, "X")))
+    # then the answers are the same, and nobody was added
+    assert len(set(answers)) == 1 and answers[0][0] == 400
+    assert not project.memberships.filter(user__username="erin").exists()
+
+
+def test_a_superuser_may_add_any_account(project: Project, django_user_model: Any) -> None:
+    root = django_user_model.objects.create_superuser("root", password="root-pass")
+    django_user_model.objects.create_user("erin")
+    response = client_for(root).post(
+        f"/api/projects/{project.slug}/members", {"username": "erin", "role": "annotator"}
+    )
+    assert response.status_code == 201
 
 
 @pytest.mark.parametrize(
