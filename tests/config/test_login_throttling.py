@@ -25,7 +25,7 @@ def _token(client: Client, username: str, password: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "refused"), [(_login_page, 429), (_admin_login, 429), (_token, 400)]
+    ("attempt", "refused"), [(_login_page, 429), (_admin_login, 429), (_token, 429)]
 )
 def test_after_the_limit_even_the_right_password_is_refused(
     admin: Any, attempt: Any, refused: int
