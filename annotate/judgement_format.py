@@ -87,7 +87,10 @@ def _pair(row: dict[str, Any]) -> PairIn | None:
             raise FieldError(name, "is missing" if value is None else "must be a string")
     if a == b:
         raise FieldError("response_b", "is identical to the other response")
-    return PairIn(messages, ResponseIn(a), ResponseIn(b), external_id=_external_id(row))
+    models = ["" if row.get(name) is None else str(row[name]) for name in ("model_a", "model_b")]
+    return PairIn(
+        messages, ResponseIn(a, models[0]), ResponseIn(b, models[1]), external_id=_external_id(row)
+    )
 
 
 def _bounded_int(row: dict[str, Any], name: str, low: int, high: int) -> int | None:

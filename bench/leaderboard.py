@@ -126,6 +126,45 @@ def time_through_db(rows: list, *, rounds: int) -> dict[str, float]:
         project.delete()
 
 
+def three_votes_boards(data: Path, *, keep: bool) -> None:
+    """The same pairs, with each annotator's vote (`meta.votes`) imported as a rater's vote."""
+    from annotate.importing import import_file
+    from annotate.projects import create_project
+    from annotate.ranking import project_leaderboard
+
+    project = create_project(slug=f"bench-leaderboard-votes-{int(time.time())}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            votes = Path(tmp) / "votes.jsonl"
+            with data.open() as rows, votes.open("w") as out:
+                seen: set[tuple[str, frozenset[str]]] = set()
+                for line in rows:
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    # A pair listed twice keeps its first votes (one vote per rater and pair).
+                    key = (row["prompt"], frozenset((row["response_a"], row["response_b"])))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    pair = {k: row[k] for k in ("prompt", "response_a", "response_b")}
+                    pair |= {"model_a": row["model_a"], "model_b": row["model_b"]}
+                    for k, choice in enumerate(row["meta"]["votes"], start=1):
+                        vote = {**pair, "annotator": f"pandalm-{k}", "choice": choice}
+                        out.write(json.dumps(vote) + "\n")
+            summary = import_file(project, votes)
+        print(f"\nimported every annotator's vote: {summary.describe()}")
+        for length_control in (False, True):
+            title = "three votes per pair, " + ("with" if length_control else "without")
+            print_board(
+                f"{title} length control",
+                project_leaderboard(project, length_control=length_control),
+            )
+    finally:
+        if not keep:
+            project.delete()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -161,6 +200,7 @@ def main() -> None:
     finally:
         if not args.keep:
             project.delete()
+    three_votes_boards(args.data, keep=args.keep)
 
     rows = synthetic_rows(args.votes, args.models, args.seed)
     times = time_fit(rows, rounds=args.rounds, repeat=args.repeat)

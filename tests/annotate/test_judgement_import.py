@@ -14,6 +14,7 @@ from annotate.formats import ImportFormatError
 from annotate.importing import import_file
 from annotate.models import Judgement, Pair, PairStatus, Project
 from annotate.quality import project_annotator_stats
+from annotate.ranking import project_leaderboard
 from tests.factories import make_project, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +149,29 @@ def test_export_then_import_into_a_fresh_project_gives_the_same_votes(tmp_path: 
     assert _votes(fresh) == _votes(first) and sum(_votes(first).values()) == 15
     assert _partition(fresh) == _partition(first)
     assert json.loads(exported.read_text().splitlines()[0])["annotator"].startswith("annotator-")
+
+
+def test_votes_that_carry_their_pair_and_models_feed_the_leaderboard(tmp_path: Path) -> None:
+    # given votes whose rows carry the pair, its two models and each rater's choice
+    project = make_project(judgements_per_pair=3)
+    rows = []
+    for k in range(4):
+        pair = {
+            "prompt": f"question {k}",
+            "response_a": f"answer {k} by x",
+            "response_b": f"answer {k} by y",
+            "model_a": "model-x",
+            "model_b": "model-y",
+        }
+        rows += [{**pair, "annotator": f"r{i}", "choice": "a"} for i in range(3)]
+    # when
+    summary = import_file(project, write_jsonl(tmp_path / "v.jsonl", rows))
+    # then the pairs were made once, with their models, and every vote counts for the models
+    assert (summary.pairs_created, summary.judgements_created) == (4, 12)
+    assert set(Pair.objects.values_list("response_a__model_name", "response_b__model_name")) == {
+        ("model-x", "model-y")
+    }
+    assert set(Pair.objects.values_list("status", flat=True)) == {PairStatus.COMPLETE}
+    board = project_leaderboard(project, rounds=200)
+    assert [row["model"] for row in board["models"]] == ["model-x", "model-y"]
+    assert board["votes"] == 12
