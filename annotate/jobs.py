@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.formats import ImportFormatError, file_type_of
-from annotate.importing import import_file
+from annotate.importing import ImportSummary, import_file
 from annotate.models import ImportJob
+from workers.heartbeat import beating
 
 logger = logging.getLogger(__name__)
 
@@ -18,23 +22,46 @@ logger = logging.getLogger(__name__)
 def claim_import_job(job_id: int) -> bool:
     """Move a queued job to running; False when another worker already has it."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING
+        status=ImportJob.Status.RUNNING, heartbeat_at=timezone.now()
     )
     return claimed == 1
+
+
+def recover_stale_imports() -> int:
+    """Queue again the running imports whose worker stopped beating; return how many.
+
+    A killed worker's import wrote nothing (its transaction died with it) or everything, and a
+    re-import adds nothing twice, so running it again is safe. Its message may come back too
+    (acks_late); claiming lets only one copy run.
+    """
+    from annotate.tasks import import_file_task
+
+    stale = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    silent = ImportJob.objects.filter(status=ImportJob.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
+    )
+    queued = 0
+    for job_id in silent.values_list("pk", flat=True):
+        # Only if it is still silent: the update re-checks under the row lock.
+        if silent.filter(pk=job_id).update(status=ImportJob.Status.QUEUED, progress=0.0):
+            logger.warning("import job %s lost its worker; queued again", job_id)
+            import_file_task.delay(job_id)
+            queued += 1
+    return queued
 
 
 def run_import_job(job_id: int) -> None:
     """Import the uploaded file of a claimed job and record the outcome on the job."""
     job = ImportJob.objects.select_related("project").get(pk=job_id)
     try:
-        summary = import_file(
-            job.project,
-            job.file.path,
-            fmt=job.format,
-            labels=job.labels,
-            file_type=file_type_of(job.original_name),
-            progress=_job_progress(job_id),
-        )
+        with beating(
+            lambda: ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+                heartbeat_at=timezone.now()
+            ),
+            every=settings.IMPORT_HEARTBEAT_SECONDS,
+            name=f"import job {job_id}",
+        ):
+            summary = _import(job)
     except ImportFormatError as exc:
         _discard_upload(job)
         _finish(
@@ -54,6 +81,17 @@ def run_import_job(job_id: int) -> None:
         )
         raise
     _finish(job_id, ImportJob.Status.SUCCEEDED, result=summary.as_dict(), progress=1.0)
+
+
+def _import(job: ImportJob) -> ImportSummary:
+    return import_file(
+        job.project,
+        job.file.path,
+        fmt=job.format,
+        labels=job.labels,
+        file_type=file_type_of(job.original_name),
+        progress=_job_progress(job.pk),
+    )
 
 
 def _discard_upload(job: ImportJob) -> None:

@@ -498,6 +498,8 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True)
     # Share of the file read and staged, then written (annotate/jobs.py); 1.0 when done.
     progress = models.FloatField(default=0.0)
+    # Beats while a worker runs the import; an old one means the worker died (annotate/jobs.py).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

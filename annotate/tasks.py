@@ -14,6 +14,14 @@ def import_file_task(job_id: int) -> None:
         run_import_job(job_id)
 
 
+@shared_task
+def recover_imports_task() -> int:
+    """Queue again the imports whose worker stopped beating (beat runs this)."""
+    from annotate.jobs import recover_stale_imports
+
+    return recover_stale_imports()
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def delete_project_task(project_id: int) -> None:
     """Delete a project marked for deletion; a redelivered message continues where it stopped."""

@@ -234,7 +234,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.purge_score_requests_task",
         "schedule": 600,
     },
+    "recover-imports": {
+        "task": "annotate.tasks.recover_imports_task",
+        "schedule": 30,
+    },
 }
+# A running import beats this often; one silent for IMPORT_STALE_SECONDS lost its worker and is
+# queued again (imports are all or nothing, so a rerun is safe). Generous: on SQLite a large
+# import's final write holds the database and its beats wait.
+IMPORT_HEARTBEAT_SECONDS = env_int("IMPORT_HEARTBEAT_SECONDS", 10, minimum=1)
+IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 300, minimum=3)
 # Each worker records that it is alive this often (workers/heartbeat.py); pages warn when none
 # has been seen for WORKER_SILENT_SECONDS.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)

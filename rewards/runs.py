@@ -5,22 +5,19 @@ Nothing here loads torch: web requests call these functions, workers do the heav
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotate.models import Judgement, Project
 from rewards.models import RewardModel, TrainingRun
+from workers.heartbeat import beating as keep_beating
 
-logger = logging.getLogger(__name__)
 Status = TrainingRun.Status
 
 
@@ -152,26 +149,12 @@ def resend_waiting_runs() -> int:
     return sent
 
 
-@contextmanager
-def beating(run_id: int) -> Iterator[None]:
+def beating(run_id: int) -> AbstractContextManager[None]:
     """Keep the claimed run's heartbeat fresh while the body runs (snapshot, embed, train)."""
-    done = threading.Event()
-
-    def beat() -> None:
-        while not done.wait(settings.REWARDS_RUN_HEARTBEAT_SECONDS):
-            try:
-                TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-            except DatabaseError as exc:  # missed beats are what staleness measures; go on
-                logger.warning("could not record the heartbeat of run %s: %s", run_id, exc)
-            finally:
-                connection.close()
-
-    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
+    return keep_beating(
+        lambda: TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        ),
+        every=settings.REWARDS_RUN_HEARTBEAT_SECONDS,
+        name=f"run {run_id}",
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +42,33 @@ def worker_silence() -> dict[str, Any] | None:
     if seconds is not None and seconds < settings.WORKER_SILENT_SECONDS:
         return None
     return {"seconds": None if seconds is None else int(seconds)}
+
+
+@contextmanager
+def beating(beat: Callable[[], object], *, every: float, name: str) -> Iterator[None]:
+    """Call `beat` every `every` seconds from a thread while the body runs: a job's heartbeat.
+
+    A job whose heartbeat is old lost its worker (killed, or its machine gone), so whoever
+    watches can fail or requeue it. Missed beats are what staleness measures: they are logged.
+    """
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(every):
+            try:
+                beat()
+            except DatabaseError as exc:
+                logger.warning("could not record the heartbeat of %s: %s", name, exc)
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=loop, name=f"{name} heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _beat(hostname: str, queues: str) -> None:
