@@ -5,8 +5,8 @@ a project's judgements that the leaderboard counts. Ties and "both bad" count as
 each side, as in Chatbot Arena (lm-sys/FastChat `fastchat/serve/monitor/elo_analysis.py`).
 
 Votes are first collapsed into vote types (model pair, outcome, binned length ratio), so a fit
-costs the number of distinct types, not of votes; a bootstrap round resamples the votes as
-multinomial counts over those types, which is exactly resampling votes with replacement.
+costs the number of distinct types, not of votes; a bootstrap round reweighs the votes
+(Poisson bootstrap: each vote counts a Poisson(1) number of times), drawn as counts per type.
 """
 
 from __future__ import annotations
@@ -330,7 +330,9 @@ def fit_leaderboard(
     samples = []
     for start in range(0, rounds, chunk):
         size = min(chunk, rounds - start)
-        resampled = rng.multinomial(len(votes), counts / counts.sum(), size=size)
+        # Poisson bootstrap: every vote weighs Poisson(1) (a type of n votes: Poisson(n)), the
+        # large-sample twin of resampling votes with replacement and 3x cheaper to draw.
+        resampled = rng.poisson(counts, size=(size, len(counts)))
         samples.append(fit(resampled, BOOTSTRAP_TOLERANCE))
     boot = np.concatenate(samples)
     elo = to_elo(boot[:, :m])
