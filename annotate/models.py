@@ -260,6 +260,10 @@ class Pair(models.Model):
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # |reward a - reward b| under the reward model version `margin_version` (its primary key),
+    # written with the priorities at each re-rank, so the data browser sorts by it from an index.
+    reward_margin = models.FloatField(null=True, blank=True)
+    margin_version = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -294,6 +298,10 @@ class Pair(models.Model):
                 models.F("judgement_count").desc(),
                 models.F("id").desc(),
                 name="pair_by_votes",
+            ),
+            models.Index(
+                fields=["project", "margin_version", "reward_margin", "id"],
+                name="pair_by_margin",
             ),
         ]
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import F, FloatField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Abs, Coalesce
+from django.db.models import F, QuerySet
 
 from annotate.models import Pair, Project
 from annotate.signals import PairDetail, PairSort
 from rewards.models import ResponseScore, RewardModel
-
-# Pairs with an unscored response sort after every scored one.
-UNSCORED = 1e9
 
 
 def served_rewards(pair: Pair) -> PairDetail | None:
@@ -50,24 +46,20 @@ def on_pair_details(sender: Any, pair: Pair, **kwargs: Any) -> PairDetail | None
 def margin_sort(project: Project) -> PairSort | None:
     """Sort by |reward a - reward b| under the served version, smallest (least sure) first.
 
-    The key is computed for every matching pair (two score lookups each), so on a large
-    project this sort costs a pass over its pairs; filters make it cheaper.
+    The margin is stored on each pair at re-rank (rewards/ranking.py) and indexed with the
+    version that wrote it, so every page is an index range scan; pairs the served version has
+    not scored (yet) are left out of this sort.
     """
     model = RewardModel.objects.filter(project=project, is_active=True).first()
     if model is None:
         return None
 
-    def score(side: str) -> Subquery:
-        scores = ResponseScore.objects.filter(model=model, response=OuterRef(side))
-        return Subquery(scores.values("mean")[:1], output_field=FloatField())
-
     def annotate(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
-        margin = Abs(F("reward_a") - F("reward_b"))
-        return pairs.alias(reward_a=score("response_a"), reward_b=score("response_b")).annotate(
-            sort_key=Coalesce(margin, Value(UNSCORED), output_field=FloatField())
+        return pairs.filter(margin_version=model.pk, reward_margin__isnull=False).annotate(
+            sort_key=F("reward_margin")
         )
 
-    return PairSort("margin", f"reward margin (v{model.version})", annotate)
+    return PairSort("margin", f"reward margin (v{model.version}, scored pairs)", annotate)
 
 
 def on_pair_sorts(sender: Any, project: Project, **kwargs: Any) -> PairSort | None:

@@ -24,49 +24,63 @@ _TEMP = "rerank_priority"
 
 
 def rewrite_priorities(project_id: int, *, model_id: int, seed: int, strategy: str) -> int:
-    """Set every pending pair's priority from the model's scores of its two responses.
+    """Set every pending pair's priority, and every scored pair's reward margin, from the
+    model's scores of its two responses.
 
     Priorities are rank quantiles over all the scored pending pairs together (one ranking,
     however many chunks are read), so a priority means the same wherever it was read. Pairs
-    with an unscored response keep their priority. Returns the number of pairs written.
+    with an unscored response keep their priority. The margin (|reward a - reward b|, tagged
+    with the model) is what the data browser's margin sort reads. Returns the number of
+    pending pairs written.
     """
     chunks = [
         (
             np.asarray(pair_ids, dtype=np.int64),
             acquisition_scores(strategy, a, b, seed=[seed, page]),
+            margins,
         )
-        for page, (pair_ids, a, b) in enumerate(_scored_pending(project_id, model_id))
+        for page, (pair_ids, a, b, margins) in enumerate(
+            _scored_pairs(project_id, model_id, pending=True)
+        )
     ]
-    if not chunks:
-        return 0
-    ids = np.concatenate([pair_ids for pair_ids, _ in chunks])
-    values = rank_quantiles(np.concatenate([scores for _, scores in chunks]))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} "
-            "(pair_id bigint PRIMARY KEY, priority double precision NOT NULL)"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} (pair_id bigint PRIMARY KEY,"
+            " priority double precision, margin double precision NOT NULL)"
         )
     try:
-        for start in range(0, len(ids), CHUNK):
-            _apply(ids[start : start + CHUNK].tolist(), values[start : start + CHUNK])
+        written = 0
+        if chunks:
+            ids = np.concatenate([pair_ids for pair_ids, _, _ in chunks])
+            values = rank_quantiles(np.concatenate([scores for _, scores, _ in chunks]))
+            margins = np.concatenate([margins for _, _, margins in chunks])
+            for start in range(0, len(ids), CHUNK):
+                part = slice(start, start + CHUNK)
+                _apply(ids[part].tolist(), values[part], margins[part], model_id=model_id)
+            written = len(ids)
+        for pair_ids, _, _, margins in _scored_pairs(project_id, model_id, pending=False):
+            _apply(pair_ids, None, margins, model_id=model_id)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {_TEMP}")
-    return len(ids)
+    return written
 
 
-def _scored_pending(
-    project_id: int, model_id: int
-) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-    """Yield (pair ids, member scores of a, of b) for pending pairs, CHUNK at a time, by id."""
+def _scored_pairs(
+    project_id: int, model_id: int, *, pending: bool
+) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (pair ids, member scores of a, of b, |mean a - mean b|) for the pending pairs (or
+    the others) whose responses the model scored, CHUNK at a time, by id."""
     members = "members::text" if connection.vendor == "postgresql" else "members"
+    status = "=" if pending else "<>"
     query = (
-        f"SELECT p.id, sa.{members}, sb.{members} FROM {Pair._meta.db_table} p "
+        f"SELECT p.id, sa.{members}, sb.{members}, sa.mean - sb.mean "
+        f"FROM {Pair._meta.db_table} p "
         f"JOIN {ResponseScore._meta.db_table} sa "
         "ON sa.response_id = p.response_a_id AND sa.model_id = %s "
         f"JOIN {ResponseScore._meta.db_table} sb "
         "ON sb.response_id = p.response_b_id AND sb.model_id = %s "
-        "WHERE p.project_id = %s AND p.status = %s AND p.id > %s ORDER BY p.id LIMIT %s"
+        f"WHERE p.project_id = %s AND p.status {status} %s AND p.id > %s ORDER BY p.id LIMIT %s"
     )
     last = 0
     while True:
@@ -80,20 +94,30 @@ def _scored_pending(
             [row[0] for row in rows],
             np.array([orjson.loads(row[1]) for row in rows], dtype=np.float64),
             np.array([orjson.loads(row[2]) for row in rows], dtype=np.float64),
+            np.abs(np.array([row[3] for row in rows], dtype=np.float64)),
         )
 
 
-def _apply(pair_ids: list[int], values: np.ndarray) -> None:
-    rows = zip(pair_ids, values.tolist(), strict=True)
+def _apply(
+    pair_ids: list[int], priorities: np.ndarray | None, margins: np.ndarray, *, model_id: int
+) -> None:
+    """Write the chunk's priorities (None: keep them) and margins in one UPDATE ... FROM."""
+    values = [None] * len(pair_ids) if priorities is None else priorities.tolist()
+    rows = zip(pair_ids, values, margins.tolist(), strict=True)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_TEMP}")
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {_TEMP} (pair_id, priority) FROM STDIN") as copy:
+            with cursor.cursor.copy(f"COPY {_TEMP} (pair_id, priority, margin) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(f"INSERT INTO {_TEMP} (pair_id, priority) VALUES (%s, %s)", rows)
+            cursor.executemany(
+                f"INSERT INTO {_TEMP} (pair_id, priority, margin) VALUES (%s, %s, %s)", rows
+            )
         table = Pair._meta.db_table
         cursor.execute(
-            f"UPDATE {table} SET priority = t.priority FROM {_TEMP} t WHERE {table}.id = t.pair_id"
+            f"UPDATE {table} SET priority = COALESCE(t.priority, {table}.priority),"
+            " reward_margin = t.margin, margin_version = %s"
+            f" FROM {_TEMP} t WHERE {table}.id = t.pair_id",
+            [model_id],
         )

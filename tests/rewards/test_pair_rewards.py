@@ -10,8 +10,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from annotate.models import Pair, Project
+from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
+from rewards.ranking import rewrite_priorities
 from tests.annotate.workspace_support import logged_in
 from tests.factories import make_pairs
 
@@ -61,18 +62,24 @@ def test_the_pair_page_says_when_no_model_is_served(
 def test_the_data_browser_sorts_by_the_served_models_margin_smallest_first(
     tmp_path: Path, admin: Any, project: Project
 ) -> None:
-    # given four pairs: margins 2.0, 0.5 and 0.1 under the served version, and one unscored
+    # given four pairs (one still pending, three complete): margins 2.0, 0.5 and 0.1 under the
+    # served version, written at its re-rank, and one unscored pair
     make_pairs(project, tmp_path, 4)
     pairs = list(Pair.objects.order_by("pk"))
+    Pair.objects.filter(pk=pairs[0].pk).update(status=PairStatus.PENDING)
     client = logged_in(admin)
     url = f"/projects/{project.slug}/pairs"
     assert client.get(url, {"sort": "margin"}).status_code == 400  # no model served yet
-    served = _version(project, 1, active=True)
+    old = _version(project, 1, active=False)
+    served = _version(project, 2, active=True)
     for pair, margin in zip(pairs[:3], (2.0, 0.5, 0.1), strict=True):
-        ResponseScore.objects.create(response=pair.response_a, model=served, mean=0.3, std=0)
-        ResponseScore.objects.create(
-            response=pair.response_b, model=served, mean=0.3 + margin, std=0
-        )
+        for side, reward in ((pair.response_a, 0.3), (pair.response_b, 0.3 + margin)):
+            ResponseScore.objects.create(
+                response=side, model=served, mean=reward, std=0, members=[reward, reward]
+            )
+    # an older version's margin on the unscored pair does not count for the served one
+    Pair.objects.filter(pk=pairs[3].pk).update(reward_margin=0.0, margin_version=old.pk)
+    rewrite_priorities(project.pk, model_id=served.pk, seed=1, strategy="random")
 
     # when the admin sorts by margin, two pairs a page
     seen: list[int] = []
@@ -84,6 +91,6 @@ def test_the_data_browser_sorts_by_the_served_models_margin_smallest_first(
             after = re.search(r"after=([^\"&]+)", page)
             query = {"sort": "margin", "after": unquote(after.group(1))} if after else None
 
-    # then the least sure pair comes first and the unscored one last, each once
-    assert seen == [pairs[2].pk, pairs[1].pk, pairs[0].pk, pairs[3].pk]
-    assert "reward margin (v1)" in page
+    # then the least sure pair comes first, each scored pair once, the unscored one not at all
+    assert seen == [pairs[2].pk, pairs[1].pk, pairs[0].pk]
+    assert "reward margin (v2, scored pairs)" in page
