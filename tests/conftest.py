@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,16 +186,42 @@ def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def rewards_routed_to(queue: str) -> Iterator[None]:
-    """Send rewards tasks to `queue`, which the shared test worker does not read."""
+def tasks_routed_to(tasks: str, queue: str) -> Iterator[None]:
+    """Send the tasks matching `tasks` to `queue`, which the shared test worker does not read."""
     from config.celery import app as celery_app
 
     saved = celery_app.conf.task_routes
-    celery_app.conf.update(task_routes={"rewards.tasks.*": {"queue": queue}})
+    celery_app.conf.update(task_routes={tasks: {"queue": queue}})
     try:
         yield
     finally:
         celery_app.conf.update(task_routes=saved)
+
+
+def rewards_routed_to(queue: str) -> AbstractContextManager[None]:
+    """Send rewards tasks to `queue`, which the shared test worker does not read."""
+    return tasks_routed_to("rewards.tasks.*", queue)
+
+
+@contextmanager
+def dedicated_worker(
+    tmp_path: Path, name: str, queue: str, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker of its own on `queue` (a test may kill it), killed at the end."""
+    log = tmp_path / f"{name}.log"
+    environment = {**os.environ, "DATABASE_URL": _database_url(), **env}
+    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+    argv += ["-n", f"{name}@%h", "--queues", queue, "--loglevel", "INFO", "--without-gossip"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for(lambda: "ready." in log.read_text(), timeout=120, what=name, log=log)
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 def _wait_for(condition: Any, *, timeout: float, what: str, log: Path | None = None) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotate.importing import start_import
 from annotate.jobs import recover_stale_imports
 from annotate.models import ImportJob, Pair, Project
-from tests.conftest import ROOT, _database_url, _wait_for
+from tests.conftest import _wait_for, dedicated_worker, tasks_routed_to
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -25,33 +20,8 @@ QUEUE = "import-recovery-test"
 PAIRS = 30_000
 
 
-@contextmanager
-def imports_routed_to(queue: str) -> Iterator[None]:
-    """Send import tasks to `queue`, which the shared test worker does not read."""
-    from config.celery import app as celery_app
-
-    saved = celery_app.conf.task_routes
-    celery_app.conf.update(task_routes={"annotate.tasks.import_file_task": {"queue": queue}})
-    try:
-        yield
-    finally:
-        celery_app.conf.update(task_routes=saved)
-
-
-@contextmanager
-def worker(tmp_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path / f"{name}.log"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "IMPORT_HEARTBEAT_SECONDS": "1"}
-    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
-    argv += ["-n", f"{name}@%h", "--queues", QUEUE, "--loglevel", "INFO", "--without-gossip"]
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(lambda: "ready." in log.read_text(), timeout=120, what=name, log=log)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
+def worker(tmp_path: Path, name: str) -> Any:
+    return dedicated_worker(tmp_path, name, QUEUE, IMPORT_HEARTBEAT_SECONDS="1")
 
 
 def test_an_import_whose_worker_is_killed_is_queued_again_and_finished(
@@ -61,7 +31,7 @@ def test_an_import_whose_worker_is_killed_is_queued_again_and_finished(
     settings.IMPORT_STALE_SECONDS = 3
     path = write_jsonl(tmp_path / "big.jsonl", pair_rows(PAIRS, labelled=False))
     upload = SimpleUploadedFile("big.jsonl", path.read_bytes())
-    with imports_routed_to(QUEUE):
+    with tasks_routed_to("annotate.tasks.import_file_task", QUEUE):
         with worker(tmp_path, "doomed") as doomed:
             job = start_import(project, admin, file=upload)
             _wait_for(

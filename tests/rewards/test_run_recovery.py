@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +11,9 @@ import pytest
 from annotate.models import Project
 from rewards.models import RewardModel, TrainingRun
 from tests.conftest import (
-    ROOT,
-    _database_url,
     _wait_for,
     client_for,
+    dedicated_worker,
     rewards_routed_to,
     wait_until,
 )
@@ -29,26 +23,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 QUEUE = "run-recovery-test"
 
 
-@contextmanager
-def worker(tmp_path: Path, backbone: str, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path / f"{name}.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REWARDS_BACKBONE": backbone,
-        "REWARDS_CACHE_DIR": str(tmp_path / "embeddings"),
-        "REWARDS_RUN_HEARTBEAT_SECONDS": "1",
-    }
-    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
-    argv += ["-n", f"{name}@%h", "--queues", QUEUE, "--loglevel", "INFO", "--without-gossip"]
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(lambda: "ready." in log.read_text(), timeout=120, what=name, log=log)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
+def worker(tmp_path: Path, backbone: str, name: str) -> Any:
+    return dedicated_worker(
+        tmp_path,
+        name,
+        QUEUE,
+        REWARDS_BACKBONE=backbone,
+        REWARDS_CACHE_DIR=str(tmp_path / "embeddings"),
+        REWARDS_RUN_HEARTBEAT_SECONDS="1",
+    )
 
 
 def _retrain(admin: Any, project: Project, **options: Any) -> Any:
