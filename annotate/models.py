@@ -285,6 +285,14 @@ class Pair(models.Model):
                 condition=Q(status="pending"),
                 name="pair_pending_queue",
             ),
+            # The same for a random-slice lease, which ignores priorities (annotate/queue.py).
+            models.Index(
+                "project",
+                "tiebreak",
+                "id",
+                condition=Q(status="pending"),
+                name="pair_pending_random",
+            ),
             models.Index(fields=["project", "status"], name="pair_project_status"),
             # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).
             models.Index(
