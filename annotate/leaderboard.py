@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import QuerySet
-from scipy.optimize import minimize
 
 from annotate.models import Judgement, Project
 from annotate.quality import training_judgements
@@ -272,6 +271,8 @@ def fit_strengths(
         return value * scale, (grad * scale).ravel()
 
     start = np.zeros(rounds * design.shape[1])
+    from scipy.optimize import minimize  # loaded when needed: web processes stay smaller
+
     result = minimize(
         objective,
         start,

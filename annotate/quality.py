@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import QuerySet
-from scipy.stats import binomtest
 
 from annotate.models import Judgement, Project
 
@@ -133,6 +132,8 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float] | None:
     """95% Wilson score interval of a proportion; None without trials."""
     if not trials:
         return None
+    from scipy.stats import binomtest  # loaded when needed: web processes stay smaller
+
     ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -204,6 +205,8 @@ def annotator_stats(votes: Sequence[Vote]) -> list[AnnotatorStats]:
 
 
 def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> AnnotatorStats:
+    from scipy.stats import binomtest
+
     agree = compared = 0
     for vote in own:
         others = Counter(v.choice for v in pairs[vote.pair_id] if v.rater != rater)
