@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotate.gold import AnnotatorPaused, update_gold_pause
 from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
-from annotate.overlap import settle, target
+from annotate.overlap import settle, settling_reads_votes, target
 from annotate.permissions import visible_projects
 from annotate.queue import LeaseContended, lease_next_pair, live_leases
 
@@ -231,13 +231,12 @@ def _count(pair: Pair) -> None:
     """
     pair.judgement_count += 1
     project = pair.project
-    if pair.judgement_count < target(pair, project):
-        pass
-    elif project.max_overlap > project.judgements_per_pair or project.gold_from_unanimous:
-        choices = list(Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True))
-        settle(pair, project, choices)
-    else:  # a fixed overlap needs no look at the votes: the pair is done (saves a query)
-        pair.status = PairStatus.COMPLETE
+    if pair.judgement_count >= target(pair, project):
+        if settling_reads_votes(project):
+            choices = Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True)
+            settle(pair, project, list(choices))
+        else:  # a fixed overlap is done at its target (saves reading the votes)
+            pair.status = PairStatus.COMPLETE
     pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 
 

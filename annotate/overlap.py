@@ -16,6 +16,12 @@ def target(pair: Pair, project: Project) -> int:
     return project.judgements_per_pair + pair.extra_judgements
 
 
+def settling_reads_votes(project: Project) -> bool:
+    """Whether a pair at its target is settled by its votes (adaptive overlap, or gold made
+    from unanimous votes); otherwise reaching the target completes it."""
+    return project.max_overlap > project.judgements_per_pair or project.gold_from_unanimous
+
+
 def settle(pair: Pair, project: Project, choices: Sequence[str]) -> None:
     """Set the pair's count, status and extra votes from its choices (not saved).
 

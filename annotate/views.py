@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -123,26 +125,21 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
     )
 
 
-def _leaderboard_project(request: HttpRequest, slug: str) -> Project:
+def _leaderboard(request: HttpRequest, slug: str) -> tuple[Project, dict[str, Any], bool]:
+    """The project, its board and the `length_control` flag (0/1, absent means 0) asked for."""
     project = access_project(request.user, slug)
     if not can_view_leaderboard(request.user, project):
         raise PermissionDenied("This project keeps annotators blind to the models.")
-    return project
-
-
-def _length_control(request: HttpRequest) -> bool | None:
-    """The `length_control` query flag (0/1, absent means 0); None when it is neither."""
-    return {"0": False, "1": True}.get(request.GET.get("length_control", "0"))
+    length_control = {"0": False, "1": True}.get(request.GET.get("length_control", "0"))
+    if length_control is None:
+        raise BadRequest("length_control must be 0 or 1.")
+    return project, project_leaderboard(project, length_control=length_control), length_control
 
 
 @login_required
 @require_GET
 def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _leaderboard_project(request, slug)
-    length_control = _length_control(request)
-    if length_control is None:
-        return HttpResponse("length_control must be 0 or 1.", status=400)
-    board = project_leaderboard(project, length_control=length_control)
+    project, board, _ = _leaderboard(request, slug)
     context = {
         "project": project,
         "board": board,
@@ -155,11 +152,7 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def leaderboard_download(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _leaderboard_project(request, slug)
-    length_control = _length_control(request)
-    if length_control is None:
-        return HttpResponse("length_control must be 0 or 1.", status=400)
-    board = project_leaderboard(project, length_control=length_control)
+    _, board, length_control = _leaderboard(request, slug)
     response = HttpResponse(leaderboard_csv(board), content_type="text/csv")
     suffix = "-length-controlled" if length_control else ""
     response["Content-Disposition"] = f'attachment; filename="{slug}-leaderboard{suffix}.csv"'

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,33 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.django_setup import ROOT, setup  # noqa: E402
+from bench.import_export import generate, peak_rss_mb  # noqa: E402
 
 EXPORTS = [(fmt, ft) for fmt in ("trl", "hh", "judgements") for ft in ("jsonl", "parquet")]
 JUDGE_ROUNDS = 200
 MEMBERS = 4
-
-
-def generate(path: Path, n: int) -> None:
-    with path.open("w") as handle:
-        for i in range(n):
-            row = {
-                "id": f"scale-{i}",
-                "prompt": f"Scale prompt number {i // 2}: explain topic {i // 2} briefly.",
-                "response_a": f"Response A{i} " + "lorem ipsum dolor sit amet " * 8,
-                "response_b": f"Response B{i} " + "consectetur adipiscing elit " * 6,
-                "model_a": "model-a",
-                "model_b": "model-b",
-                "label": "a" if i % 3 else "b",
-            }
-            handle.write(json.dumps(row) + "\n")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it restarts at exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def percentile(values: list[float], q: float) -> float:
