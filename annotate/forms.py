@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.utils.text import slugify
 
@@ -106,7 +108,7 @@ class InviteForm(forms.Form):
             except forms.ValidationError:
                 bad.append(email)
             else:
-                # The address becomes the username, which holds at most 150 characters.
+                # The address is the suggested username, which holds at most 150 characters.
                 if len(email) > 150:
                     bad.append(email)
         if bad:
@@ -116,6 +118,23 @@ class InviteForm(forms.Form):
         if len(emails) > MAX_INVITES:
             raise forms.ValidationError(f"Invite at most {MAX_INVITES} people at once.")
         return emails
+
+
+class AcceptInvitationForm(UserCreationForm):
+    """A new account for an invitation: a free username (the address by default) and a password."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(
+                "That username is taken. If it is yours, log in first and open the link again;"
+                " otherwise choose another."
+            )
+        return username
 
 
 class RoleForm(forms.Form):

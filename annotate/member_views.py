@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate.forms import AddMemberForm, InviteForm, RoleForm
+from annotate.forms import AcceptInvitationForm, AddMemberForm, InviteForm, RoleForm
 from annotate.invitations import (
     INVITATION_DAYS,
+    Accepted,
     InvalidInvitation,
     accept_invitation,
+    accept_invitation_as_new_account,
     access_invitation,
     invite_members,
+    pending_invitations,
+    revoke_invitation,
 )
 from annotate.models import Project
 from annotate.permissions import access_project
@@ -42,6 +48,8 @@ def _members_page(
         "invite_form": invite_form or InviteForm(),
         "role_form": RoleForm(),
         "links": request.session.pop(SESSION_LINKS, []),
+        "pending": pending_invitations(project),
+        "now": timezone.now(),
         "invitation_days": INVITATION_DAYS,
     }
     return render(request, "annotate/members.html", context, status=status)
@@ -84,15 +92,21 @@ def member_invite(request: HttpRequest, slug: str) -> HttpResponse:
     invited = invite_members(
         project, emails=form.cleaned_data["emails"], role=form.cleaned_data["role"], by=request.user
     )
-    links = [
+    request.session[SESSION_LINKS] = [
         {"email": i.email, "url": request.build_absolute_uri(reverse("invitation", args=[i.token]))}
         for i in invited
-        if i.token
     ]
-    request.session[SESSION_LINKS] = links
-    added = [i.email for i in invited if not i.token]
-    if added:
-        messages.success(request, f"Added existing accounts: {', '.join(added)}.")
+    return redirect("members", slug=slug)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    if revoke_invitation(project, invitation_id):
+        messages.success(request, "The invitation link no longer works.")
+    else:
+        messages.error(request, "That invitation was already used or revoked.")
     return redirect("members", slug=slug)
 
 
@@ -132,20 +146,40 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
 
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """The invitation link: choose a password, then land in the project, logged in."""
+    """The invitation link: join as the logged-in account (asked first) or with a new one."""
     try:
         invite = access_invitation(token)
     except InvalidInvitation as exc:
         return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
-    form = SetPasswordForm(invite.user, request.POST or None)
+    if request.user.is_authenticated:
+        if request.method == "POST":
+            return _accepted(request, token, lambda: accept_invitation(token, user=request.user))
+        return render(request, "annotate/invitation.html", {"invite": invite})
+    form = AcceptInvitationForm(request.POST or None, initial={"username": invite.email})
     if request.method == "POST" and form.is_valid():
-        try:
-            invite = accept_invitation(token, password=form.cleaned_data["new_password1"])
-        except InvalidInvitation as exc:
-            return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
-        user = get_user_model().objects.get(pk=invite.user_id)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome to {invite.project.name}.")
-        return redirect("project-detail", slug=invite.project.slug)
-    context = {"form": form, "invite": invite}
+
+        def accept() -> Accepted:
+            user, accepted = accept_invitation_as_new_account(
+                token,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+            )
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return accepted
+
+        return _accepted(request, token, accept)
+    context = {"form": form, "invite": invite, "login_url": reverse("login")}
     return render(request, "annotate/invitation.html", context, status=400 if form.errors else 200)
+
+
+def _accepted(request: HttpRequest, token: str, accept: Callable[[], Accepted]) -> HttpResponse:
+    try:
+        accepted = accept()
+    except InvalidInvitation as exc:
+        return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
+    project = accepted.invitation.project
+    if accepted.joined:
+        messages.success(request, f"Welcome to {project.name}.")
+    else:
+        messages.info(request, f"You were already {accepted.membership.role} in {project.name}.")
+    return redirect("project-detail", slug=project.slug)

@@ -465,15 +465,16 @@ class ReviewEvent(models.Model):
 
 
 class Invitation(models.Model):
-    """A one-time, expiring link that lets a new member choose a password.
+    """A one-time, expiring link that grants `role` in `project` to whoever redeems it.
 
-    Only a hash of the token is stored; the link itself is shown once to the admin who made it.
+    It names an address, not an account: redeeming makes a new account or uses the one the
+    holder is logged in as. Only a hash of the token is stored; the link itself is shown once
+    to the admin who made it.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
-    )
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANNOTATOR)
     token_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -481,9 +482,16 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations_used",
+    )
 
     def __str__(self) -> str:
-        return f"invitation of {self.user} to {self.project}"
+        return f"invitation of {self.email} to {self.project}"
 
 
 class JobStatus(models.TextChoices):

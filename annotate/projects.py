@@ -176,7 +176,6 @@ def remove_member(project: Project, user: AbstractBaseUser) -> None:
     Assignment.objects.filter(
         live_leases(timezone.now()), annotator=user, pair__project=project
     ).update(closed_at=timezone.now())
-    project.invitations.filter(user=user, used_at__isnull=True).delete()
     Membership.objects.filter(project=project, user=user).delete()
 
 

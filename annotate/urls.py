@@ -34,6 +34,11 @@ urlpatterns = [
     path("projects/<slug:slug>/members/add", member_views.member_add, name="member-add"),
     path("projects/<slug:slug>/members/invite", member_views.member_invite, name="member-invite"),
     path(
+        "projects/<slug:slug>/invitations/<int:invitation_id>/revoke",
+        member_views.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path(
         "projects/<slug:slug>/members/<id:user_id>/role",
         member_views.member_role,
         name="member-role",

@@ -64,7 +64,7 @@ def test_an_unknown_user_is_named_next_to_the_field(admin: Any, project: Project
     assert page.index("id_user_error") < page.index('name="user"')
 
 
-def test_invited_people_set_a_password_once_and_land_in_the_project(
+def test_invited_people_make_an_account_once_and_land_in_the_project(
     admin: Any, outsider: Any, project: Project
 ) -> None:
     # given an existing account and two new addresses, pasted in one go
@@ -78,32 +78,39 @@ def test_invited_people_set_a_password_once_and_land_in_the_project(
         f"/projects/{project.slug}/members/invite", {"emails": emails, "role": "annotator"}
     )
 
-    # then the new people get one link each, shown once; the existing account is just added
+    # then every address gets one link, shown once, whether or not it has an account; nobody
+    # is added and no account is made until a link is used
     page = client.get(response["Location"]).content.decode()
     links = _links(page)
-    assert len(links) == 2 and "dana@example.com" in page and "erin@example.com" in page
-    assert "Added existing accounts: charlie@example.com" in page
+    assert len(links) == 3 and "charlie@example.com" in page and "erin@example.com" in page
+    assert "Added" not in page
     assert _links(client.get(f"/projects/{project.slug}/members").content.decode()) == []
-    assert Membership.objects.filter(project=project, user=outsider).exists()
-    dana = User.objects.get(username="dana@example.com")
-    assert not dana.has_usable_password()
+    assert not Membership.objects.filter(project=project, user=outsider).exists()
+    assert not User.objects.filter(username="dana@example.com").exists()
     token = links[0].rsplit("/", 1)[1]
     assert not Invitation.objects.filter(token_hash__contains=token).exists()
 
-    # when Dana opens her link and chooses a password
+    # when Dana opens her link and makes an account with the suggested username
     visitor = logged_in(None)
     path = links[0].removeprefix("http://testserver")
     assert "Join Proj" in visitor.get(path).content.decode()
     password = "a long enough passphrase 42"
-    response = visitor.post(path, {"new_password1": password, "new_password2": password})
+    response = visitor.post(
+        path, {"username": "dana@example.com", "password1": password, "password2": password}
+    )
 
     # then she is logged in on the project page and can log in again with the password
     assert response["Location"] == f"/projects/{project.slug}/"
     assert visitor.get(response["Location"]).status_code == 200
+    assert Membership.objects.get(project=project, user__username="dana@example.com").role == (
+        Role.ANNOTATOR
+    )
     login = logged_in(None).post("/login/", {"username": "dana@example.com", "password": password})
     assert login.status_code == 302
     # and the link does not work a second time
-    again = logged_in(None).post(path, {"new_password1": "x" * 20, "new_password2": "x" * 20})
+    again = logged_in(None).post(
+        path, {"username": "someone", "password1": "x" * 20, "password2": "x" * 20}
+    )
     assert again.status_code == 404
     assert "already used" in again.content.decode()
 
@@ -130,10 +137,13 @@ def test_a_weak_password_is_refused_next_to_the_field(admin: Any, project: Proje
     path = _links(client.get(response["Location"]).content.decode())[0].removeprefix(
         "http://testserver"
     )
-    response = logged_in(None).post(path, {"new_password1": "123", "new_password2": "123"})
+    response = logged_in(None).post(
+        path, {"username": "dana@example.com", "password1": "123", "password2": "123"}
+    )
     assert response.status_code == 400
     assert "too short" in response.content.decode()
     assert Invitation.objects.get().used_at is None
+    assert not User.objects.filter(username="dana@example.com").exists()
 
 
 def test_bad_addresses_are_listed_and_nothing_is_created(admin: Any, project: Project) -> None:
@@ -193,7 +203,7 @@ def test_the_members_api_calls_the_same_rules(admin: Any, project: Project) -> N
     assert "at least one admin" in response.json()["username"][0]
 
 
-def test_inviting_an_address_that_is_already_a_username_adds_that_account(
+def test_inviting_an_address_that_is_already_a_username_leaves_that_account_alone(
     admin: Any, django_user_model: type[User], project: Project
 ) -> None:
     # given an account named by an address but with no email set
@@ -204,8 +214,9 @@ def test_inviting_an_address_that_is_already_a_username_adds_that_account(
         f"/projects/{project.slug}/members/invite", {"emails": "erin@example.com", "role": "admin"}
     )
 
-    # then the account is added (it has a password, so no link) and no second one is made
+    # then there is a link like for anyone, and the account is neither added nor changed
     assert response.status_code == 302
-    assert Membership.objects.get(project=project, user=user).role == Role.ADMIN
-    assert django_user_model.objects.filter(username__iexact="erin@example.com").count() == 1
-    assert not Invitation.objects.exists()
+    assert not Membership.objects.filter(project=project, user=user).exists()
+    assert Invitation.objects.get().email == "erin@example.com"
+    user.refresh_from_db()
+    assert user.check_password("erin-pass")

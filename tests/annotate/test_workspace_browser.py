@@ -59,12 +59,14 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     assert link.startswith(live_server.url)
     lead.screenshot(path=str(ARTIFACTS / "members.png"), full_page=True)
 
-    # then the annotator opens it, sets a password and lands in the project
+    # then the annotator opens it, makes an account (the address is the username) and lands
+    # in the project
     dana = _page(browser, errors)
     dana.goto(link)
-    dana.locator("#id_new_password1").fill("a long enough passphrase 42")
-    dana.locator("#id_new_password2").fill("a long enough passphrase 42")
-    dana.get_by_role("button", name="Set password and continue").click()
+    expect(dana.locator("#id_username")).to_have_value("dana@example.com")
+    dana.locator("#id_password1").fill("a long enough passphrase 42")
+    dana.locator("#id_password2").fill("a long enough passphrase 42")
+    dana.get_by_role("button", name="Create account and join").click()
     dana.wait_for_url("**/projects/browser-trial/")
 
     # and judges three pairs with the keyboard
