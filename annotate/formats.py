@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from annotate.compression import READ_ERRORS, compression_of, inner_name, open_binary
+from annotate.importing.compression import READ_ERRORS, compression_of, inner_name, open_binary
 from annotate.safetext import find_unstorable
 
 FORMATS = ("pairs", "responses", "trl", "hh", "judgements")

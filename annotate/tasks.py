@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def import_file_task(job_id: int) -> None:
     """Run an uploaded import; claiming makes a redelivered message a no-op."""
-    from annotate.jobs import claim_import_job, run_import_job
+    from annotate.importing.jobs import claim_import_job, run_import_job
 
     if claim_import_job(job_id):
         run_import_job(job_id)
@@ -17,7 +17,7 @@ def import_file_task(job_id: int) -> None:
 @shared_task
 def recover_imports_task() -> int:
     """Queue again the imports whose worker stopped beating (beat runs this)."""
-    from annotate.jobs import recover_stale_imports
+    from annotate.importing.jobs import recover_stale_imports
 
     return recover_stale_imports()
 
@@ -25,6 +25,6 @@ def recover_imports_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def delete_project_task(project_id: int) -> None:
     """Delete a project marked for deletion; a redelivered message continues where it stopped."""
-    from annotate.projects import purge_project
+    from annotate.projects.lifecycle import purge_project
 
     purge_project(project_id)

@@ -97,8 +97,9 @@ def create_app_project(slug: str, strategy: str, pool_file: Path, batch: int) ->
     """Project with the strategy, retraining every `batch` judgements, the pool imported blind."""
     from django.contrib.auth import get_user_model
 
-    from annotate.importing import import_file
-    from annotate.projects import create_project, set_member
+    from annotate.importing.pipeline import import_file
+    from annotate.projects.lifecycle import create_project
+    from annotate.projects.members import set_member
 
     admin = get_user_model().objects.get(username=f"{slug}-admin")
     project = create_project(slug=slug, admin=admin, acquisition=strategy, retrain_every=batch)

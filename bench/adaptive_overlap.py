@@ -79,9 +79,10 @@ def distinct_records(path: Path) -> tuple[list[dict], int]:
 def prepare(records: list[dict], minimum: int, maximum: int, annotators: int) -> tuple:
     from django.contrib.auth import get_user_model
 
-    from annotate.importing import import_file
+    from annotate.importing.pipeline import import_file
     from annotate.models import Role
-    from annotate.projects import create_project, set_member
+    from annotate.projects.lifecycle import create_project
+    from annotate.projects.members import set_member
 
     User = get_user_model()
     admin = User.objects.create_user(f"bench-admin-{uuid.uuid4().hex[:6]}")
@@ -103,8 +104,8 @@ def prepare(records: list[dict], minimum: int, maximum: int, annotators: int) ->
 
 def replay(project, users: list, votes: dict[str, list[str]]) -> int:
     """Annotators take turns through the real queue until none is served a pair."""
-    from annotate.judging import record_judgement
-    from annotate.queue import lease_next_pair
+    from annotate.judging.queue import lease_next_pair
+    from annotate.judging.recording import record_judgement
 
     done, judged = set(), 0
     while len(done) < len(users):

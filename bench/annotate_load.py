@@ -34,9 +34,10 @@ def prepare(pairs: int, annotators: int) -> tuple[str, list[str]]:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from annotate.importing import import_file
+    from annotate.importing.pipeline import import_file
     from annotate.models import Project, Role
-    from annotate.projects import create_project, set_member
+    from annotate.projects.lifecycle import create_project
+    from annotate.projects.members import set_member
 
     slug = f"load-{pairs}"
     project = Project.objects.filter(slug=slug).first()

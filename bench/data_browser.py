@@ -115,7 +115,8 @@ def main() -> None:
     from django.test import Client
 
     from annotate.models import Pair, Project
-    from annotate.projects import create_project, delete_project, purge_project, set_member
+    from annotate.projects.lifecycle import create_project, delete_project, purge_project
+    from annotate.projects.members import set_member
 
     if connection.vendor != "postgresql":
         raise SystemExit("this benchmark needs DATABASE_URL=postgres://...")

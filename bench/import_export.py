@@ -49,7 +49,7 @@ def peak_rss_mb() -> float:
 def export_once(slug: str, fmt: str, file_type: str) -> dict[str, float]:
     """Run in a child process: export to a temp file, report rows, seconds and peak RSS."""
     setup()
-    from annotate.exporting import export_chunks
+    from annotate.exporting.datasets import export_chunks
     from annotate.models import Project
 
     project = Project.objects.get(slug=slug)
@@ -86,9 +86,9 @@ def main() -> None:
     setup()
     from django.conf import settings
 
-    from annotate.importing import import_file
+    from annotate.importing.pipeline import import_file
     from annotate.models import Project
-    from annotate.projects import create_project
+    from annotate.projects.lifecycle import create_project
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     slug = f"bench-{int(time.time())}"

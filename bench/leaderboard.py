@@ -77,7 +77,7 @@ def synthetic_rows(n: int, models: int, seed: int) -> list[tuple[str, str, str, 
 
 
 def time_fit(rows: list, *, rounds: int, repeat: int) -> dict[str, list[float]]:
-    from annotate.leaderboard import build_votes, fit_leaderboard
+    from annotate.leaderboard.bradley_terry import build_votes, fit_leaderboard
 
     votes = build_votes(rows)
     times: dict[str, list[float]] = {"plain": [], "length control": []}
@@ -93,9 +93,9 @@ def time_through_db(rows: list, *, rounds: int) -> dict[str, float]:
     """Import the synthetic votes as pairs and time the request path with a cold cache."""
     from django.core.cache import cache
 
-    from annotate.importing import import_file
-    from annotate.projects import create_project
-    from annotate.ranking import project_leaderboard
+    from annotate.importing.pipeline import import_file
+    from annotate.leaderboard.board import project_leaderboard
+    from annotate.projects.lifecycle import create_project
 
     project = create_project(slug=f"bench-lb-db-{int(time.time())}")
     try:
@@ -128,9 +128,9 @@ def time_through_db(rows: list, *, rounds: int) -> dict[str, float]:
 
 def three_votes_boards(data: Path, *, keep: bool) -> None:
     """The same pairs, with each annotator's vote (`meta.votes`) imported as a rater's vote."""
-    from annotate.importing import import_file
-    from annotate.projects import create_project
-    from annotate.ranking import project_leaderboard
+    from annotate.importing.pipeline import import_file
+    from annotate.leaderboard.board import project_leaderboard
+    from annotate.projects.lifecycle import create_project
 
     project = create_project(slug=f"bench-leaderboard-votes-{int(time.time())}")
     try:
@@ -182,9 +182,9 @@ def main() -> None:
             "data folder next to the repository (or pass --data PATH)."
         )
     setup()
-    from annotate.importing import import_file
-    from annotate.projects import create_project
-    from annotate.ranking import project_leaderboard
+    from annotate.importing.pipeline import import_file
+    from annotate.leaderboard.board import project_leaderboard
+    from annotate.projects.lifecycle import create_project
 
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "

@@ -44,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def import_child(slug: str, path: str) -> dict[str, Any]:
     setup()
-    from annotate.importing import import_file
+    from annotate.importing.pipeline import import_file
     from annotate.models import Project
 
     project = Project.objects.get(slug=slug)
@@ -56,7 +56,7 @@ def import_child(slug: str, path: str) -> dict[str, Any]:
 
 def export_child(slug: str, fmt: str, file_type: str) -> dict[str, Any]:
     setup()
-    from annotate.exporting import export_chunks
+    from annotate.exporting.datasets import export_chunks
     from annotate.models import Project
 
     project = Project.objects.get(slug=slug)
@@ -103,7 +103,7 @@ def measure_judging(slug: str, rounds: int) -> dict[str, float]:
     from rest_framework.authtoken.models import Token
 
     from annotate.models import Project, Role
-    from annotate.projects import set_member
+    from annotate.projects.members import set_member
 
     project = Project.objects.get(slug=slug)
     user, _ = get_user_model().objects.get_or_create(username="scale-annotator")
@@ -181,7 +181,7 @@ def score_all_responses(project_id: int) -> Any:
 
 def measure_rerank(project_id: int) -> float:
     import rewards.ml.score  # noqa: F401  a worker has torch loaded already: not timed
-    from rewards import services
+    from rewards.worker import services
 
     # Every response is scored already: re-ranking loads no checkpoint and runs no forward pass.
     services.load_scorer = lambda model: None
@@ -266,7 +266,7 @@ def main() -> None:
     from django.db import connection
 
     from annotate.models import Pair, PairStatus
-    from annotate.projects import create_project
+    from annotate.projects.lifecycle import create_project
 
     database = (
         f"PostgreSQL {connection.pg_version // 10000}"

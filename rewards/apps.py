@@ -14,7 +14,7 @@ class RewardsConfig(AppConfig):
             pair_sorts,
             responses_imported,
         )
-        from rewards.leaderboard import on_leaderboard_built
+        from rewards.model_ratings import on_leaderboard_built
         from rewards.pair_rewards import on_pair_details, on_pair_sorts
         from rewards.triggers import on_responses_imported
 

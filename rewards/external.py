@@ -201,7 +201,7 @@ def measure_external_model(model: RewardModel) -> None:
     # Numpy only, but the model side stays out of web processes' imports (one edit from torch).
     from rewards.ml.baseline import compare_with_length
     from rewards.ml.metrics import evaluate
-    from rewards.snapshot import snapshot_project
+    from rewards.worker.snapshot import snapshot_project
 
     snapshot = snapshot_project(model.project)
     validation = {int(p.id): p for p in snapshot.validation}

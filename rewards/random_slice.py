@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 
 from annotate.models import Choice, Judgement, Project
-from annotate.quality import training_judgements
+from annotate.quality.measures import training_judgements
 from rewards.models import ResponseScore, RewardModel
 
 if TYPE_CHECKING:  # the model side stays out of web processes' imports

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate.models import Judgement, Project
 from rewards.models import RewardModel, TrainingRun
+from rewards.tasks import rerank_project_task, retrain_project_task
 from workers.heartbeat import beating as keep_beating
 
 Status = TrainingRun.Status
@@ -33,7 +34,6 @@ def request_retrain(
 
     A live run whose worker stopped beating is failed first, so a dead run is never returned.
     """
-    from rewards.tasks import retrain_project_task
 
     fail_stale_runs(project=project)
     live = TrainingRun.objects.filter(project=project, status__in=[Status.QUEUED, Status.RUNNING])
@@ -119,7 +119,6 @@ def promote_model(model: RewardModel, *, note: str = "") -> None:
 
 def activate_model(model: RewardModel, *, user: Any) -> None:
     """Serve `model` now (rollback or roll forward); a worker re-ranks the queue with it."""
-    from rewards.tasks import rerank_project_task
 
     with transaction.atomic():
         promote_model(model, note=f"served: activated by {user.get_username()}")
@@ -133,7 +132,6 @@ def resend_waiting_runs() -> int:
     already taken; claiming makes any extra copy a no-op. `heartbeat_at` of a queued run is
     when its task was last sent.
     """
-    from rewards.tasks import retrain_project_task
 
     stale = timezone.now() - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
     waiting = TrainingRun.objects.filter(status=Status.QUEUED, created_at__lt=stale).filter(

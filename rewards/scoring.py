@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from annotate.models import Project
 from rewards.models import RewardModel, ScoreRequest
+from rewards.tasks import score_request_task
 
 
 def request_score(project: Project, model: RewardModel, payload: dict[str, Any]) -> ScoreRequest:
     """Store the request and queue its scoring once the row is committed."""
-    from rewards.tasks import score_request_task
 
     with transaction.atomic():
         score_request = ScoreRequest.objects.create(project=project, model=model, payload=payload)

@@ -9,7 +9,7 @@ from celery import shared_task
 def retrain_project_task(run_id: int) -> None:
     """Train a queued run; a redelivered message finds it claimed and does nothing."""
     from rewards.runs import beating, claim_run
-    from rewards.services import train_reward_model
+    from rewards.worker.services import train_reward_model
 
     if claim_run(run_id):
         with beating(run_id):
@@ -19,7 +19,7 @@ def retrain_project_task(run_id: int) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def rerank_project_task(project_id: int, attempt: int = 0) -> None:
     """Re-rank with the served version (safe to repeat); a failure is recorded and retried."""
-    from rewards.services import rerank_served
+    from rewards.worker.services import rerank_served
 
     rerank_served(project_id, attempt=attempt)
 
@@ -27,7 +27,7 @@ def rerank_project_task(project_id: int, attempt: int = 0) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def embed_project_task(embedding_run_id: int) -> None:
     """Warm the embedding cache for a project's responses (cached texts are skipped)."""
-    from rewards.services import embed_project
+    from rewards.worker.services import embed_project
 
     embed_project(embedding_run_id)
 
@@ -35,7 +35,7 @@ def embed_project_task(embedding_run_id: int) -> None:
 @shared_task
 def score_request_task(request_id: int) -> None:
     """Answer a best-of-n scoring request."""
-    from rewards.services import answer_score_request
+    from rewards.worker.services import answer_score_request
 
     answer_score_request(request_id)
 

@@ -11,6 +11,7 @@ from django.db.models import Max
 from annotate.models import Judgement, Project
 from rewards.models import EmbeddingRun, TrainingRun
 from rewards.runs import fail_stale_runs, request_retrain, resend_waiting_runs
+from rewards.tasks import embed_project_task
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ def start_embedding(project: Project) -> EmbeddingRun:
 
     A run still queued reads every response when it starts, so it covers this import too.
     """
-    from rewards.tasks import embed_project_task
 
     queued = EmbeddingRun.objects.filter(project=project, status=TrainingRun.Status.QUEUED)
     if (waiting := queued.first()) is not None:

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from annotate.models import Project, Role
-from annotate.projects import set_member
+from annotate.projects.members import set_member
 from tests.factories import make_project
 
 ROOT = Path(__file__).resolve().parent.parent

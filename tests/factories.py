@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project
-from annotate.projects import create_project
+from annotate.projects.lifecycle import create_project
 
 # Real labelled pairs committed with the repo (PandaLM, Apache-2.0; see annotate/demo/README.md).
 DEMO_DATA = Path(__file__).resolve().parents[1] / "annotate" / "demo"

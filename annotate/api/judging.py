@@ -13,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.gold import AnnotatorPaused, paused_reason
-from annotate.judging import (
+from annotate.judging.gold import AnnotatorPaused, paused_reason
+from annotate.judging.queue import lease_next_pair, progress
+from annotate.judging.recording import (
     JudgingError,
     judge_and_lease_next,
     record_judgement,
@@ -22,8 +23,7 @@ from annotate.judging import (
 )
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
-from annotate.projects import pair_status_counts
-from annotate.queue import lease_next_pair, progress
+from annotate.projects.lifecycle import pair_status_counts
 from annotate.rendering import render_markdown
 
 

@@ -8,8 +8,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.leaderboard.board import project_leaderboard
 from annotate.permissions import CanViewLeaderboard, ProjectAPIView
-from annotate.ranking import project_leaderboard
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):

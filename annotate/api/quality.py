@@ -8,9 +8,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.gold import pause_annotator, reinstate_annotator
+from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import IsProjectAdmin, ProjectAPIView
-from annotate.quality_report import quality_report
+from annotate.quality.report import quality_report
 
 
 def _rate(name: str) -> serializers.Serializer:

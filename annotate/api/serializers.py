@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotate.exporting import EXPORT_FORMATS
+from annotate.exporting.datasets import EXPORT_FORMATS
 from annotate.formats import FORMATS
-from annotate.importing import LABEL_MODES
+from annotate.importing.pipeline import LABEL_MODES
 from annotate.models import ImportJob, Membership, Project, Role
+from annotate.permissions import role_in
+from annotate.projects.lifecycle import project_counts
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -46,7 +48,6 @@ class ProjectSerializer(serializers.ModelSerializer):
         }
 
     def get_role(self, project: Project) -> str | None:
-        from annotate.permissions import role_in
 
         return role_in(self.context["request"].user, project)
 
@@ -58,7 +59,6 @@ class ProjectDetailSerializer(ProjectSerializer):
         fields = [*ProjectSerializer.Meta.fields, "counts"]
 
     def get_counts(self, project: Project) -> dict[str, int]:
-        from annotate.projects import project_counts
 
         return project_counts(project)
 

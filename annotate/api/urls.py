@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from annotate.api.importing import ImportJobView
 from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
 from annotate.api.leaderboard import LeaderboardView
+from annotate.api.projects import ProjectViewSet
 from annotate.api.quality import AnnotatorPauseView, QualityView
-from annotate.api.views import ImportJobView, ProjectViewSet
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
 router = SimpleRouter()

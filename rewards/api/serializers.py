@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotate.formats import FieldError, parse_prompt
 from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
 
 
@@ -142,7 +143,6 @@ class ScoreInputSerializer(serializers.Serializer):
     )
 
     def validate_prompt(self, value: object) -> object:
-        from annotate.formats import FieldError, parse_prompt
 
         try:
             return parse_prompt(value, "prompt")

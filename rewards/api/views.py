@@ -36,6 +36,7 @@ from rewards.normalization import rewards_export
 from rewards.overview import models_overview
 from rewards.runs import activate_model, request_retrain
 from rewards.scoring import request_score
+from rewards.tasks import rerank_project_task
 
 
 class RetrainView(ProjectAPIView):
@@ -213,7 +214,6 @@ class ExternalScoresView(ProjectAPIView):
         },
     )
     def post(self, request: Request, slug: str, pk: int) -> Response:
-        from rewards.tasks import rerank_project_task
 
         project = self.get_object()
         model = RewardModel.objects.filter(project=project, pk=pk, mode=Mode.EXTERNAL).first()

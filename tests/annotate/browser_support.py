@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project
 from tests.factories import write_jsonl
 

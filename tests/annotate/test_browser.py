@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotate.models import Assignment, Judgement, Pair, Project
-from annotate.projects import set_member
+from annotate.projects.members import set_member
 from tests.annotate.browser_support import (
     ARTIFACTS,
     annotate_path,

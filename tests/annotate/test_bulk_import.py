@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Pair, PairStatus
 from tests.factories import make_project, pair_rows, write_jsonl
 

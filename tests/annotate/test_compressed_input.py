@@ -20,8 +20,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotate.formats import ImportFormatError
-from annotate.importing import import_file
-from annotate.jobs import claim_import_job, run_import_job
+from annotate.importing.jobs import claim_import_job, run_import_job
+from annotate.importing.pipeline import import_file
 from annotate.models import ImportJob, Pair, Project
 from tests.conftest import client_for
 from tests.factories import make_project, pair_rows

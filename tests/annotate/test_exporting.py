@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 
-from annotate.exporting import export_chunks, export_rows, pseudonym
-from annotate.importing import import_file, refresh_pair_counts
+from annotate.exporting.datasets import export_chunks, export_rows, pseudonym
+from annotate.importing.pipeline import import_file, refresh_pair_counts
 from annotate.models import Judgement, Pair
 from tests.factories import demo_rows, make_project, pair_rows, write_jsonl
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from annotate.exporting import iter_judgement_rows
-from annotate.gold import reinstate_annotator
-from annotate.importing import import_file
+from annotate.exporting.datasets import iter_judgement_rows
+from annotate.importing.pipeline import import_file
+from annotate.judging.gold import reinstate_annotator
 from annotate.models import Pair, Project
-from rewards.snapshot import snapshot_project
+from rewards.worker.snapshot import snapshot_project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 

@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotate import formats
 from annotate.formats import ImportFormatError
-from annotate.importing import import_file
-from annotate.jobs import claim_import_job, run_import_job
+from annotate.importing.jobs import claim_import_job, run_import_job
+from annotate.importing.pipeline import import_file
 from annotate.models import ImportJob, Pair, Project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 
-from annotate import bulk, importing
-from annotate.importing import import_file
-from annotate.jobs import run_import_job
+from annotate.importing import bulk
+from annotate.importing import pipeline as importing
+from annotate.importing.jobs import run_import_job
+from annotate.importing.pipeline import import_file
 from annotate.models import ImportJob, Pair, Project
 from tests.factories import make_project, pair_rows, write_jsonl
 

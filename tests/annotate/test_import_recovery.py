@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from annotate.importing import start_import
-from annotate.jobs import recover_stale_imports
+from annotate.importing.jobs import recover_stale_imports
+from annotate.importing.pipeline import start_import
 from annotate.models import ImportJob, Pair, Project
 from tests.conftest import _wait_for, dedicated_worker, tasks_routed_to
 from tests.factories import pair_rows, write_jsonl

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from annotate.formats import ImportFormatError
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Judgement, Pair, PairStatus, Prompt, Response
 from tests.factories import make_project, pair_rows, write_jsonl
 

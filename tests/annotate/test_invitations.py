@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from annotate.models import Invitation, Membership, Project, Role
-from annotate.projects import create_project
+from annotate.projects.lifecycle import create_project
 from tests.annotate.workspace_support import logged_in
 
 pytestmark = pytest.mark.django_db

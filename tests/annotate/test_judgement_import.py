@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
-from annotate.exporting import iter_judgement_rows
+from annotate.exporting.datasets import iter_judgement_rows
 from annotate.formats import ImportFormatError
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
+from annotate.leaderboard.board import project_leaderboard
 from annotate.models import Judgement, Pair, PairStatus, Project
-from annotate.quality import project_annotator_stats
-from annotate.ranking import project_leaderboard
+from annotate.quality.measures import project_annotator_stats
 from tests.factories import make_project, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import root
 
-from annotate.leaderboard import (
+from annotate.leaderboard.bradley_terry import (
     PRIOR_PRECISION,
     Votes,
     build_votes,

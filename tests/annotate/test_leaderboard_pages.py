@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project, Response
 from rewards.models import ResponseScore, RewardModel
 from tests.conftest import client_for

@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from annotate.judging.queue import lease_next_pair
 from annotate.models import Assignment, Invitation, Judgement, Membership, Project, Role
-from annotate.projects import create_project
-from annotate.queue import lease_next_pair
+from annotate.projects.lifecycle import create_project
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.factories import make_pairs
 

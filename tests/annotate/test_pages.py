@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from annotate.importing import import_file, refresh_pair_counts
+from annotate.importing.pipeline import import_file, refresh_pair_counts
 from annotate.models import ImportJob, Judgement, Pair, Project
 from tests.factories import pair_rows, write_jsonl
 

@@ -10,9 +10,9 @@ from unittest.mock import patch
 import pytest
 from django.db import connection
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Judgement, Pair, PairStatus, Project
-from annotate.review import invalidate_judgement
+from annotate.review.actions import invalidate_judgement
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.factories import make_pairs, pair_rows, write_jsonl
 
@@ -74,7 +74,7 @@ def test_text_search_finds_prompts_and_responses_whether_words_are_rare_or_commo
     # finds them through the indexed texts; SQLite uses LIKE either way.
     by_ext = {p.external_id: p.pk for p in Pair.objects.all()}
     client = logged_in(admin)
-    with patch("annotate.browsing.SEARCH_ID_LIMIT", id_limit):
+    with patch("annotate.review.browsing.SEARCH_ID_LIMIT", id_limit):
         assert _ids(_list(client, mixed, q="Paris")) == [by_ext["q-4"]]
         assert _ids(_list(client, mixed, q="question 3")) == [by_ext["q-3"]]
         assert len(_ids(_list(client, mixed, q="longer"))) == 6

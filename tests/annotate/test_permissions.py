@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotate.models import Project
-from annotate.projects import set_member
+from annotate.projects.members import set_member
 from rewards.models import RewardModel
 from tests.conftest import client_for
 from tests.factories import make_project

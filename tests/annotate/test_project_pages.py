@@ -11,6 +11,7 @@ from unittest.mock import patch
 import pytest
 from django.contrib.auth.models import Permission
 
+from annotate.judging.queue import lease_next_pair
 from annotate.models import (
     Assignment,
     Judgement,
@@ -21,8 +22,7 @@ from annotate.models import (
     Prompt,
     Role,
 )
-from annotate.projects import purge_project
-from annotate.queue import lease_next_pair
+from annotate.projects.lifecycle import purge_project
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.conftest import client_for
 from tests.factories import make_pairs
@@ -170,7 +170,7 @@ def test_delete_needs_the_typed_slug_and_then_removes_everything(
     assert len(queued) == 1
 
     # and the worker's purge (run here in batches of 2) removes its data; the users stay
-    with patch("annotate.projects.PURGE_BATCH", 2):
+    with patch("annotate.projects.lifecycle.PURGE_BATCH", 2):
         purge_project(project.pk)
     assert not Project.objects.exists()
     counts = (Pair.objects.count(), Judgement.objects.count(), Assignment.objects.count())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.quality import (
+from annotate.quality.measures import (
     Vote,
     alpha_interval,
     annotator_stats,

@@ -20,11 +20,11 @@ from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from annotate.importing import import_file
-from annotate.judging import record_judgement
+from annotate.importing.pipeline import import_file
+from annotate.judging.queue import lease_next_pair
+from annotate.judging.recording import record_judgement
 from annotate.models import Judgement, Pair, Role
-from annotate.projects import set_member
-from annotate.queue import lease_next_pair
+from annotate.projects.members import set_member
 from tests.factories import make_project, pair_rows, write_jsonl
 
 ANNOTATORS = 16
@@ -169,7 +169,7 @@ def test_concurrent_one_round_trip_annotators_fill_every_slot_exactly(
 def test_the_next_pair_query_reads_the_queue_index(tmp_path: Path, annotator: User) -> None:
     from django.utils import timezone
 
-    from annotate.queue import _candidates
+    from annotate.judging.queue import _candidates
 
     # given a few thousand pending pairs with statistics
     project = make_project()

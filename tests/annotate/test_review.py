@@ -8,12 +8,17 @@ from typing import Any
 
 import pytest
 
-from annotate.exporting import export_chunks
+from annotate.exporting.datasets import export_chunks
+from annotate.judging.queue import lease_next_pair
 from annotate.models import PairStatus, Project, ReviewEvent
-from annotate.projects import project_counts
-from annotate.queue import lease_next_pair
-from annotate.review import ReviewError, invalidate_judgement, restore_judgement, set_gold_label
-from rewards.snapshot import snapshot_project
+from annotate.projects.lifecycle import project_counts
+from annotate.review.actions import (
+    ReviewError,
+    invalidate_judgement,
+    restore_judgement,
+    set_gold_label,
+)
+from rewards.worker.snapshot import snapshot_project
 from tests.annotate.workspace_support import judge_next
 from tests.conftest import client_for
 from tests.factories import make_pairs

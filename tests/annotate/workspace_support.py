@@ -8,9 +8,9 @@ from typing import Any
 
 from django.test import Client
 
-from annotate.judging import record_judgement
+from annotate.judging.queue import lease_next_pair
+from annotate.judging.recording import record_judgement
 from annotate.models import Judgement, Pair, Project
-from annotate.queue import lease_next_pair
 from tests.factories import make_pairs
 
 

@@ -19,8 +19,8 @@ from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from annotate.judging.queue import lease_next_pair
 from annotate.models import Project
-from annotate.queue import lease_next_pair
 from rewards.models import RewardModel
 from tests.factories import make_pairs
 

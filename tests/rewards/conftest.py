@@ -9,7 +9,7 @@ import pytest
 
 from annotate.models import Project
 from rewards.models import RewardModel, TrainingRun
-from rewards.services import train_reward_model
+from rewards.worker.services import train_reward_model
 from tests.factories import make_pairs
 
 

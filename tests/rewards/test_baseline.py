@@ -8,8 +8,8 @@ import pytest
 
 from annotate.models import Project
 from rewards.models import RewardModel
-from rewards.services import decide_promotion
-from rewards.snapshot import Snapshot
+from rewards.worker.services import decide_promotion
+from rewards.worker.snapshot import Snapshot
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db

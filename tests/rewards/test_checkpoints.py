@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from annotate.models import Project
-from rewards.services import local_model_dir
+from rewards.worker.services import local_model_dir
 from tests.rewards.conftest import train_version
 
 pytestmark = pytest.mark.django_db

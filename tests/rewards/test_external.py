@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project, Response
 from rewards.models import ResponseScore, RewardModel
 from tests.conftest import client_for

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel, TrainingRun
 from tests.conftest import client_for, wait_until
@@ -64,7 +64,7 @@ def _retrain(admin: Any, project: Project, **options: Any) -> dict:
 
 def _ties(project: Project, model: RewardModel) -> int:
     """Validation pairs labelled tie: the baseline's accuracy counts decided pairs only."""
-    from rewards.snapshot import snapshot_project
+    from rewards.worker.snapshot import snapshot_project
 
     return sum(p.label == "tie" for p in snapshot_project(project).validation)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project, Response
 from rewards.models import ResponseScore, RewardModel
 from rewards.normalization import normalize, record_reward_stats

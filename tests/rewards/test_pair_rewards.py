@@ -12,7 +12,7 @@ import pytest
 
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
-from rewards.ranking import rewrite_priorities
+from rewards.worker.priorities import rewrite_priorities
 from tests.annotate.workspace_support import logged_in
 from tests.factories import make_pairs
 
@@ -84,7 +84,7 @@ def test_the_data_browser_sorts_by_the_served_models_margin_smallest_first(
     # when the admin sorts by margin, two pairs a page
     seen: list[int] = []
     query: dict[str, str] | None = {"sort": "margin"}
-    with patch("annotate.browsing.PAGE_SIZE", 2):
+    with patch("annotate.review.browsing.PAGE_SIZE", 2):
         while query is not None:
             page = client.get(url, query).content.decode()
             seen += [int(i) for i in re.findall(r'<tr data-pair="(\d+)"', page)]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Pair, PairStatus, Project
 from rewards.ml.acquisition import STRATEGIES, acquisition_scores, rank_quantiles
 from rewards.ml.testing import WORDS
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel
-from rewards.services import embed_project
+from rewards.worker.services import embed_project
 from tests.factories import write_jsonl
 from tests.rewards.conftest import train_version
 

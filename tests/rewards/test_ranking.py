@@ -9,7 +9,7 @@ import pytest
 
 from annotate.models import Pair, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
-from rewards.ranking import rewrite_priorities
+from rewards.worker.priorities import rewrite_priorities
 from tests.factories import make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_priorities_are_one_ranking_however_many_chunks_are_read(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: 9 pending pairs whose margins grow with their id, read 4 at a time
-    monkeypatch.setattr("rewards.ranking.CHUNK", 4)
+    monkeypatch.setattr("rewards.worker.priorities.CHUNK", 4)
     make_pairs(project, tmp_path, 9, labelled=False)
     pairs = list(Pair.objects.filter(project=project).order_by("pk"))
     model = RewardModel.objects.create(

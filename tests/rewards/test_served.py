@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from annotate.models import Project
-from rewards import services
 from rewards.models import RewardModel, TrainingRun
+from rewards.worker import services
 from tests.factories import make_pairs
 from tests.rewards.conftest import train_version
 

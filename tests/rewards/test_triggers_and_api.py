@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Project
 from rewards.models import RewardModel, TrainingRun
 from rewards.runs import claim_run, fail_stale_runs
-from rewards.snapshot import aggregate_label, snapshot_project
 from rewards.triggers import retrain_where_due
+from rewards.worker.snapshot import aggregate_label, snapshot_project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.models import Project
-from annotate.projects import create_project
+from annotate.projects.lifecycle import create_project
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotate.exporting import EXPORT_FORMATS, export_chunks
+from annotate.exporting.datasets import EXPORT_FORMATS, export_chunks
 from annotate.formats import file_type_of
 from annotate.models import Project
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.formats import FORMATS, ImportFormatError
-from annotate.importing import LABEL_MODES, import_file
+from annotate.importing.pipeline import LABEL_MODES, import_file
 from annotate.models import Project
 
 

@@ -9,9 +9,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Pair, Project, Role
-from annotate.projects import create_project, set_member
+from annotate.projects.lifecycle import create_project
+from annotate.projects.members import set_member
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 GUIDELINES = """\

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from annotate.models import Judgement, Project, Role
-from annotate.projects import set_member
+from annotate.projects.members import set_member
 from tests.conftest import client_for
 from tests.factories import make_pairs, make_project
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from annotate.models import Membership, Project, Role
-from annotate.projects import create_project
+from annotate.projects.lifecycle import create_project
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db

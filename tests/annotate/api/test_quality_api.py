@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from annotate.importing import import_file
+from annotate.importing.pipeline import import_file
 from annotate.management.commands.load_demo import DEMO_DIR, demo_vote_rows, distinct_records
 from annotate.models import Project
-from annotate.quality import krippendorff_alpha
+from annotate.quality.measures import krippendorff_alpha
 from tests.conftest import client_for
 from tests.factories import write_jsonl
 
@@ -147,7 +147,7 @@ def test_the_demo_project_has_quality_figures(django_user_model: Any) -> None:
 def test_training_leaves_out_flagged_annotators_when_the_project_says_so(
     voted: Project, tmp_path: Path
 ) -> None:
-    from rewards.snapshot import snapshot_project
+    from rewards.worker.snapshot import snapshot_project
 
     # given a random clicker on 30 pairs
     rng = random.Random(5)
@@ -167,7 +167,7 @@ def test_training_leaves_out_flagged_annotators_when_the_project_says_so(
 def test_the_page_pauses_and_reinstates_and_is_for_admins_only(
     admin: Any, annotator: Any, voted: Project
 ) -> None:
-    from annotate.gold import paused_reason
+    from annotate.judging.gold import paused_reason
 
     page = client_for(admin)
     page.force_login(admin)

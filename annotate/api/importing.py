@@ -1,0 +1,55 @@
+"""Import endpoints (project admins): upload a file, follow its job (page: views/importing.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.api.serializers import ImportInputSerializer, ImportJobSerializer
+from annotate.importing.pipeline import UploadTooLarge, start_import
+from annotate.models import ImportJob
+from annotate.permissions import IsProjectAdmin, with_role
+from annotate.projects.lifecycle import ProjectArchived
+
+
+class ImportActions(generics.GenericAPIView):
+    """The project's `imports` action, mixed into the project viewset."""
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer}, responses={202: ImportJobSerializer}
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[MultiPartParser],
+        permission_classes=[IsAuthenticated & IsProjectAdmin],
+    )
+    def imports(self, request: Request, slug: str) -> Response:
+        """Upload a file; it is validated and imported in the background."""
+        project = self.get_object()
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = start_import(project, request.user, **data.validated_data)
+        except UploadTooLarge as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except ProjectArchived as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobView(generics.RetrieveAPIView):
+    """Progress and result of a background import (project admins)."""
+
+    serializer_class = ImportJobSerializer
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    def get_queryset(self) -> Any:
+        return with_role(ImportJob.objects.select_related("project"), self.request.user)

@@ -1,0 +1,264 @@
+"""Exporting a project's preferences as TRL, HH-RLHF or per-judgement rows, streamed.
+
+Each export is one streamed query (a server-side cursor on PostgreSQL) read as plain tuples, so
+memory stays flat whatever the size of the project and no ORM object is built per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from django.db.models import Count, Q, QuerySet
+from django.http import StreamingHttpResponse
+
+from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
+from annotate.models import Judgement, Pair, Project, Prompt
+from annotate.paging import stream_rows
+from annotate.quality.measures import majority, training_judgements
+
+EXPORT_FORMATS = ("trl", "hh", "judgements")
+FILE_TYPES = ("jsonl", "parquet")
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+SCHEMAS = {
+    "trl": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]),
+    "trl_conversational": pa.schema(
+        [("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES)]
+    ),
+    "hh": pa.schema([("chosen", pa.string()), ("rejected", pa.string())]),
+    "judgements": pa.schema(
+        [
+            ("pair_id", pa.int64()),
+            ("pair_external_id", pa.string()),
+            ("annotator", pa.string()),
+            ("source", pa.string()),
+            ("choice", pa.string()),
+            ("shown_left", pa.string()),
+            ("strength", pa.int64()),
+            ("rationale", pa.string()),
+            ("duration_ms", pa.int64()),
+            ("created_at", pa.string()),
+        ]
+    ),
+}
+
+
+def export_chunks(
+    project: Project,
+    *,
+    fmt: str,
+    file_type: str = "jsonl",
+    min_agreement: float = 0.0,
+    exclude_flagged: bool = False,
+) -> Iterator[bytes]:
+    """Yield the encoded export file in chunks."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if file_type not in FILE_TYPES:
+        raise ValueError(f"unknown file type {file_type!r}; use jsonl or parquet")
+    rows, schema_name = export_rows(
+        project, fmt=fmt, min_agreement=min_agreement, exclude_flagged=exclude_flagged
+    )
+    if file_type == "parquet":
+        return parquet_chunks(rows, SCHEMAS[schema_name])
+    return jsonl_chunks(rows)
+
+
+def export_response(
+    project: Project,
+    *,
+    format: str,
+    file: str = "jsonl",
+    min_agreement: float = 0.0,
+    exclude_flagged: bool = False,
+) -> StreamingHttpResponse:
+    """The streamed download (page and API): named after the project and the format."""
+    chunks = export_chunks(
+        project,
+        fmt=format,
+        file_type=file,
+        min_agreement=min_agreement,
+        exclude_flagged=exclude_flagged,
+    )
+    content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{format}.{file}"'
+    return response
+
+
+def export_rows(
+    project: Project, *, fmt: str, min_agreement: float = 0.0, exclude_flagged: bool = False
+) -> tuple[Iterator[dict[str, Any]], str]:
+    """Return the row iterator and the name of its schema.
+
+    Judgements on gold pairs are never exported; `exclude_flagged` also leaves out the
+    annotators the quality checks flag.
+    """
+    votes = training_judgements(project, exclude_flagged=exclude_flagged)
+    if fmt == "judgements":
+        return iter_judgement_rows(project, votes), "judgements"
+    if fmt == "hh":
+        return iter_hh_rows(project, min_agreement=min_agreement, votes=votes), "hh"
+    conversational = uses_conversational_form(project)
+    rows = iter_trl_rows(
+        project, min_agreement=min_agreement, conversational=conversational, votes=votes
+    )
+    return rows, "trl_conversational" if conversational else "trl"
+
+
+def uses_conversational_form(project: Project) -> bool:
+    """TRL's message-list form is used for the whole file when any prompt is multi-turn.
+
+    One form per file, because `datasets` needs one type per column.
+    """
+    return (
+        Prompt.objects.filter(project=project)
+        .filter(Q(turn_count__gt=1) | ~Q(messages__0__role="user"))
+        .exists()
+    )
+
+
+def _vote_tallies(judgements: QuerySet[Judgement]) -> Iterator[tuple[int, dict[str, int]]]:
+    """Yield (pair id, {choice: votes}) in pair id order, from one grouped query."""
+    rows = judgements.values_list("pair_id", "choice").annotate(n=Count("id")).order_by("pair_id")
+    current: int | None = None
+    votes: dict[str, int] = {}
+    for pair_id, choice, n in stream_rows(rows):
+        if pair_id != current:
+            if current is not None:
+                yield current, votes
+            current, votes = pair_id, {}
+        votes[choice] = n
+    if current is not None:
+        yield current, votes
+
+
+def _decided_pairs(
+    project: Project, min_agreement: float, selection: QuerySet[Judgement] | None
+) -> Iterator[tuple[list[dict[str, str]], str, str]]:
+    """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
+
+    Pairs and their vote tallies are two streams in pair id order, merged here: neither query
+    groups by long texts, and neither is repeated per page.
+    """
+    pairs = (
+        Pair.objects.filter(project=project, judgement_count__gt=0)
+        .order_by("pk")
+        .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")
+    )
+    tallies = _vote_tallies(training_judgements(project) if selection is None else selection)
+    tally = next(tallies, None)
+    for pair_id, messages, a, b in stream_rows(pairs):
+        while tally is not None and tally[0] < pair_id:
+            tally = next(tallies, None)
+        if tally is None or tally[0] != pair_id:
+            continue
+        winner, share = majority(tally[1])
+        if winner in ("a", "b") and share >= min_agreement:
+            decoded = _messages(messages)
+            yield (decoded, a, b) if winner == "a" else (decoded, b, a)
+
+
+def _messages(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    """A JSON column read raw is text on every backend we support; decode it with orjson."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def iter_trl_rows(
+    project: Project,
+    *,
+    min_agreement: float = 0.0,
+    conversational: bool = False,
+    votes: QuerySet[Judgement] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
+    for messages, chosen, rejected in _decided_pairs(project, min_agreement, votes):
+        if conversational:
+            yield {
+                "prompt": messages,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        else:
+            yield {
+                "prompt": messages[-1]["content"],
+                "chosen": chosen,
+                "rejected": rejected,
+            }
+
+
+def iter_hh_rows(
+    project: Project, *, min_agreement: float = 0.0, votes: QuerySet[Judgement] | None = None
+) -> Iterator[dict[str, Any]]:
+    """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
+    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement, votes):
+        yield {
+            "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
+            "rejected": render_hh_transcript(
+                [*dialogue, {"role": "assistant", "content": rejected}]
+            ),
+        }
+
+
+def pseudonym(project: Project, user_id: int | None) -> str:
+    """A stable per-project annotator id that does not reveal the username."""
+    return _pseudonym(project.pseudonym_salt, user_id)
+
+
+# Exports repeat a few annotators over many rows; hash each once.
+@lru_cache(maxsize=4096)
+def _pseudonym(salt: str, user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()
+    return f"annotator-{digest[:10]}"
+
+
+def _iso(value: datetime | str) -> str:
+    """Timestamps read raw: datetimes on PostgreSQL, naive UTC ISO text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def iter_judgement_rows(
+    project: Project, votes: QuerySet[Judgement] | None = None
+) -> Iterator[dict[str, Any]]:
+    """One row per valid judgement (gold checks never), annotators pseudonymized."""
+    rows = (
+        (training_judgements(project) if votes is None else votes)
+        .order_by("pk")
+        .values_list(
+            "pair_id",
+            "pair__external_id",
+            "annotator_id",
+            "source",
+            "choice",
+            "shown_left",
+            "strength",
+            "rationale",
+            "duration_ms",
+            "created_at",
+        )
+    )
+    salt = project.pseudonym_salt
+    for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in stream_rows(rows):
+        strength, rationale, duration_ms, created_at = rest
+        yield {
+            "pair_id": pair_id,
+            "pair_external_id": external_id,
+            "annotator": _pseudonym(salt, annotator_id),
+            "source": source,
+            "choice": choice,
+            "shown_left": shown_left or None,
+            "strength": strength,
+            "rationale": rationale,
+            "duration_ms": duration_ms,
+            "created_at": _iso(created_at),
+        }

@@ -1,0 +1,1 @@
+"""Importing files into a project: reading, checking, staging and writing pairs and votes."""

@@ -1,0 +1,34 @@
+"""What an import did, row by row kind: the summary a job, the CLI and the API report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ImportSummary:
+    format: str = ""
+    rows: int = 0
+    prompts_created: int = 0
+    prompts_existing: int = 0
+    responses_created: int = 0
+    responses_existing: int = 0
+    pairs_created: int = 0
+    pairs_existing: int = 0
+    judgements_created: int = 0
+    judgements_existing: int = 0
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line per kind: what was created and what already existed."""
+        kinds = ("prompts", "responses", "pairs", "judgements")
+        lines = [f"{self.rows} rows read as '{self.format}'"]
+        for kind in kinds:
+            created = getattr(self, f"{kind}_created")
+            existing = getattr(self, f"{kind}_existing")
+            lines.append(f"{kind}: {created} created, {existing} already present (skipped)")
+        if self.rows and not any(getattr(self, f"{k}_created") for k in kinds):
+            lines.append("Nothing new: everything in this file was already imported.")
+        return "\n".join(lines)

@@ -1,0 +1,286 @@
+"""Recording a judgement: idempotent on client_id, stored in canonical a/b terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotate.judging.gold import AnnotatorPaused, update_gold_pause
+from annotate.judging.overlap import settle, settling_reads_votes, target
+from annotate.judging.queue import LeaseContended, lease_next_pair, live_leases
+from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.permissions import visible_projects
+
+SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+
+
+class JudgingError(Exception):
+    """A judgement that cannot be recorded; `status` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidJudgement(JudgingError):
+    status = 400
+
+
+class LeaseNotFound(JudgingError):
+    status = 404
+
+
+class JudgingConflict(JudgingError):
+    status = 409
+
+
+@dataclass(frozen=True)
+class Recorded:
+    judgement: Judgement
+    created: bool
+
+
+def check_judgement_input(
+    project: Project, *, choice: str, strength: int | None, rationale: str
+) -> None:
+    """Raise InvalidJudgement (naming the field) for what this project does not accept."""
+    if choice not in SHOWN_CHOICES:
+        raise InvalidJudgement(f"unknown choice {choice!r}", field="choice")
+    if choice == "tie" and not project.allow_tie:
+        raise InvalidJudgement("this project does not allow ties", field="choice")
+    if choice == "both_bad" and not project.allow_both_bad:
+        raise InvalidJudgement('this project does not allow "both bad"', field="choice")
+    if strength is not None and not 1 <= strength <= 3:
+        raise InvalidJudgement("strength must be 1, 2 or 3", field="strength")
+    if project.ask_rationale == AskRationale.REQUIRED and not rationale.strip():
+        raise InvalidJudgement("a rationale is required in this project", field="rationale")
+
+
+def canonical_choice(choice: str, *, left_is_a: bool) -> str:
+    """Map what the annotator saw (left/right) to the pair's canonical a/b."""
+    if choice == "left":
+        return "a" if left_is_a else "b"
+    if choice == "right":
+        return "b" if left_is_a else "a"
+    return choice
+
+
+def record_judgement(
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    *,
+    choice: str,
+    client_id: str,
+    strength: int | None = None,
+    rationale: str = "",
+    duration_ms: int | None = None,
+) -> Recorded:
+    """Store a judgement for the annotator's lease, once per client_id.
+
+    Repeating a client_id with the same judgement returns the stored one; with a different
+    judgement it is a conflict. Client ids are the annotator's own: another user's are unseen.
+    """
+    submitted = {
+        "assignment_id": assignment_id,
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "duration_ms": duration_ms,
+    }
+    try:
+        with transaction.atomic():
+            assignment = _lock_assignment_and_pair(assignment_id, annotator)
+            if assignment is None or assignment.closed_at is not None:
+                # Most likely a retry whose first attempt landed: answer with what it stored.
+                existing = _by_client_id(client_id, annotator)
+                if existing is not None:
+                    return _repeated(existing, submitted)
+                if assignment is None:
+                    raise LeaseNotFound("no such assignment for this annotator")
+            pair = assignment.pair
+            project = pair.project
+            if project.is_archived:
+                raise JudgingConflict("this project is archived")
+            check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
+            _check_slot(assignment, pair)
+            judgement = Judgement.objects.create(
+                pair=pair,
+                annotator=annotator,
+                assignment=assignment,
+                shown_left="a" if assignment.left_is_a else "b",
+                client_id=client_id,
+                **_stored_fields(project, assignment, **submitted),
+            )
+            _close(assignment, Assignment.Outcome.JUDGED)
+            _count(pair)
+            if pair.gold_label:
+                update_gold_pause(annotator.pk, project)
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race: return its row.
+        existing = _by_client_id(client_id, annotator)
+        if existing is None:
+            raise
+        return _repeated(existing, submitted)
+    return Recorded(judgement, created=True)
+
+
+def _stored_fields(
+    project: Project,
+    assignment: Assignment,
+    *,
+    assignment_id: int,
+    choice: str,
+    strength: int | None,
+    rationale: str,
+    duration_ms: int | None,
+) -> dict[str, object]:
+    """The judgement's columns as stored: canonical choice, options the project does not ask
+    for left out."""
+    return {
+        "choice": canonical_choice(choice, left_is_a=assignment.left_is_a),
+        "strength": strength if project.ask_strength and choice in ("left", "right") else None,
+        "rationale": rationale.strip() if project.ask_rationale != AskRationale.OFF else "",
+        "duration_ms": duration_ms,
+    }
+
+
+def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | None:
+    return (
+        Judgement.objects.select_related("pair__project", "assignment")
+        .filter(client_id=client_id, annotator=annotator)
+        .first()
+    )
+
+
+def _repeated(existing: Judgement, submitted: dict) -> Recorded:
+    """A retry of the stored judgement returns it; anything else under its client_id is 409."""
+    assignment = existing.assignment
+    same = (
+        assignment is not None
+        and assignment.pk == submitted["assignment_id"]
+        and all(
+            getattr(existing, name) == value
+            for name, value in _stored_fields(
+                existing.pair.project, assignment, **submitted
+            ).items()
+        )
+    )
+    if not same:
+        raise JudgingConflict(
+            "this client_id was used for a different judgement; make a new one", field="client_id"
+        )
+    return Recorded(existing, created=False)
+
+
+def _lock_assignment_and_pair(assignment_id: int, annotator: AbstractBaseUser) -> Assignment | None:
+    """Lock the annotator's assignment and its pair (not the project) in one statement."""
+    return (
+        Assignment.objects.select_for_update(of=("self", "pair"))
+        .select_related("pair__project")
+        .filter(pk=assignment_id, annotator=annotator)
+        .first()
+    )
+
+
+def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=annotator).first()
+    )
+    if assignment is None:
+        raise LeaseNotFound("no such assignment for this annotator")
+    return assignment
+
+
+def _check_slot(assignment: Assignment, pair: Pair) -> None:
+    """Refuse a second judgement, a closed lease, or an expired slot someone else took.
+
+    Caller holds the Pair row lock.
+    """
+    if Judgement.objects.filter(pair=pair, annotator_id=assignment.annotator_id).exists():
+        raise JudgingConflict("you have already judged this pair")
+    if assignment.closed_at is not None:
+        raise JudgingConflict(f"this assignment is already closed ({assignment.outcome})")
+    # Gold pairs have no slots: every annotator may answer each check once.
+    if assignment.expires_at > timezone.now() or pair.gold_label:
+        return
+    others = (
+        Assignment.objects.filter(live_leases(timezone.now()), pair=pair)
+        .exclude(pk=assignment.pk)
+        .count()
+    )
+    if pair.judgement_count + others >= target(pair, pair.project):
+        raise JudgingConflict("this lease expired and its slot was given to someone else")
+
+
+def _close(assignment: Assignment, outcome: str) -> None:
+    assignment.closed_at = timezone.now()
+    assignment.outcome = outcome
+    assignment.save(update_fields=["closed_at", "outcome"])
+
+
+def _count(pair: Pair) -> None:
+    """Count the new vote; at the pair's target, settle it (adaptive overlap).
+
+    Caller holds the Pair row lock.
+    """
+    pair.judgement_count += 1
+    project = pair.project
+    if pair.judgement_count >= target(pair, project):
+        if settling_reads_votes(project):
+            choices = Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True)
+            settle(pair, project, list(choices))
+        else:  # a fixed overlap is done at its target (saves reading the votes)
+            pair.status = PairStatus.COMPLETE
+    pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
+
+
+def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+    """Close the lease as skipped; the annotator is not offered this pair again."""
+    with transaction.atomic():
+        assignment = _lock_assignment(assignment_id, annotator)
+        if assignment.closed_at is None:
+            _close(assignment, Assignment.Outcome.SKIPPED)
+    return assignment
+
+
+def judge_and_lease_next(
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    *,
+    after: int | None = None,
+    **judgement: Any,
+) -> tuple[Recorded, Assignment | None]:
+    """Record a judgement and lease the annotator's next pair, in one transaction when it can.
+
+    One commit instead of two: on a busy database the commit's WAL flush is most of a
+    judgement's latency. Only a lease that waits for no lock may share the judgement's
+    transaction (it holds the judged pair's lock, and waiting for another could deadlock);
+    otherwise the judgement commits first and the lease runs in its own transaction. A member
+    gets their open lease other than `after`, or a new one; a former or paused member gets none.
+    """
+    with transaction.atomic():
+        recorded = record_judgement(assignment_id, annotator, **judgement)
+        try:
+            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
+        except LeaseContended:
+            pass  # the lease's savepoint is rolled back; the judgement stays and commits
+    return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
+
+
+def _lease_for_member(
+    recorded: Recorded, annotator: AbstractBaseUser, *, after: int | None, wait: bool
+) -> Assignment | None:
+    # One query for both the membership and the pause (with_role annotates them).
+    project = visible_projects(annotator).filter(pk=recorded.judgement.pair.project_id).first()
+    if project is None:
+        return None
+    try:
+        return lease_next_pair(annotator, project, after=after, wait=wait)
+    except AnnotatorPaused:  # the judgement stands; the caller says why no pair follows
+        return None

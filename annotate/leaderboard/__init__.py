@@ -1,0 +1,1 @@
+"""The model leaderboard: Bradley-Terry ratings of the source models and the board pages show."""

@@ -1,0 +1,171 @@
+"""Creating, configuring, archiving and deleting projects, and the counts their pages show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate.judging.queue import live_leases
+from annotate.models import (
+    Assignment,
+    Judgement,
+    Membership,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    Role,
+)
+from annotate.tasks import delete_project_task
+
+
+class ProjectArchived(Exception):
+    """The project is archived, so it takes no new data."""
+
+
+def check_not_archived(project: Project) -> None:
+    if project.is_archived:
+        raise ProjectArchived(
+            f"{project.name} is archived; make it active again to change its data"
+        )
+
+
+@transaction.atomic
+def create_project(
+    *, slug: str, name: str = "", admin: AbstractBaseUser | None = None, **options: Any
+) -> Project:
+    """Create a project; `admin` (if given) becomes its first admin."""
+    project = Project.objects.create(slug=slug, name=name or slug, **options)
+    if admin is not None:
+        Membership.objects.create(project=project, user=admin, role=Role.ADMIN)
+    return project
+
+
+@transaction.atomic
+def update_project(project: Project, **changes: Any) -> Project:
+    """Change project settings.
+
+    A new overlap re-derives which pairs are complete; leases already given out keep their
+    slot, so overlap and acquisition changes show in the leases made from now on.
+    """
+    stored = Project.objects.select_for_update().get(pk=project.pk)
+    overlap_before = stored.judgements_per_pair
+    for field, value in changes.items():
+        setattr(stored, field, value)
+    stored.save()
+    if stored.judgements_per_pair != overlap_before:
+        _restatus_pairs(stored)
+    return stored
+
+
+def _restatus_pairs(project: Project) -> None:
+    target = project.judgements_per_pair
+    pairs = Pair.objects.filter(project=project)
+    pairs.filter(status=PairStatus.PENDING, judgement_count__gte=target).update(
+        status=PairStatus.COMPLETE
+    )
+    pairs.filter(status=PairStatus.COMPLETE, judgement_count__lt=target).update(
+        status=PairStatus.PENDING
+    )
+
+
+@transaction.atomic
+def archive_project(project: Project) -> Project:
+    """Hide the project from annotators and stop leases, judgements and imports; live leases end."""
+    if project.archived_at is None:
+        project.archived_at = timezone.now()
+        project.save(update_fields=["archived_at"])
+        Assignment.objects.filter(live_leases(timezone.now()), pair__project=project).update(
+            closed_at=timezone.now()
+        )
+    return project
+
+
+def unarchive_project(project: Project) -> Project:
+    project.archived_at = None
+    project.save(update_fields=["archived_at"])
+    return project
+
+
+@transaction.atomic
+def delete_project(project: Project) -> None:
+    """Hide the project now and have a worker delete it and everything in it.
+
+    Django deletes cascades in Python, which takes minutes for a million pairs: too long for
+    a web request, so the rows go in the background, a batch per transaction.
+    """
+    archive_project(project)
+    Project.objects.filter(pk=project.pk).update(deleted_at=timezone.now(), retrain_every=0)
+    delete_project_task.delay_on_commit(project.pk)
+
+
+# Pairs or prompts per delete; each batch's cascade (judgements, leases, scores) is one
+# transaction of a few thousand rows.
+PURGE_BATCH = 2000
+
+
+def purge_project(project_id: int) -> None:
+    """Delete a project whose deletion was requested; safe to run again after a crash."""
+    project = Project.objects.filter(pk=project_id, deleted_at__isnull=False).first()
+    if project is None:
+        return
+    for model in (Pair, Prompt):
+        rows = model.objects.filter(project=project).values_list("pk", flat=True)
+        while batch := list(rows[:PURGE_BATCH]):
+            model.objects.filter(pk__in=batch).delete()
+    project.delete()
+
+
+def pair_status_counts(project: Project) -> dict[str, int]:
+    """Pending and complete pairs, in one query."""
+    return Pair.objects.filter(project=project).aggregate(
+        pending=Count("id", filter=Q(status=PairStatus.PENDING)),
+        complete=Count("id", filter=Q(status=PairStatus.COMPLETE)),
+    )
+
+
+def project_counts(project: Project) -> dict[str, int]:
+    """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
+    pairs = pair_status_counts(project)
+    judgements = (
+        Judgement.objects.valid()
+        .filter(pair__project=project)
+        .aggregate(
+            total=Count("id"),
+            human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
+        )
+    )
+    return {
+        "prompts": project.prompts.count(),
+        "pairs": pairs["pending"] + pairs["complete"],
+        "pending": pairs["pending"],
+        "complete": pairs["complete"],
+        "judgements": judgements["total"],
+        "human_judgements": judgements["human"],
+        "annotators": project.memberships.filter(role=Role.ANNOTATOR).count(),
+    }
+
+
+def _count_of(queryset: QuerySet[Any], project_field: str) -> Coalesce:
+    counted = (
+        queryset.filter(**{project_field: OuterRef("pk")})
+        .order_by()
+        .values(project_field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def with_list_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
+    """Annotate the project list's counts (pairs, pending, judgements) in the same query."""
+    return projects.annotate(
+        pair_count=_count_of(Pair.objects.all(), "project"),
+        pending_count=_count_of(Pair.objects.filter(status=PairStatus.PENDING), "project"),
+        judgement_count=_count_of(Judgement.objects.valid(), "pair__project"),
+    )

@@ -1,0 +1,1 @@
+"""Label quality: agreement, position bias, annotator reliability and the quality report."""

@@ -1,0 +1,91 @@
+"""The numbers of a project's quality page and API: one report, built from the measures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+
+from annotate.importing.raters import display_name
+from annotate.models import Membership, PairStatus, Project
+from annotate.quality.measures import (
+    agreement_units,
+    alpha_interval,
+    analysis_judgements,
+    krippendorff_alpha,
+    overall_left_rate,
+    project_annotator_stats,
+    project_votes,
+    votes_saved,
+)
+
+
+def quality_report(project: Project) -> dict[str, Any]:
+    """Agreement, position bias, votes per pair, and each annotator with their flags."""
+    votes = project_votes(project)
+    units = agreement_units(votes)
+    decisive = agreement_units(votes, decisive_only=True)
+    interval = alpha_interval(units)
+    decisive_interval = alpha_interval(decisive)
+    per_pair = _votes_per_completed_pair(project)
+    return {
+        "alpha": krippendorff_alpha(units),
+        "alpha_interval": interval and [*interval],
+        "alpha_decisive": krippendorff_alpha(decisive),
+        "alpha_decisive_interval": decisive_interval and [*decisive_interval],
+        "pairs_compared": sum(len(u) >= 2 for u in units),
+        "position_bias": overall_left_rate(votes).as_dict(),
+        "min_votes": project.judgements_per_pair,
+        "max_votes": project.max_overlap,
+        "completed_pairs": per_pair[1],
+        "votes_per_completed_pair": per_pair[0],
+        "votes_saved": votes_saved(per_pair[0], project.max_overlap),
+        "gold_min_accuracy": project.gold_min_accuracy,
+        "annotators": _annotators(project, votes),
+    }
+
+
+def _votes_per_completed_pair(project: Project) -> tuple[float | None, int]:
+    """Mean votes on completed pairs that are not gold checks, and how many such pairs."""
+    counts = (
+        analysis_judgements(project)
+        .filter(pair__status=PairStatus.COMPLETE, pair__gold_label="")
+        .aggregate(votes=Count("id"), pairs=Count("pair", distinct=True))
+    )
+    if not counts["pairs"]:
+        return None, 0
+    return counts["votes"] / counts["pairs"], counts["pairs"]
+
+
+def _annotators(project: Project, votes: list) -> list[dict[str, Any]]:
+    stats = project_annotator_stats(project, votes)
+    users = {
+        pk: display_name(username, first_name, is_active=active)
+        for pk, username, first_name, active in get_user_model()
+        .objects.filter(pk__in=[s.rater for s in stats])
+        .values_list("pk", "username", "first_name", "is_active")
+    }
+    paused = dict(
+        Membership.objects.filter(project=project).values_list("user_id", "paused_reason")
+    )
+    rows = [
+        {
+            "id": s.rater,
+            "name": users.get(s.rater, str(s.rater)),
+            "member": s.rater in paused,
+            "paused_reason": paused.get(s.rater, ""),
+            "judgements": s.judgements,
+            "agreement": s.agreement.as_dict(),
+            "gold": s.gold.as_dict(),
+            "left": s.left.as_dict(),
+            "left_p_value": s.left_p_value,
+            "tie_rate": s.tie_rate,
+            "both_bad_rate": s.both_bad_rate,
+            "median_seconds": s.median_seconds,
+            "fast_share": s.fast_share,
+            "flags": s.flags,
+        }
+        for s in stats
+    ]
+    return sorted(rows, key=lambda row: row["name"])

@@ -1,0 +1,1 @@
+"""HTML pages, one module per room (the API mirrors them in annotate/api/)."""

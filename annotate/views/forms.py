@@ -1,0 +1,202 @@
+"""Forms of the workspace pages: they validate, the domain functions act."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.utils.text import slugify
+
+from annotate.models import Choice, Project, Role
+from annotate.review.browsing import SORTS, STATUSES, PairFilter
+
+PROJECT_HELP = {
+    "name": "Shown to everyone in the project.",
+    "slug": "Used in the project's URLs; suggested from the name. Cannot be changed later.",
+    "guidelines": "Markdown shown to annotators above every pair.",
+    "judgements_per_pair": "Overlap: how many different annotators judge each pair.",
+    "allow_tie": "Annotators may say the two responses are equally good.",
+    "allow_both_bad": 'Annotators may say "both bad" when neither response is acceptable.',
+    "ask_strength": "Ask how much better (slightly, better, much better).",
+    "ask_rationale": "Ask annotators to say why: off, optional or required.",
+    "lease_seconds": "How long an annotator holds a pair before it goes back to the queue.",
+    "acquisition": "Which pending pairs the served reward model puts first.",
+    "retrain_every": "Retrain automatically after this many new judgements (0: only by hand).",
+}
+# Upper bounds keep typos (an overlap of 3000) from making a project unusable.
+LIMITS = {
+    "judgements_per_pair": (1, 50),
+    "lease_seconds": (10, 86_400),
+    "retrain_every": (0, 10**6),
+}
+MAX_INVITES = 100
+
+
+class ProjectForm(forms.ModelForm):
+    """Every project setting; the creator becomes the project's admin."""
+
+    class Meta:
+        model = Project
+        fields = list(PROJECT_HELP)
+        help_texts = PROJECT_HELP
+        widgets = {"guidelines": forms.Textarea(attrs={"rows": 8, "data-markdown-source": ""})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (low, high) in LIMITS.items():
+            field = self.fields[name]
+            field.validators += [MinValueValidator(low), MaxValueValidator(high)]
+            field.widget.attrs.update(min=low, max=high)
+        if "slug" in self.fields:
+            self.fields["slug"].required = False
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data.get("slug") or slugify(self.data.get("name", ""))[:100]
+        if not slug:
+            raise forms.ValidationError("Give the project a slug (letters, digits, - and _).")
+        if Project.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(f'A project with the slug "{slug}" already exists.')
+        return slug
+
+
+class ProjectSettingsForm(ProjectForm):
+    """The same settings for an existing project; the slug stays fixed."""
+
+    class Meta(ProjectForm.Meta):
+        fields = [f for f in PROJECT_HELP if f != "slug"]
+
+
+class DeleteProjectForm(forms.Form):
+    confirm = forms.CharField(label="Type the project's slug to confirm")
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_confirm(self) -> str:
+        typed = self.cleaned_data["confirm"].strip()
+        if typed != self.project.slug:
+            raise forms.ValidationError(f'Type "{self.project.slug}" to delete this project.')
+        return typed
+
+
+class AddMemberForm(forms.Form):
+    user = forms.CharField(label="Username or email", max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+
+class InviteForm(forms.Form):
+    emails = forms.CharField(
+        label="Email addresses",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One or more, separated by spaces, commas or new lines.",
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+    def clean_emails(self) -> list[str]:
+        emails = list(
+            dict.fromkeys(e for e in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if e)
+        )
+        bad = []
+        for email in emails:
+            try:
+                validate_email(email)
+            except forms.ValidationError:
+                bad.append(email)
+            else:
+                # The address is the suggested username, which holds at most 150 characters.
+                if len(email) > 150:
+                    bad.append(email)
+        if bad:
+            raise forms.ValidationError(f"Not valid email addresses: {', '.join(bad[:10])}")
+        if not emails:
+            raise forms.ValidationError("Enter at least one email address.")
+        if len(emails) > MAX_INVITES:
+            raise forms.ValidationError(f"Invite at most {MAX_INVITES} people at once.")
+        return emails
+
+
+class AcceptInvitationForm(UserCreationForm):
+    """A new account for an invitation: a free username (the address by default) and a password."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(
+                "That username is taken. If it is yours, log in first and open the link again;"
+                " otherwise choose another."
+            )
+        return username
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class InvalidateForm(forms.Form):
+    reason = forms.CharField(max_length=1000, label="Why is it invalid?")
+
+
+class GoldForm(forms.Form):
+    label = forms.ChoiceField(choices=[("", "no gold label"), *Choice.choices], required=False)
+
+
+class PairFilterForm(forms.Form):
+    """The data browser's filters (GET); `after` is the keyset cursor of the next page."""
+
+    status = forms.ChoiceField(
+        choices=[("", "any status"), *((s, s) for s in STATUSES)], required=False
+    )
+    disagreement = forms.BooleanField(required=False, label="Annotators disagree")
+    gold = forms.ChoiceField(
+        choices=[("", "gold or not"), ("yes", "gold"), ("no", "not gold")], required=False
+    )
+    model = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Source model",
+        widget=forms.TextInput(attrs={"list": "model-names"}),
+    )
+    annotator = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Judged by"
+    )
+    q = forms.CharField(required=False, max_length=200, label="Text")
+    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
+    after = forms.RegexField(regex=r"^-?[0-9.e+-]+~[0-9]+$", required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        annotators: list[tuple[int, str]],
+        extra_sorts: list[tuple[str, str]] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["annotator"].choices = [("", "anyone"), *annotators]
+        self.fields["sort"].choices = [*self.fields["sort"].choices, *extra_sorts]
+
+    def pair_filter(self) -> PairFilter:
+        data = self.cleaned_data
+        return PairFilter(
+            status=data["status"],
+            disagreement=data["disagreement"],
+            gold=data["gold"],
+            model=data["model"].strip(),
+            annotator_id=data["annotator"],
+            text=data["q"].strip(),
+            sort=data["sort"] or "newest",
+        )
+
+    def cursor(self) -> tuple[float, int] | None:
+        if not self.cleaned_data["after"]:
+            return None
+        value, pk = self.cleaned_data["after"].split("~")
+        return float(value), int(pk)
