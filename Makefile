@@ -33,9 +33,13 @@ test: install-dev
 	bin/ensure-chromium
 	$(BIN)/pytest
 
+# Lint, formatting, migrations in step with the models, types, and the import rules.
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(RUN_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
+	$(BIN)/pytest -q tests/test_import_rules.py
 
 format: install-dev
 	$(BIN)/ruff format .
