@@ -292,7 +292,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
 
 
 def write_json(path: Path, results: dict[str, dict], meta: dict) -> None:
-    """The issue's {config, strategies} for one set; with several, per set under "sets"."""
+    """The results schema ({config, strategies}) for one set; with several, per set under "sets"."""
     if len(results) == 1:
         payload = {**next(iter(results.values()))}
         payload["config"] = {**payload["config"], **meta}

@@ -307,7 +307,7 @@ def run_set(
     *,
     log=print,
 ) -> dict:
-    """All strategies and seeds on one data set; returns the issue's JSON for it."""
+    """All strategies and seeds on one data set; returns its results JSON (config, strategies)."""
     curves: dict[str, list[Curve]] = {name: [] for name in settings.strategies}
     ceilings: list[float] = []
     plan = None
@@ -335,7 +335,8 @@ def run_set(
             "rounds": len(plan.budgets) - 1,
         },
         "strategies": summarize(plan.budgets, curves),
-        # Not in the issue's schema: all pool labels revealed, the curves' upper bound.
+        # Beyond the results schema (config, strategies): all pool labels revealed, the curves'
+        # upper bound.
         "ceiling": {
             "pool_labels": len(pool),
             "accuracy": [round(min(max(v, 0.0), 1.0), 4) for v in mean_ci(ceilings)],
