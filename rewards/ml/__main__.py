@@ -8,9 +8,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from rewards.ml.backbone import Progress
 
 
-def tqdm_progress(desc: str) -> tuple[Callable[[float, float, float | None], None], object]:
+def tqdm_progress(desc: str) -> tuple[Progress, tqdm[NoReturn]]:
     """A progress callback drawing a tqdm bar on stderr (stdout stays machine-readable)."""
     from tqdm import tqdm
 
@@ -96,7 +102,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type).removesuffix(" | None")
-        options: dict[str, object] = {"default": f.default, "help": f.metadata.get("help")}
+        options: dict[str, Any] = {"default": f.default, "help": f.metadata.get("help")}
         if kind == "bool":
             options["action"] = argparse.BooleanOptionalAction
         else:

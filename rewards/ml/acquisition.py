@@ -10,26 +10,32 @@ and are only compared within one ranking.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 STRATEGIES = ("random", "uncertainty", "disagreement", "thompson")
 EPS = 1e-12
 
+FloatArray = npt.NDArray[np.float64]
 
-def p_a_from_members(member_scores_a: np.ndarray, member_scores_b: np.ndarray) -> np.ndarray:
+
+def p_a_from_members(member_scores_a: np.ndarray, member_scores_b: np.ndarray) -> FloatArray:
     """Per-member P(a beats b) under Bradley-Terry, shape [n, K]."""
-    margin = np.asarray(member_scores_a, dtype=np.float64) - np.asarray(member_scores_b)
+    a = np.asarray(member_scores_a, dtype=np.float64)
+    margin = a - np.asarray(member_scores_b, dtype=np.float64)
     return 1.0 / (1.0 + np.exp(-margin))
 
 
-def binary_entropy(p: np.ndarray) -> np.ndarray:
+def binary_entropy(p: FloatArray) -> FloatArray:
     """Entropy in nats of a Bernoulli(p)."""
     p = np.clip(p, EPS, 1 - EPS)
     return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
 
-def bald(p_members: np.ndarray) -> np.ndarray:
+def bald(p_members: FloatArray) -> FloatArray:
     """Mutual information between the label and the member (Houlsby et al. 2011)."""
-    return binary_entropy(p_members.mean(1)) - binary_entropy(p_members).mean(1)
+    # numpy types reductions over an axis as Any; the annotation restores the array type.
+    information: FloatArray = binary_entropy(p_members.mean(1)) - binary_entropy(p_members).mean(1)
+    return information
 
 
 def acquisition_scores(
@@ -38,7 +44,7 @@ def acquisition_scores(
     member_scores_b: np.ndarray,
     *,
     seed: int | list[int] = 0,
-) -> np.ndarray:
+) -> FloatArray:
     """The strategy's raw score per pair (higher = ask sooner), on the strategy's own scale."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
@@ -60,7 +66,7 @@ def acquisition_scores(
     return -np.abs(margins[np.arange(len(margins)), drawn])
 
 
-def rank_quantiles(scores: np.ndarray) -> np.ndarray:
+def rank_quantiles(scores: np.ndarray) -> FloatArray:
     """Scores as rank quantiles in (0, 1]: 1/n the lowest, 1 the highest, ties averaged."""
     scores = np.asarray(scores, dtype=np.float64)
     n = len(scores)
@@ -78,7 +84,7 @@ def priorities(
     *,
     explore: float = 0.0,
     seed: int = 0,
-) -> np.ndarray:
+) -> FloatArray:
     """Priority per pair as a rank quantile in (0, 1] (higher = serve first).
 
     `explore` is the share of random picks: those pairs take uniform random quantiles, so any

@@ -54,7 +54,7 @@ def weights_fingerprint(path: str) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _hash_files(files: tuple[Path, ...], stamp: tuple) -> str:
+def _hash_files(files: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...]) -> str:
     # `stamp` (sizes, mtimes) is only part of the memo key: a rewritten file is hashed again.
     digest = hashlib.sha256()
     for file in files:
@@ -186,6 +186,9 @@ def embed_items(
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(vectors, response token lengths, newly embedded count), filling the cache as it goes."""
+    if not items:  # a project with no responses yet: nothing to stack
+        empty = np.zeros((0, backbone.hidden_size), dtype=np.float32)
+        return empty, np.zeros(0, dtype=np.int64), 0
     keys = [item_key(p, r) for p, r in items]
     todo = list(dict.fromkeys(cache.missing(keys)))
     where = {k: i for i, k in reversed(list(enumerate(keys)))}

@@ -82,7 +82,7 @@ def compare_with_length(
     low, high, difference = paired_interval(
         np.asarray(model_p_a, dtype=np.float64), length.p_a(val_pairs), labels, seed=seed
     )
-    result = {
+    result: dict[str, Any] = {
         "accuracy": ours["accuracy"],
         "log_loss": ours["log_loss"],
         "length_accuracy": theirs["accuracy"],
@@ -152,4 +152,6 @@ def verdict(difference: float | None, low: float | None, high: float | None) -> 
 def beats_length(baseline: dict[str, Any]) -> bool:
     """True when the interval of the difference lies above zero."""
     interval = baseline.get("interval")
-    return bool(interval) and interval[0] is not None and interval[0] > 0
+    if not interval or interval[0] is None:
+        return False
+    return bool(interval[0] > 0)

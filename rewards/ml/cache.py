@@ -70,7 +70,7 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{uuid.uuid4().hex}.safetensors"
         tmp = self.folder / f".{name}.tmp"
-        tensors = {
+        tensors: dict[str, np.ndarray] = {
             "keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1),
             "vectors": np.ascontiguousarray(vectors, dtype=np.float32),
             "lengths": np.asarray(lengths, dtype=np.int64),

@@ -109,6 +109,11 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.members < 1:
             raise ValueError("members must be at least 1")
+        # Zero would crash the run later: heads reports its last epoch, finetune divides by these.
+        for name in ("epochs", "batch_size", "grad_accum"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     @property
     def resolved_epochs(self) -> int:

@@ -81,7 +81,10 @@ def read_pairs_jsonl(path: str | Path, *, labelled: bool = True) -> list[Prefere
             if not line.strip():
                 continue
             try:
-                pairs.append(pair_from_record(json.loads(line), labelled=labelled))
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise DataError(f"expected a JSON object, not {type(record).__name__}")
+                pairs.append(pair_from_record(record, labelled=labelled))
             except (ValueError, KeyError, TypeError) as exc:
                 detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
                 raise DataError(f"{path}, line {number}: {detail}") from exc
@@ -146,7 +149,9 @@ def length_bucketed_batches(
     yield from batches
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list]:
+def pad_batch(
+    sequences: Sequence[Sequence[int]], pad_id: int
+) -> tuple[list[list[int]], list[list[int]]]:
     """Right-pad token id lists to the longest one; returns (ids, attention mask)."""
     width = max(len(s) for s in sequences)
     ids = [list(s) + [pad_id] * (width - len(s)) for s in sequences]

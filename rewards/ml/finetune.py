@@ -42,7 +42,8 @@ def make_optimizer(
     config: TrainConfig, backbone: Backbone, heads: HeadEnsemble
 ) -> torch.optim.Optimizer:
     """AdamW without decay on biases and norms (BERT practice); fresh heads get a larger step."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in backbone.model.named_parameters():
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     wd, lr = config.resolved_weight_decay, config.resolved_lr
@@ -126,7 +127,7 @@ def run_epochs(
     splits: tuple[PairTensors, PairTensors | None],
     config: TrainConfig,
     progress: Progress | None,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """The training loop: accumulate, clip, step, schedule; keep the best epoch's weights."""
     train, stop = splits
     boot = bootstrap_counts(len(train), config.members, config.seed)
@@ -185,7 +186,7 @@ def train_finetune(
     train_pairs: Sequence[PreferencePair],
     stop_pairs: Sequence[PreferencePair],
     progress: Progress | None = None,
-) -> tuple[RewardScorer, dict[str, float]]:
+) -> tuple[RewardScorer, dict[str, float | None]]:
     """Fine-tune the backbone with K heads; returns the scorer (in eval mode) and fit details."""
     backbone = load_backbone(
         config.backbone,

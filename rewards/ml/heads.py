@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,6 +39,16 @@ class HeadEnsemble(nn.Module):
     No output bias: Bradley-Terry only sees reward differences, so a bias would never train.
     """
 
+    # Buffers (register_buffer): declared so mypy sees tensors, not `Tensor | Module`.
+    mean: torch.Tensor
+    std: torch.Tensor
+    extra_mean: torch.Tensor
+    extra_std: torch.Tensor
+
+    if TYPE_CHECKING:
+        # nn.Module types `__call__` as `Callable[..., Any]`; give calls forward's signature.
+        def __call__(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor: ...
+
     def __init__(self, dim: int, members: int, hidden: int = 0, n_extra: int = 1) -> None:
         super().__init__()
         self.dim, self.members, self.hidden, self.n_extra = dim, members, hidden, n_extra
@@ -58,9 +69,11 @@ class HeadEnsemble(nn.Module):
         """Standardize features with training statistics (stored with the weights)."""
         self.mean.copy_(x.mean(0))
         self.extra_mean.copy_(extra.mean(0))
-        # One row has no spread (std would be NaN); keep the unit scale then.
+        # One row has no spread (std would be NaN); keep the unit scale then. The row counts are
+        # checked apart: finetune passes placeholder embeddings with the real length features.
         if len(x) > 1:
             self.std.copy_(x.std(0).clamp(min=1e-6))
+        if len(extra) > 1:
             self.extra_std.copy_(extra.std(0).clamp(min=1e-6))
 
     def decayed_parameters(self) -> list[nn.Parameter]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewards.ml.acquisition import p_a_from_members
+from rewards.ml.acquisition import FloatArray, p_a_from_members
 from rewards.ml.backbone import Backbone, Item, Progress, embed_items
 from rewards.ml.cache import EmbeddingCache
 from rewards.ml.data import PreferencePair
@@ -109,6 +109,7 @@ def score_pairs(
     return members[: len(pairs)], members[len(pairs) :]
 
 
-def ensemble_p_a(scores_a: np.ndarray, scores_b: np.ndarray) -> np.ndarray:
+def ensemble_p_a(scores_a: np.ndarray, scores_b: np.ndarray) -> FloatArray:
     """P(a beats b): the members' Bradley-Terry probabilities averaged."""
-    return p_a_from_members(scores_a, scores_b).mean(1)
+    p_a: FloatArray = p_a_from_members(scores_a, scores_b).mean(1)  # numpy types `.mean(1)` Any
+    return p_a

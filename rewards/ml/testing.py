@@ -30,7 +30,8 @@ def build_tokenizer(out_dir: Path) -> int:
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
-    tokenizer = PreTrainedTokenizerFast(
+    # transformers leaves TokenizersBackend.__init__ (PreTrainedTokenizerFast) unannotated.
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         unk_token="[UNK]",
         pad_token="[PAD]",

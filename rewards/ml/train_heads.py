@@ -108,7 +108,7 @@ def fit_heads(
     stop: PairTensors | None,
     config: TrainConfig,
     progress: Progress | None,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Train all members at once; stop when no member's validation loss improved for a while."""
     gen = torch.Generator().manual_seed(config.seed)
     boot = bootstrap_counts(len(train), heads.members, config.seed)
@@ -149,7 +149,7 @@ def train_heads(
     train_pairs: Sequence[PreferencePair],
     stop_pairs: Sequence[PreferencePair],
     progress: Progress | None = None,
-) -> tuple[RewardScorer, dict[str, float]]:
+) -> tuple[RewardScorer, dict[str, float | None]]:
     """Embed (through the cache), then fit the ensemble; returns the scorer and fit details."""
     backbone = load_backbone(
         config.backbone, max_length=config.max_length, pooling=config.pooling, device=config.device
