@@ -84,3 +84,8 @@ def test_it_separates_cache_namespaces_by_backbone_and_length(tiny_backbone: str
     short = load_backbone(tiny_backbone, max_length=32, device="cpu")
     longer = load_backbone(tiny_backbone, max_length=64, device="cpu")
     assert short.namespace != longer.namespace
+
+
+def test_it_embeds_no_responses_without_failing(tiny_backbone: str, cache_dir: str) -> None:
+    # a project whose responses are not imported yet
+    assert embed_ahead([], backbone=tiny_backbone, max_length=32, cache_dir=cache_dir) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rewards.ml.data import (
+    DataError,
     PreferencePair,
     fingerprint,
     length_bucketed_batches,
@@ -84,3 +85,10 @@ def test_it_fingerprints_data_content() -> None:
     pairs = [PreferencePair("p", "a", "b", "a")]
     assert fingerprint(pairs) == fingerprint(list(pairs))
     assert fingerprint(pairs) != fingerprint([PreferencePair("p", "a", "b", "b")])
+
+
+def test_it_names_the_line_that_is_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("[1, 2]\n")
+    with pytest.raises(DataError, match="line 1: expected a JSON object, not list"):
+        read_pairs_jsonl(path)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
+from rewards.ml.config import TrainConfig
 from rewards.ml.data import PreferencePair
 from rewards.ml.heads import HeadEnsemble
 from rewards.ml.score import load, score_pairs
@@ -107,3 +109,9 @@ def test_it_trains_on_a_single_judgement(make_config: Any, tmp_path: Path) -> No
     assert result.metrics["n"] == 0 and result.metrics["accuracy"] is None
     assert torch.isfinite(scorer.heads.w_in).all()
     assert (scores_a > scores_b).all()
+
+
+@pytest.mark.parametrize("field", ["epochs", "batch_size", "grad_accum"])
+def test_it_refuses_zero_epochs_batch_size_or_accumulation(field: str) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be at least 1"):
+        TrainConfig(**{field: 0})
