@@ -13,9 +13,33 @@ from django.dispatch import Signal
 responses_imported = Signal()
 
 # Sent when a project's leaderboard is built; kwargs: project, judgements (the counted ones),
-# models and ratings (the human ranking). Receivers return a dict of extra sections (rewards
-# adds the reward model's view) so annotate shows them without importing their app.
+# models and ratings (the human ranking). A receiver returns a RewardModelView (or None), which
+# the board shows beside the human ranking without annotate importing its app.
 leaderboard_built = Signal()
+
+
+@dataclass(frozen=True)
+class RewardModelRow:
+    """A source model as the served reward model sees it, beside its human rating."""
+
+    model: str
+    mean_reward: float | None
+    rating: float | None  # implied by P(a > b) on the judged pairs
+    rank: int | None
+    human_rating: float
+
+
+@dataclass(frozen=True)
+class RewardModelView:
+    """The served reward model's reading of the leaderboard: rows in human-rating order."""
+
+    version: int
+    pairs: int  # votes on pairs whose two responses it scored
+    models: list[RewardModelRow]
+    spearman: float | None
+    kendall: float | None
+    mean_reward_spearman: float | None
+
 
 # Sent while the pair page is built; kwargs: pair. A receiver returns a PairDetail (or None)
 # to show its own facts about the pair, e.g. the served reward model's rewards.

@@ -24,34 +24,38 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.django_setup import ROOT, setup  # noqa: E402
 
+if TYPE_CHECKING:  # Django is set up in main(), after this module's imports
+    from annotate.leaderboard.board import Board
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pandalm" / "dev.jsonl"
 
 
-def print_board(title: str, board: dict) -> None:
-    print(f"\n{title}: {board['votes']} votes, {board['bootstrap_rounds']} bootstrap rounds")
+def print_board(title: str, board: Board) -> None:
+    print(f"\n{title}: {board.votes} votes, {board.bootstrap_rounds} bootstrap rounds")
     print(
         f"{'rank':>4}  {'model':<20} {'rating':>7}  {'95% interval':>15}  {'votes':>5}  "
         f"{'length':>6}  W/L/T/BB"
     )
-    for m in board["models"]:
-        low, high = m["interval"]
-        counts = f"{m['wins']}/{m['losses']}/{m['ties']}/{m['both_bad']}"
-        plain = m.get("without_length_control")
-        extra = f"   (plain {plain['rating']:.1f}, rank {plain['rank']})" if plain else ""
+    for m in board.models:
+        low, high = m.interval
+        counts = f"{m.wins}/{m.losses}/{m.ties}/{m.both_bad}"
+        plain = m.without_length_control
+        extra = f"   (plain {plain.rating:.1f}, rank {plain.rank})" if plain else ""
         print(
-            f"{m['rank']:>4}  {m['model']:<20} {m['rating']:>7.1f}  {low:>7.1f}-{high:<7.1f}"
-            f"  {m['votes']:>5}  {m['mean_length']:>6.0f}  {counts}{extra}"
+            f"{m.rank:>4}  {m.model:<20} {m.rating:>7.1f}  {low:>7.1f}-{high:<7.1f}"
+            f"  {m.votes:>5}  {m.mean_length:>6.0f}  {counts}{extra}"
         )
-    if coefficient := board["length_coefficient"]:
-        low, high = coefficient["interval"]
+    if coefficient := board.length_coefficient:
+        low, high = coefficient.interval
         print(
-            f"length coefficient: {coefficient['elo_per_doubling']:+.1f} Elo per doubling "
+            f"length coefficient: {coefficient.elo_per_doubling:+.1f} Elo per doubling "
             f"of length (95% {low:+.1f} to {high:+.1f})"
         )
 

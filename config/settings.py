@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -66,16 +68,40 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# After this many failures for one username, or from one IP address, logins are refused until
-# the cool-off passes (an admin can lift it sooner with `manage.py axes_reset`).
+# After this many failures for one username (from anywhere, and from one address), logins of
+# that username are refused until the cool-off passes (`manage.py axes_reset` lifts it sooner).
+# Locking a whole address is off by default: behind a NAT or proxy it would lock out every other
+# user there after one person's typos.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [["username", "ip_address"]]
+if env_bool("LOGIN_LOCK_USERNAME", True):
+    AXES_LOCKOUT_PARAMETERS.append("username")
+if env_bool("LOGIN_LOCK_ADDRESS", False):
+    AXES_LOCKOUT_PARAMETERS.append("ip_address")
 AXES_RESET_ON_SUCCESS = True
 # Behind a proxy the client address is in X-Forwarded-For; trust it only when told to.
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
 )
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images come from this server
+# only, no inline script or style (the pages keep their JS and CSS in static/), no plugins, no
+# framing, and forms post only here. `data:` images are the inline SVG icons of the CSS.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # HTTPS. Off by default so `make run` works on http://127.0.0.1; a production deployment behind
 # TLS sets HTTPS=true (and BEHIND_PROXY=true when a proxy terminates TLS), which makes
@@ -156,6 +182,25 @@ MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 MAX_IMPORT_UPLOAD_BYTES = env_int("MAX_IMPORT_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+# What one import may cost, whatever its size on disk (annotate/formats.py refuses the rest by
+# line). A JSONL line, a CSV row or a Parquet cell: 16 MiB is a few million words, and one line
+# is all a reader holds at a time.
+IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 16 * 1024 * 1024, minimum=1024)
+# What a compressed file may unpack to. Real preference text compresses 3-10x, a bomb thousands
+# of times; 16x the upload limit (8 GiB) keeps real files and stops a bomb.
+IMPORT_MAX_DECOMPRESSED_BYTES = env_int(
+    "IMPORT_MAX_DECOMPRESSED_BYTES", 16 * MAX_IMPORT_UPLOAD_BYTES, minimum=1
+)
+# What one Parquet page (the unit a reader unpacks at once) may unpack to, read from its header
+# before it is decoded. pyarrow and Spark write 1 MiB pages; a page holds at least one cell.
+IMPORT_MAX_PARQUET_PAGE_BYTES = env_int(
+    "IMPORT_MAX_PARQUET_PAGE_BYTES", 128 * 1024 * 1024, minimum=1024
+)
+# A `responses` row pairs every two of its responses, so pairs grow with the square. A ranking
+# has up to 8 responses (UltraFeedback 4, Nectar 7); 32 leaves room, and 496 pairs is every
+# pair of 32, so by default only the response count refuses (lower it to bound pairs per row).
+IMPORT_MAX_RESPONSES_PER_PROMPT = env_int("IMPORT_MAX_RESPONSES_PER_PROMPT", 32, minimum=2)
+IMPORT_MAX_PAIRS_PER_ROW = env_int("IMPORT_MAX_PAIRS_PER_ROW", 32 * 31 // 2, minimum=1)
 # JSON request bodies nested deeper than this are refused with 400 (annotate/api/parsers.py).
 MAX_JSON_DEPTH = 32
 
@@ -181,6 +226,9 @@ REST_FRAMEWORK = {
     # `?format=` names export formats (trl, hh, judgements), not DRF renderers.
     "URL_FORMAT_OVERRIDE": None,
 }
+# The schema and the API docs answer anonymous callers only when this is on (by default under
+# DEBUG, that is `make run`); otherwise they need a login or a token.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "prefloop API",
     "DESCRIPTION": "Pairwise preference annotation with a reward model in the loop.",
@@ -189,7 +237,6 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery. Without CELERY_BROKER_URL the broker is kombu's SQLAlchemy transport on a SQLite file

@@ -3,12 +3,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
 
+from config.apidocs import SchemaView, SwaggerView, inline_styles
 from config.converters import IdConverter
 from config.tokens import TokenView
 
@@ -20,9 +16,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Username and password for an API token; failures count toward the login lockout (axes).
     path("api/auth/token", TokenView.as_view(), name="api-token"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", inline_styles(SwaggerView.as_view(url_name="schema")), name="api-docs"),
     path("api/", include("annotate.api.urls")),
     path("api/", include("rewards.api.urls")),
     path("", include("annotate.urls")),

@@ -32,6 +32,7 @@ from annotate.formats import (
 from annotate.models import Pair, Project, Prompt, Response
 from rewards.models import Mode, ResponseScore, RewardModel
 from rewards.normalization import record_reward_stats
+from rewards.tasks import rerank_project_task
 
 # An upload this long is a few MB of JSON; larger score sets go in several uploads.
 MAX_SCORE_ROWS = 200_000
@@ -63,6 +64,32 @@ def register_external_model(project: Project, *, name: str) -> RewardModel:
             name=name,
             promotion_note="external: upload scores, then activate to serve",
         )
+
+
+class UnknownExternalModel(Exception):
+    """No external model with this id in the project."""
+
+
+def access_external_model(project: Project, pk: int) -> RewardModel:
+    """The project's external model `pk`; raises UnknownExternalModel."""
+    model = RewardModel.objects.filter(project=project, pk=pk, mode=Mode.EXTERNAL).first()
+    if model is None:
+        raise UnknownExternalModel("no such external model in this project")
+    return model
+
+
+def upload_external_scores(model: RewardModel, data: dict[str, Any]) -> int:
+    """Store the rows of a checked upload (`scores` or a JSONL `file`); all or none.
+
+    Returns the responses scored; raises ImportFormatError naming the bad lines. When the
+    model is served, the queue is re-ranked with the new scores once they are committed.
+    """
+    with score_rows(data) as rows, transaction.atomic():
+        scored = upload_scores(model, rows)
+        if model.is_active:
+            rerank_project_task.delay_on_commit(model.project_id)
+    model.refresh_from_db()
+    return scored
 
 
 def upload_scores(model: RewardModel, rows: Iterable[tuple[int, Any]]) -> int:

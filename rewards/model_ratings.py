@@ -16,6 +16,7 @@ from django.db.models import Avg, QuerySet
 
 from annotate.leaderboard.bradley_terry import fit_strengths, to_elo
 from annotate.models import Judgement, Project
+from annotate.signals import RewardModelRow, RewardModelView
 from rewards.models import ResponseScore, RewardModel
 
 
@@ -25,12 +26,12 @@ def reward_model_view(
     judgements: QuerySet[Judgement],
     models: tuple[str, ...],
     ratings: np.ndarray,
-) -> dict[str, Any] | None:
+) -> RewardModelView | None:
     """Mean reward and implied rating per model, with rank correlations to the human ratings."""
     # Imported here: scipy.stats is slow to import and only projects with a served model need it.
     from scipy.stats import kendalltau, spearmanr
 
-    served = RewardModel.objects.filter(project=project, is_active=True).first()
+    served = RewardModel.objects.served(project)
     if served is None:
         return None
     rewards = dict(
@@ -41,28 +42,29 @@ def reward_model_view(
     index = {name: k for k, name in enumerate(models)}
     implied, pairs = _implied_strengths(judgements, rewards, index)
     mean_reward = _mean_rewards(served, project)
+    ranks = _ranks(implied)
     rows = [
-        {
-            "model": name,
-            "mean_reward": mean_reward.get(name),
-            "rating": None if implied is None else float(implied[k]),
-            "human_rating": float(ratings[k]),
-        }
+        RewardModelRow(
+            model=name,
+            mean_reward=mean_reward.get(name),
+            rating=None if implied is None else float(implied[k]),
+            rank=ranks.get(k),
+            human_rating=float(ratings[k]),
+        )
         for k, name in enumerate(models)
     ]
-    _add_ranks(rows)
-    return {
-        "version": served.version,
-        "pairs": pairs,
-        "models": sorted(rows, key=lambda r: -r["human_rating"]),
-        "spearman": _correlation(spearmanr, ratings, implied),
-        "kendall": _correlation(kendalltau, ratings, implied),
-        "mean_reward_spearman": _correlation(
+    return RewardModelView(
+        version=served.version,
+        pairs=pairs,
+        models=sorted(rows, key=lambda r: -r.human_rating),
+        spearman=_correlation(spearmanr, ratings, implied),
+        kendall=_correlation(kendalltau, ratings, implied),
+        mean_reward_spearman=_correlation(
             spearmanr,
             ratings,
-            np.array([math.nan if r["mean_reward"] is None else r["mean_reward"] for r in rows]),
+            np.array([math.nan if r.mean_reward is None else r.mean_reward for r in rows]),
         ),
-    }
+    )
 
 
 def _implied_strengths(
@@ -104,13 +106,12 @@ def _mean_rewards(served: RewardModel, project: Project) -> dict[str, float]:
     return {r["response__model_name"]: float(r["reward"]) for r in rows}
 
 
-def _add_ranks(rows: list[dict[str, Any]]) -> None:
-    """Rank 1 for the highest implied rating (no intervals here: the model has no votes)."""
-    rated = sorted((r for r in rows if r["rating"] is not None), key=lambda r: -r["rating"])
-    for position, row in enumerate(rated, start=1):
-        row["rank"] = position
-    for row in rows:
-        row.setdefault("rank", None)
+def _ranks(implied: np.ndarray | None) -> dict[int, int]:
+    """Model index to rank, 1 for the highest implied rating (no intervals: it has no votes)."""
+    if implied is None:
+        return {}
+    order = sorted(range(len(implied)), key=lambda k: -float(implied[k]))
+    return {k: position for position, k in enumerate(order, start=1)}
 
 
 def _correlation(method: Any, human: np.ndarray, other: np.ndarray | None) -> float | None:
@@ -124,8 +125,7 @@ def _correlation(method: Any, human: np.ndarray, other: np.ndarray | None) -> fl
     return None if math.isnan(value) else float(value)
 
 
-def on_leaderboard_built(sender: Any, project: Project, **kwargs: Any) -> dict[str, Any]:
-    view = reward_model_view(
+def on_leaderboard_built(sender: Any, project: Project, **kwargs: Any) -> RewardModelView | None:
+    return reward_model_view(
         project, judgements=kwargs["judgements"], models=kwargs["models"], ratings=kwargs["ratings"]
     )
-    return {"reward_model": view}

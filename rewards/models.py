@@ -15,6 +15,13 @@ class Mode(models.TextChoices):
     EXTERNAL = "external", "External (uploaded scores)"
 
 
+class RewardModelQuerySet(models.QuerySet["RewardModel"]):
+    def served(self, project: Project | int) -> RewardModel | None:
+        """The project's served version (given the project or its id), or None."""
+        project_id = project if isinstance(project, int) else project.pk
+        return self.filter(project_id=project_id, is_active=True).first()
+
+
 class RewardModel(models.Model):
     """One trained version of a project's reward model."""
 
@@ -48,6 +55,8 @@ class RewardModel(models.Model):
     reranked_at = models.DateTimeField(null=True, blank=True)
     rerank_error = models.TextField(blank=True)
     rerank_attempts = models.PositiveSmallIntegerField(default=0)
+
+    objects = RewardModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["-version"]

@@ -17,6 +17,7 @@ from django.db.models import Avg, Count, StdDev
 from django.http import StreamingHttpResponse
 
 from annotate.formats import jsonl_chunks, parquet_chunks
+from annotate.models import Project
 from annotate.paging import keyset_pages
 from rewards.models import ResponseScore, RewardModel
 
@@ -102,6 +103,23 @@ def iter_normalized_rows(model: RewardModel) -> Iterator[dict[str, Any]]:
                 "percentile": percentile(reward, ranked),
                 "model_version": model.version,
             }
+
+
+class NoSuchVersion(Exception):
+    """The project has no such version, or serves none."""
+
+
+def export_project_rewards(
+    project: Project, *, file: str, version: int | None = None
+) -> StreamingHttpResponse:
+    """The export of `version`, or of the served version; raises NoSuchVersion."""
+    if version:
+        model = RewardModel.objects.filter(project=project, version=version).first()
+    else:
+        model = RewardModel.objects.served(project)
+    if model is None:
+        raise NoSuchVersion("no such version" if version else "this project serves no model yet")
+    return rewards_export(model, file=file)
 
 
 def rewards_export(model: RewardModel, *, file: str) -> StreamingHttpResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from annotate.models import Project
 from rewards.models import EmbeddingRun, RewardModel, TrainingRun
@@ -12,25 +12,67 @@ from rewards.random_slice import slice_estimates
 SLICE_VERSIONS = 10
 
 
-def models_overview(project: Project) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelsOverview:
+    """The served version, every version (newest first), the latest runs and embedding run."""
+
+    active: RewardModel | None
+    # The latest SLICE_VERSIONS carry a `slice_estimate` (SliceEstimate), the others None.
+    models: list[RewardModel]
+    runs: list[TrainingRun]
+    embedding: EmbeddingRun | None
+
+
+def models_overview(project: Project) -> ModelsOverview:
     models = list(RewardModel.objects.filter(project=project).order_by("-version"))
     estimates = slice_estimates(project, models[:SLICE_VERSIONS])
     for model in models:
-        model.slice_estimate = estimates.get(model.pk)
-    return {
-        "active": next((m for m in models if m.is_active), None),
-        "models": models,
-        "runs": list(TrainingRun.objects.filter(project=project).select_related("model")[:10]),
-        "embedding": EmbeddingRun.objects.filter(project=project).first(),
-    }
+        # Read by RewardModelSerializer and the page beside the model's own fields.
+        model.slice_estimate = estimates.get(model.pk)  # type: ignore[attr-defined]
+    return ModelsOverview(
+        active=next((m for m in models if m.is_active), None),
+        models=models,
+        runs=list(TrainingRun.objects.filter(project=project).select_related("model")[:10]),
+        embedding=EmbeddingRun.objects.filter(project=project).first(),
+    )
 
 
-def learning_curve(models: list[RewardModel], *, width: int = 560, height: int = 220) -> dict:
+@dataclass(frozen=True)
+class CurvePoint:
+    x: float
+    y: float
+    judgements: int
+    accuracy: float
+    version: int
+
+
+@dataclass(frozen=True)
+class CurveTick:
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """SVG geometry of the learning curve, in pixels; no points before a version has metrics."""
+
+    points: list[CurvePoint]
+    width: int
+    height: int
+    polyline: str = ""
+    ticks: list[CurveTick] = field(default_factory=list)
+    max_x: int = 0
+    pad: int = 0
+
+
+def learning_curve(
+    models: list[RewardModel], *, width: int = 560, height: int = 220
+) -> LearningCurve:
     """SVG coordinates of validation accuracy against judgements, one point per version."""
     points = sorted((m.judgements, m.accuracy, m.version) for m in models if m.accuracy is not None)
     pad = 36
     if not points:
-        return {"points": [], "width": width, "height": height}
+        return LearningCurve(points=[], width=width, height=height)
     max_x = max(p[0] for p in points) or 1
     low = min(0.4, min(p[1] for p in points))
 
@@ -40,16 +82,16 @@ def learning_curve(models: list[RewardModel], *, width: int = 560, height: int =
         return round(px, 1), round(py, 1)
 
     placed = [
-        {"x": place(j, a)[0], "y": place(j, a)[1], "judgements": j, "accuracy": a, "version": v}
+        CurvePoint(x=place(j, a)[0], y=place(j, a)[1], judgements=j, accuracy=a, version=v)
         for j, a, v in points
     ]
-    ticks = [{"y": place(0, t)[1], "label": f"{t:.0%}"} for t in (low, (low + 1) / 2, 1.0)]
-    return {
-        "points": placed,
-        "polyline": " ".join(f"{p['x']},{p['y']}" for p in placed),
-        "ticks": ticks,
-        "width": width,
-        "height": height,
-        "max_x": max_x,
-        "pad": pad,
-    }
+    ticks = [CurveTick(y=place(0, t)[1], label=f"{t:.0%}") for t in (low, (low + 1) / 2, 1.0)]
+    return LearningCurve(
+        points=placed,
+        polyline=" ".join(f"{p.x},{p.y}" for p in placed),
+        ticks=ticks,
+        width=width,
+        height=height,
+        max_x=max_x,
+        pad=pad,
+    )

@@ -14,7 +14,7 @@ from rewards.models import ResponseScore, RewardModel
 
 def served_rewards(pair: Pair) -> PairDetail | None:
     """Rewards of both responses under the served version, and its P(a better than b)."""
-    model = RewardModel.objects.filter(project_id=pair.project_id, is_active=True).first()
+    model = RewardModel.objects.served(pair.project_id)
     if model is None:
         return None
     scores = {
@@ -50,7 +50,7 @@ def margin_sort(project: Project) -> PairSort | None:
     version that wrote it, so every page is an index range scan; pairs the served version has
     not scored (yet) are left out of this sort.
     """
-    model = RewardModel.objects.filter(project=project, is_active=True).first()
+    model = RewardModel.objects.served(project)
     if model is None:
         return None
 

@@ -9,7 +9,8 @@ was trained, estimate that version's accuracy on the project's pairs without tha
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
@@ -21,6 +22,23 @@ if TYPE_CHECKING:  # the model side stays out of web processes' imports
     from rewards.ml.data import PreferencePair
 
 Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class SliceSummary:
+    """A version's accuracy on some fresh decided judgements."""
+
+    n: int
+    accuracy: float | None
+    interval: list[float] | None  # 95% Wilson, percent
+
+
+@dataclass(frozen=True)
+class SliceEstimate:
+    """Accuracy on random-slice judgements (unbiased) and on the pairs the model chose."""
+
+    random_slice: SliceSummary
+    model_chosen: SliceSummary
 
 
 def decided_judgements(project: Project) -> QuerySet[Judgement]:
@@ -43,7 +61,7 @@ def wilson_interval(hits: int, n: int) -> list[float] | None:
     return [round(100 * (centre - half), 1), round(100 * (centre + half), 1)]
 
 
-def slice_estimates(project: Project, models: list[RewardModel]) -> dict[int, dict[str, Any]]:
+def slice_estimates(project: Project, models: list[RewardModel]) -> dict[int, SliceEstimate]:
     """Per version id: accuracy on random-slice vs model-chosen judgements made after it.
 
     Only judgements newer than the version's training snapshot count (it never saw them), and
@@ -69,19 +87,16 @@ def slice_estimates(project: Project, models: list[RewardModel]) -> dict[int, di
                 tally = tallies[bool(in_slice)]
                 tally[0] += (rewards[a] > rewards[b]) == (choice == Choice.A)
                 tally[1] += 1
-        estimates[model.pk] = {
-            "random_slice": _summary(*tallies[True]),
-            "model_chosen": _summary(*tallies[False]),
-        }
+        estimates[model.pk] = SliceEstimate(
+            random_slice=_summary(*tallies[True]), model_chosen=_summary(*tallies[False])
+        )
     return estimates
 
 
-def _summary(hits: int, n: int) -> dict[str, Any]:
-    return {
-        "n": n,
-        "accuracy": round(hits / n, 4) if n else None,
-        "interval": wilson_interval(hits, n),
-    }
+def _summary(hits: int, n: int) -> SliceSummary:
+    return SliceSummary(
+        n=n, accuracy=round(hits / n, 4) if n else None, interval=wilson_interval(hits, n)
+    )
 
 
 def split_by_lease_kind(

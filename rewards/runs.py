@@ -15,7 +15,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotate.models import Judgement, Project
-from rewards.models import RewardModel, TrainingRun
+from rewards.models import Mode, RewardModel, TrainingRun
 from rewards.tasks import rerank_project_task, retrain_project_task
 from workers.heartbeat import beating as keep_beating
 
@@ -23,10 +23,10 @@ Status = TrainingRun.Status
 
 
 def request_retrain(
-    project: Any,
+    project: Project,
     *,
-    trigger: str = "manual",
-    mode: str = "heads",
+    trigger: str = TrainingRun.Trigger.MANUAL,
+    mode: str = Mode.HEADS,
     user: Any = None,
     options: dict[str, Any] | None = None,
 ) -> tuple[TrainingRun, bool]:
@@ -85,7 +85,7 @@ def finish_run(run_id: int, status: str, **fields: Any) -> None:
     )
 
 
-def fail_stale_runs(*, project: Any = None) -> int:
+def fail_stale_runs(*, project: Project | None = None) -> int:
     """Runs whose worker stopped beating are failed, so the project can train again."""
     stale = timezone.now() - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
     runs = TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale)

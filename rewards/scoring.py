@@ -10,8 +10,26 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Project
-from rewards.models import RewardModel, ScoreRequest
+from rewards.models import Mode, RewardModel, ScoreRequest
 from rewards.tasks import score_request_task
+
+
+class NotScorable(Exception):
+    """The project serves no model that can score new responses."""
+
+
+def score_with_served(project: Project, payload: dict[str, Any]) -> ScoreRequest:
+    """Queue scoring of `payload` (a checked prompt and responses) by the served version.
+
+    Raises NotScorable when no version is served, or the served one is external (it only has
+    the scores uploaded for the project's own responses).
+    """
+    model = RewardModel.objects.served(project)
+    if model is None:
+        raise NotScorable("this project has no active reward model yet; retrain first")
+    if model.mode == Mode.EXTERNAL:
+        raise NotScorable("the served model is external: it scores only uploaded responses")
+    return request_score(project, model, payload)
 
 
 def request_score(project: Project, model: RewardModel, payload: dict[str, Any]) -> ScoreRequest:

@@ -9,7 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.permissions import access_project
-from rewards.models import RewardModel
+from annotate.views.parsing import InvalidInput, parse
+from rewards.api.serializers import RetrainInputSerializer
+from rewards.models import RewardModel, TrainingRun
 from rewards.overview import learning_curve, models_overview
 from rewards.runs import activate_model, request_retrain
 
@@ -21,10 +23,15 @@ def models_page(request: HttpRequest, slug: str) -> HttpResponse:
     overview = models_overview(project)
     context = {
         "project": project,
-        **overview,
-        "live_run": next((r for r in overview["runs"] if r.is_live), None),
-        "last_failed": next((r for r in overview["runs"][:1] if r.status == "failed"), None),
-        "curve": learning_curve(overview["models"]),
+        "active": overview.active,
+        "models": overview.models,
+        "runs": overview.runs,
+        "embedding": overview.embedding,
+        "live_run": next((r for r in overview.runs if r.is_live), None),
+        "last_failed": next(
+            (r for r in overview.runs[:1] if r.status == TrainingRun.Status.FAILED), None
+        ),
+        "curve": learning_curve(overview.models),
     }
     return render(request, "rewards/models.html", context)
 
@@ -33,10 +40,13 @@ def models_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def retrain(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    mode = request.POST.get("mode", "heads")
-    if mode not in ("heads", "finetune"):
-        mode = "heads"
-    run, created = request_retrain(project, mode=mode, user=request.user)
+    try:
+        options = parse(RetrainInputSerializer, request.POST)
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return redirect("models", slug=slug)
+    mode = options.pop("mode")
+    run, created = request_retrain(project, mode=mode, user=request.user, options=options)
     if not created:
         messages.info(request, f"Run {run.pk} is already {run.status}; following it.")
     return redirect("models", slug=slug)

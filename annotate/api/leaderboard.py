@@ -8,14 +8,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.serializers import LeaderboardQuerySerializer
 from annotate.leaderboard.board import project_leaderboard
 from annotate.permissions import CanViewLeaderboard, ProjectAPIView
-
-
-class LeaderboardQuerySerializer(serializers.Serializer):
-    length_control = serializers.BooleanField(
-        default=False, help_text="Fit with the log length ratio as a covariate (0 or 1)."
-    )
 
 
 class RankingSerializer(serializers.Serializer):
@@ -95,4 +90,4 @@ class LeaderboardView(ProjectAPIView):
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         board = project_leaderboard(project, **query.validated_data)
-        return Response(LeaderboardSerializer(board).data)
+        return Response(LeaderboardSerializer(board.to_json()).data)

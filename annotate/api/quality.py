@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.serializers import PauseInputSerializer
 from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import IsProjectAdmin, ProjectAPIView
 from annotate.quality.report import quality_report
@@ -78,10 +79,6 @@ class QualityView(ProjectAPIView):
     @extend_schema(responses=QUALITY_SCHEMA)
     def get(self, request: Request, slug: str) -> Response:
         return Response(quality_report(self.get_object()))
-
-
-class PauseInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
 
 
 class AnnotatorPauseView(ProjectAPIView):

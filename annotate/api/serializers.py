@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotate.exporting.datasets import EXPORT_FORMATS
+from annotate.exporting.datasets import EXPORT_FORMATS, FILE_TYPES
 from annotate.formats import FORMATS
 from annotate.importing.pipeline import LABEL_MODES
 from annotate.models import ImportJob, Membership, Project, Role
@@ -77,7 +77,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class ImportInputSerializer(serializers.Serializer):
-    file = serializers.FileField()
+    """An upload (page and API): the one check of its format and label mode."""
+
+    file = serializers.FileField(error_messages={"required": "Choose a file to import."})
     format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
     labels = serializers.ChoiceField(choices=LABEL_MODES, default="judgements")
 
@@ -103,9 +105,25 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
 
 class ExportQuerySerializer(serializers.Serializer):
+    """An export's query string (page and API)."""
+
     format = serializers.ChoiceField(choices=EXPORT_FORMATS)
-    file = serializers.ChoiceField(choices=["jsonl", "parquet"], default="jsonl")
+    file = serializers.ChoiceField(choices=FILE_TYPES, default="jsonl")
     min_agreement = serializers.FloatField(default=0.0, min_value=0.0, max_value=1.0)
     exclude_flagged = serializers.BooleanField(
         default=False, help_text="leave out annotators the quality checks flag"
     )
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    """The leaderboard's query string (page, CSV and API)."""
+
+    length_control = serializers.BooleanField(
+        default=False, help_text="Fit with the log length ratio as a covariate (0 or 1)."
+    )
+
+
+class PauseInputSerializer(serializers.Serializer):
+    """Why an annotator is paused (quality page and API); reinstating ignores it."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
-from annotate.models import Judgement, Pair, Project, Prompt
+from annotate.models import Choice, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
 
@@ -160,9 +160,9 @@ def _decided_pairs(
         if tally is None or tally[0] != pair_id:
             continue
         winner, share = majority(tally[1])
-        if winner in ("a", "b") and share >= min_agreement:
+        if winner in (Choice.A, Choice.B) and share >= min_agreement:
             decoded = _messages(messages)
-            yield (decoded, a, b) if winner == "a" else (decoded, b, a)
+            yield (decoded, a, b) if winner == Choice.A else (decoded, b, a)
 
 
 def _messages(value: str | list[dict[str, str]]) -> list[dict[str, str]]:

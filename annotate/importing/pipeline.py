@@ -57,7 +57,8 @@ def start_import(
 ) -> ImportJob:
     """Store an upload and enqueue its import once the job row is committed.
 
-    The one entry point for uploads (page and API); the worker validates and imports the file.
+    The one entry point for uploads (page and API). Its format and labels were checked by
+    ImportInputSerializer (choices from FORMATS and LABEL_MODES); the worker checks the file.
     """
     check_not_archived(project)
     limit = settings.MAX_IMPORT_UPLOAD_BYTES
@@ -65,10 +66,6 @@ def start_import(
         raise UploadTooLarge(
             f"file is larger than {limit} bytes; use `manage.py import_pairs` for files this large"
         )
-    if format != "auto" and format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; use auto or one of {', '.join(FORMATS)}")
-    if labels not in LABEL_MODES:
-        raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}")
     with transaction.atomic():
         job = ImportJob.objects.create(
             project=project,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotate.judging.gold import check_not_paused, pick_gold_pair
 from annotate.judging.overlap import target
-from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import Acquisition, Assignment, Judgement, Pair, PairStatus, Project
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
 MAX_CANDIDATES = 5
@@ -81,7 +81,7 @@ def _lease(
 
 def draws_random_slice(project: Project) -> bool:
     """Serve this lease in random order? A share of leases is, while a model orders the rest."""
-    if project.acquisition == "random" or project.random_slice_share <= 0:
+    if project.acquisition == Acquisition.RANDOM or project.random_slice_share <= 0:
         return False
     return secrets.randbelow(1_000_000) < project.random_slice_share * 1_000_000
 

@@ -12,10 +12,10 @@ from django.utils import timezone
 from annotate.judging.gold import AnnotatorPaused, update_gold_pause
 from annotate.judging.overlap import settle, settling_reads_votes, target
 from annotate.judging.queue import LeaseContended, lease_next_pair, live_leases
-from annotate.models import AskRationale, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import AskRationale, Assignment, Choice, Judgement, Pair, PairStatus, Project
 from annotate.permissions import visible_projects
 
-SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+SHOWN_CHOICES = ("left", "right", Choice.TIE, Choice.BOTH_BAD)
 
 
 class JudgingError(Exception):
@@ -52,9 +52,9 @@ def check_judgement_input(
     """Raise InvalidJudgement (naming the field) for what this project does not accept."""
     if choice not in SHOWN_CHOICES:
         raise InvalidJudgement(f"unknown choice {choice!r}", field="choice")
-    if choice == "tie" and not project.allow_tie:
+    if choice == Choice.TIE and not project.allow_tie:
         raise InvalidJudgement("this project does not allow ties", field="choice")
-    if choice == "both_bad" and not project.allow_both_bad:
+    if choice == Choice.BOTH_BAD and not project.allow_both_bad:
         raise InvalidJudgement('this project does not allow "both bad"', field="choice")
     if strength is not None and not 1 <= strength <= 3:
         raise InvalidJudgement("strength must be 1, 2 or 3", field="strength")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from annotate.leaderboard.bradley_terry import (
     tally,
 )
 from annotate.models import Judgement, Project, Response
-from annotate.signals import leaderboard_built
+from annotate.signals import RewardModelView, leaderboard_built
 
 # A cached board is keyed by the counted judgements' count and latest id, so it goes stale only
 # through edits that change neither; the timeout bounds that.
@@ -42,6 +43,84 @@ CSV_COLUMNS = [
     "mean_length",
 ]
 PLAIN_COLUMNS = ["rating_without_length_control", "rank_without_length_control"]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """An Elo-scale rating, its 95% bootstrap interval and its interval-based rank."""
+
+    rating: float
+    interval: tuple[float, float]
+    rank: int
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One source model's line of the board."""
+
+    model: str
+    rating: float
+    interval: tuple[float, float]
+    rank: int
+    votes: int
+    wins: int
+    losses: int
+    ties: int
+    both_bad: int
+    mean_length: float | None  # characters
+    # The plain fit's ranking, beside the length-controlled one (with length control only).
+    without_length_control: Ranking | None = None
+
+
+@dataclass(frozen=True)
+class LengthCoefficient:
+    """Elo points a response gains against one half its length, with its 95% interval."""
+
+    elo_per_doubling: float
+    interval: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class WinRates:
+    """Pairwise counts, [i][j] indexed in `models` order; losses of i to j are wins[j][i]."""
+
+    models: list[str] = field(default_factory=list)
+    # Share of i-vs-j votes that i won, ties and both-bad as half; None without votes.
+    rates: list[list[float | None]] = field(default_factory=list)
+    votes: list[list[int]] = field(default_factory=list)
+    wins: list[list[int]] = field(default_factory=list)
+    ties: list[list[int]] = field(default_factory=list)
+    both_bad: list[list[int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the leaderboard page, its CSV and the API show; models in rank order."""
+
+    length_control: bool
+    votes: int
+    bootstrap_rounds: int
+    models: list[ModelRow] = field(default_factory=list)
+    length_coefficient: LengthCoefficient | None = None
+    win_rates: WinRates = field(default_factory=WinRates)
+    # Added on every call by a receiver of `leaderboard_built` (rewards), never cached.
+    reward_model: RewardModelView | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's body: a row has `without_length_control` only when length is controlled."""
+        body = asdict(self)
+        for row in body["models"]:
+            if row["without_length_control"] is None:
+                del row["without_length_control"]
+        return body
+
+
+@dataclass(frozen=True)
+class HumanBoard:
+    """The cached part: the board from the votes, and the plain ratings in its models' order."""
+
+    board: Board
+    ratings: list[float]
 
 
 def vote_rows(judgements: QuerySet[Judgement]) -> Iterator[tuple[str, str, str, int, int]]:
@@ -65,100 +144,99 @@ def models_with_votes(project: Project) -> int:
 
 def project_leaderboard(
     project: Project, *, length_control: bool = False, rounds: int = DEFAULT_ROUNDS
-) -> dict[str, Any]:
+) -> Board:
     """Ratings, intervals, ranks, counts and win rates; with length control, both rankings.
 
     The human part (a query over every vote and a bootstrap) is cached until the counted
-    judgements change; receivers of `leaderboard_built` add their sections on every call.
+    judgements change; the reward model's view (from `leaderboard_built`) is added every call.
     """
     judgements = counted_judgements(project)
     state = judgements.aggregate(n=Count("id"), last=Max("id"))
-    key = f"leaderboard:{project.pk}:{state['n']}:{state['last']}:{length_control:d}:{rounds}"
-    human = cache.get(key)
+    # The value is a HumanBoard; "board" keeps it apart from the dicts older releases cached.
+    key = f"leaderboard:board:{project.pk}:{state['n']}:{state['last']}:{length_control:d}:{rounds}"
+    human: HumanBoard | None = cache.get(key)
     if human is None:
         human = _human_board(project, judgements, length_control=length_control, rounds=rounds)
         cache.set(key, human, timeout=CACHE_SECONDS)
-    board = {**human["board"], "reward_model": None}
-    if human["ratings"]:
-        for _, extra in leaderboard_built.send(
-            sender=Project,
-            project=project,
-            judgements=judgements,
-            models=tuple(board["win_rates"]["models"]),
-            ratings=np.array(human["ratings"]),
-        ):
-            board.update(extra or {})
-    return board
+    if not human.ratings:
+        return human.board
+    # django-stubs types a receiver's reply as `str | None`; ours return a RewardModelView.
+    replies: Sequence[tuple[Any, object]] = leaderboard_built.send(
+        sender=Project,
+        project=project,
+        judgements=judgements,
+        models=tuple(human.board.win_rates.models),
+        ratings=np.array(human.ratings),
+    )
+    views = [view for _, view in replies if isinstance(view, RewardModelView)]
+    return replace(human.board, reward_model=views[-1] if views else None)
 
 
 def _human_board(
     project: Project, judgements: QuerySet[Judgement], *, length_control: bool, rounds: int
-) -> dict[str, Any]:
+) -> HumanBoard:
     """The board from the votes alone, and the plain ratings in the votes' model order."""
     votes = build_votes(vote_rows(judgements))
-    board: dict[str, Any] = {
-        "length_control": length_control,
-        "votes": len(votes),
-        "bootstrap_rounds": rounds,
-        "models": [],
-        "length_coefficient": None,
-        "win_rates": {
-            "models": [],
-            "rates": [],
-            "votes": [],
-            "wins": [],
-            "ties": [],
-            "both_bad": [],
-        },
-    }
     if len(votes.models) < 2:
-        return {"board": board, "ratings": []}
+        empty = Board(length_control=length_control, votes=len(votes), bootstrap_rounds=rounds)
+        return HumanBoard(board=empty, ratings=[])
     plain = fit_leaderboard(votes, rounds=rounds)
     fit = fit_leaderboard(votes, length_control=True, rounds=rounds) if length_control else plain
     counts = tally(votes)
     lengths = mean_lengths(project)
-    board["models"] = _model_rows(votes, counts, fit, plain if length_control else None, lengths)
-    if length_control:
-        board["length_coefficient"] = {
-            "elo_per_doubling": fit.length_coefficient,
-            "interval": list(fit.length_interval or ()),
-        }
-    board["win_rates"] = {
-        "models": list(votes.models),
-        "rates": [[_float(x) for x in row] for row in counts.win_rate],
-        "votes": counts.pair_votes.tolist(),
-        "wins": counts.pair_wins.tolist(),
-        "ties": counts.pair_ties.tolist(),
-        "both_bad": counts.pair_both_bad.tolist(),
-    }
-    return {"board": board, "ratings": plain.ratings.tolist()}
+    board = Board(
+        length_control=length_control,
+        votes=len(votes),
+        bootstrap_rounds=rounds,
+        models=_model_rows(votes, counts, fit, plain if length_control else None, lengths),
+        length_coefficient=_length_coefficient(fit) if length_control else None,
+        win_rates=WinRates(
+            models=list(votes.models),
+            rates=[[_float(x) for x in row] for row in counts.win_rate],
+            votes=counts.pair_votes.tolist(),
+            wins=counts.pair_wins.tolist(),
+            ties=counts.pair_ties.tolist(),
+            both_bad=counts.pair_both_bad.tolist(),
+        ),
+    )
+    return HumanBoard(board=board, ratings=plain.ratings.tolist())
 
 
 def _model_rows(
     votes: Votes, counts: Tally, fit: Fit, uncontrolled: Fit | None, lengths: dict[str, float]
-) -> list[dict[str, Any]]:
-    rows = []
-    for k, name in enumerate(votes.models):
-        row = {
-            "model": name,
-            "rating": float(fit.ratings[k]),
-            "interval": [float(fit.low[k]), float(fit.high[k])],
-            "rank": int(fit.ranks[k]),
-            "votes": int(counts.votes[k]),
-            "wins": int(counts.wins[k]),
-            "losses": int(counts.losses[k]),
-            "ties": int(counts.ties[k]),
-            "both_bad": int(counts.both_bad[k]),
-            "mean_length": lengths.get(name),
-        }
-        if uncontrolled is not None:
-            row["without_length_control"] = {
-                "rating": float(uncontrolled.ratings[k]),
-                "interval": [float(uncontrolled.low[k]), float(uncontrolled.high[k])],
-                "rank": int(uncontrolled.ranks[k]),
-            }
-        rows.append(row)
-    return sorted(rows, key=lambda r: (r["rank"], -r["rating"]))
+) -> list[ModelRow]:
+    rows = [
+        ModelRow(
+            model=name,
+            rating=float(fit.ratings[k]),
+            interval=(float(fit.low[k]), float(fit.high[k])),
+            rank=int(fit.ranks[k]),
+            votes=int(counts.votes[k]),
+            wins=int(counts.wins[k]),
+            losses=int(counts.losses[k]),
+            ties=int(counts.ties[k]),
+            both_bad=int(counts.both_bad[k]),
+            mean_length=lengths.get(name),
+            without_length_control=None if uncontrolled is None else _ranking(uncontrolled, k),
+        )
+        for k, name in enumerate(votes.models)
+    ]
+    return sorted(rows, key=lambda r: (r.rank, -r.rating))
+
+
+def _ranking(fit: Fit, k: int) -> Ranking:
+    return Ranking(
+        rating=float(fit.ratings[k]),
+        interval=(float(fit.low[k]), float(fit.high[k])),
+        rank=int(fit.ranks[k]),
+    )
+
+
+def _length_coefficient(fit: Fit) -> LengthCoefficient | None:
+    """The coefficient of a fit with length as a covariate (None for a plain fit)."""
+    if fit.length_coefficient is None or fit.length_interval is None:
+        return None
+    return LengthCoefficient(elo_per_doubling=fit.length_coefficient, interval=fit.length_interval)
 
 
 def mean_lengths(project: Project) -> dict[str, float]:
@@ -176,88 +254,131 @@ def _float(x: float) -> float | None:
     return None if x != x else float(x)
 
 
-def leaderboard_csv(board: dict[str, Any]) -> str:
+def leaderboard_csv(board: Board) -> str:
     """The leaderboard's table as CSV, one row per model in rank order.
 
     With length control, the plain fit's rating and rank follow in two more columns.
     """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS + (PLAIN_COLUMNS if board["length_control"] else []))
-    for row in board["models"]:
-        other = row.get("without_length_control")
+    writer.writerow(CSV_COLUMNS + (PLAIN_COLUMNS if board.length_control else []))
+    for row in board.models:
+        other = row.without_length_control
         writer.writerow(
             [
-                row["rank"],
-                row["model"],
-                f"{row['rating']:.2f}",
-                f"{row['interval'][0]:.2f}",
-                f"{row['interval'][1]:.2f}",
-                row["votes"],
-                row["wins"],
-                row["losses"],
-                row["ties"],
-                row["both_bad"],
-                "" if row["mean_length"] is None else f"{row['mean_length']:.0f}",
-                *([f"{other['rating']:.2f}", other["rank"]] if other else []),
+                row.rank,
+                row.model,
+                f"{row.rating:.2f}",
+                f"{row.interval[0]:.2f}",
+                f"{row.interval[1]:.2f}",
+                row.votes,
+                row.wins,
+                row.losses,
+                row.ties,
+                row.both_bad,
+                "" if row.mean_length is None else f"{row.mean_length:.0f}",
+                *([f"{other.rating:.2f}", other.rank] if other else []),
             ]
         )
     return out.getvalue()
 
 
-def interval_plot(models: list[dict[str, Any]], *, width: int = 640) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PlotRow:
+    model: str
+    y: float
+    x_low: float
+    x_high: float
+    x: float
+    rating: float
+    interval: tuple[float, float]
+    rank: int
+
+
+@dataclass(frozen=True)
+class PlotTick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class IntervalPlot:
+    """SVG geometry of the ratings and their intervals, in pixels."""
+
+    rows: list[PlotRow]
+    width: int
+    height: int
+    ticks: list[PlotTick] = field(default_factory=list)
+    pad_left: int = 0
+    axis_y: int = 0
+
+
+def interval_plot(models: list[ModelRow], *, width: int = 640) -> IntervalPlot:
     """SVG coordinates of each model's interval and rating, one row per model in rank order."""
     row_height, pad_left, pad_right, top = 26, 170, 20, 24
     height = top + row_height * len(models) + 24
     if not models:
-        return {"rows": [], "width": width, "height": height}
-    low = min(m["interval"][0] for m in models)
-    high = max(m["interval"][1] for m in models)
+        return IntervalPlot(rows=[], width=width, height=height)
+    low = min(m.interval[0] for m in models)
+    high = max(m.interval[1] for m in models)
     span = (high - low) or 1.0
 
     def x(value: float) -> float:
         return round(pad_left + (width - pad_left - pad_right) * (value - low) / span, 1)
 
     rows = [
-        {
-            "model": m["model"],
-            "y": top + row_height * k + row_height / 2,
-            "x_low": x(m["interval"][0]),
-            "x_high": x(m["interval"][1]),
-            "x": x(m["rating"]),
-            "rating": m["rating"],
-            "interval": m["interval"],
-            "rank": m["rank"],
-        }
+        PlotRow(
+            model=m.model,
+            y=top + row_height * k + row_height / 2,
+            x_low=x(m.interval[0]),
+            x_high=x(m.interval[1]),
+            x=x(m.rating),
+            rating=m.rating,
+            interval=m.interval,
+            rank=m.rank,
+        )
         for k, m in enumerate(models)
     ]
-    ticks = [{"x": x(v), "label": f"{v:.0f}"} for v in (low, (low + high) / 2, high)]
-    return {
-        "rows": rows,
-        "ticks": ticks,
-        "width": width,
-        "height": height,
-        "pad_left": pad_left,
-        "axis_y": height - 18,
-    }
+    ticks = [PlotTick(x=x(v), label=f"{v:.0f}") for v in (low, (low + high) / 2, high)]
+    return IntervalPlot(
+        rows=rows, ticks=ticks, width=width, height=height, pad_left=pad_left, axis_y=height - 18
+    )
 
 
-def win_rate_table(win_rates: dict[str, Any]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class WinRateCell:
+    """The row model's record against the column model."""
+
+    rate: float | None
+    votes: int
+    wins: int
+    losses: int
+    ties: int
+    both_bad: int
+
+
+@dataclass(frozen=True)
+class WinRateRow:
+    model: str
+    cells: list[WinRateCell]
+
+
+def win_rate_table(win_rates: WinRates) -> list[WinRateRow]:
     """Rows of the win-rate matrix for a template: each model with its cells against the rest."""
     return [
-        {
-            "model": model,
-            "cells": [
-                {
-                    "rate": win_rates["rates"][i][j],
-                    "votes": win_rates["votes"][i][j],
-                    "wins": win_rates["wins"][i][j],
-                    "losses": win_rates["wins"][j][i],
-                    "ties": win_rates["ties"][i][j],
-                    "both_bad": win_rates["both_bad"][i][j],
-                }
-                for j in range(len(win_rates["models"]))
+        WinRateRow(
+            model=model,
+            cells=[
+                WinRateCell(
+                    rate=win_rates.rates[i][j],
+                    votes=win_rates.votes[i][j],
+                    wins=win_rates.wins[i][j],
+                    losses=win_rates.wins[j][i],
+                    ties=win_rates.ties[i][j],
+                    both_bad=win_rates.both_bad[i][j],
+                )
+                for j in range(len(win_rates.models))
             ],
-        }
-        for i, model in enumerate(win_rates["models"])
+        )
+        for i, model in enumerate(win_rates.models)
     ]

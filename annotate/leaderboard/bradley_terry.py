@@ -18,12 +18,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db.models import QuerySet
 
-from annotate.models import Judgement, Project
+from annotate.models import Choice, Judgement, Project
 from annotate.quality.measures import training_judgements
 
 # Outcome codes, in canonical order: the first model won, the second won, tie, both bad.
 FIRST, SECOND, TIE, BOTH_BAD = 0, 1, 2, 3
-CHOICE_CODES = {"a": FIRST, "b": SECOND, "tie": TIE, "both_bad": BOTH_BAD}
+CHOICE_CODES: dict[str, int] = {
+    Choice.A: FIRST,
+    Choice.B: SECOND,
+    Choice.TIE: TIE,
+    Choice.BOTH_BAD: BOTH_BAD,
+}
 # What each outcome is worth to the first model: ties and "both bad" are half a win each.
 FIRST_SCORE = np.array([1.0, 0.0, 0.5, 0.5])
 

@@ -11,14 +11,15 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 from django.db.models import QuerySet
 
-from annotate.models import Judgement, Project
+from annotate.models import Choice, Judgement, Project
 
-CHOICES = ("a", "b", "tie", "both_bad")
-DECISIVE = ("a", "b")
+CHOICES = tuple(Choice.values)
+DECISIVE = (Choice.A, Choice.B)
 ALPHA_RESAMPLES = 1000
 ALPHA_SEED = 20110101
 # Flags. Position bias this strong happens by chance about once in a thousand annotators.
@@ -153,6 +154,15 @@ class Vote:
     gold: str = ""
 
 
+class RateJSON(TypedDict):
+    """A Rate as the quality report's JSON shows it."""
+
+    k: int
+    n: int
+    rate: float | None
+    interval: list[float] | None  # [low, high]
+
+
 @dataclass(frozen=True)
 class Rate:
     """k of n, with the share and its 95% Wilson interval."""
@@ -168,9 +178,14 @@ class Rate:
     def interval(self) -> tuple[float, float] | None:
         return wilson_interval(self.k, self.n)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> RateJSON:
         interval = self.interval
-        return {"k": self.k, "n": self.n, "rate": self.share, "interval": interval and [*interval]}
+        return {
+            "k": self.k,
+            "n": self.n,
+            "rate": self.share,
+            "interval": None if interval is None else [*interval],
+        }
 
 
 @dataclass
@@ -226,8 +241,8 @@ def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> Anno
         gold=Rate(sum(v.choice == v.gold for v in gold), len(gold)),
         left=Rate(left, len(sided)),
         left_p_value=binomtest(left, len(sided)).pvalue if sided else None,
-        tie_rate=sum(v.choice == "tie" for v in own) / len(own),
-        both_bad_rate=sum(v.choice == "both_bad" for v in own) / len(own),
+        tie_rate=sum(v.choice == Choice.TIE for v in own) / len(own),
+        both_bad_rate=sum(v.choice == Choice.BOTH_BAD for v in own) / len(own),
         median_seconds=statistics.median(seconds) if timed else None,
         fast_share=sum(s < FAST_SECONDS for s in seconds) / len(seconds) if timed else None,
     )

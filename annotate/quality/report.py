@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count
@@ -10,6 +10,8 @@ from django.db.models import Count
 from annotate.importing.raters import display_name
 from annotate.models import Membership, PairStatus, Project
 from annotate.quality.measures import (
+    RateJSON,
+    Vote,
     agreement_units,
     alpha_interval,
     analysis_judgements,
@@ -21,7 +23,44 @@ from annotate.quality.measures import (
 )
 
 
-def quality_report(project: Project) -> dict[str, Any]:
+class AnnotatorQuality(TypedDict):
+    """One annotator's row: reliability measures and the flags they raise."""
+
+    id: int
+    name: str
+    member: bool
+    paused_reason: str  # "" unless paused
+    judgements: int
+    agreement: RateJSON
+    gold: RateJSON
+    left: RateJSON
+    left_p_value: float | None
+    tie_rate: float
+    both_bad_rate: float
+    median_seconds: float | None
+    fast_share: float | None
+    flags: list[str]
+
+
+class QualityReport(TypedDict):
+    """The quality page's figures, and the API's body as it is."""
+
+    alpha: float | None
+    alpha_interval: list[float] | None
+    alpha_decisive: float | None
+    alpha_decisive_interval: list[float] | None
+    pairs_compared: int
+    position_bias: RateJSON
+    min_votes: int
+    max_votes: int
+    completed_pairs: int
+    votes_per_completed_pair: float | None
+    votes_saved: float
+    gold_min_accuracy: float
+    annotators: list[AnnotatorQuality]
+
+
+def quality_report(project: Project) -> QualityReport:
     """Agreement, position bias, votes per pair, and each annotator with their flags."""
     votes = project_votes(project)
     units = agreement_units(votes)
@@ -31,9 +70,9 @@ def quality_report(project: Project) -> dict[str, Any]:
     per_pair = _votes_per_completed_pair(project)
     return {
         "alpha": krippendorff_alpha(units),
-        "alpha_interval": interval and [*interval],
+        "alpha_interval": None if interval is None else [*interval],
         "alpha_decisive": krippendorff_alpha(decisive),
-        "alpha_decisive_interval": decisive_interval and [*decisive_interval],
+        "alpha_decisive_interval": None if decisive_interval is None else [*decisive_interval],
         "pairs_compared": sum(len(u) >= 2 for u in units),
         "position_bias": overall_left_rate(votes).as_dict(),
         "min_votes": project.judgements_per_pair,
@@ -58,7 +97,7 @@ def _votes_per_completed_pair(project: Project) -> tuple[float | None, int]:
     return counts["votes"] / counts["pairs"], counts["pairs"]
 
 
-def _annotators(project: Project, votes: list) -> list[dict[str, Any]]:
+def _annotators(project: Project, votes: list[Vote]) -> list[AnnotatorQuality]:
     stats = project_annotator_stats(project, votes)
     users = {
         pk: display_name(username, first_name, is_active=active)
@@ -69,7 +108,7 @@ def _annotators(project: Project, votes: list) -> list[dict[str, Any]]:
     paused = dict(
         Membership.objects.filter(project=project).values_list("user_id", "paused_reason")
     )
-    rows = [
+    rows: list[AnnotatorQuality] = [
         {
             "id": s.rater,
             "name": users.get(s.rater, str(s.rater)),

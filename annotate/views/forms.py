@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -11,8 +11,18 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.utils.text import slugify
 
-from annotate.models import Choice, Project, Role
+from annotate.api.serializers import MembershipInputSerializer
+from annotate.models import (
+    MAX_LEASE_SECONDS,
+    MAX_OVERLAP,
+    MAX_RETRAIN_EVERY,
+    MIN_LEASE_SECONDS,
+    Choice,
+    Project,
+    Role,
+)
 from annotate.review.browsing import SORTS, STATUSES, PairFilter
+from annotate.views.parsing import error_messages
 
 PROJECT_HELP = {
     "name": "Shown to everyone in the project.",
@@ -27,11 +37,12 @@ PROJECT_HELP = {
     "acquisition": "Which pending pairs the served reward model puts first.",
     "retrain_every": "Retrain automatically after this many new judgements (0: only by hand).",
 }
-# Upper bounds keep typos (an overlap of 3000) from making a project unusable.
+# Upper bounds keep typos (an overlap of 3000) from making a project unusable. They are the
+# model's, which the API's ProjectSerializer enforces too: page and API accept the same values.
 LIMITS = {
-    "judgements_per_pair": (1, 50),
-    "lease_seconds": (10, 86_400),
-    "retrain_every": (0, 10**6),
+    "judgements_per_pair": (1, MAX_OVERLAP),
+    "lease_seconds": (MIN_LEASE_SECONDS, MAX_LEASE_SECONDS),
+    "retrain_every": (0, MAX_RETRAIN_EVERY),
 }
 MAX_INVITES = 100
 
@@ -85,8 +96,28 @@ class DeleteProjectForm(forms.Form):
 
 
 class AddMemberForm(forms.Form):
-    user = forms.CharField(label="Username or email", max_length=254)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+    """The add-member fields, checked by the API's MembershipInputSerializer.
+
+    The fields only render (nothing is required or refused here), so the page and the API
+    refuse the same input with the same messages; `cleaned_data` is the serializer's.
+    """
+
+    user = forms.CharField(label="Username or email", required=False)
+    role = forms.CharField(
+        widget=forms.Select(choices=Role.choices), initial=Role.ANNOTATOR, required=False
+    )
+    # page field -> serializer field
+    API_NAMES: ClassVar[dict[str, str]] = {"user": "username", "role": "role"}
+
+    def clean(self) -> dict[str, Any]:
+        data = {api: self.data[page] for page, api in self.API_NAMES.items() if page in self.data}
+        serializer = MembershipInputSerializer(data=data)
+        if serializer.is_valid():
+            return dict(serializer.validated_data)
+        page_names = {api: page for page, api in self.API_NAMES.items()}
+        for name, detail in serializer.errors.items():
+            self.add_error(page_names.get(name), error_messages(detail))
+        return {}
 
 
 class InviteForm(forms.Form):

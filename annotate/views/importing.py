@@ -8,24 +8,23 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from annotate.importing.pipeline import start_import
+from annotate.api.serializers import ImportInputSerializer
+from annotate.importing.pipeline import UploadTooLarge, start_import
 from annotate.permissions import access_project
 from annotate.projects.lifecycle import ProjectArchived
+from annotate.views.parsing import InvalidInput, parse
 
 
 @login_required
 @require_POST
 def project_import(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    upload = request.FILES.get("file")
-    fmt = request.POST.get("format", "auto")
-    labels = request.POST.get("labels", "judgements")
-    if upload is None:
-        messages.error(request, "Choose a file to import.")
-        return redirect("project-detail", slug=slug)
+    # The form post as DRF's request.data would hold it: fields and files in one dict.
+    data = request.POST.copy()
+    data.update(request.FILES)
     try:
-        job = start_import(project, request.user, file=upload, format=fmt, labels=labels)
-    except (ValueError, ProjectArchived) as exc:  # too large, unknown format, archived project
+        job = start_import(project, request.user, **parse(ImportInputSerializer, data))
+    except (InvalidInput, UploadTooLarge, ProjectArchived) as exc:
         messages.error(request, str(exc))
     else:
         messages.info(request, f"Import of {job.original_name} queued; progress is shown below.")

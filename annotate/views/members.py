@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotate.api.serializers import MembershipInputSerializer
 from annotate.models import Project
 from annotate.permissions import access_project
 from annotate.projects.invitations import (
@@ -28,6 +29,7 @@ from annotate.projects.invitations import (
 )
 from annotate.projects.members import LastAdmin, UnknownUser, member_rows, remove_member, set_member
 from annotate.views.forms import AcceptInvitationForm, AddMemberForm, InviteForm, RoleForm
+from annotate.views.parsing import InvalidInput, parse
 
 # The links made by the last invite, shown once on the next page view (PRG).
 SESSION_LINKS = "invitation-links"
@@ -68,12 +70,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     form = AddMemberForm(request.POST)
     if form.is_valid():
         try:
-            membership = set_member(
-                project,
-                username=form.cleaned_data["user"].strip(),
-                role=form.cleaned_data["role"],
-                by=request.user,
-            )
+            membership = set_member(project, **form.cleaned_data, by=request.user)
         except (UnknownUser, LastAdmin) as exc:
             form.add_error("user", str(exc))
         else:
@@ -115,16 +112,15 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
 def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
     membership = get_object_or_404(project.memberships.select_related("user"), user_id=user_id)
-    form = RoleForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose admin or annotator.")
-        return redirect("members", slug=slug)
+    # The API's members call with this member's name: the same checks and messages.
+    data = request.POST.copy()
+    data["username"] = membership.user.get_username()
     try:
-        set_member(project, username=membership.user.get_username(), role=form.cleaned_data["role"])
-    except LastAdmin as exc:
+        changed = set_member(project, **parse(MembershipInputSerializer, data), by=request.user)
+    except (InvalidInput, UnknownUser, LastAdmin) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{membership.user} is now {form.cleaned_data['role']} here.")
+        messages.success(request, f"{changed.user} is now {changed.role} here.")
     return redirect("members", slug=slug)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.api.serializers import PauseInputSerializer
 from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import access_project
-from annotate.quality.report import quality_report
+from annotate.quality.report import QualityReport, quality_report
+from annotate.views.parsing import InvalidInput, parse
 
 # The left-rate chart, in pixels: names on the left, then 0%..100% over PLOT_WIDTH.
 ROW_HEIGHT = 24
@@ -33,8 +35,13 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def annotator_pause(request: HttpRequest, slug: str, user_id: int, action: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
+    try:
+        reason = parse(PauseInputSerializer, request.POST)["reason"]
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return redirect("project-quality", slug=slug)
     if action == "pause":
-        changed = pause_annotator(project, user_id, reason=request.POST.get("reason", "")[:300])
+        changed = pause_annotator(project, user_id, reason=reason)
     else:
         changed = reinstate_annotator(project, user_id)
     if not changed:
@@ -42,34 +49,68 @@ def annotator_pause(request: HttpRequest, slug: str, user_id: int, action: str) 
     return redirect("project-quality", slug=slug)
 
 
-def left_rate_chart(report: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChartRow:
+    name: str
+    y: float
+    percent: float
+    x: float
+    low: float
+    high: float
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class ChartTick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LeftRateChart:
+    """SVG geometry of the left-rate chart, in pixels."""
+
+    rows: list[ChartRow]
+    height: int
+    axis_y: int
+    total_height: int
+    width: int
+    ticks: list[ChartTick]
+    name_x: int
+    value_x: int
+
+
+def left_rate_chart(report: QualityReport) -> LeftRateChart:
     """Geometry of the SVG chart: each annotator's left rate and 95% interval."""
 
     def x(share: float) -> float:
         return round(NAME_WIDTH + share * PLOT_WIDTH, 1)
 
-    rows = []
-    for index, annotator in enumerate(a for a in report["annotators"] if a["left"]["n"]):
-        low, high = annotator["left"]["interval"]
+    rows: list[ChartRow] = []
+    for annotator in report["annotators"]:
+        rate, interval = annotator["left"]["rate"], annotator["left"]["interval"]
+        if rate is None or interval is None:  # no decisive judgement made here
+            continue
+        low, high = interval
         rows.append(
-            {
-                "name": annotator["name"],
-                "y": index * ROW_HEIGHT + ROW_HEIGHT / 2,
-                "percent": round(annotator["left"]["rate"] * 100, 1),
-                "x": x(annotator["left"]["rate"]),
-                "low": x(low),
-                "high": x(high),
-                "flagged": bool(annotator["flags"]),
-            }
+            ChartRow(
+                name=annotator["name"],
+                y=len(rows) * ROW_HEIGHT + ROW_HEIGHT / 2,
+                percent=round(rate * 100, 1),
+                x=x(rate),
+                low=x(low),
+                high=x(high),
+                flagged=bool(annotator["flags"]),
+            )
         )
     height = max(len(rows), 1) * ROW_HEIGHT
-    return {
-        "rows": rows,
-        "height": height,
-        "axis_y": height + 14,
-        "total_height": height + 20,
-        "width": NAME_WIDTH + PLOT_WIDTH + 60,
-        "ticks": [{"x": x(share), "label": f"{share:.0%}"} for share in (0, 0.5, 1)],
-        "name_x": NAME_WIDTH - 8,
-        "value_x": NAME_WIDTH + PLOT_WIDTH + 8,
-    }
+    return LeftRateChart(
+        rows=rows,
+        height=height,
+        axis_y=height + 14,
+        total_height=height + 20,
+        width=NAME_WIDTH + PLOT_WIDTH + 60,
+        ticks=[ChartTick(x=x(share), label=f"{share:.0%}") for share in (0, 0.5, 1)],
+        name_x=NAME_WIDTH - 8,
+        value_x=NAME_WIDTH + PLOT_WIDTH + 8,
+    )

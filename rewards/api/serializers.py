@@ -123,10 +123,22 @@ class EmbeddingRunSerializer(serializers.ModelSerializer):
 
 
 class RetrainInputSerializer(serializers.Serializer):
-    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.HEADS)
+    """A retrain request (models page and API)."""
+
+    # Mode.choices keeps the schema's one mode enum; validate_mode refuses what cannot train.
+    mode = serializers.ChoiceField(
+        choices=Mode.choices, default=Mode.HEADS, help_text="heads or finetune"
+    )
     backbone = serializers.CharField(required=False, help_text="local path or hub name")
     members = serializers.IntegerField(required=False, min_value=1, max_value=32)
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+    def validate_mode(self, value: str) -> str:
+        if value == Mode.EXTERNAL:
+            raise serializers.ValidationError(
+                "external versions are registered and uploaded (external-models), not trained"
+            )
+        return value
 
 
 class ModelsOverviewSerializer(serializers.Serializer):

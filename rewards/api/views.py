@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -30,13 +29,17 @@ from rewards.api.serializers import (
     ScoreOutputSerializer,
     TrainingRunSerializer,
 )
-from rewards.external import register_external_model, score_rows, upload_scores
-from rewards.models import Mode, RewardModel, ScoreRequest, TrainingRun
-from rewards.normalization import rewards_export
+from rewards.external import (
+    UnknownExternalModel,
+    access_external_model,
+    register_external_model,
+    upload_external_scores,
+)
+from rewards.models import RewardModel, ScoreRequest, TrainingRun
+from rewards.normalization import NoSuchVersion, export_project_rewards
 from rewards.overview import models_overview
 from rewards.runs import activate_model, request_retrain
-from rewards.scoring import request_score
-from rewards.tasks import rerank_project_task
+from rewards.scoring import NotScorable, score_with_served
 
 
 class RetrainView(ProjectAPIView):
@@ -118,18 +121,10 @@ class ScoreView(ProjectAPIView):
         project = self.get_object()
         data = ScoreInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = RewardModel.objects.filter(project=project, is_active=True).first()
-        if model is None:
-            return Response(
-                {"detail": "this project has no active reward model yet; retrain first"},
-                status=status.HTTP_409_CONFLICT,
-            )
-        if model.mode == Mode.EXTERNAL:
-            return Response(
-                {"detail": "the served model is external: it scores only uploaded responses"},
-                status=status.HTTP_409_CONFLICT,
-            )
-        score_request = request_score(project, model, data.validated_data)
+        try:
+            score_request = score_with_served(project, data.validated_data)
+        except NotScorable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return _score_answer(request, score_request)
 
 
@@ -175,16 +170,10 @@ class RewardsExportView(ProjectAPIView):
         project = self.get_object()
         query = RewardsExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        models = RewardModel.objects.filter(project=project)
-        version = query.validated_data.get("version")
-        model = (
-            models.filter(version=version).first()
-            if version
-            else models.filter(is_active=True).first()
-        )
-        if model is None:
-            raise NotFound("no such version" if version else "this project serves no model yet")
-        return rewards_export(model, file=query.validated_data["file"])
+        try:
+            return export_project_rewards(project, **query.validated_data)
+        except NoSuchVersion as exc:
+            raise NotFound(str(exc)) from None
 
 
 class ExternalModelsView(ProjectAPIView):
@@ -214,18 +203,14 @@ class ExternalScoresView(ProjectAPIView):
         },
     )
     def post(self, request: Request, slug: str, pk: int) -> Response:
-
-        project = self.get_object()
-        model = RewardModel.objects.filter(project=project, pk=pk, mode=Mode.EXTERNAL).first()
-        if model is None:
-            raise NotFound("no such external model in this project")
+        try:
+            model = access_external_model(self.get_object(), pk)
+        except UnknownExternalModel as exc:
+            raise NotFound(str(exc)) from None
         data = ExternalScoresInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            with score_rows(data.validated_data) as rows, transaction.atomic():
-                scored = upload_scores(model, rows)
-                if model.is_active:  # the queue follows the new scores
-                    rerank_project_task.delay_on_commit(project.pk)
+            scored = upload_external_scores(model, data.validated_data)
         except ImportFormatError as exc:
             return Response(
                 {
@@ -236,6 +221,5 @@ class ExternalScoresView(ProjectAPIView):
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        model.refresh_from_db()
         body = {"scored": scored, "model": model}
         return Response(ExternalScoresOutputSerializer(body).data)

@@ -229,7 +229,7 @@ def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
 
     A project may also require beating response length alone (the baseline's interval).
     """
-    active = RewardModel.objects.filter(project=model.project, is_active=True).first()
+    active = RewardModel.objects.served(model.project_id)
     new_accuracy = model.metrics.get("accuracy")
     if model.project.promotion_requires_beating_length and not beats_length(model.baseline):
         verdict = model.baseline.get("verdict", "no baseline measured")
@@ -308,7 +308,7 @@ def rerank_served_model(model_id: int) -> bool:
 
 def rerank_served(project_id: int, *, attempt: int = 0) -> bool:
     """Re-rank with the project's served version; on failure record it and queue a retry."""
-    served = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
+    served = RewardModel.objects.served(project_id)
     if served is None or rerank_served_model(served.pk):
         return True
     retry_rerank(project_id, attempt=attempt + 1)
@@ -335,7 +335,7 @@ def rerank_project(project_id: int) -> int:
     of pairs re-prioritised.
     """
 
-    model = RewardModel.objects.filter(project_id=project_id, is_active=True).first()
+    model = RewardModel.objects.served(project_id)
     if model is None:
         return 0
     if model.mode != Mode.EXTERNAL:  # an external model's scores are uploaded, not computed

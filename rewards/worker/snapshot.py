@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Max
 
-from annotate.models import Judgement, Pair, Project
+from annotate.models import Choice, Judgement, Pair, Project
 from annotate.quality.measures import majority, training_judgements
 from rewards.ml.data import PreferencePair
 
@@ -24,7 +24,7 @@ class Snapshot:
 
 def aggregate_label(choices: list[str]) -> str | None:
     """Majority of a pair's judgements, ties kept; both_bad votes and unresolved splits: None."""
-    return majority(Counter(c for c in choices if c != "both_bad"))[0]
+    return majority(Counter(c for c in choices if c != Choice.BOTH_BAD))[0]
 
 
 def validation_rank(pair_id: int) -> float:

@@ -55,6 +55,21 @@ def chromium_or_skip() -> str:
     return chromium
 
 
+def watch_for_errors(page: Page, errors: list[str] | None = None) -> list[str]:
+    """The page's JavaScript errors and Content-Security-Policy violations, as they happen."""
+    errors = [] if errors is None else errors
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return errors
+
+
 def log_in(page: Page, base_url: str, username: str, *, next_path: str) -> None:
     """Log in through the login form, landing on `next_path`."""
     page.goto(f"{base_url}{next_path}")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.annotate.browser_support import CHROMIUM_ARGS, chromium_or_skip
+from tests.annotate.browser_support import CHROMIUM_ARGS, chromium_or_skip, watch_for_errors
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; the test fails if the page raised a JavaScript error."""
+    """A fresh page; the test fails if the page raised a JavaScript error or broke the CSP."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_for_errors(page)
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

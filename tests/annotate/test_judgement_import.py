@@ -173,5 +173,5 @@ def test_votes_that_carry_their_pair_and_models_feed_the_leaderboard(tmp_path: P
     }
     assert set(Pair.objects.values_list("status", flat=True)) == {PairStatus.COMPLETE}
     board = project_leaderboard(project, rounds=200)
-    assert [row["model"] for row in board["models"]] == ["model-x", "model-y"]
-    assert board["votes"] == 12
+    assert [row.model for row in board.models] == ["model-x", "model-y"]
+    assert board.votes == 12

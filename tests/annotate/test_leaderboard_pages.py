@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from annotate.importing.pipeline import import_file
+from annotate.leaderboard.board import project_leaderboard
 from annotate.models import Project, Response
 from rewards.models import ResponseScore, RewardModel
 from tests.conftest import client_for
@@ -162,6 +164,20 @@ def test_a_bad_length_control_flag_is_a_400(admin: Any, project: Project, path: 
     assert client.get(f"{path}?length_control=maybe").status_code == 400
 
 
+def test_the_page_and_csv_refuse_a_bad_flag_with_the_api_message(
+    admin: Any, project: Project
+) -> None:
+    # when the same bad flag goes to the API, the page and the CSV
+    query = "length_control=maybe"
+    api = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard?{query}")
+    page = page_client(admin).get(f"/projects/{project.slug}/leaderboard?{query}")
+    download = page_client(admin).get(f"/projects/{project.slug}/leaderboard.csv?{query}")
+    # then all three are 400 and say the same thing
+    message = api.json()["length_control"][0]
+    assert api.status_code == page.status_code == download.status_code == 400
+    assert page.content.decode() == download.content.decode() == f"length_control: {message}"
+
+
 def test_the_project_page_links_the_leaderboard_once_two_models_have_votes(
     tmp_path: Path, admin: Any, annotator: Any, project: Project
 ) -> None:
@@ -272,3 +288,17 @@ def test_new_votes_show_on_the_next_request(tmp_path: Path, admin: Any, project:
     # then
     board = api.get(f"/api/projects/{project.slug}/leaderboard").json()
     assert board["votes"] == 8 and len(board["models"]) == 3
+
+
+def test_the_cached_board_survives_pickling_and_keeps_its_json(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    # given a board built once (the cache pickles what it stores)
+    import_votes(project, tmp_path)
+    board = project_leaderboard(project, length_control=True)
+    # then it round-trips, the cached read equals it, and the API serves its JSON
+    assert pickle.loads(pickle.dumps(board)) == board
+    assert project_leaderboard(project, length_control=True) == board
+    body = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard?length_control=1")
+    assert body.json()["models"][0]["model"] == board.models[0].model
+    assert body.json()["length_coefficient"]["interval"] == list(board.length_coefficient.interval)

@@ -220,3 +220,43 @@ def test_inviting_an_address_that_is_already_a_username_leaves_that_account_alon
     assert Invitation.objects.get().email == "erin@example.com"
     user.refresh_from_db()
     assert user.check_password("erin-pass")
+
+
+def test_a_role_the_api_refuses_is_refused_on_the_page_with_its_message(
+    admin: Any, annotator: Any, project: Project
+) -> None:
+    from django.contrib.messages import get_messages
+
+    from tests.conftest import client_for
+
+    # when the same unknown role is asked for on the API and on the members page
+    api = client_for(admin).post(
+        f"/api/projects/{project.slug}/members", {"username": annotator.username, "role": "owner"}
+    )
+    page = logged_in(admin).post(
+        f"/projects/{project.slug}/members/{annotator.pk}/role", {"role": "owner"}
+    )
+    # then both refuse it with the same message and the role stays
+    assert api.status_code == 400 and page.status_code == 302
+    shown = [m.message for m in get_messages(page.wsgi_request)]
+    assert shown == [f"role: {api.json()['role'][0]}"]
+    assert Membership.objects.get(project=project, user=annotator).role == Role.ANNOTATOR
+
+
+def test_adding_a_member_without_a_name_shows_the_api_message_next_to_the_field(
+    admin: Any, project: Project
+) -> None:
+    from tests.conftest import client_for
+
+    # when
+    api = client_for(admin).post(
+        f"/api/projects/{project.slug}/members", {"username": " ", "role": "annotator"}
+    )
+    response = logged_in(admin).post(
+        f"/projects/{project.slug}/members/add", {"user": " ", "role": "annotator"}
+    )
+    # then
+    page = html.unescape(response.content.decode())
+    assert api.status_code == response.status_code == 400
+    assert api.json()["username"][0] in page
+    assert page.index("id_user_error") < page.index('name="user"')

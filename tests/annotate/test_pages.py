@@ -5,11 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotate.importing.pipeline import import_file, refresh_pair_counts
 from annotate.models import ImportJob, Judgement, Pair, Project
+from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +103,65 @@ def test_the_page_export_honours_min_agreement(
     assert len(every) == 2
     assert [json.loads(row)["prompt"] for row in strict] == ["q question 1?"]
     assert client.get(url + "&min_agreement=2").status_code == 400
+
+
+def _page_messages(response: Any) -> list[str]:
+    return [m.message for m in get_messages(response.wsgi_request)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "format=csv",
+        "file=jsonl",
+        "format=trl&file=xlsx",
+        "format=trl&min_agreement=2",
+        "format=trl&min_agreement=most",
+        "format=trl&exclude_flagged=maybe",
+    ],
+)
+def test_the_page_refuses_a_bad_export_query_as_the_api_does(
+    admin: Any, project: Project, query: str
+) -> None:
+    # when the same query goes to the API and to the page
+    api = client_for(admin).get(f"/api/projects/{project.slug}/export?{query}")
+    page = _client(admin).get(f"/projects/{project.slug}/export?{query}")
+    # then both refuse it, and the page says what the API says, as plain text
+    assert api.status_code == page.status_code == 400
+    assert page["Content-Type"].startswith("text/plain")
+    text = page.content.decode()
+    for field, errors in api.json().items():
+        assert f"{field}: {' '.join(errors)}" in text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"), [({"format": "xml"}, "format"), ({"labels": "votes"}, "labels")]
+)
+def test_the_page_refuses_a_bad_import_format_as_the_api_does(
+    admin: Any, project: Project, fields: dict[str, str], field: str
+) -> None:
+    # given the same upload with an option the serializer refuses
+    def upload() -> SimpleUploadedFile:
+        body = "".join(json.dumps(r) + "\n" for r in pair_rows(2)).encode()
+        return SimpleUploadedFile("p.jsonl", body, content_type="application/x-ndjson")
+
+    # when it is posted to the API and through the project page
+    api = client_for(admin).post(
+        f"/api/projects/{project.slug}/imports", {"file": upload(), **fields}, format="multipart"
+    )
+    page = _client(admin).post(f"/projects/{project.slug}/import", {"file": upload(), **fields})
+    # then the API answers 400, the page flashes the same message, and nothing is queued
+    assert api.status_code == 400
+    assert page.status_code == 302 and page["Location"] == f"/projects/{project.slug}/"
+    assert _page_messages(page) == [f"{field}: {api.json()[field][0]}"]
+    assert not ImportJob.objects.exists()
+
+
+def test_the_import_page_asks_for_a_file_with_the_api_message(admin: Any, project: Project) -> None:
+    # when nothing is uploaded
+    api = client_for(admin).post(f"/api/projects/{project.slug}/imports", {}, format="multipart")
+    page = _client(admin).post(f"/projects/{project.slug}/import", {"format": "auto"})
+    # then
+    assert api.json() == {"file": ["Choose a file to import."]}
+    assert _page_messages(page) == ["file: Choose a file to import."]
+    assert not ImportJob.objects.exists()

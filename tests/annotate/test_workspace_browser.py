@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import Browser, Page, expect
 
 from annotate.models import Judgement, Pair, PairStatus, Project
-from tests.annotate.browser_support import ARTIFACTS, log_in, wait_for_pair
+from tests.annotate.browser_support import ARTIFACTS, log_in, wait_for_pair, watch_for_errors
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ def _page(browser: Browser, errors: list[str]) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    watch_for_errors(page, errors)
     return page
 
 

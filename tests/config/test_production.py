@@ -102,14 +102,19 @@ def test_static_files_are_hashed_compressed_and_served(server: str) -> None:
     assert "max-age=315360000" in headers.get("Cache-Control", "")
 
 
-def test_the_api_docs_load_swagger_ui_from_this_server(server: str) -> None:
-    status, _, body = _get(f"{server}/api/docs/")
+def test_the_api_docs_load_swagger_ui_from_this_server(server: str, admin: Any) -> None:
+    # anonymous callers get no schema in production (API_DOCS_PUBLIC defaults to DEBUG)
+    assert _get(f"{server}/api/docs/")[0] in (401, 403)
+    assert _get(f"{server}/api/schema/")[0] in (401, 403)
+    auth = {"Authorization": f"Token {Token.objects.create(user=admin).key}"}
+    status, headers, body = _get(f"{server}/api/docs/", **auth)
     page = body.decode()
     assert status == 200
+    assert "script-src 'self'" in headers.get("Content-Security-Policy", "")
     scripts = re.findall(r'src="([^"]+)"', page)
-    assert scripts and all(src.startswith("/static/") for src in scripts), scripts
+    assert scripts and all(src.startswith("/static/") or src.startswith("/api/") for src in scripts)
     assert "cdn" not in page.lower()
-    assert all(_get(f"{server}{src}")[0] == 200 for src in scripts)
+    assert all(_get(f"{server}{src}", **auth)[0] == 200 for src in scripts)
 
 
 def test_sixteen_score_calls_at_once_do_not_hold_up_next(

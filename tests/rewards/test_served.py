@@ -11,7 +11,7 @@ from django.test import Client
 from annotate.models import Project
 from rewards.models import RewardModel, TrainingRun
 from rewards.worker import services
-from tests.factories import make_pairs
+from tests.factories import make_pairs, make_project
 from tests.rewards.conftest import train_version
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +67,14 @@ def test_retries_stop_after_a_few_attempts(
         assert services.retry_rerank(project.pk, attempt=services.RERANK_RETRIES)
         assert not services.retry_rerank(project.pk, attempt=services.RERANK_RETRIES + 1)
     assert len(queued) == 1
+
+
+def test_served_is_the_projects_active_version_by_project_or_id(project: Project) -> None:
+    # given two versions, the older one served, and another project serving nothing
+    old = RewardModel.objects.create(project=project, version=1, mode="heads", is_active=True)
+    RewardModel.objects.create(project=project, version=2, mode="heads")
+    other = make_project("other")
+    # then
+    assert RewardModel.objects.served(project) == old
+    assert RewardModel.objects.served(project.pk) == old
+    assert RewardModel.objects.served(other) is None

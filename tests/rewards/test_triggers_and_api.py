@@ -170,6 +170,28 @@ def test_the_retrain_button_queues_a_run_and_activate_rolls_back(
     assert annotator_page.get(f"/projects/{project.slug}/models").status_code == 403
 
 
+@pytest.mark.parametrize("mode", ["bogus", "external"])
+def test_the_retrain_button_refuses_a_mode_the_api_refuses(
+    admin: Any, project: Project, django_capture_on_commit_callbacks: Any, mode: str
+) -> None:
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    # given
+    page = Client()
+    page.force_login(admin)
+    # when an unknown mode (or one that is uploaded, not trained) is asked for on both
+    with django_capture_on_commit_callbacks() as enqueued:
+        api = client_for(admin).post(f"/api/projects/{project.slug}/retrain", {"mode": mode})
+        response = page.post(f"/projects/{project.slug}/models/retrain", {"mode": mode})
+    # then both refuse it with the same message, and no run is queued
+    assert api.status_code == 400
+    assert response.status_code == 302
+    shown = [m.message for m in get_messages(response.wsgi_request)]
+    assert shown == [f"mode: {api.json()['mode'][0]}"]
+    assert not TrainingRun.objects.exists() and enqueued == []
+
+
 def test_a_failed_threshold_run_is_not_requeued_until_new_judgements_arrive(
     project: Project, tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from annotate.models import Project
-from rewards.models import TrainingRun
+from rewards.models import Mode, TrainingRun
 from rewards.runs import request_retrain
 
 
@@ -16,7 +16,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
-        parser.add_argument("--mode", choices=["heads", "finetune"], default="heads")
+        trained = [Mode.HEADS.value, Mode.FINETUNE.value]  # external models are uploaded
+        parser.add_argument("--mode", choices=trained, default=Mode.HEADS.value)
         parser.add_argument("--wait", action="store_true", help="follow the run; fail if it does")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
 

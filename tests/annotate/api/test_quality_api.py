@@ -182,3 +182,31 @@ def test_the_page_pauses_and_reinstates_and_is_for_admins_only(
     other.force_login(annotator)
     assert other.get(f"/projects/{voted.slug}/quality").status_code == 403
     assert other.post(f"{base}/pause").status_code == 403
+
+
+def test_the_page_refuses_a_pause_reason_the_api_refuses(
+    admin: Any, annotator: Any, project: Project
+) -> None:
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    from annotate.judging.gold import paused_reason
+
+    # given a reason one character over the limit
+    too_long = {"reason": "x" * 301}
+    page = Client()
+    page.force_login(admin)
+    # when the admin pauses with it through the API and through the quality page
+    api = client_for(admin).post(
+        f"/api/projects/{project.slug}/annotators/{annotator.pk}/pause", too_long
+    )
+    response = page.post(
+        f"/projects/{project.slug}/quality/annotators/{annotator.pk}/pause", too_long
+    )
+    # then both refuse it with the same message and the annotator is not paused
+    assert api.status_code == 400
+    assert response.status_code == 302
+    shown = [m.message for m in get_messages(response.wsgi_request)]
+    assert shown == [f"reason: {api.json()['reason'][0]}"]
+    assert "300" in shown[0]
+    assert paused_reason(annotator, project) == ""
