@@ -1,20 +1,19 @@
-"""Import and export formats: reading rows, detecting and validating formats, streaming writers.
+"""Import and export formats: detecting and validating formats, row parsing, streaming writers.
 
-Nothing here touches the database. Readers yield `(line, row)` where `line` is what a person
-sees in an editor: the physical line of a JSONL file, the line of a CSV row (header is line 1),
-or the 1-based row of a Parquet file.
+Nothing here touches the database. Files are read row by row in annotate/importing/reading.py;
+here each row becomes pairs, and every field is checked against what its column can hold (a
+model name's 200 characters, the pairs a `responses` row may make), raising FieldError named
+for the field, so any file is refused by line and field rather than by a server error.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
 import io
 import json
+import math
 import re
-import shutil
-import tempfile
+import reprlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 
-from annotate.importing.compression import READ_ERRORS, compression_of, inner_name, open_binary
+from annotate.importing.compression import inner_name
 from annotate.safetext import find_unstorable
 
 FORMATS = ("pairs", "responses", "trl", "hh", "judgements")
@@ -34,8 +34,13 @@ ROLES = ("system", "user", "assistant")
 MAX_REPORTED_ERRORS = 50
 # A row's objects and lists may nest this deep (message lists need 2; meta is free-form).
 MAX_NESTING = 32
-# Python's csv module stops at 128 KiB per field; long model answers can be longer.
-MAX_CSV_FIELD = 16 * 1024 * 1024
+# The max_length of Response.model_name and Pair.external_id.
+MAX_MODEL_NAME = 200
+MAX_EXTERNAL_ID = 200
+# meta is for labels and ids, but may carry a conversation's turns (meta.prompt_turns).
+MAX_META_BYTES = 1024 * 1024
+# Prompt.turn_count is a small integer; no conversation has this many messages.
+MAX_MESSAGES = 1000
 
 Messages = list[dict[str, str]]
 
@@ -110,7 +115,7 @@ def pair_key(prompt_digest: str, a_digest: str, b_digest: str) -> str:
     return sha256(f"{prompt_digest}|{first}|{second}")
 
 
-# ---------------------------------------------------------------- readers
+# ---------------------------------------------------------------- files and messages
 
 
 def file_type_of(name: str) -> str:
@@ -123,139 +128,16 @@ def file_type_of(name: str) -> str:
     return "jsonl"
 
 
-def read_rows(path: str | Path, file_type: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield `(line, row)`; a row that cannot be decoded is yielded as a RowError.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 40
 
-    The file may be gzip, bzip2, xz or zstd compressed (told by its first bytes); a stream that
-    breaks off is reported at the line where it did.
-    """
-    kind = file_type or file_type_of(str(path))
-    reader = {"csv": _read_csv, "parquet": _read_parquet}.get(kind, _read_jsonl)
-    line = 0
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: short, whatever its size."""
     try:
-        for line, row in reader(Path(path)):
-            yield line, row
-    except READ_ERRORS as exc:
-        yield line + 1, RowError(line + 1, "", f"cannot read the file past here ({exc})")
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    with open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield number, orjson.loads(raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw)
-            except orjson.JSONDecodeError as exc:
-                yield number, _strict_refusal(number, raw, exc)
-
-
-def _strict_refusal(number: int, raw: bytes, exc: orjson.JSONDecodeError) -> Any:
-    """A line orjson refused: the row if the lenient parser reads it (a lone surrogate escape,
-    which the field checks then name), else the error in the words the importer uses."""
-    try:
-        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-    except UnicodeDecodeError as bad:
-        return RowError(number, "", _not_utf8(bad))
-    if str(exc).startswith("depth limit exceeded"):
-        return RowError(number, "", f"nested more than {MAX_NESTING} levels deep")
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return RowError(number, "", f"invalid JSON ({exc})")
-
-
-class _Undecodable(Exception):
-    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
-        self.line = line
-        self.error = error
-
-
-def _not_utf8(exc: UnicodeDecodeError) -> str:
-    byte = exc.object[exc.start : exc.start + 1].hex()
-    return f"is not UTF-8 text (byte 0x{byte} at column {exc.start + 1}); save the file as UTF-8"
-
-
-class _Utf8Lines:
-    """Decode line by line, so an encoding error names its line; `line` is the last one read."""
-
-    def __init__(self, handle: Iterable[bytes]) -> None:
-        self.raw = iter(handle)
-        self.line = 0
-
-    def __iter__(self) -> _Utf8Lines:
-        return self
-
-    def __next__(self) -> str:
-        raw = next(self.raw)
-        self.line += 1
-        try:
-            return raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Undecodable(self.line, exc) from None
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
-    csv.field_size_limit(MAX_CSV_FIELD)
-    with open_binary(path) as handle:
-        lines = _Utf8Lines(handle)
-        reader = csv.DictReader(lines)
-        try:
-            for row in reader:
-                # line_num is the line the row ends on; rows with embedded newlines start earlier.
-                cells = {k: (v if v != "" else None) for k, v in row.items() if k is not None}
-                yield reader.line_num, decode_structured_cells(cells)
-        except _Undecodable as exc:
-            yield exc.line, RowError(exc.line, "", _not_utf8(exc.error))
-        except csv.Error as exc:
-            # The reader cannot resync after this (e.g. a field over MAX_CSV_FIELD): stop here.
-            yield lines.line, RowError(lines.line, "", f"unreadable CSV ({exc})")
-
-
-def _read_parquet(path: Path) -> Iterator[tuple[int, Any]]:
-    if compression_of(path) is None:
-        yield from _parquet_rows(pq.ParquetFile(path))
-        return
-    # Parquet needs to seek: a compressed one is unpacked to a temporary file first.
-    with tempfile.TemporaryFile() as unpacked:
-        with open_binary(path) as packed:
-            shutil.copyfileobj(packed, unpacked)
-        unpacked.seek(0)
-        yield from _parquet_rows(pq.ParquetFile(unpacked))
-
-
-def _parquet_rows(parquet: pq.ParquetFile) -> Iterator[tuple[int, Any]]:
-    number = 0
-    for batch in parquet.iter_batches(batch_size=2000):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, decode_structured_cells(row)
-
-
-# Columns that hold messages, response lists or objects; flat files carry them as JSON text.
-STRUCTURED_COLUMNS = ("prompt", "chosen", "rejected", "responses", "meta")
-
-
-def decode_structured_cells(row: dict[str, Any]) -> dict[str, Any]:
-    """Decode JSON text in structured columns (CSV cells, Parquet string columns).
-
-    Only an object, or a list of objects (or of strings for `responses`), is decoded, so a
-    plain-text prompt that happens to look like JSON ("[1, 2]") stays text.
-    """
-    for column in STRUCTURED_COLUMNS:
-        value = row.get(column)
-        if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
-            continue
-        try:
-            decoded = json.loads(value)
-        except (json.JSONDecodeError, RecursionError):
-            continue
-        allowed = (dict, str) if column == "responses" else (dict,)
-        if isinstance(decoded, dict) or (
-            isinstance(decoded, list) and decoded and all(isinstance(i, allowed) for i in decoded)
-        ):
-            row[column] = decoded
-    return row
+        return _SHOWN.repr(value)
+    except ValueError:  # an int too long to print
+        return "a number too large to show"
 
 
 # ---------------------------------------------------------------- detection and parsing
@@ -292,18 +174,21 @@ def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
     meta = row.get("meta") or {}
     if not isinstance(meta, dict):
         raise FieldError("meta", "must be an object")
+    if meta and len(orjson.dumps(meta)) > MAX_META_BYTES:
+        raise FieldError("meta", f"is larger than {MAX_META_BYTES} bytes as JSON")
     # A rendered multi-turn prompt may come with its structured turns in meta.prompt_turns.
     if isinstance(meta.get("prompt_turns"), list) and meta["prompt_turns"]:
         messages = parse_prompt(meta["prompt_turns"], "meta.prompt_turns")
     else:
         messages = parse_prompt(row.get("prompt"), "prompt")
-    a = ResponseIn(_text(row, "response_a"), _optional_str(row, "model_a"))
-    b = ResponseIn(_text(row, "response_b"), _optional_str(row, "model_b"))
+    a = ResponseIn(_text(row, "response_a"), model_name(row.get("model_a"), "model_a"))
+    b = ResponseIn(_text(row, "response_b"), model_name(row.get("model_b"), "model_b"))
     _check_distinct(a.text, b.text)
     label = row.get("label")
     if label is not None and label not in LABELS:
-        raise FieldError("label", f"must be one of a, b, tie (got {label!r})")
-    return [PairIn(messages, a, b, label, _optional_str(row, "id"), meta)]
+        raise FieldError("label", f"must be one of a, b, tie (got {shown(label)})")
+    external_id = optional_str(row.get("id"), "id", max_length=MAX_EXTERNAL_ID)
+    return [PairIn(messages, a, b, label, external_id, meta)]
 
 
 def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
@@ -311,6 +196,12 @@ def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
     items = row.get("responses")
     if not isinstance(items, list) or len(items) < 2:
         raise FieldError("responses", "must be a list of at least two responses")
+    most = settings.IMPORT_MAX_RESPONSES_PER_PROMPT
+    if len(items) > most:
+        raise FieldError(
+            "responses",
+            f"has {len(items)} responses; at most {most} (IMPORT_MAX_RESPONSES_PER_PROMPT)",
+        )
     responses: list[ResponseIn] = []
     seen: set[str] = set()
     for index, item in enumerate(items):
@@ -321,9 +212,17 @@ def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
             raise FieldError(name, 'must be a string or {"text", "model"?}')
         if item["text"] not in seen:
             seen.add(item["text"])
-            responses.append(ResponseIn(item["text"], str(item.get("model") or "")))
+            model = model_name(item.get("model"), f"{name}.model")
+            responses.append(ResponseIn(item["text"], model))
     if len(responses) < 2:
         raise FieldError("responses", "needs at least two different responses")
+    pairs, most = len(responses) * (len(responses) - 1) // 2, settings.IMPORT_MAX_PAIRS_PER_ROW
+    if pairs > most:
+        raise FieldError(
+            "responses",
+            f"makes {pairs} pairs (every two of {len(responses)} responses); "
+            f"at most {most} (IMPORT_MAX_PAIRS_PER_ROW)",
+        )
     return [
         PairIn(messages, first, second)
         for i, first in enumerate(responses)
@@ -363,7 +262,7 @@ def parse_prompt(value: Any, name: str) -> Messages:
             raise FieldError(name, "is empty")
         return [{"role": "user", "content": value}]
     if isinstance(value, list) and value:
-        messages = [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+        messages = _messages(value, name)
         if messages[-1]["role"] == "assistant":
             raise FieldError(name, "must not end with an assistant message")
         return messages
@@ -372,12 +271,18 @@ def parse_prompt(value: Any, name: str) -> Messages:
     raise FieldError(name, "must be a string or a non-empty list of messages")
 
 
+def _messages(value: list[Any], name: str) -> Messages:
+    if len(value) > MAX_MESSAGES:
+        raise FieldError(name, f"has {len(value)} messages; at most {MAX_MESSAGES}")
+    return [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+
+
 def _message(item: Any, name: str) -> dict[str, str]:
     if not isinstance(item, dict):
         raise FieldError(name, 'must be an object {"role", "content"}')
     role, content = item.get("role"), item.get("content")
     if role not in ROLES:
-        raise FieldError(f"{name}.role", f"must be one of {', '.join(ROLES)} (got {role!r})")
+        raise FieldError(f"{name}.role", f"must be one of {', '.join(ROLES)} (got {shown(role)})")
     if not isinstance(content, str):
         raise FieldError(f"{name}.content", "must be a string")
     return {"role": role, "content": content}
@@ -392,9 +297,30 @@ def _text(row: dict[str, Any], name: str) -> str:
     return value
 
 
-def _optional_str(row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    return "" if value is None else str(value)
+def optional_str(value: Any, name: str, *, max_length: int) -> str:
+    """An optional short text (an id, a name): "" when missing; a number is taken as its text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif _short_number(value):
+        text = str(value)
+    else:
+        raise FieldError(name, "must be a string")
+    if len(text) > max_length:
+        raise FieldError(name, f"is longer than {max_length} characters")
+    return text
+
+
+def _short_number(value: Any) -> bool:
+    """An id written as a number: a 64-bit integer (not a bool) or a finite float."""
+    if type(value) is int:
+        return value.bit_length() <= 64
+    return type(value) is float and math.isfinite(value)
+
+
+def model_name(value: Any, name: str) -> str:
+    return optional_str(value, name, max_length=MAX_MODEL_NAME)
 
 
 def _check_distinct(a: str, b: str) -> None:
@@ -407,19 +333,20 @@ def _completion_text(value: Any, name: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and value:
-        messages = [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
-        return render_turns(messages)
+        return render_turns(_messages(value, name))
     raise FieldError(name, "is missing" if value is None else "must be a string or messages")
 
 
 def _dialogue(value: Any, name: str) -> Messages:
     if isinstance(value, list) and value:
-        return [_message(item, f"{name}[{i}]") for i, item in enumerate(value)]
+        return _messages(value, name)
     if not isinstance(value, str) or not value.strip():
         raise FieldError(name, "is missing" if value is None else "must be a dialogue string")
     turns = parse_hh_transcript(value)
     if not turns:
         raise FieldError(name, 'has no "Human:" / "Assistant:" turns')
+    if len(turns) > MAX_MESSAGES:
+        raise FieldError(name, f"has {len(turns)} turns; at most {MAX_MESSAGES}")
     return turns
 
 

@@ -7,11 +7,15 @@ random order (`left_is_a`); judgements are stored in canonical terms plus the si
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class AskRationale(models.TextChoices):
@@ -115,9 +119,13 @@ class Project(models.Model):
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
+    # Set on the rows of permissions.with_role (queryset annotations, not columns).
+    my_role: str | None
+    my_paused_reason: str | None
+    role_user_id: int
 
     class Meta:
         ordering = ["name"]
@@ -224,6 +232,24 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class ResponseSource(models.Model):
+    """A model that wrote a response's text: one text may come from several models.
+
+    `Response.model_name` keeps the first one, for display and for votes that name none.
+    """
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="sources")
+    model_name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "model_name"], name="one_source_per_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} wrote response {self.response_id}"
 
 
 class PairStatus(models.TextChoices):
@@ -390,8 +416,13 @@ class Judgement(models.Model):
     # Unique per annotator (and among imports), so one user's ids reveal nothing of another's.
     client_id = models.CharField(max_length=100, db_index=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
+    # The models this vote compared, in the pair's a/b terms, when its source row named them: one
+    # text may come from several models, so a pair's responses alone cannot say. Blank: the
+    # models the pair's responses were first imported with.
+    model_a = models.CharField(max_length=200, blank=True)
+    model_b = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Set by review (annotate/review.py); an invalid judgement is kept but counts nowhere.
+    # Set by review (annotate/review/actions.py); an invalid judgement is kept but counts nowhere.
     invalidated_at = models.DateTimeField(null=True, blank=True)
     invalidated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

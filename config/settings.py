@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -225,6 +226,24 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # `?format=` names export formats (trl, hh, judgements), not DRF renderers.
     "URL_FORMAT_OVERRIDE": None,
+    # Calls per user (per address when anonymous) on every endpoint, and per user on the calls
+    # that cost seconds (`expensive`: leaderboard, quality) or a worker's time (`scoring`); a
+    # throttled call is a 429 with Retry-After (annotate/api/throttles.py). The user rate is
+    # far above what an annotator needs: one call per judgement with the page's `?next=1`.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+        "annotate.api.throttles.ScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("API_THROTTLE_USER", "1200/minute"),
+        "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+        "expensive": env_rate("API_THROTTLE_EXPENSIVE", "20/minute"),
+        "scoring": env_rate("API_THROTTLE_SCORE", "120/minute"),
+    },
+    # Anonymous callers are counted by address: the proxy's last X-Forwarded-For entry behind
+    # one, else the connection's (a client-sent header would let anyone pick a fresh one).
+    "NUM_PROXIES": 1 if env_bool("BEHIND_PROXY", False) else 0,
 }
 # The schema and the API docs answer anonymous callers only when this is on (by default under
 # DEBUG, that is `make run`); otherwise they need a login or a token.
@@ -234,6 +253,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Pairwise preference annotation with a reward model in the loop.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get components of their own, so an upload's `file` is binary there (a file
+    # picker in Swagger UI, bytes for the fuzz test) while responses keep their shape.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -244,6 +266,7 @@ SPECTACULAR_SETTINGS = {
 # and stores each message in a transaction (config/broker.py also skips malformed rows instead of
 # dying on them). Production points this at Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if CELERY_BROKER_URL.startswith("sqla+sqlite"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Wait for another process's write lock instead of failing the poll.
@@ -255,6 +278,10 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # this long. Tasks are idempotent (they claim a row first), so an early redelivery of a
         # task still running is a no-op.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, minimum=60),
+        # A request that sends a task waits at most this long per attempt (four attempts) for
+        # an unreachable Redis, then answers anyway (config/celery.py); unset it waits for the
+        # operating system's TCP timeout, minutes.
+        "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 2, minimum=1),
     }
 # Task state lives in our own tables (ImportJob, TrainingRun); no result backend is needed.
 CELERY_TASK_IGNORE_RESULT = True
@@ -291,6 +318,34 @@ CELERY_BEAT_SCHEDULE = {
 # import's final write holds the database and its beats wait.
 IMPORT_HEARTBEAT_SECONDS = env_int("IMPORT_HEARTBEAT_SECONDS", 10, minimum=1)
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 300, minimum=3)
+# A queued import no worker has started this long after its task was sent (the broker was down,
+# or lost the message) has its task sent again; claiming makes a second copy a no-op. Runs do
+# the same after REWARDS_STALE_RUN_SECONDS (rewards/runs.py resend_waiting_runs).
+IMPORT_RESEND_SECONDS = env_int("IMPORT_RESEND_SECONDS", 60, minimum=3)
+
+# Django's cache holds short-lived counts (the queue, the leaderboard) and the API's per-user
+# request counts, in each process's memory: a Redis cache would turn a Redis outage into errors
+# on every page, and the database cache would add queries to every judgement. The counts of the
+# expensive calls (annotate/api/throttles.py) go to "throttle": with a Redis broker, that Redis
+# (keys prefixed, never cleared, as it holds the queues too), so every web process counts
+# against one limit; otherwise the same memory as "default".
+_PROCESS_MEMORY = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "prefloop",
+}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": dict(_PROCESS_MEMORY),
+    "throttle": dict(_PROCESS_MEMORY),
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "prefloop-throttle",
+        # Unreachable Redis: the throttle gives up quickly and lets the call through.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+
 # Each worker records that it is alive this often (workers/heartbeat.py); pages warn when none
 # has been seen for WORKER_SILENT_SECONDS.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, register_converter
+from django.urls import include, path
 
+import config.converters  # noqa: F401  (registers <id:...>)
 from config.apidocs import SchemaView, SwaggerView, inline_styles
-from config.converters import IdConverter
 from config.tokens import TokenView
-
-register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -26,9 +26,9 @@ from annotate.formats import (
     RowError,
     parse_prompt,
     prompt_hash,
-    read_rows,
     sha256,
 )
+from annotate.importing.reading import read_rows
 from annotate.models import Pair, Project, Prompt, Response
 from rewards.models import Mode, ResponseScore, RewardModel
 from rewards.normalization import record_reward_stats
@@ -37,6 +37,10 @@ from rewards.tasks import rerank_project_task
 # An upload this long is a few MB of JSON; larger score sets go in several uploads.
 MAX_SCORE_ROWS = 200_000
 MAX_MEMBERS = 64
+# Reward models give logits (tens, hundreds); past this their stats and spreads would overflow.
+MAX_ABS_REWARD = 1e9
+# Response ids are 64-bit (BigAutoField); a larger one names nothing and no database takes it.
+MAX_RESPONSE_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,8 @@ def upload_external_scores(model: RewardModel, data: dict[str, Any]) -> int:
     with score_rows(data) as rows, transaction.atomic():
         scored = upload_scores(model, rows)
         if model.is_active:
-            rerank_project_task.delay_on_commit(model.project_id)
+            # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+            rerank_project_task.delay_on_commit(model.project_id)  # type: ignore[attr-defined]
     model.refresh_from_db()
     return scored
 
@@ -97,7 +102,8 @@ def upload_scores(model: RewardModel, rows: Iterable[tuple[int, Any]]) -> int:
 
     Raises ImportFormatError naming the bad lines. A response scored again is overwritten.
     """
-    parsed, errors = [], []
+    parsed: list[ScoreIn] = []
+    errors: list[RowError] = []
     for line, raw in rows:
         if len(parsed) + len(errors) >= MAX_SCORE_ROWS:
             errors.append(RowError(line, "", f"more than {MAX_SCORE_ROWS} rows; split the upload"))
@@ -133,7 +139,7 @@ def parse_score_row(line: int, raw: Any) -> ScoreIn:
         members = [_finite(m, f"members[{i}]") for i, m in enumerate(members)]
     if "response_id" in raw:
         rid = raw["response_id"]
-        if isinstance(rid, bool) or not isinstance(rid, int) or rid < 1:
+        if isinstance(rid, bool) or not isinstance(rid, int) or not 1 <= rid <= MAX_RESPONSE_ID:
             raise FieldError("response_id", "must be a positive integer")
         return ScoreIn(line, rid, None, None, reward, members)
     if "prompt" not in raw or not isinstance(raw.get("text"), str):
@@ -154,9 +160,18 @@ def _check_member_counts(model: RewardModel, rows: list[ScoreIn], errors: list[R
 
 
 def _finite(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """A reward: any float a reward model gives, not one whose square or sum overflows."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError(field, "must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number) or abs(number) > MAX_ABS_REWARD:
+        raise FieldError(
+            field, f"must be a finite number from -{MAX_ABS_REWARD:,.0f} to {MAX_ABS_REWARD:,.0f}"
+        )
+    return number
 
 
 def _resolve(project: Project, rows: list[ScoreIn], errors: list[RowError]) -> dict[int, ScoreIn]:
@@ -165,12 +180,13 @@ def _resolve(project: Project, rows: list[ScoreIn], errors: list[RowError]) -> d
     known = set(
         Response.objects.filter(prompt__project=project, pk__in=by_id).values_list("pk", flat=True)
     )
-    prompts = dict(
+    # Keyed so that a row without digests looks up None and finds nothing.
+    prompts: dict[str | None, int] = dict(
         Prompt.objects.filter(
             project=project, content_hash__in={r.prompt_digest for r in rows if r.prompt_digest}
         ).values_list("content_hash", "pk")
     )
-    texts = {
+    texts: dict[tuple[int | None, str | None], int] = {
         (prompt_id, digest): pk
         for pk, prompt_id, digest in Response.objects.filter(
             prompt_id__in=prompts.values(),
@@ -231,7 +247,7 @@ def measure_external_model(model: RewardModel) -> None:
     from rewards.worker.snapshot import snapshot_project
 
     snapshot = snapshot_project(model.project)
-    validation = {int(p.id): p for p in snapshot.validation}
+    validation = {int(p.id): p for p in snapshot.validation if p.id is not None}
     sides = Pair.objects.filter(pk__in=validation).values_list(
         "pk", "response_a_id", "response_b_id"
     )

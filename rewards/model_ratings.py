@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db.models import Avg, QuerySet
 
-from annotate.leaderboard.bradley_terry import fit_strengths, to_elo
+from annotate.leaderboard.bradley_terry import VoteModels, fit_strengths, to_elo
 from annotate.models import Judgement, Project
 from annotate.signals import RewardModelRow, RewardModelView
 from rewards.models import ResponseScore, RewardModel
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def reward_model_view(
     project: Project,
     *,
-    judgements: QuerySet[Judgement],
+    judgements: QuerySet[WithAnnotations[Judgement, VoteModels]],
     models: tuple[str, ...],
     ratings: np.ndarray,
 ) -> RewardModelView | None:
@@ -68,15 +71,17 @@ def reward_model_view(
 
 
 def _implied_strengths(
-    judgements: QuerySet[Judgement], rewards: dict[int, float], index: dict[str, int]
+    judgements: QuerySet[WithAnnotations[Judgement, VoteModels]],
+    rewards: dict[int, float],
+    index: dict[str, int],
 ) -> tuple[np.ndarray | None, int]:
     """Elo ratings fitted to the model's probabilities on the judged pairs, and the vote count."""
     cells: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     rows = judgements.values_list(
         "pair__response_a_id",
         "pair__response_b_id",
-        "pair__response_a__model_name",
-        "pair__response_b__model_name",
+        "vote_model_a",
+        "vote_model_b",
     )
     for a, b, model_a, model_b in rows.iterator(chunk_size=5000):
         if a not in rewards or b not in rewards or model_a == model_b:

@@ -42,6 +42,8 @@ SQUASHED: list[Key] = [
     ("rewards", "0001_reward_models_and_runs"),
     ("rewards", "0002_evaluations_and_external_models"),
 ]
+# Migrations written after the squash: every database takes them the ordinary way.
+LATER: list[Key] = [("annotate", "0006_response_sources_and_vote_models")]
 
 # Each test rebuilds the two apps' tables a few times (5 to 15 s on SQLite).
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -131,7 +133,7 @@ def test_it_builds_a_new_database_through_the_squashed_migrations(scratch_schema
     _executor().migrate(_leaves())
 
     # then
-    assert plan == SQUASHED
+    assert sorted(plan) == sorted(SQUASHED + LATER)
     assert _pending() == []
     schema = _schema()
     assert "email" in schema["annotate_invitation"]["columns"]
@@ -148,15 +150,13 @@ def test_it_takes_a_database_built_by_the_old_chain_as_up_to_date(scratch_schema
     # given
     expected = _new_database_schema()
     _migrate_old_chain(OLD_LEAVES)
-    old_schema = _schema()
 
     # when
     pending = _pending()
     call_command("migrate", verbosity=0)
 
-    # then
-    assert pending == []
-    assert old_schema == expected
+    # then only what came after the squash is left to apply, and the schemas then agree
+    assert pending == LATER
     assert _schema() == expected
     applied = MigrationRecorder(connection).applied_migrations()
     assert all(key in applied for key in SQUASHED)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+import config.converters  # noqa: F401  (registers <id:...>)
 from annotate.api.importing import ImportJobView
 from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
 from annotate.api.leaderboard import LeaderboardView

@@ -42,7 +42,15 @@ COLUMNS = (
     "meta",
 )
 _TYPES = {"seq": "bigint", "turn_count": "integer", "tiebreak": "bigint"}
-_TEMP_TABLES = ("import_stage", "import_first", "import_response", "import_judgement")
+_TEMP_TABLES = (
+    "import_stage",
+    "import_vote",
+    "import_first",
+    "import_response",
+    "import_source",
+    "import_judgement",
+    "import_outcome",
+)
 
 
 class BulkImport:
@@ -102,7 +110,7 @@ class BulkImport:
             key,
             int(key[:15], 16),
             item.label,
-            item.external_id[:200],
+            item.external_id,  # at most 200 characters: the parsers refuse longer ids
             orjson.dumps(item.meta).decode(),
         )
 
@@ -123,9 +131,10 @@ class BulkImport:
     def write(self, progress: Callable[[float], None] | None = None) -> dict[str, int]:
         """Insert what is new; return created/existing counts. Caller holds a transaction."""
         self._flush()
-        steps = [self._prepare, self._prompts, self._responses, self._pairs]
+        steps = [self._prepare, self._prompts, self._responses, self._sources, self._pairs]
         if self.labels == "judgements":
             steps.append(self._judgements)
+        steps.append(self._outcomes)
         counts: dict[str, int] = {}
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         postgres = connection.vendor == "postgresql"
@@ -189,14 +198,30 @@ class BulkImport:
         )
         return {"responses_created": created, "responses_existing": total - created}
 
+    def _sources(self, now: Any) -> dict[str, int]:
+        """Record every model that wrote each response (one text may come from several)."""
+        _execute(
+            "CREATE TEMPORARY TABLE import_source AS SELECT DISTINCT r.id AS response_id,"
+            " i.model AS model_name FROM import_response i"
+            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = i.prompt_hash"
+            " JOIN annotate_response r ON r.prompt_id = p.id AND r.content_hash = i.hash"
+            " WHERE i.model <> '' AND NOT EXISTS (SELECT 1 FROM annotate_responsesource o"
+            " WHERE o.response_id = r.id AND o.model_name = i.model)",
+            [self.project.pk],
+        )
+        created = _execute(
+            "INSERT INTO annotate_responsesource (response_id, model_name)"
+            " SELECT response_id, model_name FROM import_source WHERE true ON CONFLICT DO NOTHING"
+        )
+        return {"sources_created": created}
+
     def _pairs(self, now: Any) -> dict[str, int]:
         """Create missing pairs; a new pair's imported judgements are counted at creation."""
         counted = self.labels == "judgements"
+        # Every labelled row is a vote, however many rows name the same two texts.
         votes = (
-            "LEFT JOIN (SELECT s.pair_key, COUNT(DISTINCT "
-            f"{_canonical('s', 'f.a_hash')}) AS n FROM import_stage s "
-            "JOIN import_first f ON f.pair_key = s.pair_key WHERE s.label IS NOT NULL "
-            "GROUP BY s.pair_key) v ON v.pair_key = f.pair_key"
+            "LEFT JOIN (SELECT pair_key, COUNT(*) AS n FROM import_stage"
+            " WHERE label IS NOT NULL GROUP BY pair_key) v ON v.pair_key = f.pair_key"
             if counted
             else ""
         )
@@ -227,21 +252,60 @@ class BulkImport:
         return {"pairs_created": created, "pairs_existing": total - created}
 
     def _judgements(self, now: Any) -> dict[str, int]:
-        """Labels become judgements, in the stored pair's a/b terms, once per pair and choice."""
+        """Each labelled row is a vote, in the stored pair's a/b terms, with the models it named.
+
+        The n-th row of a file naming the same pair, models and label is that comparison's n-th
+        imported vote: it is written only if fewer than n such votes exist, so a re-import (or a
+        concurrent import of the same file) adds nothing, and a repeated row is a second vote.
+        """
+        swapped = "s.a_hash <> ra.content_hash"
+        row_a = f"CASE WHEN {swapped} THEN s.b_model ELSE s.a_model END"
+        row_b = f"CASE WHEN {swapped} THEN s.a_model ELSE s.b_model END"
         _execute(
-            "CREATE TEMPORARY TABLE import_judgement AS SELECT DISTINCT pr.id AS pair_id,"
-            f" pr.created_at AS pair_created_at, s.pair_key, {_canonical('s', 'ra.content_hash')}"
-            " AS choice FROM import_stage s"
+            "CREATE TEMPORARY TABLE import_vote AS SELECT pr.id AS pair_id,"
+            " pr.created_at AS pair_created_at, s.pair_key, s.seq,"
+            f" {_canonical('s', 'ra.content_hash')} AS choice, {row_a} AS model_a,"
+            f" {row_b} AS model_b, COALESCE(NULLIF({row_a}, ''), ra.model_name) AS vote_a,"
+            f" COALESCE(NULLIF({row_b}, ''), rb.model_name) AS vote_b"
+            " FROM import_stage s"
             " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = s.pair_key"
-            " JOIN annotate_response ra ON ra.id = pr.response_a_id WHERE s.label IS NOT NULL",
+            " JOIN annotate_response ra ON ra.id = pr.response_a_id"
+            " JOIN annotate_response rb ON rb.id = pr.response_b_id WHERE s.label IS NOT NULL",
             [self.project.pk],
         )
+        # n: the row's rank among the file's rows for the same comparison; present: such votes
+        # stored already; earlier: the pair's imported votes with this label (for new ids).
+        _execute(
+            "CREATE TEMPORARY TABLE import_judgement AS SELECT v.*, ROW_NUMBER() OVER"
+            " (PARTITION BY pair_id, choice, vote_a, vote_b ORDER BY seq) AS n,"
+            " 0 AS present, 0 AS earlier FROM import_vote v"
+        )
+        _execute("DROP TABLE import_vote")
+        imported = (
+            "FROM annotate_judgement j WHERE j.pair_id = import_judgement.pair_id"
+            " AND j.choice = import_judgement.choice AND j.source = 'import'"
+            " AND j.annotator_id IS NULL"
+        )
+        _execute(
+            f"UPDATE import_judgement SET earlier = (SELECT COUNT(*) {imported}),"
+            f" present = (SELECT COUNT(*) {imported}"
+            " AND COALESCE(NULLIF(j.model_a, ''), (SELECT model_name FROM annotate_response"
+            " WHERE id = (SELECT response_a_id FROM annotate_pair WHERE id = j.pair_id)))"
+            " = import_judgement.vote_a"
+            " AND COALESCE(NULLIF(j.model_b, ''), (SELECT model_name FROM annotate_response"
+            " WHERE id = (SELECT response_b_id FROM annotate_pair WHERE id = j.pair_id)))"
+            " = import_judgement.vote_b)"
+        )
+        # A new vote's id: the pair's k-th imported vote with this label (the first has no
+        # suffix, as before). Ids are deterministic, so concurrent imports collide and one wins.
         created = _execute(
             "INSERT INTO annotate_judgement (pair_id, choice, shown_left, rationale, client_id,"
-            " source, created_at, invalid_reason)"
-            " SELECT pair_id, choice, '', '',"
-            " CAST(%s AS text) || substr(pair_key, 1, 40) || ':' || choice, %s, %s"
-            ", %s FROM import_judgement WHERE true ORDER BY pair_id, choice ON CONFLICT DO NOTHING",
+            " source, model_a, model_b, created_at, invalid_reason)"
+            " SELECT pair_id, choice, '', '', CAST(%s AS text) || substr(pair_key, 1, 40)"
+            " || ':' || choice || CASE WHEN k > 1 THEN ':' || CAST(k AS text) ELSE '' END,"
+            " %s, model_a, model_b, %s, %s FROM (SELECT j.*, earlier + ROW_NUMBER() OVER"
+            " (PARTITION BY pair_id, choice ORDER BY seq) AS k FROM import_judgement j"
+            " WHERE n > present) new ORDER BY seq ON CONFLICT DO NOTHING",
             [f"import:{self.project.pk}:", "import", now, ""],
         )
         # Pairs created above were counted at creation; pairs from before are recounted.
@@ -258,6 +322,33 @@ class BulkImport:
         )
         total = _scalar("SELECT COUNT(*) FROM import_judgement")
         return {"judgements_created": created, "judgements_existing": total - created}
+
+    def _outcomes(self, now: Any) -> dict[str, int]:
+        """What became of each staged comparison: a new pair, merged into one, or nothing new."""
+        vote = (
+            "EXISTS (SELECT 1 FROM import_judgement v WHERE v.seq = s.seq AND v.n > v.present)"
+            if self.labels == "judgements"
+            else "false"
+        )
+        _execute(
+            "CREATE TEMPORARY TABLE import_outcome AS SELECT s.seq, CASE"
+            " WHEN s.seq = f.seq AND pr.created_at = %s THEN 'created'"
+            f" WHEN {vote} OR EXISTS (SELECT 1 FROM import_source n"
+            " JOIN annotate_response r ON r.id = n.response_id"
+            " WHERE r.prompt_id = pr.prompt_id AND ((r.content_hash = s.a_hash"
+            " AND n.model_name = s.a_model) OR (r.content_hash = s.b_hash"
+            " AND n.model_name = s.b_model))) THEN 'merged' ELSE 'skipped' END AS outcome"
+            " FROM import_stage s JOIN import_first f ON f.pair_key = s.pair_key"
+            " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = s.pair_key",
+            [now, self.project.pk],
+        )
+        counts = dict(_rows("SELECT outcome, COUNT(*) FROM import_outcome GROUP BY outcome"))
+        return {
+            "comparisons": self.staged,
+            "comparisons_created": counts.get("created", 0),
+            "comparisons_merged": counts.get("merged", 0),
+            "comparisons_skipped": counts.get("skipped", 0),
+        }
 
 
 def _canonical(row: str, stored_a_hash: str) -> str:
@@ -276,6 +367,12 @@ def _execute(sql: str, params: list[Any] | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _rows(sql: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
 
 
 def _scalar(sql: str) -> int:

@@ -16,6 +16,7 @@ from annotate.importing.pipeline import import_file
 from annotate.importing.summary import ImportSummary
 from annotate.models import ImportJob
 from annotate.tasks import import_file_task
+from config.celery import try_send
 from workers.heartbeat import beating
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,35 @@ def recover_stale_imports() -> int:
     )
     queued = 0
     for job_id in silent.values_list("pk", flat=True):
-        # Only if it is still silent: the update re-checks under the row lock.
-        if silent.filter(pk=job_id).update(status=ImportJob.Status.QUEUED, progress=0.0):
+        # Only if it is still silent: the update re-checks under the row lock. A queued job's
+        # heartbeat_at is when its task was last sent (resend_waiting_imports reads it).
+        if silent.filter(pk=job_id).update(
+            status=ImportJob.Status.QUEUED, progress=0.0, heartbeat_at=timezone.now()
+        ):
             logger.warning("import job %s lost its worker; queued again", job_id)
-            import_file_task.delay(job_id)
+            try_send(import_file_task, job_id)
             queued += 1
     return queued
+
+
+def resend_waiting_imports() -> int:
+    """Send the task again for imports queued longer than IMPORT_RESEND_SECONDS; how many.
+
+    Its first send may have failed (the broker was down when the upload was committed), or a
+    broker without redelivery (the embedded one) lost the message with a killed worker.
+    Claiming makes any extra copy a no-op. `heartbeat_at` of a queued job is when its task was
+    last sent (null: at upload).
+    """
+    stale = timezone.now() - timedelta(seconds=settings.IMPORT_RESEND_SECONDS)
+    waiting = ImportJob.objects.filter(status=ImportJob.Status.QUEUED, created_at__lt=stale).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    )
+    sent = 0
+    for job_id in waiting.values_list("pk", flat=True):
+        if waiting.filter(pk=job_id).update(heartbeat_at=timezone.now()):
+            logger.warning("import job %s still queued; its task is sent again", job_id)
+            sent += try_send(import_file_task, job_id)
+    return sent
 
 
 def run_import_job(job_id: int) -> None:

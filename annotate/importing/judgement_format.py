@@ -8,15 +8,31 @@ in canonical a/b terms). Nothing here touches the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
-from annotate.formats import FieldError, PairIn, ResponseIn, parse_prompt
+from annotate.formats import (
+    MAX_EXTERNAL_ID,
+    MAX_NESTING,
+    FieldError,
+    PairIn,
+    ResponseIn,
+    model_name,
+    optional_str,
+    parse_prompt,
+    shown,
+)
+from annotate.models import MAX_DURATION_MS
+from annotate.safetext import find_unstorable
 
 CHOICES = ("a", "b", "tie", "both_bad")
 MAX_ANNOTATOR_LENGTH = 150
+# A vote was made on a computer: not before the Unix epoch, and not in the future (a day of
+# slack for clocks). The range also keeps every later conversion (UTC, timestamps, a browser's
+# Date) in range, which year 1 or 9999 in a far time zone is not.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,9 @@ def parse_judgement(row: Any) -> JudgementIn:
     """Turn one row into a vote; raises FieldError naming the field that is wrong."""
     if not isinstance(row, dict):
         raise FieldError("", "expected a JSON object")
+    bad = find_unstorable(row, max_depth=MAX_NESTING)
+    if bad is not None:
+        raise FieldError(*bad)
     annotator = row.get("annotator")
     if not isinstance(annotator, str | int) or not str(annotator).strip():
         raise FieldError("annotator", "is missing")
@@ -49,10 +68,10 @@ def parse_judgement(row: Any) -> JudgementIn:
         raise FieldError("annotator", f"is longer than {MAX_ANNOTATOR_LENGTH} characters")
     choice = row.get("choice")
     if choice not in CHOICES:
-        raise FieldError("choice", f"must be one of {', '.join(CHOICES)} (got {choice!r})")
+        raise FieldError("choice", f"must be one of {', '.join(CHOICES)} (got {shown(choice)})")
     shown_left = row.get("shown_left") or ""
     if shown_left not in ("", "a", "b"):
-        raise FieldError("shown_left", f"must be a or b (got {shown_left!r})")
+        raise FieldError("shown_left", f"must be a or b (got {shown(shown_left)})")
     rationale = row.get("rationale") or ""
     if not isinstance(rationale, str):
         raise FieldError("rationale", "must be a string")
@@ -64,14 +83,16 @@ def parse_judgement(row: Any) -> JudgementIn:
         shown_left=shown_left,
         strength=_bounded_int(row, "strength", 1, 3),
         rationale=rationale,
-        duration_ms=_bounded_int(row, "duration_ms", 0, 2**31 - 1),
+        duration_ms=_bounded_int(row, "duration_ms", 0, MAX_DURATION_MS),
         created_at=_created_at(row.get("created_at")),
     )
 
 
 def _external_id(row: dict[str, Any]) -> str:
     value = row.get("pair_external_id")
-    return "" if value is None else str(value).strip()
+    if isinstance(value, str):
+        value = value.strip()
+    return optional_str(value, "pair_external_id", max_length=MAX_EXTERNAL_ID)
 
 
 def _pair(row: dict[str, Any]) -> PairIn | None:
@@ -81,13 +102,16 @@ def _pair(row: dict[str, Any]) -> PairIn | None:
             raise FieldError("pair_external_id", "give it, or prompt/response_a/response_b")
         return None
     messages = parse_prompt(row.get("prompt"), "prompt")
-    a, b = row.get("response_a"), row.get("response_b")
-    for name, value in (("response_a", a), ("response_b", b)):
+    given: dict[str, str] = {}
+    for name in ("response_a", "response_b"):
+        value = row.get(name)
         if not isinstance(value, str):
             raise FieldError(name, "is missing" if value is None else "must be a string")
+        given[name] = value
+    a, b = given["response_a"], given["response_b"]
     if a == b:
         raise FieldError("response_b", "is identical to the other response")
-    models = ["" if row.get(name) is None else str(row[name]) for name in ("model_a", "model_b")]
+    models = [model_name(row.get(name), name) for name in ("model_a", "model_b")]
     return PairIn(
         messages, ResponseIn(a, models[0]), ResponseIn(b, models[1]), external_id=_external_id(row)
     )
@@ -97,20 +121,39 @@ def _bounded_int(row: dict[str, Any], name: str, low: int, high: int) -> int | N
     value = row.get(name)
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise FieldError(name, f"must be a whole number (got {value!r})") from None
-    if isinstance(value, float | str) and float(value) != number or not low <= number <= high:
-        raise FieldError(name, f"must be a whole number from {low} to {high} (got {value!r})")
+    number = _whole_number(value)
+    if number is None or not low <= number <= high:
+        raise FieldError(name, f"must be a whole number from {low} to {high} (got {shown(value)})")
     return number
+
+
+def _whole_number(value: Any) -> int | None:
+    """The integer a number or its text (CSV) stands for; None for anything else, `inf` too."""
+    if isinstance(value, str) and len(value) <= 30:
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _created_at(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        moment = moment.astimezone(UTC) if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
     except ValueError:
-        raise FieldError("created_at", f"must be an ISO 8601 time (got {value!r})") from None
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+        raise FieldError("created_at", f"must be an ISO 8601 time (got {shown(value)})") from None
+    except OverflowError:  # year 9999 west of UTC, year 1 east of it
+        moment = EARLIEST - timedelta(days=1)
+    latest = timezone.now() + timedelta(days=1)
+    if not EARLIEST <= moment <= latest:
+        raise FieldError(
+            "created_at",
+            f"must be between {EARLIEST:%Y-%m-%d} and a day from now, {latest:%Y-%m-%d} "
+            f"(got {shown(value)})",
+        )
+    return moment

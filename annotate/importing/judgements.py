@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
@@ -21,12 +22,12 @@ from annotate.formats import (
     RowError,
     pair_key,
     prompt_hash,
-    read_rows,
     sha256,
 )
 from annotate.importing.bulk import BulkImport
 from annotate.importing.judgement_format import JudgementIn, parse_judgement
 from annotate.importing.raters import ensure_raters
+from annotate.importing.reading import read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.judging.overlap import settle_pairs
 from annotate.models import Judgement, Pair, Project
@@ -101,6 +102,7 @@ def _check_references(project: Project, path: str | Path, file_type: str | None)
         if key in seen:
             total += 1
             errors.append(RowError(line, "annotator", "votes on this pair a second time"))
+            _keep_first(errors)
         seen.add(key)
         if vote.pair is None:
             lines_by_id.setdefault(vote.external_id, []).append(line)
@@ -111,9 +113,17 @@ def _check_references(project: Project, path: str | Path, file_type: str | None)
             message = "names no pair of this project" if not found else f"names {found} pairs"
             total += len(lines)
             errors.extend(RowError(line, "pair_external_id", message) for line in lines)
+            _keep_first(errors)
     if total:
         errors.sort(key=lambda e: e.line)
         raise ImportFormatError(errors[:MAX_REPORTED_ERRORS], total)
+
+
+def _keep_first(errors: list[RowError]) -> None:
+    """Keep only the errors that can still be reported, so a file of repeats holds no more."""
+    if len(errors) > 2 * MAX_REPORTED_ERRORS:
+        errors.sort(key=lambda e: e.line)
+        del errors[MAX_REPORTED_ERRORS:]
 
 
 def _pairs_by_external_id(project: Project, ids: list[str]) -> dict[str, list[tuple[int, str]]]:
@@ -186,6 +196,8 @@ def _write_batch(project: Project, batch: list[JudgementIn], summary: ImportSumm
 def _judgement(vote: JudgementIn, pair_id: int, rater: int, swapped: bool) -> Judgement:
     """The row's vote in the stored pair's a/b terms (the file may name them the other way)."""
     flip = {"a": "b", "b": "a"} if swapped else {}
+    models = ("", "") if vote.pair is None else (vote.pair.a.model, vote.pair.b.model)
+    model_a, model_b = models[::-1] if swapped else models
     return Judgement(
         pair_id=pair_id,
         annotator_id=rater,
@@ -196,10 +208,12 @@ def _judgement(vote: JudgementIn, pair_id: int, rater: int, swapped: bool) -> Ju
         duration_ms=vote.duration_ms,
         client_id=f"import:{pair_id}:{rater}",
         source=Judgement.Source.IMPORT,
+        model_a=model_a,
+        model_b=model_b,
     )
 
 
-def _present(wanted: dict[tuple[int, int], Judgement]) -> set[tuple[int, int]]:
+def _present(wanted: dict[tuple[int, int], Any]) -> set[tuple[int, int]]:
     """(pair, annotator) keys that already have a vote."""
     rows = Judgement.objects.filter(
         pair_id__in={p for p, _ in wanted}, annotator_id__in={a for _, a in wanted}

@@ -7,10 +7,12 @@ file is imported whole or not at all. Content hashes make a re-import a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,11 +29,16 @@ from annotate.formats import (
     detect_format,
     file_type_of,
     parse_row,
-    read_rows,
 )
 from annotate.importing.bulk import BulkImport
-from annotate.importing.compression import compression_of, open_binary
+from annotate.importing.compression import (
+    READ_ERRORS,
+    DecompressedTooLarge,
+    compression_of,
+    open_binary,
+)
 from annotate.importing.judgements import import_judgements
+from annotate.importing.reading import read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
 from annotate.projects.lifecycle import check_not_archived
@@ -75,7 +82,8 @@ def start_import(
             format=format,
             labels=labels,
         )
-        import_file_task.delay_on_commit(job.pk)
+        # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+        import_file_task.delay_on_commit(job.pk)  # type: ignore[attr-defined]
     return job
 
 
@@ -121,14 +129,19 @@ def import_file(
         raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}")
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use auto or one of {', '.join(FORMATS)}")
-    if (fmt if fmt != "auto" else _first_format(path, file_type)) == "judgements":
-        # Imported here: judgement_import stages its embedded pairs through this module.
+    rows = read_rows(path, file_type)
+    first, head = _peek_format(rows) if fmt == "auto" else (fmt, [])
+    if first == "judgements":
+        rows.close()
         return import_judgements(project, path, file_type=file_type)
+    lines = _estimate_lines(path, file_type) if progress else 0
     with BulkImport(project, labels=labels) as bulk:
-        detected, rows = _stage_file(bulk, path, fmt=fmt, file_type=file_type, progress=progress)
+        detected, count = _stage_file(
+            bulk, itertools.chain(head, rows), fmt=fmt, lines=lines, progress=progress
+        )
         with transaction.atomic():
             counts = bulk.write(_write_progress(progress))
-            summary = ImportSummary(format=detected, rows=rows, **counts)
+            summary = ImportSummary(format=detected, rows=count, **counts)
             if summary.responses_created:
                 transaction.on_commit(
                     lambda: responses_imported.send(sender=Project, project=project)
@@ -148,12 +161,23 @@ def _write_progress(progress: Progress | None) -> Progress | None:
     return lambda done: progress(READ_SHARE + (1 - READ_SHARE) * done)
 
 
-def _first_format(path: str | Path, file_type: str | None) -> str | None:
-    """The format of the file's first readable row (None if it has none or is unrecognised)."""
-    for _line, row in read_rows(path, file_type):
+# Rows looked at for the file's format before it is taken as pairs.
+PEEK_ROWS = 100
+
+
+def _peek_format(rows: Iterator[tuple[int, Any]]) -> tuple[str | None, list[tuple[int, Any]]]:
+    """The format of the first readable row (None if unrecognised), and the rows read for it.
+
+    The rows are staged after, from the same reader: a file is read once, however it breaks.
+    """
+    head = []
+    for line, row in rows:
+        head.append((line, row))
         if not isinstance(row, RowError):
-            return detect_format(row)
-    return None
+            return detect_format(row), head
+        if len(head) >= PEEK_ROWS:
+            break
+    return None, head
 
 
 def _estimate_lines(path: str | Path, file_type: str | None) -> int:
@@ -161,28 +185,36 @@ def _estimate_lines(path: str | Path, file_type: str | None) -> int:
     if (file_type or file_type_of(str(path))) == "parquet":
         if compression_of(Path(path)) is not None:
             return 0  # unpacked later by the reader; progress then jumps at the end
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except pa.ArrowException:
+            return 0  # not Parquet: the reader says so, by line
     lines = 0
-    with open_binary(Path(path)) as handle:
-        while chunk := handle.read(1 << 20):
-            lines += chunk.count(b"\n")
+    try:
+        with open_binary(Path(path)) as handle:
+            while chunk := handle.read(1 << 20):
+                lines += chunk.count(b"\n")
+    except (DecompressedTooLarge, *READ_ERRORS):
+        pass  # the reader reports where the file breaks off or grows too large
     return lines
 
 
 def _stage_file(
     bulk: BulkImport,
-    path: str | Path,
+    read: Iterable[tuple[int, Any]],
     *,
     fmt: str,
-    file_type: str | None,
+    lines: int,
     progress: Progress | None,
 ) -> tuple[str, int]:
-    """Check every row and stage its pairs in one pass; raise ImportFormatError naming lines."""
+    """Check every row and stage its pairs in one pass; raise ImportFormatError naming lines.
+
+    `lines` is the file's estimated last line, for progress.
+    """
     errors: list[RowError] = []
     total_errors = rows = 0
     detected = None if fmt == "auto" else fmt
-    lines = _estimate_lines(path, file_type) if progress else 0
-    for line, row in read_rows(path, file_type):
+    for line, row in read:
         rows += 1
         parsed = _parse_checked(line, row, detected)
         if isinstance(parsed, RowError):

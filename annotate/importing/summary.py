@@ -17,6 +17,15 @@ class ImportSummary:
     pairs_existing: int = 0
     judgements_created: int = 0
     judgements_existing: int = 0
+    # Models newly recorded as having written a response (one text may come from several).
+    sources_created: int = 0
+    # What became of each comparison the file made (a row of pairs, trl or hh is one; a
+    # responses row makes several): a new pair; merged into a pair already present or earlier in
+    # the file, keeping its vote and its models; or nothing new (an exact re-import).
+    comparisons: int = 0
+    comparisons_created: int = 0
+    comparisons_merged: int = 0
+    comparisons_skipped: int = 0
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -25,6 +34,12 @@ class ImportSummary:
         """One line per kind: what was created and what already existed."""
         kinds = ("prompts", "responses", "pairs", "judgements")
         lines = [f"{self.rows} rows read as '{self.format}'"]
+        if self.comparisons:
+            lines.append(
+                f"comparisons: {self.comparisons_created} made a new pair,"
+                f" {self.comparisons_merged} merged into a pair already present (vote and"
+                f" models kept), {self.comparisons_skipped} already imported (skipped)"
+            )
         for kind in kinds:
             created = getattr(self, f"{kind}_created")
             existing = getattr(self, f"{kind}_existing")

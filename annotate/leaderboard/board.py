@@ -124,11 +124,11 @@ class HumanBoard:
 
 
 def vote_rows(judgements: QuerySet[Judgement]) -> Iterator[tuple[str, str, str, int, int]]:
-    """(choice, model a, model b, length a, length b) per judgement, lengths in characters."""
+    """(choice, model a, model b, length a, length b) per counted judgement, in characters."""
     return judgements.values_list(
         "choice",
-        "pair__response_a__model_name",
-        "pair__response_b__model_name",
+        "vote_model_a",
+        "vote_model_b",
         Length("pair__response_a__text"),
         Length("pair__response_b__text"),
     ).iterator(chunk_size=5000)
@@ -137,8 +137,8 @@ def vote_rows(judgements: QuerySet[Judgement]) -> Iterator[tuple[str, str, str, 
 def models_with_votes(project: Project) -> int:
     """How many source models the counted judgements compare (the page links from 2 up)."""
     judgements = counted_judgements(project)
-    names = set(judgements.values_list("pair__response_a__model_name", flat=True).distinct())
-    names |= set(judgements.values_list("pair__response_b__model_name", flat=True).distinct())
+    names = set(judgements.values_list("vote_model_a", flat=True).distinct())
+    names |= set(judgements.values_list("vote_model_b", flat=True).distinct())
     return len(names - {""})
 
 

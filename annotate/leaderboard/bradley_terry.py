@@ -14,12 +14,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from annotate.models import Choice, Judgement, Project
 from annotate.quality.measures import training_judgements
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # Outcome codes, in canonical order: the first model won, the second won, tie, both bad.
 FIRST, SECOND, TIE, BOTH_BAD = 0, 1, 2, 3
@@ -99,16 +104,33 @@ class Tally:
     win_rate: np.ndarray = field(repr=False)
 
 
-def counted_judgements(project: Project) -> QuerySet[Judgement]:
+class VoteModels(TypedDict):
+    """The models a counted judgement compared, as counted_judgements annotates them."""
+
+    vote_model_a: str
+    vote_model_b: str
+
+
+def counted_judgements(project: Project) -> QuerySet[WithAnnotations[Judgement, VoteModels]]:
     """The judgements the leaderboard counts: human and imported, between two named models.
 
     The same selection as training: gold pairs are left out (every annotator sees them, so
     they would outweigh the rest) and so are flagged annotators where the project says so.
+    Each is annotated with the models it compared, `vote_model_a` and `vote_model_b`: the ones
+    its source row named, else the models of the pair's responses.
     """
     return (
         training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
-        .exclude(pair__response_a__model_name="")
-        .exclude(pair__response_b__model_name="")
+        .annotate(
+            vote_model_a=Coalesce(
+                NullIf(F("model_a"), Value("")), F("pair__response_a__model_name")
+            ),
+            vote_model_b=Coalesce(
+                NullIf(F("model_b"), Value("")), F("pair__response_b__model_name")
+            ),
+        )
+        .exclude(vote_model_a="")
+        .exclude(vote_model_b="")
     )
 
 

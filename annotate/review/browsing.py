@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 
-from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response, ResponseSource
 from annotate.paging import Page, keyset_page
 from annotate.signals import PairSort, pair_sorts
 
@@ -50,8 +51,11 @@ def filter_pairs(project: Project, wanted: PairFilter) -> QuerySet[Pair]:
             pairs.exclude(gold_label="") if wanted.gold == "yes" else pairs.filter(gold_label="")
         )
     if wanted.model:
+        # Any model that wrote either text: one text may come from several models.
+        wrote = ResponseSource.objects.filter(model_name=wanted.model)
         pairs = pairs.filter(
-            Q(response_a__model_name=wanted.model) | Q(response_b__model_name=wanted.model)
+            Exists(wrote.filter(response=OuterRef("response_a")))
+            | Exists(wrote.filter(response=OuterRef("response_b")))
         )
     if wanted.annotator_id is not None:
         by = Judgement.objects.filter(pair=OuterRef("pk"), annotator_id=wanted.annotator_id)
@@ -123,7 +127,9 @@ def _ids_if_few(rows: QuerySet[Any], vector: Any, query: Any) -> list[int] | Non
 
 def extra_sorts(project: Project) -> dict[str, PairSort]:
     """Sorts other apps offer for this project right now, by name."""
-    offered = [sort for _, sort in pair_sorts.send(sender=Pair, project=project)]
+    # django-stubs types a receiver's reply as `str | None`; ours return a PairSort or None.
+    replies: Sequence[tuple[Any, object]] = pair_sorts.send(sender=Pair, project=project)
+    offered = [sort for _, sort in replies]
     return {sort.name: sort for sort in offered if isinstance(sort, PairSort)}
 
 
@@ -169,15 +175,16 @@ def model_names(project: Project) -> list[str]:
 
     def load() -> list[str]:
         names = (
-            Response.objects.filter(prompt__project=project)
-            .exclude(model_name="")
+            ResponseSource.objects.filter(response__prompt__project=project)
             .values_list("model_name", flat=True)
             .distinct()
             .order_by("model_name")
         )
         return list(names[:200])
 
-    return cache.get_or_set(f"model-names:{project.pk}", load, MODEL_NAMES_SECONDS)
+    names = cache.get_or_set(f"model-names:{project.pk}", load, MODEL_NAMES_SECONDS)
+    assert names is not None  # on a miss get_or_set returns what load() made
+    return names
 
 
 def pair_judgements(pair: Pair) -> list[Judgement]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+import config.converters  # noqa: F401  (registers <id:...>)
 from rewards.api.views import (
     ActivateView,
     ExternalModelsView,

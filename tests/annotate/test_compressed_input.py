@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,50 @@ def test_an_uploaded_compressed_file_is_imported(
     job = ImportJob.objects.get(pk=job_id)
     assert job.status == "succeeded", job.errors
     assert job.result["pairs_created"] == 6
+
+
+@pytest.mark.parametrize("compression", COMPRESSORS)
+def test_a_compressed_file_that_unpacks_past_the_limit_stops_at_that_line(
+    tmp_path: Path, settings: Any, compression: str
+) -> None:
+    # given 2000 pairs of about 200 bytes a line, and a limit of 100 KiB unpacked
+    settings.IMPORT_MAX_DECOMPRESSED_BYTES = 100 * 1024
+    suffix, compress = COMPRESSORS[compression]
+    body = _jsonl(pair_rows(2000))
+    path = tmp_path / f"pairs.jsonl{suffix}"
+    path.write_bytes(compress(body))
+    # when
+    with pytest.raises(ImportFormatError) as caught:
+        import_file(make_project(), path)
+    # then the reader stopped within the line the limit falls in (the rows before it are fine)
+    [error] = caught.value.errors
+    assert error.line == body[: 100 * 1024].count(b"\n") + 1
+    assert error.message == (
+        "the file unpacks to more than 102400 bytes (IMPORT_MAX_DECOMPRESSED_BYTES)"
+    )
+    assert not Pair.objects.exists()
+
+
+def test_a_compressed_parquet_that_unpacks_past_the_limit_is_refused(
+    tmp_path: Path, settings: Any
+) -> None:
+    # given a Parquet file of 2 MiB of text, gzip-compressed, and a limit of 1 MiB
+    settings.IMPORT_MAX_DECOMPRESSED_BYTES = 1024 * 1024
+    rows = pair_rows(4)
+    rows[0]["response_a"] = os.urandom(1024 * 1024).hex()  # Parquet's own snappy keeps it 2 MiB
+    path = tmp_path / "pairs.parquet.gz"
+    path.write_bytes(gzip.compress(_parquet(rows)))
+    # when / then: unpacking it to a temporary file stops at the limit
+    with pytest.raises(ImportFormatError) as caught:
+        import_file(make_project(), path)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 1: the file unpacks to more than 1048576 bytes (IMPORT_MAX_DECOMPRESSED_BYTES)"
+    ]
+
+
+def test_the_unpacked_limit_applies_to_compressed_files_only(tmp_path: Path, settings: Any) -> None:
+    # an uncompressed file is as large as it looks: the upload limit is its bound
+    settings.IMPORT_MAX_DECOMPRESSED_BYTES = 1024
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(_jsonl(pair_rows(50)))
+    assert import_file(make_project(), path).pairs_created == 50

@@ -60,7 +60,9 @@ def test_trl_export_loads_in_datasets_and_imports_back_unchanged(tmp_path: Path)
     import_file(copy, exported)
     # then
     # one pair per distinct comparison; ties are left out
-    decided = Pair.objects.filter(project=source, judgements__choice__in=["a", "b"]).count()
+    decided = (
+        Pair.objects.filter(project=source, judgements__choice__in=["a", "b"]).distinct().count()
+    )
     assert len(dataset) == decided > 0
     assert dataset.column_names == ["prompt", "chosen", "rejected"]
     assert isinstance(dataset[0]["prompt"], list)  # multi-turn: TRL's conversational form
@@ -134,6 +136,7 @@ def test_judgement_export_pseudonymizes_annotators(tmp_path: Path, annotator: An
     project = make_project()
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(2, labelled=False)))
     pair = Pair.objects.first()
+    assert pair is not None
     Judgement.objects.create(
         pair=pair,
         annotator=annotator,

@@ -150,3 +150,74 @@ def test_the_score_api_says_an_external_model_scores_only_uploads(
     )
     assert response.status_code == 409
     assert "external" in response.json()["detail"]
+
+
+def _upload_lines(admin: Any, project: Project, model_id: int, *lines: str) -> Any:
+    upload = io.BytesIO("".join(line + "\n" for line in lines).encode())
+    upload.name = "scores.jsonl"
+    return _upload(admin, project, model_id, file=upload)
+
+
+def test_a_reward_of_5000_digits_in_a_jsonl_upload_is_refused_by_line_and_field(
+    admin: Any, project: Project, responses: list[Response]
+) -> None:
+    # given a file whose second reward is an integer Python will not even print
+    model = _register(admin, project)
+    good = json.dumps({"response_id": responses[0].pk, "reward": 1.0})
+    huge = f'{{"response_id": {responses[1].pk}, "reward": {"9" * 5000}}}'
+    # when
+    response = _upload_lines(admin, project, model["id"], good, huge)
+    # then
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"]) == (2, "reward")
+    assert error["message"].startswith("must be a finite number (got '9999")
+    assert not ResponseScore.objects.filter(model_id=model["id"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"reward": 10**400}, "reward"),
+        ({"reward": 1e300}, "reward"),
+        ({"reward": 1.0, "members": [1.0, -1e300]}, "members[1]"),
+    ],
+)
+def test_a_reward_that_would_overflow_is_refused_by_field(
+    admin: Any, project: Project, responses: list[Response], row: dict[str, Any], field: str
+) -> None:
+    model = _register(admin, project)
+    response = _upload(
+        admin, project, model["id"], scores=[{"response_id": responses[0].pk, **row}]
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {
+            "line": 1,
+            "field": field,
+            "message": "must be a finite number from -1,000,000,000 to 1,000,000,000",
+        }
+    ]
+
+
+def test_a_response_id_beyond_64_bits_is_refused_by_field(
+    admin: Any, project: Project, responses: list[Response]
+) -> None:
+    model = _register(admin, project)
+    response = _upload(admin, project, model["id"], scores=[{"response_id": 2**64, "reward": 1}])
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"]) == (1, "response_id")
+
+
+def test_a_score_line_over_the_line_limit_is_refused_by_line(
+    admin: Any, project: Project, responses: list[Response], settings: Any
+) -> None:
+    settings.IMPORT_MAX_LINE_BYTES = 1024
+    model = _register(admin, project)
+    long = json.dumps({"prompt": "q" * 2000, "text": "t", "reward": 1.0})
+    response = _upload_lines(admin, project, model["id"], long)
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {"line": 1, "field": "", "message": "longer than 1024 bytes (IMPORT_MAX_LINE_BYTES)"}
+    ]
