@@ -12,17 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import CharField, Model, OuterRef, Q, QuerySet, Subquery, Value
-from django.http import Http404
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
+from django.http import Http404, HttpRequest
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from annotate.models import Membership, Project, Role
 
-User = AbstractBaseUser | AnonymousUser
+# `request.user`: signed in or not. Domain functions that act for someone take a `User`.
+AnyUser = User | AnonymousUser
+
+
+def signed_in_user(request: HttpRequest | Request) -> User:
+    """The request's user, in a view that requires a login (login_required, IsAuthenticated)."""
+    user = request.user
+    if not user.is_authenticated:  # only a view that lost its login guard gets here
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def _role_expression(user: User, project_ref: Any) -> Any:
@@ -31,7 +40,9 @@ def _role_expression(user: User, project_ref: Any) -> Any:
     return Subquery(Membership.objects.filter(project=project_ref, user=user).values("role")[:1])
 
 
-def with_role(queryset: QuerySet[Any], user: User, *, project_field: str = "project") -> QuerySet:
+def with_role(
+    queryset: QuerySet[Any], user: AnyUser, *, project_field: str = "project"
+) -> QuerySet:
     """Rows whose project the user is in, each annotated with the user's role there."""
     if not user.is_authenticated:
         return queryset.none()
@@ -45,7 +56,7 @@ def with_role(queryset: QuerySet[Any], user: User, *, project_field: str = "proj
     ).filter(my_role__isnull=False)
 
 
-def visible_projects(user: User) -> QuerySet[Project]:
+def visible_projects(user: AnyUser) -> QuerySet[Project]:
     """Projects the user may see, annotated with the user's role (one query).
 
     Archived projects are seen by their admins only; projects being deleted by nobody.
@@ -56,7 +67,7 @@ def visible_projects(user: User) -> QuerySet[Project]:
     return projects.filter(Q(archived_at__isnull=True) | Q(my_role=Role.ADMIN))
 
 
-def role_in(user: User, project: Project) -> str | None:
+def role_in(user: AnyUser, project: Project) -> str | None:
     """The user's role in the project ("admin", "annotator"), or None."""
     if not user.is_authenticated:
         return None
@@ -69,15 +80,15 @@ def role_in(user: User, project: Project) -> str | None:
     )
 
 
-def is_project_admin(user: User, project: Project) -> bool:
+def is_project_admin(user: AnyUser, project: Project) -> bool:
     return role_in(user, project) == Role.ADMIN
 
 
-def can_create_projects(user: User) -> bool:
+def can_create_projects(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm("annotate.add_project")
 
 
-def access_project(user: User, slug: str, *, admin: bool = False) -> Project:
+def access_project(user: AnyUser, slug: str, *, admin: bool = False) -> Project:
     """A project the user may see; Http404 if not a member, PermissionDenied if `admin` and
     the member is not one."""
     project = visible_projects(user).filter(slug=slug).first()
@@ -88,9 +99,10 @@ def access_project(user: User, slug: str, *, admin: bool = False) -> Project:
     return project
 
 
-def _role_of(user: User, obj: Model) -> str | None:
+def _role_of(user: AnyUser, obj: Any) -> str | None:
+    """The user's role in the project of `obj`: a Project, or any row with a `project`."""
     if getattr(obj, "role_user_id", None) == user.pk:
-        return obj.my_role
+        return obj.my_role  # annotated by with_role for this user
     return role_in(user, obj if isinstance(obj, Project) else obj.project)
 
 
@@ -117,7 +129,7 @@ class CanCreateProjects(BasePermission):
         return request.method != "POST" or can_create_projects(request.user)
 
 
-def can_view_leaderboard(user: User, project: Project) -> bool:
+def can_view_leaderboard(user: AnyUser, project: Project) -> bool:
     """Admins always; annotators unless the project keeps them blind to the models."""
     role = _role_of(user, project)
     return role == Role.ADMIN or (role == Role.ANNOTATOR and project.leaderboard_for_annotators)

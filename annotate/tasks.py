@@ -16,10 +16,10 @@ def import_file_task(job_id: int) -> None:
 
 @shared_task
 def recover_imports_task() -> int:
-    """Queue again the imports whose worker stopped beating (beat runs this)."""
-    from annotate.importing.jobs import recover_stale_imports
+    """Queue again the imports whose worker stopped beating; resend those nobody took (beat)."""
+    from annotate.importing.jobs import recover_stale_imports, resend_waiting_imports
 
-    return recover_stale_imports()
+    return recover_stale_imports() + resend_waiting_imports()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

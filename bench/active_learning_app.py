@@ -50,6 +50,10 @@ def setup_fresh_app(cache_dir: str) -> Path:
     db = folder / f"app-{uuid.uuid4().hex[:8]}.sqlite3"
     os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    # The simulated annotators and the accuracy probe (a score call per test pair, each round)
+    # call the API at machine speed, far past the per-user rates a person needs.
+    for rate in ("API_THROTTLE_USER", "API_THROTTLE_SCORE"):
+        os.environ.setdefault(rate, "off")
     os.environ["REWARDS_CACHE_DIR"] = cache_dir
     from bench.django_setup import setup
 

@@ -119,6 +119,14 @@ def fit_round(config: TrainConfig, pairs: Sequence[PreferencePair]) -> RewardSco
     return scorer
 
 
+def held_out_accuracy(scorer: RewardScorer, test: Sequence[PreferencePair]) -> float:
+    """The scorer's accuracy on the test pairs, ties excluded; an all-tie test set is refused."""
+    accuracy = pair_metrics(scorer, test)["accuracy"]
+    if accuracy is None:
+        raise ValueError("the test pairs are all ties: there is no accuracy to measure")
+    return accuracy
+
+
 def agreement(scores_a: np.ndarray, scores_b: np.ndarray) -> float:
     """How alike the members are: |mean margin| over the members' margin spread, pool median.
 
@@ -175,7 +183,7 @@ def run_curve(
         started = time.monotonic()
         revealed = [dataclasses.replace(pool[i], label=answers[i]) for i in labelled]
         scorer = fit_round(config, revealed)
-        curve.accuracy.append(pair_metrics(scorer, test)["accuracy"])
+        curve.accuracy.append(held_out_accuracy(scorer, test))
         if round_no < len(plan.budgets) - 1:
             taken = set(labelled)
             unlabelled = [i for i in range(len(pool)) if i not in taken]
@@ -297,7 +305,7 @@ def ceiling_accuracy(
     answers = annotator_labels(pool, settings.noise, seed)
     revealed = [dataclasses.replace(p, label=a) for p, a in zip(pool, answers, strict=True)]
     scorer = fit_round(dataclasses.replace(settings.train, seed=seed), revealed)
-    return pair_metrics(scorer, test)["accuracy"]
+    return held_out_accuracy(scorer, test)
 
 
 def run_set(

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,7 +32,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pandalm" / "dev.jsonl"
 
 def independent_alpha(units: list[list[str]]) -> float:
     """Krippendorff's nominal alpha from the coincidence matrix (Krippendorff 2011, section C)."""
-    coincidence: Counter = Counter()
+    coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
     for values in units:
         m = len(values)
         if m < 2:
@@ -41,7 +41,7 @@ def independent_alpha(units: list[list[str]]) -> float:
             for j, k in enumerate(values):
                 if i != j:
                     coincidence[(c, k)] += 1 / (m - 1)
-    totals: Counter = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for (c, _), weight in coincidence.items():
         totals[c] += weight
     n = sum(totals.values())
@@ -107,7 +107,8 @@ def replay(project, users: list, votes: dict[str, list[str]]) -> int:
     from annotate.judging.queue import lease_next_pair
     from annotate.judging.recording import record_judgement
 
-    done, judged = set(), 0
+    done: set[int] = set()
+    judged = 0
     while len(done) < len(users):
         for k, user in enumerate(users):
             if k in done:

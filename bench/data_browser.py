@@ -18,10 +18,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.django_setup import setup  # noqa: E402
+
+if TYPE_CHECKING:
+    from django.test import Client
+
+    from annotate.models import Project
 
 REPEATS = 5
 
@@ -70,7 +76,7 @@ def fill(project_id: int, pairs: int, users: list[int]) -> None:
             cursor.execute(sql, params)
 
 
-def serve_random_model(project: object) -> None:
+def serve_random_model(project: Project) -> None:
     """A served version with a random score for every response: the margin sort's input."""
     from django.db import connection
 
@@ -87,16 +93,16 @@ def serve_random_model(project: object) -> None:
                SELECT r.id, %s, random() * 4 - 2, 0.1, '[]'
                FROM annotate_response r JOIN annotate_prompt p ON p.id = r.prompt_id
                WHERE p.project_id = %s""",
-            [model.pk, project.pk],  # type: ignore[attr-defined]
+            [model.pk, project.pk],
         )
         cursor.execute("ANALYZE rewards_responsescore")
 
 
-def timed(client: object, url: str) -> tuple[float, int]:
+def timed(client: Client, url: str) -> tuple[float, int]:
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
-        response = client.get(url)  # type: ignore[attr-defined]
+        response = client.get(url)
         times.append((time.perf_counter() - start) * 1000)
     assert response.status_code == 200, (url, response.status_code)
     return statistics.median(times), response.content.decode().count("<tr data-pair=")

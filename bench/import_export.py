@@ -18,9 +18,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.django_setup import ROOT, setup  # noqa: E402
+
+if TYPE_CHECKING:
+    from annotate.models import Project
 
 
 def generate(path: Path, n: int) -> None:
@@ -64,7 +68,7 @@ def export_once(slug: str, fmt: str, file_type: str) -> dict[str, float]:
     return {"rows": rows, "seconds": seconds, "mb": size / 1e6, "peak_rss_mb": peak_rss_mb()}
 
 
-def _count_rows(project: object, fmt: str) -> int:
+def _count_rows(project: Project, fmt: str) -> int:
     from annotate.models import Judgement, Pair
 
     if fmt == "judgements":

@@ -20,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.data import all_sets, set_file  # noqa: E402
 from rewards.ml.backbone import embed_ahead, resolve_device  # noqa: E402
 from rewards.ml.config import TrainConfig  # noqa: E402
-from rewards.ml.data import PreferencePair, read_pairs_jsonl, split_by_prompt  # noqa: E402
+from rewards.ml.data import PreferencePair, Prompt, read_pairs_jsonl, split_by_prompt  # noqa: E402
 from rewards.ml.metrics import evaluate  # noqa: E402
 from rewards.ml.score import load, score, score_pairs  # noqa: E402
 from rewards.ml.train import pair_metrics, train  # noqa: E402
@@ -41,13 +42,13 @@ def halves(name: str) -> tuple[list[PreferencePair], list[PreferencePair]]:
     return split_by_prompt(read_pairs_jsonl(set_file(name)), 0.5, seed=0)
 
 
-def longer_wins(pairs: list[PreferencePair]) -> float:
-    """Accuracy of "the longer response (in characters) wins", ties excluded."""
+def longer_wins(pairs: list[PreferencePair]) -> float | None:
+    """Accuracy of "the longer response (in characters) wins", ties excluded (None: all tie)."""
     p_a = [1.0 if len(p.a) > len(p.b) else 0.0 if len(p.a) < len(p.b) else 0.5 for p in pairs]
     return evaluate(p_a, [p.label for p in pairs])["accuracy"]
 
 
-def items_of(pairs: list[PreferencePair]) -> list[tuple[object, str]]:
+def items_of(pairs: list[PreferencePair]) -> list[tuple[Prompt, str]]:
     """Every (prompt, response) of the pairs."""
     return [(p.prompt, text) for p in pairs for text in (p.a, p.b)]
 
@@ -133,7 +134,7 @@ def heads_at_scale(sets: list[str], device: str, out: Path, n: int = 10_000) -> 
     }
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
+def print_table(rows: Sequence[Mapping[str, object]]) -> None:
     """Rows as a Markdown table."""
     columns = list(rows[0])
     print("| " + " | ".join(columns) + " |")

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +43,14 @@ from rewards.ml.metrics import evaluate  # noqa: E402
 from rewards.ml.score import load  # noqa: E402
 from rewards.ml.train import pair_metrics, train  # noqa: E402
 
+if TYPE_CHECKING:
+    from trl import RewardConfig
+
+# One trainer's row of the table (None: no decisive test pair to measure accuracy on).
+Run = TypedDict(
+    "Run", {"trainer": str, "accuracy": float | None, "train pairs/s": float, "train loop s": float}
+)
+
 
 def slices(args: argparse.Namespace) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """Decisive training and test pairs from the two prompt-disjoint halves."""
@@ -55,7 +64,7 @@ def run_ours(
     train_pairs: list[PreferencePair],
     test_pairs: list[PreferencePair],
     out: Path,
-) -> dict[str, object]:
+) -> Run:
     """Our finetune mode, through the same train() the app calls."""
     config = TrainConfig(
         mode="finetune",
@@ -97,7 +106,7 @@ def chosen_rejected(
 @torch.no_grad()
 def trl_accuracy(
     model: torch.nn.Module, formatter: Formatter, pairs: list[PreferencePair], device: torch.device
-) -> float:
+) -> float | None:
     """Held-out accuracy of a sequence-classification reward model."""
     model.eval()
     p_a = []
@@ -113,7 +122,7 @@ def trl_accuracy(
     return evaluate(p_a, [p.label for p in pairs])["accuracy"]
 
 
-def trl_config(args: argparse.Namespace, device: torch.device, out: Path, eos: str) -> object:
+def trl_config(args: argparse.Namespace, device: torch.device, out: Path, eos: str) -> RewardConfig:
     """RewardConfig with the shared settings; TRL's defaults for everything else."""
     from trl import RewardConfig
 
@@ -140,10 +149,10 @@ def run_trl(
     train_pairs: list[PreferencePair],
     test_pairs: list[PreferencePair],
     out: Path,
-) -> dict[str, object]:
+) -> Run:
     """TRL's RewardTrainer on the same token ids and settings."""
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, PreTrainedModel
     from trl import RewardTrainer
 
     device = resolve_device(args.device)
@@ -160,7 +169,9 @@ def run_trl(
         processing_class=formatter.tokenizer,
     )
     seconds = trainer.train().metrics["train_runtime"]
-    accuracy = trl_accuracy(trainer.model, formatter, test_pairs, trainer.model.device)
+    trained = trainer.model
+    assert isinstance(trained, PreTrainedModel)  # the trainer keeps the model it was given
+    accuracy = trl_accuracy(trained, formatter, test_pairs, trained.device)
     return {
         "trainer": "TRL RewardTrainer (1 head)",
         "accuracy": accuracy,
@@ -190,7 +201,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def best_of(runs: list[dict[str, object]]) -> dict[str, object]:
+def best_of(runs: list[Run]) -> Run:
     """The fastest repeat (the machine is shared, so slower repeats measure other load)."""
     return max(runs, key=lambda run: run["train pairs/s"])
 
@@ -207,7 +218,8 @@ def main() -> None:
         f"lr {args.lr}, best of {args.repeats} alternating repeats"
     )
     started = time.monotonic()
-    trl_runs, our_runs = [], []
+    trl_runs: list[Run] = []
+    our_runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             trl_runs.append(run_trl(args, train_pairs, test_pairs, Path(tmp) / f"trl{i}"))

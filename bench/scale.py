@@ -268,10 +268,11 @@ def main() -> None:
     from annotate.models import Pair, PairStatus
     from annotate.projects.lifecycle import create_project
 
+    version = connection.get_database_version()  # (major, minor) or SQLite's (3, x, y)
     database = (
-        f"PostgreSQL {connection.pg_version // 10000}"
+        f"PostgreSQL {version[0]}"
         if connection.vendor == "postgresql"
-        else f"SQLite {connection.Database.sqlite_version}"
+        else f"SQLite {'.'.join(map(str, version))}"
     )
     result: dict[str, Any] = {
         "pairs": args.pairs,

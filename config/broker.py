@@ -28,14 +28,15 @@ def is_kombu_message(payload: Any) -> bool:
 
 
 class Channel(kombu_sqla.Channel):
-    def _get(self, queue: str) -> Any:
+    # kombu's own sqlalchemy Channel._get takes no timeout either (its stub ignores this too).
+    def _get(self, queue: str) -> Any:  # type: ignore[override]
         """Take the oldest message off the queue, deleting its row.
 
         kombu marks a taken row invisible and keeps it forever (it never redelivers it, and a
         warm shutdown puts unfinished messages back as new rows), so the file only grew.
         """
-        obj = self._get_or_create(queue)
-        if self.session.bind.name == "sqlite":
+        obj = self._get_or_create(queue)  # type: ignore[attr-defined]  # kombu-stubs omit it
+        if self.session.get_bind().dialect.name == "sqlite":
             self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
         try:
             message = (

@@ -47,3 +47,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or not raw.strip():
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_PERIODS = {"second", "minute", "hour", "day"}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """Return a request rate such as `20/minute` (DRF's form); `off` turns the limit off."""
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw == "off":
+        return None
+    count, _, period = raw.partition("/")
+    if not (count.isascii() and count.isdigit()) or int(count) < 1 or period not in _PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a rate (use N/second, N/minute, N/hour, N/day or off)"
+        )
+    return f"{int(count)}/{period}"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from annotate.models import JobStatus, Project, Response
+
+if TYPE_CHECKING:
+    from rewards.random_slice import SliceEstimate
 
 
 class Mode(models.TextChoices):
@@ -57,6 +62,8 @@ class RewardModel(models.Model):
     rerank_attempts = models.PositiveSmallIntegerField(default=0)
 
     objects = RewardModelQuerySet.as_manager()
+    # Set by overview.models_overview on the versions it lists (not a column).
+    slice_estimate: SliceEstimate | None
 
     class Meta:
         ordering = ["-version"]

@@ -28,7 +28,7 @@ def models_overview(project: Project) -> ModelsOverview:
     estimates = slice_estimates(project, models[:SLICE_VERSIONS])
     for model in models:
         # Read by RewardModelSerializer and the page beside the model's own fields.
-        model.slice_estimate = estimates.get(model.pk)  # type: ignore[attr-defined]
+        model.slice_estimate = estimates.get(model.pk)
     return ModelsOverview(
         active=next((m for m in models if m.is_active), None),
         models=models,

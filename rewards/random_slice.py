@@ -105,13 +105,17 @@ def split_by_lease_kind(
     """(model-chosen, random-slice) training pairs by how their human judgements were leased.
 
     A pair judged on any random-slice lease counts as random; imported judgements (no lease)
-    count as neither.
+    and pairs without an id count as neither.
     """
     kinds: dict[int, bool] = {}
     for pair_id, in_slice in Judgement.objects.filter(
-        pair_id__in=[int(p.id) for p in pairs], assignment__isnull=False
+        pair_id__in=[int(p.id) for p in pairs if p.id is not None], assignment__isnull=False
     ).values_list("pair_id", "assignment__random_slice"):
         kinds[pair_id] = kinds.get(pair_id, False) or in_slice
-    chosen = [p for p in pairs if kinds.get(int(p.id)) is False]
-    random_slice = [p for p in pairs if kinds.get(int(p.id)) is True]
+
+    def kind(p: PreferencePair) -> bool | None:
+        return None if p.id is None else kinds.get(int(p.id))
+
+    chosen = [p for p in pairs if kind(p) is False]
+    random_slice = [p for p in pairs if kind(p) is True]
     return chosen, random_slice

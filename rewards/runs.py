@@ -15,6 +15,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotate.models import Judgement, Project
+from config.celery import try_send
 from rewards.models import Mode, RewardModel, TrainingRun
 from rewards.tasks import rerank_project_task, retrain_project_task
 from workers.heartbeat import beating as keep_beating
@@ -53,7 +54,8 @@ def request_retrain(
                 options=options or {},
                 last_judgement_id=seen,
             )
-            retrain_project_task.delay_on_commit(run.pk)
+            # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+            retrain_project_task.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     except IntegrityError:
         # The one-live-run constraint: a concurrent request created it first.
         return live.get(), False
@@ -122,13 +124,15 @@ def activate_model(model: RewardModel, *, user: Any) -> None:
 
     with transaction.atomic():
         promote_model(model, note=f"served: activated by {user.get_username()}")
-        rerank_project_task.delay_on_commit(model.project_id)
+        # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+        rerank_project_task.delay_on_commit(model.project_id)  # type: ignore[attr-defined]
 
 
 def resend_waiting_runs() -> int:
     """Send the task again for runs queued longer than the stale time.
 
-    A broker without redelivery (the embedded one) loses a message that a killed worker had
+    Its first send may have failed (the broker was down when the run was requested), or a
+    broker without redelivery (the embedded one) lost a message that a killed worker had
     already taken; claiming makes any extra copy a no-op. `heartbeat_at` of a queued run is
     when its task was last sent.
     """
@@ -142,8 +146,7 @@ def resend_waiting_runs() -> int:
         if TrainingRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
             heartbeat_at=timezone.now()
         ):
-            retrain_project_task.delay(run_id)
-            sent += 1
+            sent += try_send(retrain_project_task, run_id)
     return sent
 
 

@@ -37,7 +37,8 @@ def request_score(project: Project, model: RewardModel, payload: dict[str, Any])
 
     with transaction.atomic():
         score_request = ScoreRequest.objects.create(project=project, model=model, payload=payload)
-        score_request_task.delay_on_commit(score_request.pk)
+        # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+        score_request_task.delay_on_commit(score_request.pk)  # type: ignore[attr-defined]
     return score_request
 
 

@@ -49,7 +49,8 @@ def start_embedding(project: Project) -> EmbeddingRun:
         return waiting
     with transaction.atomic():
         run = EmbeddingRun.objects.create(project=project)
-        embed_project_task.delay_on_commit(run.pk)
+        # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+        embed_project_task.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     return run
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.permissions import access_project
 from annotate.views.parsing import InvalidInput, parse
+from config.celery import WAITING_FOR_WORKERS, unsent_tasks
 from rewards.api.serializers import RetrainInputSerializer
 from rewards.models import RewardModel, TrainingRun
 from rewards.overview import learning_curve, models_overview
@@ -46,9 +47,12 @@ def retrain(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("models", slug=slug)
     mode = options.pop("mode")
-    run, created = request_retrain(project, mode=mode, user=request.user, options=options)
+    with unsent_tasks() as unsent:
+        run, created = request_retrain(project, mode=mode, user=request.user, options=options)
     if not created:
         messages.info(request, f"Run {run.pk} is already {run.status}; following it.")
+    elif unsent:
+        messages.warning(request, f"Run {run.pk} {WAITING_FOR_WORKERS}.")
     return redirect("models", slug=slug)
 
 

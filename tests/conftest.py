@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.http import StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework.test import APIClient
 
 from annotate.models import Project, Role
@@ -86,6 +88,12 @@ def client_for(user: User | None) -> APIClient:
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+def streamed(response: HttpResponseBase) -> bytes:
+    """A streamed response's body; the test fails if the response is not streamed."""
+    assert isinstance(response, StreamingHttpResponse), "the response is not streamed"
+    return response.getvalue()
 
 
 def _database_url() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -17,13 +17,28 @@ from annotate.importing.pipeline import UploadTooLarge, start_import
 from annotate.models import ImportJob
 from annotate.permissions import IsProjectAdmin, with_role
 from annotate.projects.lifecycle import ProjectArchived
+from config.celery import WAITING_FOR_WORKERS, unsent_tasks
+
+
+class ImportAcceptedSerializer(ImportJobSerializer):
+    notice = serializers.SerializerMethodField(
+        help_text="Set when the job could not be handed to the workers yet (the task queue is "
+        "unreachable): it is saved and starts once they can be reached."
+    )
+
+    class Meta(ImportJobSerializer.Meta):
+        fields = [*ImportJobSerializer.Meta.fields, "notice"]
+
+    def get_notice(self, job: ImportJob) -> str:
+        return str(self.context.get("notice", ""))
 
 
 class ImportActions(generics.GenericAPIView):
     """The project's `imports` action, mixed into the project viewset."""
 
     @extend_schema(
-        request={"multipart/form-data": ImportInputSerializer}, responses={202: ImportJobSerializer}
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={202: ImportAcceptedSerializer},
     )
     @action(
         detail=True,
@@ -37,12 +52,15 @@ class ImportActions(generics.GenericAPIView):
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            job = start_import(project, request.user, **data.validated_data)
+            with unsent_tasks() as unsent:
+                job = start_import(project, request.user, **data.validated_data)
         except UploadTooLarge as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         except ProjectArchived as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        notice = f"Import {WAITING_FOR_WORKERS}." if unsent else ""
+        body = ImportAcceptedSerializer(job, context={"notice": notice}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class ImportJobView(generics.RetrieveAPIView):

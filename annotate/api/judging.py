@@ -22,7 +22,7 @@ from annotate.judging.recording import (
     skip_assignment,
 )
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
-from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin
+from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin, signed_in_user
 from annotate.projects.lifecycle import pair_status_counts
 from annotate.rendering import render_markdown
 
@@ -126,16 +126,15 @@ class NextPairView(ProjectAPIView):
         project = self.get_object()
         data = NextInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        annotator = signed_in_user(request)
         try:
-            assignment = lease_next_pair(
-                request.user, project, after=data.validated_data.get("after")
-            )
+            assignment = lease_next_pair(annotator, project, after=data.validated_data.get("after"))
         except AnnotatorPaused as exc:
             return Response({"detail": str(exc), "paused": True}, status=status.HTTP_403_FORBIDDEN)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         body = blind_view(assignment)
-        body["progress"] = progress(request.user, project)
+        body["progress"] = progress(annotator, project)
         return Response(NextPairSerializer(body).data)
 
 
@@ -160,11 +159,12 @@ class JudgementView(APIView):
         fields = dict(data.validated_data)
         wants_next = fields.pop("next") or query.validated_data["next"]
         after = fields.pop("after", None)
+        annotator = signed_in_user(request)
         try:
             if wants_next:
-                recorded, following = judge_and_lease_next(pk, request.user, after=after, **fields)
+                recorded, following = judge_and_lease_next(pk, annotator, after=after, **fields)
             else:
-                recorded = record_judgement(pk, request.user, **fields)
+                recorded = record_judgement(pk, annotator, **fields)
         except JudgingError as exc:
             return _error(exc)
         judgement = recorded.judgement
@@ -172,11 +172,11 @@ class JudgementView(APIView):
         body: dict[str, Any] = {
             "judgement": judgement.pk,
             "choice": judgement.choice,
-            "progress": progress(request.user, project),
+            "progress": progress(annotator, project),
         }
         if wants_next:
             body["next"] = following and {**blind_view(following), "progress": body["progress"]}
-            if following is None and (reason := paused_reason(request.user, project)):
+            if following is None and (reason := paused_reason(annotator, project)):
                 body["paused"] = reason
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK
         output = JudgementAndNextSerializer if wants_next else JudgementOutputSerializer
@@ -197,14 +197,16 @@ class SkipView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         try:
-            assignment = skip_assignment(pk, request.user)
+            assignment = skip_assignment(pk, signed_in_user(request))
         except JudgingError as exc:
             return _error(exc)
         return Response({"assignment": assignment.pk, "outcome": assignment.outcome})
 
 
 def _error(exc: JudgingError) -> Response:
-    body = {exc.field: [str(exc)]} if exc.status == 400 and exc.field else {"detail": str(exc)}
+    body: dict[str, str | list[str]] = (
+        {exc.field: [str(exc)]} if exc.status == 400 and exc.field else {"detail": str(exc)}
+    )
     return Response(body, status=exc.status)
 
 

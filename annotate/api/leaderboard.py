@@ -83,6 +83,8 @@ class LeaderboardView(ProjectAPIView):
     """Source models ranked from the project's votes (members; annotators unless hidden)."""
 
     permission_classes = [IsAuthenticated & CanViewLeaderboard]
+    # Seconds of a web process per call on a large project (annotate/api/throttles.py).
+    throttle_scope = "expensive"
 
     @extend_schema(parameters=[LeaderboardQuerySerializer], responses=LeaderboardSerializer)
     def get(self, request: Request, slug: str) -> Response:

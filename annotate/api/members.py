@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.api.serializers import MembershipInputSerializer, MembershipSerializer
-from annotate.permissions import IsProjectAdmin
+from annotate.permissions import IsProjectAdmin, signed_in_user
 from annotate.projects.members import LastAdmin, UnknownUser, set_member
 
 
@@ -25,7 +25,7 @@ class MemberActions(generics.GenericAPIView):
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            membership = set_member(project, **data.validated_data, by=request.user)
+            membership = set_member(project, **data.validated_data, by=signed_in_user(request))
         except (UnknownUser, LastAdmin) as exc:
             return Response({"username": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)

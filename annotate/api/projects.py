@@ -6,12 +6,19 @@ from typing import Any
 
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.serializers import BaseSerializer
 
 from annotate.api.exporting import ExportActions
 from annotate.api.importing import ImportActions
 from annotate.api.members import MemberActions
 from annotate.api.serializers import ProjectDetailSerializer, ProjectSerializer
-from annotate.permissions import CanCreateProjects, IsProjectMember, visible_projects
+from annotate.models import Project
+from annotate.permissions import (
+    CanCreateProjects,
+    IsProjectMember,
+    signed_in_user,
+    visible_projects,
+)
 from annotate.projects.lifecycle import create_project
 
 
@@ -35,8 +42,8 @@ class ProjectViewSet(
     def get_serializer_class(self) -> type:
         return ProjectDetailSerializer if self.action == "retrieve" else ProjectSerializer
 
-    def perform_create(self, serializer: ProjectSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Project]) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = create_project(
-            slug=data.pop("slug"), name=data.pop("name"), admin=self.request.user, **data
+            slug=data.pop("slug"), name=data.pop("name"), admin=signed_in_user(self.request), **data
         )

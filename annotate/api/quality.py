@@ -75,6 +75,8 @@ class QualityView(ProjectAPIView):
     """Agreement, position bias, adaptive overlap's savings and per-annotator reliability."""
 
     permission_classes = [IsAuthenticated & IsProjectAdmin]
+    # Seconds of a web process per call on a large project (annotate/api/throttles.py).
+    throttle_scope = "expensive"
 
     @extend_schema(responses=QUALITY_SCHEMA)
     def get(self, request: Request, slug: str) -> Response:

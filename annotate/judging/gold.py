@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ class AnnotatorPaused(Exception):
     """The annotator may not take new pairs in this project; the message says why."""
 
 
-def paused_reason(annotator: AbstractBaseUser, project: Project) -> str:
+def paused_reason(annotator: User, project: Project) -> str:
     """Why the annotator is paused in this project, or "" when they are not."""
     if getattr(project, "role_user_id", None) == annotator.pk:
         return project.my_paused_reason or ""  # annotated by permissions.with_role
@@ -35,14 +35,14 @@ def paused_reason(annotator: AbstractBaseUser, project: Project) -> str:
     )
 
 
-def check_not_paused(annotator: AbstractBaseUser, project: Project) -> None:
+def check_not_paused(annotator: User, project: Project) -> None:
     reason = paused_reason(annotator, project)
     if reason:
         raise AnnotatorPaused(reason)
 
 
 def pick_gold_pair(
-    annotator: AbstractBaseUser, project: Project, *, rng: random.Random | None = None
+    annotator: User, project: Project, *, rng: random.Random | None = None
 ) -> Pair | None:
     """With probability gold_rate, a gold pair this annotator has not been shown; else None."""
     draw = (rng or random).random()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -29,7 +30,7 @@ class LeaseContended(Exception):
 
 
 def lease_next_pair(
-    annotator: AbstractBaseUser, project: Project, *, after: int | None = None, wait: bool = True
+    annotator: User, project: Project, *, after: int | None = None, wait: bool = True
 ) -> Assignment | None:
     """Return the annotator's open lease, or lease the highest-priority free pair; None if done.
 
@@ -52,7 +53,7 @@ def lease_next_pair(
 
 
 def _lease(
-    annotator: AbstractBaseUser,
+    annotator: User,
     project: Project,
     now: datetime,
     *,
@@ -87,7 +88,7 @@ def draws_random_slice(project: Project) -> bool:
 
 
 def _held_lease(
-    annotator: AbstractBaseUser, project: Project, now: datetime, *, exclude: int | None
+    annotator: User, project: Project, now: datetime, *, exclude: int | None
 ) -> Assignment | None:
     leases = Assignment.objects.filter(live_leases(now), annotator=annotator, pair__project=project)
     if exclude is not None:
@@ -100,7 +101,7 @@ def _held_lease(
 
 
 def _lock_free_pair(
-    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+    annotator: User, project: Project, now: datetime, *, random_order: bool = False
 ) -> Pair | None:
     """Lock the best pair with a free slot that this annotator has not seen.
 
@@ -133,7 +134,7 @@ def _lock_free_pair(
 
 
 def _lock_first_free_pair(
-    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+    annotator: User, project: Project, now: datetime, *, random_order: bool = False
 ) -> Pair:
     """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free.
 
@@ -153,7 +154,7 @@ def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
 
 
 def _candidates(
-    annotator: AbstractBaseUser, project: Project, now: datetime, *, random_order: bool = False
+    annotator: User, project: Project, now: datetime, *, random_order: bool = False
 ) -> QuerySet[Pair]:
     seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     judged = Judgement.objects.filter(pair=OuterRef("pk"), annotator=annotator)
@@ -172,7 +173,7 @@ def _candidates(
     )
 
 
-def _lease_count(now: datetime) -> Subquery:
+def _lease_count(now: datetime) -> QuerySet[Assignment, dict[str, Any]]:
     return (
         Assignment.objects.filter(live_leases(now), pair=OuterRef("pk"))
         .values("pair")
@@ -186,7 +187,7 @@ def _lease_count(now: datetime) -> Subquery:
 PENDING_COUNT_SECONDS = 5
 
 
-def progress(annotator: AbstractBaseUser, project: Project) -> dict[str, int]:
+def progress(annotator: User, project: Project) -> dict[str, int]:
     """Judgements this annotator made here, and pending pairs they have not judged or skipped."""
     mine = Judgement.objects.filter(pair__project=project, annotator=annotator).count()
     pending = cache.get_or_set(
@@ -194,6 +195,7 @@ def progress(annotator: AbstractBaseUser, project: Project) -> dict[str, int]:
         lambda: Pair.objects.filter(project=project, status=PairStatus.PENDING).count(),
         PENDING_COUNT_SECONDS,
     )
+    assert pending is not None  # on a miss get_or_set returns what the default made
     done_pending = (
         Assignment.objects.filter(
             annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -73,7 +73,7 @@ def canonical_choice(choice: str, *, left_is_a: bool) -> str:
 
 def record_judgement(
     assignment_id: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     *,
     choice: str,
     client_id: str,
@@ -86,7 +86,7 @@ def record_judgement(
     Repeating a client_id with the same judgement returns the stored one; with a different
     judgement it is a conflict. Client ids are the annotator's own: another user's are unseen.
     """
-    submitted = {
+    submitted: dict[str, Any] = {
         "assignment_id": assignment_id,
         "choice": choice,
         "strength": strength,
@@ -150,7 +150,7 @@ def _stored_fields(
     }
 
 
-def _by_client_id(client_id: str, annotator: AbstractBaseUser) -> Judgement | None:
+def _by_client_id(client_id: str, annotator: User) -> Judgement | None:
     return (
         Judgement.objects.select_related("pair__project", "assignment")
         .filter(client_id=client_id, annotator=annotator)
@@ -178,7 +178,7 @@ def _repeated(existing: Judgement, submitted: dict) -> Recorded:
     return Recorded(existing, created=False)
 
 
-def _lock_assignment_and_pair(assignment_id: int, annotator: AbstractBaseUser) -> Assignment | None:
+def _lock_assignment_and_pair(assignment_id: int, annotator: User) -> Assignment | None:
     """Lock the annotator's assignment and its pair (not the project) in one statement."""
     return (
         Assignment.objects.select_for_update(of=("self", "pair"))
@@ -188,7 +188,7 @@ def _lock_assignment_and_pair(assignment_id: int, annotator: AbstractBaseUser) -
     )
 
 
-def _lock_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+def _lock_assignment(assignment_id: int, annotator: User) -> Assignment:
     assignment = (
         Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=annotator).first()
     )
@@ -240,7 +240,7 @@ def _count(pair: Pair) -> None:
     pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
 
 
-def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+def skip_assignment(assignment_id: int, annotator: User) -> Assignment:
     """Close the lease as skipped; the annotator is not offered this pair again."""
     with transaction.atomic():
         assignment = _lock_assignment(assignment_id, annotator)
@@ -251,7 +251,7 @@ def skip_assignment(assignment_id: int, annotator: AbstractBaseUser) -> Assignme
 
 def judge_and_lease_next(
     assignment_id: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     *,
     after: int | None = None,
     **judgement: Any,
@@ -274,7 +274,7 @@ def judge_and_lease_next(
 
 
 def _lease_for_member(
-    recorded: Recorded, annotator: AbstractBaseUser, *, after: int | None, wait: bool
+    recorded: Recorded, annotator: User, *, after: int | None, wait: bool
 ) -> Assignment | None:
     # One query for both the membership and the pause (with_role annotates them).
     project = visible_projects(annotator).filter(pk=recorded.judgement.pair.project_id).first()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,9 +47,7 @@ def _hash(token: str) -> str:
 
 
 @transaction.atomic
-def invite_members(
-    project: Project, *, emails: list[str], role: str, by: AbstractBaseUser
-) -> list[Invited]:
+def invite_members(project: Project, *, emails: list[str], role: str, by: User) -> list[Invited]:
     """A fresh link per address; an address's older open links to this project stop working.
 
     The answer is the same whether or not anyone with the address has an account.
@@ -97,7 +95,7 @@ def access_invitation(token: str) -> Invitation:
 
 
 @transaction.atomic
-def accept_invitation(token: str, *, user: AbstractBaseUser) -> Accepted:
+def accept_invitation(token: str, *, user: User) -> Accepted:
     """Use the link up (once, even when raced) and make `user` a member with its role.
 
     A person who is already a member keeps the role they have.
@@ -117,7 +115,7 @@ def accept_invitation(token: str, *, user: AbstractBaseUser) -> Accepted:
 @transaction.atomic
 def accept_invitation_as_new_account(
     token: str, *, username: str, password: str
-) -> tuple[AbstractBaseUser, Accepted]:
+) -> tuple[User, Accepted]:
     """Make a new account (the invited address as its email) and accept the link with it.
 
     Caller has validated the username (free) and the password (strong enough).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -37,7 +37,7 @@ def check_not_archived(project: Project) -> None:
 
 @transaction.atomic
 def create_project(
-    *, slug: str, name: str = "", admin: AbstractBaseUser | None = None, **options: Any
+    *, slug: str, name: str = "", admin: User | None = None, **options: Any
 ) -> Project:
     """Create a project; `admin` (if given) becomes its first admin."""
     project = Project.objects.create(slug=slug, name=name or slug, **options)
@@ -101,7 +101,8 @@ def delete_project(project: Project) -> None:
     """
     archive_project(project)
     Project.objects.filter(pk=project.pk).update(deleted_at=timezone.now(), retrain_every=0)
-    delete_project_task.delay_on_commit(project.pk)
+    # celery-types' Task lacks delay_on_commit; our tasks are DjangoTasks (config.celery).
+    delete_project_task.delay_on_commit(project.pk)  # type: ignore[attr-defined]
 
 
 # Pairs or prompts per delete; each batch's cascade (judgements, leases, scores) is one

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
@@ -23,7 +23,7 @@ class LastAdmin(Exception):
     """The change would leave the project without an admin."""
 
 
-def find_user(identifier: str, *, known_to: AbstractBaseUser | None = None) -> AbstractBaseUser:
+def find_user(identifier: str, *, known_to: User | None = None) -> User:
     """The user with this username, or else with this email address; raise UnknownUser.
 
     With `known_to`, only people who share a project with that user are found (superusers and
@@ -44,9 +44,7 @@ def find_user(identifier: str, *, known_to: AbstractBaseUser | None = None) -> A
 
 
 @transaction.atomic
-def set_member(
-    project: Project, *, username: str, role: str, by: AbstractBaseUser | None = None
-) -> Membership:
+def set_member(project: Project, *, username: str, role: str, by: User | None = None) -> Membership:
     """Add a user (by username or email) with `role`, or change their role.
 
     `by` is who asks (pages and API pass it): they may only name people they can know of.
@@ -61,7 +59,7 @@ def set_member(
 
 
 @transaction.atomic
-def remove_member(project: Project, user: AbstractBaseUser) -> None:
+def remove_member(project: Project, user: User) -> None:
     """Remove a member: their live leases are released now, their judgements stay."""
     _check_other_admin(project, user)
     Assignment.objects.filter(
@@ -70,7 +68,7 @@ def remove_member(project: Project, user: AbstractBaseUser) -> None:
     Membership.objects.filter(project=project, user=user).delete()
 
 
-def _check_other_admin(project: Project, user: AbstractBaseUser) -> None:
+def _check_other_admin(project: Project, user: User) -> None:
     """Raise LastAdmin when `user` is the project's only admin. Caller is in a transaction."""
     admins = list(
         Membership.objects.select_for_update()

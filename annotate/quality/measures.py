@@ -263,15 +263,16 @@ def _flags_of(
             f"chose the left side in {s.left.k} of {s.left.n} decisive judgements "
             f"(p = {s.left_p_value:.1e})"
         )
-    if s.gold.n and s.gold.interval[1] < gold_min_accuracy:
+    # An interval (and a share) is None exactly when its n is 0.
+    if (gold := s.gold.interval) is not None and gold[1] < gold_min_accuracy:
         flags.append(
             f"gold accuracy {s.gold.share:.0%} ({s.gold.k} of {s.gold.n}); even its upper "
-            f"bound {s.gold.interval[1]:.0%} is under the required {gold_min_accuracy:.0%}"
+            f"bound {gold[1]:.0%} is under the required {gold_min_accuracy:.0%}"
         )
-    others = [o.agreement.share for o in everyone if o is not s and o.agreement.n]
-    if s.agreement.n and others:
+    others = [o.agreement.share for o in everyone if o is not s and o.agreement.share is not None]
+    if others and (agreement := s.agreement.interval) is not None:
         typical = statistics.median(others)
-        if s.agreement.interval[1] < typical - AGREEMENT_MARGIN:
+        if agreement[1] < typical - AGREEMENT_MARGIN:
             flags.append(
                 f"agrees with the others' majority on {s.agreement.share:.0%} of pairs "
                 f"({s.agreement.k} of {s.agreement.n}); the others: {typical:.0%}"

@@ -7,7 +7,7 @@ below its overlap target. Every change is recorded as a ReviewEvent.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ class ReviewError(Exception):
     """A review action that cannot be done (no reason given, unknown label)."""
 
 
-def invalidate_judgement(judgement: Judgement, *, by: AbstractBaseUser, reason: str) -> Judgement:
+def invalidate_judgement(judgement: Judgement, *, by: User, reason: str) -> Judgement:
     """Mark the judgement invalid with a reason; a no-op when it already is."""
     if not reason.strip():
         raise ReviewError("say why the judgement is invalid")
@@ -40,7 +40,7 @@ def invalidate_judgement(judgement: Judgement, *, by: AbstractBaseUser, reason: 
     return judgement
 
 
-def restore_judgement(judgement: Judgement, *, by: AbstractBaseUser) -> Judgement:
+def restore_judgement(judgement: Judgement, *, by: User) -> Judgement:
     """Make an invalidated judgement count again; a no-op when it is valid."""
     with transaction.atomic():
         pair, judgement = _lock(judgement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django import forms
@@ -154,7 +155,7 @@ class InviteForm(forms.Form):
 class AcceptInvitationForm(UserCreationForm):
     """A new account for an invitation: a free username (the address by default) and a password."""
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]  # the stub omits this Meta
         model = get_user_model()
         fields = ("username",)
 
@@ -180,6 +181,10 @@ class GoldForm(forms.Form):
     label = forms.ChoiceField(choices=[("", "no gold label"), *Choice.choices], required=False)
 
 
+# The browser's own sorts; a form adds the project's extra ones (review.browsing.extra_sorts).
+SORT_CHOICES = [(s, s) for s in SORTS]
+
+
 class PairFilterForm(forms.Form):
     """The data browser's filters (GET); `after` is the keyset cursor of the next page."""
 
@@ -200,19 +205,21 @@ class PairFilterForm(forms.Form):
         coerce=int, required=False, empty_value=None, label="Judged by"
     )
     q = forms.CharField(required=False, max_length=200, label="Text")
-    sort = forms.ChoiceField(choices=[(s, s) for s in SORTS], required=False)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
     after = forms.RegexField(regex=r"^-?[0-9.e+-]+~[0-9]+$", required=False)
 
     def __init__(
         self,
         *args: Any,
         annotators: list[tuple[int, str]],
-        extra_sorts: list[tuple[str, str]] = (),
+        extra_sorts: Sequence[tuple[str, str]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["annotator"].choices = [("", "anyone"), *annotators]
-        self.fields["sort"].choices = [*self.fields["sort"].choices, *extra_sorts]
+        annotator, sort = self.fields["annotator"], self.fields["sort"]
+        assert isinstance(annotator, forms.ChoiceField) and isinstance(sort, forms.ChoiceField)
+        annotator.choices = [("", "anyone"), *annotators]
+        sort.choices = [*SORT_CHOICES, *extra_sorts]
 
     def pair_filter(self) -> PairFilter:
         data = self.cleaned_data

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from annotate.judging.gold import paused_reason
 from annotate.models import Pair, PairStatus
-from annotate.permissions import access_project
+from annotate.permissions import access_project, signed_in_user
 from annotate.rendering import render_markdown
 
 
@@ -30,6 +30,6 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "options": options,
         "guidelines_html": render_markdown(project.guidelines),
         "finished": not Pair.objects.filter(project=project, status=PairStatus.PENDING).exists(),
-        "paused_reason": paused_reason(request.user, project),
+        "paused_reason": paused_reason(signed_in_user(request), project),
     }
     return render(request, "annotate/annotate.html", context)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotate.api.serializers import MembershipInputSerializer
 from annotate.models import Project
-from annotate.permissions import access_project
+from annotate.permissions import access_project, signed_in_user
 from annotate.projects.invitations import (
     INVITATION_DAYS,
     Accepted,
@@ -70,7 +70,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     form = AddMemberForm(request.POST)
     if form.is_valid():
         try:
-            membership = set_member(project, **form.cleaned_data, by=request.user)
+            membership = set_member(project, **form.cleaned_data, by=signed_in_user(request))
         except (UnknownUser, LastAdmin) as exc:
             form.add_error("user", str(exc))
         else:
@@ -87,7 +87,10 @@ def member_invite(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _members_page(request, project, invite_form=form, status=400)
     invited = invite_members(
-        project, emails=form.cleaned_data["emails"], role=form.cleaned_data["role"], by=request.user
+        project,
+        emails=form.cleaned_data["emails"],
+        role=form.cleaned_data["role"],
+        by=signed_in_user(request),
     )
     request.session[SESSION_LINKS] = [
         {"email": i.email, "url": request.build_absolute_uri(reverse("invitation", args=[i.token]))}
@@ -115,8 +118,9 @@ def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     # The API's members call with this member's name: the same checks and messages.
     data = request.POST.copy()
     data["username"] = membership.user.get_username()
+    by = signed_in_user(request)
     try:
-        changed = set_member(project, **parse(MembershipInputSerializer, data), by=request.user)
+        changed = set_member(project, **parse(MembershipInputSerializer, data), by=by)
     except (InvalidInput, UnknownUser, LastAdmin) as exc:
         messages.error(request, str(exc))
     else:
@@ -147,9 +151,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         invite = access_invitation(token)
     except InvalidInvitation as exc:
         return render(request, "annotate/invitation.html", {"error": str(exc)}, status=404)
-    if request.user.is_authenticated:
+    user = request.user
+    if user.is_authenticated:
         if request.method == "POST":
-            return _accepted(request, token, lambda: accept_invitation(token, user=request.user))
+            return _accepted(request, token, lambda: accept_invitation(token, user=user))
         return render(request, "annotate/invitation.html", {"invite": invite})
     form = AcceptInvitationForm(request.POST or None, initial={"username": invite.email})
     if request.method == "POST" and form.is_valid():

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 
@@ -45,11 +46,11 @@ def error_messages(detail: Any) -> list[str]:
     return [str(detail)]
 
 
-def bad_input_is_400(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def bad_input_is_400(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Answer InvalidInput with a 400 that says why, as plain text (it quotes the input)."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except InvalidInput as exc:

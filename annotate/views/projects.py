@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +19,7 @@ from annotate.permissions import (
     can_create_projects,
     can_view_leaderboard,
     is_project_admin,
+    signed_in_user,
     visible_projects,
 )
 from annotate.projects.lifecycle import (
@@ -46,7 +47,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         project = create_project(
-            slug=data.pop("slug"), name=data.pop("name"), admin=request.user, **data
+            slug=data.pop("slug"), name=data.pop("name"), admin=signed_in_user(request), **data
         )
         messages.success(request, f"Created {project.name}. Next: import pairs and add members.")
         return redirect("project-detail", slug=project.slug)
@@ -98,7 +99,7 @@ def project_delete(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "annotate/project_delete.html", context, status=_status(form))
 
 
-def _status(form: Form) -> int:
+def _status(form: BaseForm) -> int:
     """400 when a submitted form comes back with errors."""
     return 400 if form.is_bound and form.errors else 200
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exporting.datasets import pseudonym
 from annotate.models import Judgement, Pair, Project
-from annotate.permissions import access_project
+from annotate.permissions import access_project, signed_in_user
 from annotate.rendering import render_markdown
 from annotate.review.actions import invalidate_judgement, restore_judgement, set_gold_label
 from annotate.review.browsing import browse_pairs, extra_sorts, model_names, pair_judgements
@@ -111,7 +111,7 @@ def judgement_invalidate(
     form = InvalidateForm(request.POST, auto_id=False)
     if not form.is_valid():
         return _pair_page(request, project, pk, failed=(judgement.pk, form), status=400)
-    invalidate_judgement(judgement, by=request.user, reason=form.cleaned_data["reason"])
+    invalidate_judgement(judgement, by=signed_in_user(request), reason=form.cleaned_data["reason"])
     messages.success(request, f"Judgement {judgement.pk} is invalid; it no longer counts.")
     return redirect("pair-detail", slug=slug, pk=pk)
 
@@ -121,7 +121,7 @@ def judgement_invalidate(
 def judgement_restore(request: HttpRequest, slug: str, pk: int, judgement_id: int) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
     judgement = _judgement(project, pk, judgement_id)
-    restore_judgement(judgement, by=request.user)
+    restore_judgement(judgement, by=signed_in_user(request))
     messages.success(request, f"Judgement {judgement.pk} counts again.")
     return redirect("pair-detail", slug=slug, pk=pk)
 

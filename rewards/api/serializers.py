@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotate.formats import FieldError, parse_prompt
+from annotate.models import Project
 from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
 
 
@@ -85,7 +86,9 @@ class RewardModelSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     model = RewardModelSerializer(read_only=True)
 
     class Meta:

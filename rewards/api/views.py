@@ -8,7 +8,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from annotate.formats import ImportFormatError
 from annotate.permissions import IsProjectAdmin, IsProjectMember, ProjectAPIView, with_role
+from config.celery import WAITING_FOR_WORKERS, unsent_tasks
 from rewards.api.serializers import (
     ExternalModelInputSerializer,
     ExternalScoresInputSerializer,
@@ -42,6 +43,19 @@ from rewards.runs import activate_model, request_retrain
 from rewards.scoring import NotScorable, score_with_served
 
 
+class RetrainAnswerSerializer(TrainingRunSerializer):
+    notice = serializers.SerializerMethodField(
+        help_text="Set when the new run could not be handed to the workers yet (the task queue "
+        "is unreachable): it is saved and starts once they can be reached."
+    )
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "notice"]
+
+    def get_notice(self, run: TrainingRun) -> str:
+        return str(self.context.get("notice", ""))
+
+
 class RetrainView(ProjectAPIView):
     """Queue a retrain (project admins); while one is live, that run is returned instead."""
 
@@ -49,7 +63,7 @@ class RetrainView(ProjectAPIView):
 
     @extend_schema(
         request=RetrainInputSerializer,
-        responses={202: TrainingRunSerializer, 200: TrainingRunSerializer},
+        responses={202: RetrainAnswerSerializer, 200: RetrainAnswerSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
         project = self.get_object()
@@ -57,9 +71,11 @@ class RetrainView(ProjectAPIView):
         data.is_valid(raise_exception=True)
         options = dict(data.validated_data)
         mode = options.pop("mode")
-        run, created = request_retrain(project, mode=mode, user=request.user, options=options)
+        with unsent_tasks() as unsent:
+            run, created = request_retrain(project, mode=mode, user=request.user, options=options)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-        return Response(TrainingRunSerializer(run).data, status=code)
+        notice = f"Run {WAITING_FOR_WORKERS}." if unsent else ""
+        return Response(RetrainAnswerSerializer(run, context={"notice": notice}).data, status=code)
 
 
 class TrainingRunView(GenericAPIView):
@@ -109,6 +125,8 @@ class ScoreView(ProjectAPIView):
     """
 
     permission_classes = [IsAuthenticated & IsProjectMember]
+    # Each call is a worker's scoring task (annotate/api/throttles.py).
+    throttle_scope = "scoring"
 
     @extend_schema(
         request=ScoreInputSerializer,
@@ -122,13 +140,15 @@ class ScoreView(ProjectAPIView):
         data = ScoreInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            score_request = score_with_served(project, data.validated_data)
+            with unsent_tasks() as unsent:
+                score_request = score_with_served(project, data.validated_data)
         except NotScorable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return _score_answer(request, score_request)
+        notice = f"Scoring {WAITING_FOR_WORKERS}." if unsent else ""
+        return _score_answer(request, score_request, notice=notice)
 
 
-def _score_answer(request: Request, row: ScoreRequest) -> Response:
+def _score_answer(request: Request, row: ScoreRequest, *, notice: str = "") -> Response:
     """The rewards when scored (200), the error (500), or where to look again (202)."""
     if row.status == TrainingRun.Status.FAILED:
         return Response({"detail": row.error}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
@@ -136,7 +156,7 @@ def _score_answer(request: Request, row: ScoreRequest) -> Response:
         return Response({"model": row.model.version, "rewards": row.result})
     url = request.build_absolute_uri(reverse("score-request", args=[row.pk]))
     return Response(
-        {"request": row.pk, "status": row.status, "url": url},
+        {"request": row.pk, "status": row.status, "url": url, "notice": notice},
         status=status.HTTP_202_ACCEPTED,
         headers={"Location": url},
     )

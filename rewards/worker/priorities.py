@@ -103,7 +103,7 @@ def _apply(
 ) -> None:
     """Write the chunk's priorities (None: keep them) and margins in one UPDATE ... FROM."""
     values = [None] * len(pair_ids) if priorities is None else priorities.tolist()
-    rows = zip(pair_ids, values, margins.tolist(), strict=True)
+    rows = list(zip(pair_ids, values, margins.tolist(), strict=True))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {_TEMP}")
         if connection.vendor == "postgresql":

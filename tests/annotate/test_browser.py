@@ -103,7 +103,7 @@ def test_it_keeps_a_judgement_made_offline_and_sends_it_exactly_once(
     # then it lands once and the badge goes away
     expect(badge).to_be_hidden()
     judgement = Judgement.objects.get(client_id=client_id)
-    assert judgement.assignment_id == int(first)
+    assert judgement.assignment is not None and judgement.assignment_id == int(first)
     assert judgement.choice == canonical("right", left_is_a=judgement.assignment.left_is_a)
     assert Judgement.objects.filter(pair=judgement.pair).count() == 1
 
@@ -217,7 +217,9 @@ def test_it_waits_for_a_required_reason_without_treating_its_text_as_shortcuts(
     log_in(page, live_server.url, "bob", next_path=annotate_path(project))
     first = wait_for_pair(page)
     left, right = page.locator('[data-side="left"]'), page.locator('[data-side="right"]')
-    assert right.bounding_box()["y"] > left.bounding_box()["y"] + 10  # stacked, not side by side
+    left_box, right_box = left.bounding_box(), right.bounding_box()
+    assert left_box and right_box
+    assert right_box["y"] > left_box["y"] + 10  # stacked, not side by side
     expect(page.get_by_role("button", name="Tie")).to_have_count(0)
 
     # when they press tie (not allowed), pick "much better", choose left and type shortcut keys
@@ -240,6 +242,7 @@ def test_it_waits_for_a_required_reason_without_treating_its_text_as_shortcuts(
 
     # when they skip the next pair, it is closed as skipped and another one is shown
     second = page.locator("#annotator").get_attribute("data-assignment")
+    assert second is not None
     page.keyboard.press("s")
     wait_for_pair(page, other_than=second)
     expect(page.locator('[data-role="sync"]')).to_be_hidden()

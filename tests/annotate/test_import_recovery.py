@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
-from annotate.importing.jobs import recover_stale_imports
+from annotate.importing.jobs import recover_stale_imports, resend_waiting_imports
 from annotate.importing.pipeline import start_import
 from annotate.models import ImportJob, Pair, Project
 from tests.conftest import _wait_for, dedicated_worker, tasks_routed_to
 from tests.factories import pair_rows, write_jsonl
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 QUEUE = "import-recovery-test"
 PAIRS = 30_000
 
 
 def worker(tmp_path: Path, name: str) -> Any:
-    return dedicated_worker(tmp_path, name, QUEUE, IMPORT_HEARTBEAT_SECONDS="1")
+    # Its import's embed-ahead goes to its own queue too: on the shared test worker, embedding
+    # the 60,000 responses would hold up later tests for minutes.
+    return dedicated_worker(
+        tmp_path, name, QUEUE, IMPORT_HEARTBEAT_SECONDS="1", REWARDS_QUEUE=QUEUE
+    )
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_an_import_whose_worker_is_killed_is_queued_again_and_finished(
     admin: Any, project: Project, tmp_path: Path, settings: Any
 ) -> None:
@@ -58,3 +65,25 @@ def test_an_import_whose_worker_is_killed_is_queued_again_and_finished(
     assert Pair.objects.filter(project=project).count() == PAIRS
     assert ImportJob.objects.get(pk=job.pk).progress == 1.0
     assert recover_stale_imports() == 0
+
+
+@pytest.mark.django_db
+def test_an_import_queued_past_the_resend_time_is_sent_again_once(
+    admin: Any, project: Project, monkeypatch: Any
+) -> None:
+    # given: a job whose task never reached a worker, and one just uploaded
+    from annotate import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.import_file_task, "delay", sent.append)
+    waiting = ImportJob.objects.create(project=project, created_by=admin, original_name="a")
+    ImportJob.objects.create(project=project, created_by=admin, original_name="b")
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    ImportJob.objects.filter(pk=waiting.pk).update(created_at=an_hour_ago)
+    # when / then: the beat sends the waiting one, and not again until another period passed
+    assert resend_waiting_imports() == 1
+    assert resend_waiting_imports() == 0
+    assert sent == [waiting.pk]
+    # and a running job is left to the heartbeat check
+    ImportJob.objects.filter(pk=waiting.pk).update(status="running", heartbeat_at=an_hour_ago)
+    assert resend_waiting_imports() == 0

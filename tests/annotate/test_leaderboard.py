@@ -189,7 +189,7 @@ def test_length_control_moves_a_model_that_wins_only_by_length() -> None:
     # and with it, it is one of four equals, and the coefficient says longer wins
     assert controlled.ranks.tolist() == [1, 1, 1, 1]
     assert abs(controlled.ratings[0] - 1000) < 25
-    assert controlled.length_interval[0] > 0
+    assert controlled.length_interval is not None and controlled.length_interval[0] > 0
     assert controlled.length_coefficient == pytest.approx(400 * math.log10(2), rel=0.15)
 
 

@@ -301,4 +301,5 @@ def test_the_cached_board_survives_pickling_and_keeps_its_json(
     assert project_leaderboard(project, length_control=True) == board
     body = client_for(admin).get(f"/api/projects/{project.slug}/leaderboard?length_control=1")
     assert body.json()["models"][0]["model"] == board.models[0].model
+    assert board.length_coefficient is not None
     assert body.json()["length_coefficient"]["interval"] == list(board.length_coefficient.interval)

@@ -31,10 +31,10 @@ def test_the_list_shows_role_valid_judgements_and_last_activity(
     make_pairs(project, tmp_path, 2, labelled=False)
     judge_next(annotator, project)
     page = logged_in(admin).get(f"/projects/{project.slug}/members").content.decode()
-    row = re.search(r'<tr data-member="bob">(.*?)</tr>', page, re.S).group(1)
+    [row] = re.findall(r'<tr data-member="bob">(.*?)</tr>', page, re.S)
     assert '<td class="num">1</td>' in row
     assert "ago" in row
-    carol = re.search(r'<tr data-member="carol">(.*?)</tr>', page, re.S).group(1)
+    [carol] = re.findall(r'<tr data-member="carol">(.*?)</tr>', page, re.S)
     assert "never" in carol
 
 
@@ -163,6 +163,7 @@ def test_removing_a_member_releases_their_leases_and_keeps_their_judgements(
     make_pairs(project, tmp_path, 3, labelled=False)
     judge_next(annotator, project)
     lease = lease_next_pair(annotator, project)
+    assert lease is not None
 
     # when the admin removes them
     response = logged_in(admin).post(f"/projects/{project.slug}/members/{annotator.pk}/remove")

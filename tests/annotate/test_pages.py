@@ -11,7 +11,7 @@ from django.test import Client
 
 from annotate.importing.pipeline import import_file, refresh_pair_counts
 from annotate.models import ImportJob, Judgement, Pair, Project
-from tests.conftest import client_for
+from tests.conftest import client_for, streamed
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +61,7 @@ def test_annotators_cannot_download_exports(annotator: Any, project: Project) ->
 def test_admins_download_a_streamed_export(tmp_path: Path, admin: Any, project: Project) -> None:
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
     response = _client(admin).get(f"/projects/{project.slug}/export?format=trl&file=jsonl")
-    assert response.streaming
-    assert len(b"".join(response.streaming_content).splitlines()) == 3
+    assert len(streamed(response).splitlines()) == 3
 
 
 def test_the_import_page_refuses_a_file_over_the_upload_limit(
@@ -97,8 +96,8 @@ def test_the_page_export_honours_min_agreement(
     client = _client(admin)
     url = f"/projects/{project.slug}/export?format=trl&file=jsonl"
     # when exported with and without an agreement threshold
-    every = b"".join(client.get(url).streaming_content).splitlines()
-    strict = b"".join(client.get(url + "&min_agreement=0.8").streaming_content).splitlines()
+    every = streamed(client.get(url)).splitlines()
+    strict = streamed(client.get(url + "&min_agreement=0.8")).splitlines()
     # then the threshold drops the split pair, as the API does
     assert len(every) == 2
     assert [json.loads(row)["prompt"] for row in strict] == ["q question 1?"]

@@ -82,7 +82,7 @@ def test_text_search_finds_prompts_and_responses_whether_words_are_rare_or_commo
 
 
 def test_an_invalid_vote_ends_a_disagreement(admin: Any, mixed: Project) -> None:
-    judgement = Judgement.objects.filter(pair__external_id="q-5").order_by("pk").last()
+    judgement = Judgement.objects.filter(pair__external_id="q-5").latest("pk")
     invalidate_judgement(judgement, by=admin, reason="spam")
     assert _ids(_list(logged_in(admin), mixed, disagreement="on")) == []
 

@@ -24,7 +24,7 @@ from annotate.models import (
 )
 from annotate.projects.lifecycle import purge_project
 from tests.annotate.workspace_support import judge_next, logged_in
-from tests.conftest import client_for
+from tests.conftest import client_for, streamed
 from tests.factories import make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +108,7 @@ def test_an_archived_project_is_hidden_from_annotators_read_only_and_exportable(
     make_pairs(project, tmp_path, 3)
     make_pairs(project, tmp_path, 1, labelled=False, prefix="p")
     lease = lease_next_pair(annotator, project)
+    assert lease is not None
 
     # when the admin archives it
     logged_in(admin).post(f"/projects/{project.slug}/archive")
@@ -134,7 +135,7 @@ def test_an_archived_project_is_hidden_from_annotators_read_only_and_exportable(
     home = logged_in(admin).get("/").content.decode()
     assert "/projects/proj/" in home and "archived" in home
     export = logged_in(admin).get(f"/projects/{project.slug}/export?format=trl&file=jsonl")
-    assert len(b"".join(export.streaming_content).splitlines()) == 3
+    assert len(streamed(export).splitlines()) == 3
 
     # when it is made active again, annotators see it
     logged_in(admin).post(f"/projects/{project.slug}/archive", {"archived": "no"})

@@ -58,7 +58,8 @@ def test_it_takes_an_invalid_judgement_out_of_every_count_and_requeues_the_pair(
         {"annotator": "bob", "judgements": 0}
     ]
     # and the pair is served again, to someone who has not judged it
-    assert lease_next_pair(second_annotator, project).pair == pair
+    served = lease_next_pair(second_annotator, project)
+    assert served is not None and served.pair == pair
     assert lease_next_pair(annotator, project) is None
 
 

@@ -105,7 +105,7 @@ def test_project_admins_submit_every_workspace_form(
 def test_only_users_allowed_to_add_projects_open_the_new_project_page(
     request: Any, annotator: Any, persona: str | None, expected: int
 ) -> None:
-    user = request.getfixturevalue("admin") if persona == "creator" else None
+    user: Any = request.getfixturevalue("admin") if persona == "creator" else None
     if persona == "creator":
         user.user_permissions.add(Permission.objects.get(codename="add_project"))
     elif persona:

@@ -86,7 +86,9 @@ def test_an_admin_sets_up_a_project_and_reviews_an_invited_annotators_work(
     rows = lead.locator("tr[data-pair]")
     expect(rows).to_have_count(3)
     lead.screenshot(path=str(ARTIFACTS / "pairs.png"), full_page=True)
-    pair_id = int(rows.first.get_attribute("data-pair"))
+    first_pair = rows.first.get_attribute("data-pair")
+    assert first_pair is not None
+    pair_id = int(first_pair)
     rows.first.get_by_role("link").first.click()
     judgement = Judgement.objects.get(pair_id=pair_id)
     row = lead.locator(f'tr[data-judgement="{judgement.pk}"]')

@@ -44,7 +44,14 @@ def test_it_saves_votes_and_keeps_the_majority_on_the_demo_data(tmp_path: Path) 
         check=True,
     )
     table = result.stdout
-    saved = float(re.search(r"\| votes saved against always 3 \| ([\d.]+)%", table).group(1))
-    match = float(re.search(r"\| final label = 3-vote majority \| ([\d.]+)%", table).group(1))
-    difference = float(re.search(r"\| difference \| ([\d.]+)", table).group(1))
+    saved = _number(r"\| votes saved against always 3 \| ([\d.]+)%", table)
+    match = _number(r"\| final label = 3-vote majority \| ([\d.]+)%", table)
+    difference = _number(r"\| difference \| ([\d.]+)", table)
     assert saved >= 25 and match == 100.0 and difference < 0.005, table
+
+
+def _number(pattern: str, table: str) -> float:
+    """The number that `pattern`'s group captures in the printed table."""
+    found = re.search(pattern, table)
+    assert found is not None, table
+    return float(found.group(1))

@@ -15,7 +15,7 @@ from rewards.models import EmbeddingRun, ScoreRequest, TrainingRun
 
 
 @pytest.mark.parametrize("model", [ImportJob, TrainingRun, EmbeddingRun, ScoreRequest])
-def test_every_job_like_model_uses_the_one_status_enum(model: type) -> None:
+def test_every_job_like_model_uses_the_one_status_enum(model: Any) -> None:
     assert model.Status is JobStatus
     assert model._meta.get_field("status").choices == JobStatus.choices
 

@@ -14,7 +14,7 @@ from annotate.importing.pipeline import import_file
 from annotate.models import Project, Response
 from rewards.models import ResponseScore, RewardModel
 from rewards.normalization import normalize, record_reward_stats
-from tests.conftest import client_for
+from tests.conftest import client_for, streamed
 from tests.factories import pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_the_export_lists_every_response_with_its_normalized_reward(
     response = client_for(admin).get(f"/api/projects/{project.slug}/rewards")
     assert response.status_code == 200
     assert "rewards-v2.jsonl" in response["Content-Disposition"]
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    rows = [json.loads(line) for line in streamed(response).splitlines()]
     assert len(rows) == 10
     assert {r["model_version"] for r in rows} == {2}
     assert sum(r["z"] for r in rows) == pytest.approx(0.0, abs=1e-9)
@@ -80,7 +80,7 @@ def test_the_export_takes_a_version_and_parquet(
     url = f"/api/projects/{project.slug}/rewards?version=1&file=parquet"
     response = client_for(admin).get(url)
     assert response.status_code == 200
-    table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
+    table = pq.read_table(io.BytesIO(streamed(response)))
     assert table.num_rows == 10
     assert set(table.column("model_version").to_pylist()) == {1}
 

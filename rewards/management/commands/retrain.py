@@ -46,11 +46,12 @@ class Command(BaseCommand):
             raise CommandError(f"run {run_id} still {run.status} after {timeout:.0f} s")
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"run {run_id} {run.status}: {run.error}")
-        model = run.model
+        model = run.model  # None once the model is deleted (the foreign key is SET_NULL)
+        version = f"v{model.version}" if model else "its model since deleted"
         accuracy = model.metrics.get("accuracy") if model else None
         self.stdout.write(
             self.style.SUCCESS(
-                f"Run {run_id} succeeded: v{model.version}, validation accuracy "
+                f"Run {run_id} succeeded: {version}, validation accuracy "
                 f"{accuracy if accuracy is None else round(accuracy, 3)}; {run.message}"
             )
         )
