@@ -164,6 +164,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Hosts the server may call (model endpoints, webhooks): comma-separated `host` or `host:port`.
+# When set, nothing else is called; when empty, only public addresses are (never loopback or
+# private ranges). See config/outbound.py.
+OUTBOUND_HOSTS = env_list("OUTBOUND_HOSTS", [])
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "static_root")))
