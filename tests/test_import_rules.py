@@ -14,12 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("annotate", "rewards", "config", "workers")
+PACKAGES = ("annotate", "rewards", "config", "workers", "generation", "webhooks", "client")
+# Apps that sit above both sides: they may import annotate and rewards, never the reverse.
+TOP_APPS = ("generation", "webhooks")
 HEAVY = ("torch", "transformers", "scipy", "rewards.ml", "rewards.worker")
 
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
+    if parts[0] == "client":  # its own package: client/prefloop_client/...
+        parts = parts[1:]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -103,7 +107,8 @@ def _web_facing() -> list[str]:
     return sorted(
         m
         for m in _modules()
-        if not _matches(m, ("rewards.ml", "rewards.worker")) and ".management." not in f".{m}."
+        if not _matches(m, ("rewards.ml", "rewards.worker", "prefloop_client"))
+        and ".management." not in f".{m}."
     )
 
 
@@ -120,6 +125,25 @@ def test_annotate_never_imports_rewards() -> None:
         m: sorted(n for n in _imports(m, module_level=False) if _matches(n, ("rewards",)))
         for m in _modules()
         if _matches(m, ("annotate",))
+    }
+    assert {m: names for m, names in offenders.items() if names} == {}
+
+
+def test_neither_side_imports_the_apps_above_them() -> None:
+    offenders = {
+        m: sorted(n for n in _imports(m, module_level=False) if _matches(n, TOP_APPS))
+        for m in _modules()
+        if _matches(m, ("annotate", "rewards", "workers"))
+    }
+    assert {m: names for m, names in offenders.items() if names} == {}
+
+
+def test_the_client_imports_nothing_of_the_server() -> None:
+    server = ("django", "rest_framework", "celery", "config", "torch", *PACKAGES[:-1])
+    offenders = {
+        m: sorted(n for n in _imports(m, module_level=False) if _matches(n, server))
+        for m in _modules()
+        if _matches(m, ("prefloop_client",))
     }
     assert {m: names for m, names in offenders.items() if names} == {}
 
