@@ -12,6 +12,13 @@ Shared settings: learning rate, batch size, epochs, max length, seed, fp32 on CP
 CUDA for both). TRL keeps its own defaults otherwise (linear schedule, no warmup, dropout off,
 one head); we keep ours (8 heads, warmup + cosine, dropout on, length-bucketed batches).
 Training pairs/s count pairs x epochs over the training loop only (no model loading).
+
+Decoder rows (`--decoders`): random-init Llama-architecture causal LMs at the shapes of
+Qwen2.5-0.5B and -1.5B (GPU only) or a tiny one (CPU), with a word-level tokenizer built on
+the spot, trained LoRA (r 16, alpha 32, every attention and MLP projection) and in full by our
+finetune mode and by TRL's RewardTrainer (with PEFT for LoRA) on identical token ids, batch,
+epochs, rate and precision. tokens/s counts real (unpadded) tokens of both responses per pair;
+MFU = tokens/s x (6N full, 4N LoRA) / the device's dense bf16 peak (rewards/ml/speed.py).
 """
 
 from __future__ import annotations
@@ -180,6 +187,189 @@ def run_trl(
     }
 
 
+# (hidden, layers, heads, kv heads, MLP width, vocabulary) of the decoder rows.
+SHAPES = {
+    "tiny": (64, 2, 4, 2, 128, None),
+    "qwen2.5-0.5b": (896, 24, 14, 2, 4864, 151936),
+    "qwen2.5-1.5b": (1536, 28, 12, 2, 8960, 151936),
+}
+GPU_SHAPES = ("qwen2.5-0.5b", "qwen2.5-1.5b")
+LORA_RANK = 16
+
+DecoderRow = TypedDict(
+    "DecoderRow",
+    {
+        "shape": str,
+        "tuning": str,
+        "trainer": str,
+        "pairs/s": float | None,
+        "tokens/s": float | None,
+        "mfu": float | None,
+    },
+)
+
+
+def build_decoder(out: Path, shape: str) -> str:
+    """A random-init causal LM of `shape` with a word-level tokenizer, saved to `out`.
+
+    Llama blocks at Qwen2.5's shapes (Qwen2 differs by biases on q, k, v only): transformers
+    pairs a `qwen2` folder with Qwen2's own tokenizer class, which would not load ours.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rewards.ml.testing import build_llama_tokenizer
+
+    hidden, layers, heads, kv, mlp, vocab = SHAPES[shape]
+    size = build_llama_tokenizer(out)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab or size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=mlp,
+        max_position_embeddings=4096,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    return str(out)
+
+
+def real_tokens(formatter: Formatter, pairs: list[PreferencePair]) -> int:
+    """Unpadded tokens of both responses of every pair (one epoch)."""
+    return sum(len(formatter.encode(p.prompt, t)[0]) for p in pairs for t in (p.a, p.b))
+
+
+def ours_decoder(
+    args: argparse.Namespace, backbone: str, rank: int, pairs: list[PreferencePair], out: Path
+) -> tuple[float, float, float | None, float | None]:
+    """Our finetune mode on a decoder: (pairs/s, tokens/s, mfu, accuracy on held-out pairs)."""
+    config = TrainConfig(
+        mode="finetune",
+        backbone=backbone,
+        max_length=args.max_length,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_fraction=0.0,
+        seed=args.seed,
+        device=args.device,
+        lora_rank=rank,
+        members=8,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+    result = train(config, pairs, out)
+    speed = result.details["throughput"]
+    return speed["pairs_per_s"], speed["tokens_per_s"], speed["mfu"], None
+
+
+def trl_decoder(
+    args: argparse.Namespace, backbone: str, rank: int, pairs: list[PreferencePair], out: Path
+) -> tuple[float, float, float | None, float | None]:
+    """TRL's RewardTrainer (PEFT LoRA when rank > 0) on the same ids and settings."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardTrainer
+
+    from rewards.ml.config import LLAMA_TARGETS
+    from rewards.ml.speed import flops_per_token, peak_flops
+
+    device = resolve_device(args.device)
+    formatter = load_backbone(backbone, max_length=args.max_length, device="cpu").formatter
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=1, local_files_only=True
+    )
+    model.config.pad_token_id = formatter.pad_id
+    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("score"))
+    peft = None
+    if rank:
+        peft = LoraConfig(
+            r=rank, lora_alpha=2 * rank, target_modules=list(LLAMA_TARGETS), task_type="SEQ_CLS"
+        )
+    settings = trl_config(args, device, out, formatter.tokenizer.eos_token)
+    settings.gradient_checkpointing = args.gradient_checkpointing
+    trainer = RewardTrainer(
+        model=model,
+        args=settings,
+        train_dataset=Dataset.from_list(chosen_rejected(formatter, pairs)),
+        processing_class=formatter.tokenizer,
+        peft_config=peft,
+    )
+    seconds = trainer.train().metrics["train_runtime"]
+    tokens_per_s = real_tokens(formatter, pairs) * args.epochs / seconds
+    peak = peak_flops(device)
+    mfu = None if peak is None else tokens_per_s * flops_per_token(n_params, lora=bool(rank)) / peak
+    return len(pairs) * args.epochs / seconds, tokens_per_s, mfu, None
+
+
+def decoder_row(
+    shape: str, tuning: str, trainer: str, speed: tuple[float, float, float | None] | None
+) -> DecoderRow:
+    """One row of the decoder table; `speed` None: not measured."""
+    pairs_s, tokens_s, mfu = speed if speed is not None else (None, None, None)
+    return {
+        "shape": shape,
+        "tuning": tuning,
+        "trainer": trainer,
+        "pairs/s": pairs_s,
+        "tokens/s": tokens_s,
+        "mfu": mfu,
+    }
+
+
+def decoder_rows(
+    args: argparse.Namespace, pairs: list[PreferencePair], tmp: Path
+) -> list[DecoderRow]:
+    """LoRA and full rows per shape, ours and TRL's; GPU shapes are skipped without a GPU."""
+    rows: list[DecoderRow] = []
+    cuda = resolve_device(args.device).type == "cuda"
+    for shape in args.decoder_shapes.split(","):
+        for rank in (LORA_RANK, 0):
+            tuning = f"LoRA r{rank}" if rank else "full"
+            trainers = (
+                ("rewards.ml finetune (K=8)", ours_decoder),
+                ("TRL RewardTrainer", trl_decoder),
+            )
+            if shape in GPU_SHAPES and not cuda:
+                rows += [decoder_row(shape, tuning, name, None) for name, _ in trainers]
+                continue
+            backbone = (
+                build_decoder(tmp / shape, shape)
+                if not (tmp / shape).exists()
+                else str(tmp / shape)
+            )
+            for name, fn in trainers:
+                best: tuple[float, float, float | None, float | None] | None = None
+                for i in range(args.repeats):
+                    got = fn(args, backbone, rank, pairs, tmp / f"{shape}-{rank}-{name[:3]}{i}")
+                    best = got if best is None or got[0] > best[0] else best
+                assert best is not None
+                rows.append(decoder_row(shape, tuning, name, best[:3]))
+    return rows
+
+
+def print_decoder_rows(rows: list[DecoderRow]) -> None:
+    """The decoder table; rows not run say so."""
+    print("\n| decoder shape | tuning | trainer | pairs/s | tokens/s | MFU |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        if row["pairs/s"] is None:
+            print(
+                f"| {row['shape']} | {row['tuning']} | {row['trainer']} | "
+                "not measured (no GPU) | | |"
+            )
+            continue
+        mfu = "n/a (CPU)" if row["mfu"] is None else f"{row['mfu']:.1%}"
+        print(
+            f"| {row['shape']} | {row['tuning']} | {row['trainer']} | {row['pairs/s']:.2f} | "
+            f"{row['tokens/s']:.0f} | {mfu} |"
+        )
+
+
 def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,6 +385,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--decoders", action="store_true", help="add the decoder rows")
+    parser.add_argument("--decoders-only", action="store_true", help="only the decoder rows")
+    parser.add_argument(
+        "--decoder-shapes",
+        default="tiny,qwen2.5-0.5b,qwen2.5-1.5b",
+        help=f"comma-separated, of {', '.join(SHAPES)}",
+    )
+    parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.pairs, args.test, args.repeats = 32, 32, 1
@@ -221,6 +419,10 @@ def main() -> None:
     trl_runs: list[Run] = []
     our_runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.decoders or args.decoders_only:
+            print_decoder_rows(decoder_rows(args, train_pairs, Path(tmp)))
+        if args.decoders_only:
+            return
         for i in range(args.repeats):
             trl_runs.append(run_trl(args, train_pairs, test_pairs, Path(tmp) / f"trl{i}"))
             our_runs.append(run_ours(args, train_pairs, test_pairs, Path(tmp) / f"ours{i}"))

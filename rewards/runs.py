@@ -15,6 +15,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from annotate.models import Judgement, Project
+from annotate.signals import send_project_event
 from config.celery import try_send
 from rewards.models import Mode, RewardModel, TrainingRun
 from rewards.tasks import rerank_project_task, retrain_project_task
@@ -82,9 +83,32 @@ def report_progress(run_id: int, fraction: float, message: str) -> None:
 
 def finish_run(run_id: int, status: str, **fields: Any) -> None:
     """End a running run; one already failed as stale stays failed."""
-    TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+    if TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    ):
+        _send_run_finished([run_id])
+
+
+def _send_run_finished(run_ids: list[int]) -> None:
+    """`run.finished` for each run, once the change that ended it commits."""
+    ended = TrainingRun.objects.filter(pk__in=run_ids).exclude(
+        status__in=[Status.QUEUED, Status.RUNNING]
     )
+    for run in ended.select_related("project", "model"):
+        send_project_event(
+            run.project,
+            "run.finished",
+            {
+                "run_id": run.pk,
+                "status": run.status,
+                "trigger": run.trigger,
+                "mode": run.mode,
+                "model_version": run.model.version if run.model else None,
+                "metrics": run.model.metrics if run.model else {},
+                "message": run.message,
+                "error": run.error[:2000],
+            },
+        )
 
 
 def fail_stale_runs(*, project: Project | None = None) -> int:
@@ -93,12 +117,17 @@ def fail_stale_runs(*, project: Project | None = None) -> int:
     runs = TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale)
     if project is not None:
         runs = runs.filter(project=project)
-    return runs.update(
+    run_ids = list(runs.values_list("pk", flat=True))
+    if not run_ids:
+        return 0
+    failed = runs.filter(pk__in=run_ids).update(
         status=Status.FAILED,
         error=f"The worker stopped beating for over {settings.REWARDS_STALE_RUN_SECONDS} s "
         "(killed or lost); the active model is unchanged.",
         finished_at=timezone.now(),
     )
+    _send_run_finished(run_ids)
+    return failed
 
 
 def promote_model(model: RewardModel, *, note: str = "") -> None:
@@ -117,6 +146,18 @@ def promote_model(model: RewardModel, *, note: str = "") -> None:
         )
     model.is_active = True
     model.promotion_note = note or model.promotion_note
+    send_project_event(
+        model.project,
+        "model.served",
+        {
+            "model_id": model.pk,
+            "version": model.version,
+            "mode": model.mode,
+            "name": model.name,
+            "metrics": model.metrics,
+            "note": model.promotion_note,
+        },
+    )
 
 
 def activate_model(model: RewardModel, *, user: Any) -> None:

@@ -12,6 +12,7 @@ from annotate.permissions import access_project
 from annotate.views.parsing import InvalidInput, parse
 from config.celery import WAITING_FOR_WORKERS, unsent_tasks
 from rewards.api.serializers import RetrainInputSerializer
+from rewards.costs import NeedsConfirmation, check_cost
 from rewards.models import RewardModel, TrainingRun
 from rewards.overview import learning_curve, models_overview
 from rewards.runs import activate_model, request_retrain
@@ -47,6 +48,11 @@ def retrain(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("models", slug=slug)
     mode = options.pop("mode")
+    try:
+        check_cost(project, mode, confirm=options.pop("confirm"))
+    except NeedsConfirmation as exc:
+        messages.error(request, f"Not started: {exc}.")
+        return redirect("models", slug=slug)
     with unsent_tasks() as unsent:
         run, created = request_retrain(project, mode=mode, user=request.user, options=options)
     if not created:

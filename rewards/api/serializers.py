@@ -135,6 +135,26 @@ class RetrainInputSerializer(serializers.Serializer):
     backbone = serializers.CharField(required=False, help_text="local path or hub name")
     members = serializers.IntegerField(required=False, min_value=1, max_value=32)
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    lora_rank = serializers.IntegerField(
+        required=False, min_value=0, max_value=1024, help_text="LoRA rank; 0 fine-tunes in full"
+    )
+    lora_alpha = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    lora_dropout = serializers.FloatField(required=False, min_value=0.0, max_value=0.9)
+    lora_targets = serializers.RegexField(
+        r"^[A-Za-z0-9_.]+(,[A-Za-z0-9_.]+)*$",
+        required=False,
+        max_length=500,
+        help_text="comma-separated module names, e.g. q_proj,v_proj",
+    )
+    gpus = serializers.IntegerField(
+        required=False, min_value=1, max_value=64, help_text="training processes (one per GPU)"
+    )
+    max_tokens_per_batch = serializers.IntegerField(
+        required=False, min_value=64, max_value=10_000_000, help_text="padded tokens per device"
+    )
+    confirm = serializers.BooleanField(
+        default=False, help_text="start even when the estimate is longer than the site's limit"
+    )
 
     def validate_mode(self, value: str) -> str:
         if value == Mode.EXTERNAL:

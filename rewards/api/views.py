@@ -30,6 +30,7 @@ from rewards.api.serializers import (
     ScoreOutputSerializer,
     TrainingRunSerializer,
 )
+from rewards.costs import NeedsConfirmation, check_cost
 from rewards.external import (
     UnknownExternalModel,
     access_external_model,
@@ -49,11 +50,19 @@ class RetrainAnswerSerializer(TrainingRunSerializer):
         "is unreachable): it is saved and starts once they can be reached."
     )
 
+    estimate = serializers.SerializerMethodField(
+        help_text="What the mode costs on these workers: measured speed of past versions and "
+        "the expected duration on the project's judgements"
+    )
+
     class Meta(TrainingRunSerializer.Meta):
-        fields = [*TrainingRunSerializer.Meta.fields, "notice"]
+        fields = [*TrainingRunSerializer.Meta.fields, "notice", "estimate"]
 
     def get_notice(self, run: TrainingRun) -> str:
         return str(self.context.get("notice", ""))
+
+    def get_estimate(self, run: TrainingRun) -> str:
+        return str(self.context.get("estimate", ""))
 
 
 class RetrainView(ProjectAPIView):
@@ -71,11 +80,16 @@ class RetrainView(ProjectAPIView):
         data.is_valid(raise_exception=True)
         options = dict(data.validated_data)
         mode = options.pop("mode")
+        try:
+            cost = check_cost(project, mode, confirm=options.pop("confirm"))
+        except NeedsConfirmation as exc:
+            return Response({"confirm": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         with unsent_tasks() as unsent:
             run, created = request_retrain(project, mode=mode, user=request.user, options=options)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         notice = f"Run {WAITING_FOR_WORKERS}." if unsent else ""
-        return Response(RetrainAnswerSerializer(run, context={"notice": notice}).data, status=code)
+        context = {"notice": notice, "estimate": cost.summary}
+        return Response(RetrainAnswerSerializer(run, context=context).data, status=code)
 
 
 class TrainingRunView(GenericAPIView):

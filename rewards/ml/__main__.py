@@ -1,4 +1,4 @@
-"""Command line: `python -m rewards.ml train|eval|score` on JSONL pair files, no database."""
+"""Command line: `python -m rewards.ml train|eval|score|export-merged`, JSONL files, no database."""
 
 from __future__ import annotations
 
@@ -39,9 +39,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     val = read_pairs_jsonl(args.val) if args.val else None
-    update, bar = tqdm_progress(f"train {args.mode}")
-    result = train(config, read_pairs_jsonl(args.data), args.out, progress=update, val_pairs=val)
-    bar.close()
+    if config.mode == "finetune" and (config.gpus or 1) > 1:
+        result = train_processes(config, read_pairs_jsonl(args.data), Path(args.out), val)
+    else:
+        update, bar = tqdm_progress(f"train {args.mode}")
+        result = train(
+            config, read_pairs_jsonl(args.data), args.out, progress=update, val_pairs=val
+        )
+        bar.close()
     summary = {
         "out": str(result.out_dir),
         "seconds": round(result.seconds, 2),
@@ -49,6 +54,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         "baseline": result.baseline,
     }
     print(json.dumps(summary))
+    return 0
+
+
+def train_processes(config: Any, pairs: Any, out: Path, val: Any) -> Any:
+    """Train with config.gpus DDP processes (torchrun); the checkpoint lands in `out`."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from rewards.ml.launch import OUT, command, result_object, write_job
+
+    with tempfile.TemporaryDirectory(prefix="rewards-train-") as tmp:
+        job = write_job(Path(tmp), config, pairs, val_pairs=val)
+        subprocess.run(command(job, config.gpus), check=True)
+        result = result_object(job)
+        shutil.copytree(job / OUT, out, dirs_exist_ok=True)
+    result.out_dir = out
+    return result
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Fold a LoRA checkpoint's adapter into a plain backbone folder beside the same heads."""
+    from rewards.ml.checkpoint import export_merged
+
+    folder = export_merged(args.model, args.out)
+    print(json.dumps({"out": str(folder), "backbone": str(folder / "backbone")}))
     return 0
 
 
@@ -139,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--acquisition", choices=STRATEGIES, default="disagreement")
     score.add_argument("--explore", type=float, default=0.0, help="share of random picks")
     score.add_argument("--seed", type=int, default=0)
+    export = sub.add_parser("export-merged", help="write a LoRA model as a plain merged model")
+    export.add_argument("--model", required=True, help="a LoRA checkpoint folder")
+    export.add_argument("--out", required=True, help="folder for the merged checkpoint")
     for command in (train, evaluate, score):
         add_common(command)
     return parser
@@ -149,7 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rewards.ml.data import DataError
 
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "score": cmd_score}
+    commands = {
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "score": cmd_score,
+        "export-merged": cmd_export,
+    }
     try:
         return commands[args.command](args)
     except DataError as exc:

@@ -66,6 +66,28 @@ def acquisition_scores(
     return -np.abs(margins[np.arange(len(margins)), drawn])
 
 
+def judge_disagreement(
+    counts: np.ndarray, inconsistent_share: np.ndarray, model_p_a: np.ndarray
+) -> FloatArray:
+    """How much AI judges disagree about each pair (higher = ask humans sooner).
+
+    `counts` is [n, 3]: the judges' consistent votes for a, b and tie; `inconsistent_share`
+    the share of judges whose verdict flipped when the sides were swapped; `model_p_a` the
+    served reward model's P(a wins) (NaN where it has none). The score adds the judges' split
+    (1 - the top choice's share of their votes), the flipped share, and the gap between the
+    model's P(a wins) and the judges' (ties half); a pair without votes scores its flips only.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    votes = counts.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        split = np.where(votes > 0, 1 - counts.max(1) / votes, 0.0)
+        judges_p_a = (counts[:, 0] + counts[:, 2] / 2) / votes
+    model_p_a = np.asarray(model_p_a, dtype=np.float64)
+    gap = np.where(np.isfinite(model_p_a) & (votes > 0), np.abs(model_p_a - judges_p_a), 0.0)
+    scores: FloatArray = split + np.asarray(inconsistent_share, dtype=np.float64) + gap
+    return scores
+
+
 def rank_quantiles(scores: np.ndarray) -> FloatArray:
     """Scores as rank quantiles in (0, 1]: 1/n the lowest, 1 the highest, ties averaged."""
     scores = np.asarray(scores, dtype=np.float64)

@@ -28,9 +28,14 @@ Progress = Callable[[float, float, float | None], None]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """cuda when asked for or available under "auto", else cpu."""
+    """cuda when asked for or available under "auto", else cpu; under torchrun, this rank's GPU."""
+    from rewards.ml.distributed import local_device_index
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    index = local_device_index()
+    if name == "cuda" and index is not None:
+        return torch.device("cuda", index)
     return torch.device(name)
 
 
@@ -112,13 +117,26 @@ class Backbone:
             "formatting": self.formatter.describe(),
         }
 
+    def tensors(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded input ids and attention mask on the backbone's device."""
+        padded, mask = pad_batch(ids, self.formatter.pad_id)
+        return (
+            torch.tensor(padded, device=self.device),
+            torch.tensor(mask, device=self.device),
+        )
+
     def forward(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
         """Pooled vectors for token id lists (gradients flow when the model trains)."""
-        padded, mask = pad_batch(ids, self.formatter.pad_id)
-        input_ids = torch.tensor(padded, device=self.device)
-        attention = torch.tensor(mask, device=self.device)
-        hidden = self.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
-        return pool(hidden, attention, self.pooling)
+        input_ids, attention = self.tensors(ids)
+        return pool_hidden(self.model, input_ids, attention, self.pooling)
+
+
+def pool_hidden(
+    model: Any, input_ids: torch.Tensor, attention: torch.Tensor, how: str
+) -> torch.Tensor:
+    """Run the model and pool its last hidden states (right padding: see `pool`)."""
+    hidden = model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    return pool(hidden, attention, how)
 
 
 def load_backbone(
@@ -152,7 +170,12 @@ def _load(
 
     path, local_only = resolve_backbone(name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+    # A causal-LM folder loads as its base model (no LM head); pooling reads the hidden states.
     model = AutoModel.from_pretrained(path, local_files_only=local_only)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        # Decoders often ship without one; padded positions are masked and never pooled.
+        tokenizer.pad_token = tokenizer.eos_token
+        model.config.pad_token_id = tokenizer.eos_token_id
     torch_device = resolve_device(device)
     model.to(torch_device).train(trainable)
     model.requires_grad_(trainable)

@@ -15,6 +15,10 @@ DEFAULT_EPOCHS = {"heads": 200, "finetune": 2}
 # Finetune: TRL RewardConfig's default; 3e-5 barely moved a 1-epoch, 128-pair CPU run.
 DEFAULT_LR = {"heads": 1e-3, "finetune": 1e-4}
 DEFAULT_BATCH_SIZE = {"heads": 256, "finetune": 16}
+# LoRA targets for Llama, Qwen2, Mistral and Gemma blocks: every attention and MLP projection
+# (QLoRA, Dettmers et al. 2023, found adapting all linear layers needed to match full tuning).
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEFAULT_LORA_RANK = 16
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,49 @@ class TrainConfig:
             "0 disables it."
         },
     )
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={
+            "help": "Finetune: cut batches by padded tokens per device instead of by pairs "
+            "(two responses per pair at the batch's longest length); None uses batch_size."
+        },
+    )
+
+    # Parameters that control LoRA (finetune mode; PEFT)
+    lora_rank: int | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA rank; 0 fine-tunes every weight. None means 16 for decoders (last-token "
+            "pooling) and 0 for encoders (the packaged MiniLM is small enough to train in full)."
+        },
+    )
+    lora_alpha: int | None = field(
+        default=None,
+        metadata={"help": "LoRA scaling numerator; None means 2 x rank (a common choice)."},
+    )
+    lora_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "Dropout on the LoRA input; 0 matches disable_dropout (TRL's reward default) "
+            "and keeps several-process runs equal to one-process runs."
+        },
+    )
+    lora_targets: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated module names to adapt; None means the Llama-style "
+            f"projections ({','.join(LLAMA_TARGETS)}) when the backbone has them, else PEFT's "
+            "default for the architecture."
+        },
+    )
+    gpus: int | None = field(
+        default=None,
+        metadata={
+            "help": "Processes to train with (DDP through accelerate, one per GPU; gloo on CPU); "
+            "None means every visible GPU, or 1 without one."
+        },
+    )
+
     seed: int = field(default=0, metadata={"help": "Seeds torch, numpy and the bootstrap."})
     device: str = field(default="auto", metadata={"help": "auto (cuda when present), cpu, cuda."})
 
@@ -110,10 +157,28 @@ class TrainConfig:
         if self.members < 1:
             raise ValueError("members must be at least 1")
         # Zero would crash the run later: heads reports its last epoch, finetune divides by these.
-        for name in ("epochs", "batch_size", "grad_accum"):
+        for name in ("epochs", "batch_size", "grad_accum", "max_tokens_per_batch", "gpus"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1")
+
+        if self.lora_rank is not None and self.lora_rank < 0:
+            raise ValueError("lora_rank must be 0 (full fine-tune) or more")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError("lora_dropout must be in [0, 1)")
+
+    def resolved_lora_rank(self, pooling: str) -> int:
+        """LoRA rank after applying the default for the backbone's pooling (last: a decoder)."""
+        if self.lora_rank is not None:
+            return self.lora_rank
+        return DEFAULT_LORA_RANK if pooling == "last" else 0
+
+    @property
+    def target_modules(self) -> list[str] | None:
+        """lora_targets as a list; None leaves the choice to the backbone (see lora_targets)."""
+        if not self.lora_targets:
+            return None
+        return [name.strip() for name in self.lora_targets.split(",") if name.strip()]
 
     @property
     def resolved_epochs(self) -> int:

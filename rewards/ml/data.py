@@ -122,12 +122,14 @@ def length_bucketed_batches(
     seed: int,
     groups: Sequence[int] | None = None,
     bucket_factor: int = 50,
+    max_tokens: int | None = None,
 ) -> Iterator[list[int]]:
     """Yield index batches of similar length, in shuffled order, so padding stays small.
 
     With `groups` (e.g. a prompt id per pair), members of a group are kept together inside
     each bucket, so pairs that share responses land in one batch and each response is
-    encoded once for all of them.
+    encoded once for all of them. With `max_tokens`, a batch grows while two rows per pair
+    at its longest length fit in that many tokens (`batch_size` then only sizes the buckets).
     """
     rng = random.Random(seed)
     order = list(range(len(lengths)))
@@ -144,9 +146,34 @@ def length_bucketed_batches(
             order[start : start + chunk],
             key=lambda i: (group_length[group_of[i]], group_of[i], lengths[i]),
         )
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        if max_tokens is None:
+            batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        else:
+            batches += token_budget_cuts(part, lengths, max_tokens)
     rng.shuffle(batches)
     yield from batches
+
+
+def token_budget_cuts(
+    order: Sequence[int], lengths: Sequence[int], max_tokens: int
+) -> list[list[int]]:
+    """Cut length-sorted indices into runs whose padded size, 2 x n x longest, fits max_tokens.
+
+    A single pair longer than the budget still gets a batch of its own.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        wider = max(longest, lengths[i])
+        if current and 2 * (len(current) + 1) * wider > max_tokens:
+            batches.append(current)
+            current, wider = [], lengths[i]
+        current.append(i)
+        longest = wider
+    if current:
+        batches.append(current)
+    return batches
 
 
 def pad_batch(

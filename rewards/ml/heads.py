@@ -18,19 +18,25 @@ def extra_features(lengths: np.ndarray, enabled: bool) -> torch.Tensor:
 
 
 def bradley_terry_loss(
-    diff: torch.Tensor, target: torch.Tensor, margin: torch.Tensor, weight: torch.Tensor
+    diff: torch.Tensor,
+    target: torch.Tensor,
+    margin: torch.Tensor,
+    weight: torch.Tensor,
+    total: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted -log sigmoid(r_w - r_l - margin); ties are soft 0.5 targets.
 
     diff, weight: [n, K]; target, margin: [n]. The margin pushes the winner's reward further
-    ahead (Llama 2, Touvron et al. 2023, eq. 2) and is 0 for ties.
+    ahead (Llama 2, Touvron et al. 2023, eq. 2) and is 0 for ties. `total` replaces the
+    weights' sum as the divisor (a process's share of a batch split over several).
     """
     sign = (target - 0.5).sign().unsqueeze(-1)
     logits = diff - sign * margin.unsqueeze(-1)
     per = nn.functional.binary_cross_entropy_with_logits(
         logits, target.unsqueeze(-1).expand_as(logits), reduction="none"
     )
-    return (per * weight).sum() / weight.sum().clamp(min=1e-9)
+    divisor = weight.sum() if total is None else total
+    return (per * weight).sum() / divisor.clamp(min=1e-9)
 
 
 class HeadEnsemble(nn.Module):

@@ -72,11 +72,15 @@ def _member_scores(
     return out
 
 
+def autocast_for(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (the heads and the loss stay float32); a no-op elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def forward_rewards(scorer: RewardScorer, encoded: Sequence[tuple[list[int], int]]) -> torch.Tensor:
     """[n, K] rewards straight from token ids (the fine-tune path; gradients flow if enabled)."""
     backbone = scorer.backbone
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=backbone.device.type == "cuda")
-    with autocast:
+    with autocast_for(backbone.device):
         pooled = backbone.forward([ids for ids, _ in encoded]).float()
     lengths = np.array([n for _, n in encoded])
     extra = extra_features(lengths, scorer.heads.n_extra > 0).to(pooled.device)

@@ -63,3 +63,63 @@ def build_tiny_backbone(out_dir: str | Path, *, seed: int = 0) -> str:
     )
     BertModel(config).save_pretrained(folder)
     return str(folder)
+
+
+# A ChatML-like template, so multi-turn prompts exercise the chat-template path.
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} </s>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+LLAMA_SPECIALS = ["<unk>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
+
+
+def build_llama_tokenizer(out_dir: Path) -> int:
+    """Save a word-level Llama-style tokenizer: BOS prefix, EOS, no pad token, a chat template."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(LLAMA_SPECIALS + sorted(set(WORDS)))}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=core,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        additional_special_tokens=LLAMA_SPECIALS[3:],
+        model_max_length=512,
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.save_pretrained(out_dir)
+    return len(vocab)
+
+
+def build_tiny_llama(
+    out_dir: str | Path, *, seed: int = 0, hidden: int = 32, layers: int = 2
+) -> str:
+    """Write a random Llama causal LM (like users' folders) and its tokenizer; returns the path."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_size = build_llama_tokenizer(folder)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=None,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return str(folder)

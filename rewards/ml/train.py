@@ -109,6 +109,13 @@ def train(
     train_pairs, stop_pairs = split_by_prompt(pairs, config.val_fraction, seed=config.seed)
     scorer, details = fit(config, train_pairs, stop_pairs, progress)
     fit_seconds = time.monotonic() - started
+    if details.get("rank", 0) != 0:
+        # Another process of a several-process run: the main one evaluates and writes.
+        return TrainResult(Path(out_dir), evaluate([], []), fit_seconds, len(pairs), details)
+    # Heads runs are measured end to end (embedding dominates); finetune reports its own loop.
+    details.setdefault(
+        "throughput", {"pairs_per_s": round(len(train_pairs) / max(fit_seconds, 1e-9), 2)}
+    )
     measured_on = val_pairs if val_pairs is not None else stop_pairs
     metrics = pair_metrics(scorer, measured_on)
     # The model saw every pair (training or early stopping), so the baseline fits on all.

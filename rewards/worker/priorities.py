@@ -33,16 +33,23 @@ def rewrite_priorities(project_id: int, *, model_id: int, seed: int, strategy: s
     with the model) is what the data browser's margin sort reads. Returns the number of
     pending pairs written.
     """
-    chunks = [
-        (
-            np.asarray(pair_ids, dtype=np.int64),
-            acquisition_scores(strategy, a, b, seed=[seed, page]),
-            margins,
-        )
-        for page, (pair_ids, a, b, margins) in enumerate(
-            _scored_pairs(project_id, model_id, pending=True)
-        )
-    ]
+    # The AI judges' order is written by their runs (generation/judges_steering.py), not here:
+    # a re-rank then only refreshes the margins.
+    judges_order = strategy == "judges"
+    chunks = (
+        [
+            (
+                np.asarray(pair_ids, dtype=np.int64),
+                acquisition_scores(strategy, a, b, seed=[seed, page]),
+                margins,
+            )
+            for page, (pair_ids, a, b, margins) in enumerate(
+                _scored_pairs(project_id, model_id, pending=True)
+            )
+        ]
+        if not judges_order
+        else []
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_TEMP} (pair_id bigint PRIMARY KEY,"
@@ -58,7 +65,10 @@ def rewrite_priorities(project_id: int, *, model_id: int, seed: int, strategy: s
                 part = slice(start, start + CHUNK)
                 _apply(ids[part].tolist(), values[part], margins[part], model_id=model_id)
             written = len(ids)
-        for pair_ids, _, _, margins in _scored_pairs(project_id, model_id, pending=False):
+        kept = (False, True) if judges_order else (False,)
+        for pair_ids, _, _, margins in (
+            row for pending in kept for row in _scored_pairs(project_id, model_id, pending=pending)
+        ):
             _apply(pair_ids, None, margins, model_id=model_id)
     finally:
         with connection.cursor() as cursor:

@@ -6,11 +6,9 @@ takes ids, so a redelivered task re-reads the database.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import shutil
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -37,6 +34,7 @@ from rewards.normalization import normalize, record_reward_stats
 from rewards.random_slice import split_by_lease_kind
 from rewards.runs import finish_run, promote_model, report_progress
 from rewards.tasks import rerank_project_task
+from rewards.worker.artifacts import cache_checkpoint, local_model_dir, store_checkpoint
 from rewards.worker.priorities import rewrite_priorities
 from rewards.worker.snapshot import Snapshot, snapshot_project
 
@@ -48,7 +46,21 @@ MIN_TRAIN_PAIRS = 10
 # Responses scored per forward batch.
 SCORE_BATCH = 2000
 # Options an admin may pass to a run, checked against TrainConfig's fields.
-RUN_OPTIONS = ("backbone", "members", "epochs", "lr", "weight_decay", "max_length", "seed")
+RUN_OPTIONS = (
+    "backbone",
+    "members",
+    "epochs",
+    "lr",
+    "weight_decay",
+    "max_length",
+    "seed",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "gpus",
+    "max_tokens_per_batch",
+)
 
 
 class NotEnoughJudgements(Exception):
@@ -119,20 +131,28 @@ def build_config(run: TrainingRun) -> Any:
 
 def _train_version(run: TrainingRun, snapshot: Snapshot) -> RewardModel:
     from rewards.ml.train import train
+    from rewards.worker.launch import train_supervised
 
     config = build_config(run)
     settings.REWARDS_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="training-", dir=settings.REWARDS_MODEL_DIR))
+    metadata = {"project": run.project.slug, "last_judgement_id": snapshot.last_judgement_id}
+    progress = _throttled_progress(run.pk)
     try:
-        result = train(
-            config,
-            snapshot.train,
-            workdir,
-            progress=_throttled_progress(run.pk),
-            val_pairs=snapshot.validation,
-            metadata={"project": run.project.slug, "last_judgement_id": snapshot.last_judgement_id},
-        )
-        return _store_version(run, snapshot, result, workdir)
+        if run.mode == Mode.FINETUNE:  # minutes to hours: in child processes, one per GPU
+            result = train_supervised(
+                run.pk, config, snapshot, workdir, progress=progress, metadata=metadata
+            )
+        else:
+            result = train(
+                config,
+                snapshot.train,
+                workdir,
+                progress=progress,
+                val_pairs=snapshot.validation,
+                metadata=metadata,
+            )
+        return _store_version(run, snapshot, result, Path(result.out_dir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -167,58 +187,24 @@ def _store_version(run: TrainingRun, snapshot: Snapshot, result: Any, workdir: P
             mode=run.mode,
             backbone=str(meta["backbone"]["name"]),
             config=meta["config"],
-            metrics={k: _finite(v) for k, v in result.metrics.items()},
+            metrics={
+                **{k: _finite(v) for k, v in result.metrics.items()},
+                # pairs/s, tokens/s, MFU: the models page and the cost estimates read them.
+                "throughput": result.details.get("throughput", {}),
+            },
             baseline=result.baseline,
             judgements=snapshot.judgements,
             last_judgement_id=snapshot.last_judgement_id,
             training_seconds=round(result.seconds, 2),
         )
-        model.artifact.save(f"{project.slug}-v{version}.tar.gz", ContentFile(_tar(workdir)))
+        store_checkpoint(model, workdir)
         TrainingRun.objects.filter(pk=run.pk).update(last_judgement_id=snapshot.last_judgement_id)
-    shutil.copytree(workdir, _model_folder(model), dirs_exist_ok=True)
+    cache_checkpoint(model, workdir)
     return model
 
 
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _tar(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        archive.add(folder, arcname=".")
-    return buffer.getvalue()
-
-
-def _model_folder(model: RewardModel) -> Path:
-    return settings.REWARDS_MODEL_DIR / f"model-{model.pk}"
-
-
-def local_model_dir(model: RewardModel) -> Path:
-    """The checkpoint folder on this machine, unpacked from storage once when missing."""
-    from rewards.ml.checkpoint import read_metadata
-
-    folder = _model_folder(model)
-    try:
-        read_metadata(folder)
-    except ValueError:
-        if not model.artifact:
-            raise
-        _unpack(model, folder)
-    return folder
-
-
-def _unpack(model: RewardModel, folder: Path) -> None:
-    """Extract beside `folder`, then rename: a crash never leaves half a checkpoint there."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=folder.parent))
-    try:
-        with model.artifact.open("rb") as handle, tarfile.open(fileobj=handle) as archive:
-            archive.extractall(staging, filter="data")
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- promotion

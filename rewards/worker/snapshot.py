@@ -11,6 +11,7 @@ from django.db.models import Max
 
 from annotate.models import Choice, Judgement, Pair, Project
 from annotate.quality.measures import majority, training_judgements
+from annotate.signals import judge_votes
 from rewards.ml.data import PreferencePair
 
 
@@ -36,7 +37,8 @@ def validation_rank(pair_id: int) -> float:
 def snapshot_project(project: Project) -> Snapshot:
     """Every judged pair of the project (human and imported) as a labelled training pair.
 
-    Gold checks never train; flagged annotators are left out when the project says so.
+    Gold checks never train; flagged annotators are left out when the project says so, and
+    AI judges' votes are left out unless it counts them.
     """
     last_id = Judgement.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     choices: dict[int, list[str]] = {}
@@ -44,6 +46,17 @@ def snapshot_project(project: Project) -> Snapshot:
     rows = selection.filter(pk__lte=last_id).values_list("pair_id", "choice")
     for pair_id, choice in rows.iterator(chunk_size=5000):
         choices.setdefault(pair_id, []).append(choice)
+    # AI judges' votes train only where the project counts them: each is one more vote.
+    judges = judge_votes(project) if project.judge_votes_count else []
+    gold = set(
+        Pair.objects.filter(project=project).exclude(gold_label="").values_list("pk", flat=True)
+        if judges
+        else []
+    )
+    for judge in judges:
+        for pair_id, choice in judge.votes.items():
+            if pair_id not in gold:
+                choices.setdefault(pair_id, []).append(choice)
     labels = {pid: label for pid, c in choices.items() if (label := aggregate_label(c))}
     pairs = {
         pid: PreferencePair(prompt=messages, a=a, b=b, label=labels[pid], id=str(pid))

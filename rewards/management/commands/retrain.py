@@ -7,8 +7,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from annotate.models import Project
+from annotate.views.parsing import describe
+from rewards.api.serializers import RetrainInputSerializer
+from rewards.costs import NeedsConfirmation, check_cost
 from rewards.models import Mode, TrainingRun
 from rewards.runs import request_retrain
+
+# Run options the command passes on (the retrain API's `options` keys).
+RUN_OPTION_NAMES = (
+    "backbone",
+    "epochs",
+    "members",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_targets",
+    "gpus",
+    "max_tokens_per_batch",
+)
 
 
 class Command(BaseCommand):
@@ -20,12 +36,34 @@ class Command(BaseCommand):
         parser.add_argument("--mode", choices=trained, default=Mode.HEADS.value)
         parser.add_argument("--wait", action="store_true", help="follow the run; fail if it does")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait")
+        parser.add_argument("--yes", action="store_true", help="start even if estimated long")
+        parser.add_argument("--backbone", help="local model folder or hub name")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--members", type=int)
+        parser.add_argument("--lora-rank", type=int, help="LoRA rank; 0 fine-tunes in full")
+        parser.add_argument("--lora-alpha", type=int)
+        parser.add_argument("--lora-dropout", type=float)
+        parser.add_argument("--lora-targets", help="comma-separated module names")
+        parser.add_argument("--gpus", type=int, help="training processes (one per GPU)")
+        parser.add_argument("--max-tokens-per-batch", type=int, help="padded tokens per device")
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
         if project is None:
             raise CommandError(f"no project with slug {options['slug']!r}")
-        run, created = request_retrain(project, mode=options["mode"])
+        values = {k: options[k] for k in RUN_OPTION_NAMES if options.get(k) is not None}
+        checked = RetrainInputSerializer(
+            data={**values, "mode": options["mode"], "confirm": options["yes"]}
+        )
+        if not checked.is_valid():
+            raise CommandError(describe(checked.errors))
+        values = dict(checked.validated_data)
+        try:
+            cost = check_cost(project, values.pop("mode"), confirm=values.pop("confirm"))
+        except NeedsConfirmation as exc:
+            raise CommandError(f"{exc} (--yes)") from None
+        self.stdout.write(f"Estimate: {cost.summary}")
+        run, created = request_retrain(project, mode=options["mode"], options=values)
         verb = "Queued" if created else "Following the already live"
         self.stdout.write(f"{verb} run {run.pk} ({run.mode}) for {project.slug}")
         if options["wait"]:

@@ -32,3 +32,11 @@ def make_config(tiny_backbone: str, cache_dir: str) -> Any:
         return TrainConfig(**{**values, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: Any) -> str:
+    """A random-init 2-layer Llama causal LM with a chat-template tokenizer (no pad token)."""
+    from rewards.ml.testing import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
