@@ -12,12 +12,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.api.serializers import ImportInputSerializer, ImportJobSerializer
+from annotate.api.paging import keyset_answer, keyset_schema
+from annotate.api.serializers import (
+    CursorQuerySerializer,
+    ImportInputSerializer,
+    ImportJobSerializer,
+    parse_cursor,
+)
 from annotate.importing.pipeline import UploadTooLarge, start_import
-from annotate.models import ImportJob
+from annotate.models import ImportJob, Project
+from annotate.paging import keyset_page
 from annotate.permissions import IsProjectAdmin, with_role
 from annotate.projects.lifecycle import ProjectArchived
 from config.celery import WAITING_FOR_WORKERS, unsent_tasks
+
+# Import jobs per page of the list.
+JOB_PAGE = 50
 
 
 class ImportAcceptedSerializer(ImportJobSerializer):
@@ -37,18 +47,27 @@ class ImportActions(generics.GenericAPIView):
     """The project's `imports` action, mixed into the project viewset."""
 
     @extend_schema(
+        methods=["GET"],
+        parameters=[CursorQuerySerializer],
+        responses=keyset_schema("ImportJobPage", ImportJobSerializer),
+    )
+    @extend_schema(
+        methods=["POST"],
         request={"multipart/form-data": ImportInputSerializer},
         responses={202: ImportAcceptedSerializer},
     )
     @action(
         detail=True,
-        methods=["post"],
+        methods=["get", "post"],
         parser_classes=[MultiPartParser],
         permission_classes=[IsAuthenticated & IsProjectAdmin],
     )
     def imports(self, request: Request, slug: str) -> Response:
-        """Upload a file; it is validated and imported in the background."""
+        """The project's import jobs, newest first (GET); upload a file to import (POST): it
+        is validated and imported in the background."""
         project = self.get_object()
+        if request.method == "GET":
+            return _job_list(request, project)
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -61,6 +80,16 @@ class ImportActions(generics.GenericAPIView):
         notice = f"Import {WAITING_FOR_WORKERS}." if unsent else ""
         body = ImportAcceptedSerializer(job, context={"notice": notice}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _job_list(request: Request, project: Project) -> Response:
+    query = CursorQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    jobs = ImportJob.objects.filter(project=project).select_related("project")
+    page = keyset_page(
+        jobs, key="pk", after=parse_cursor(query.validated_data.get("after", "")), size=JOB_PAGE
+    )
+    return keyset_answer(request, page, ImportJobSerializer(page.rows, many=True).data)
 
 
 class ImportJobView(generics.RetrieveAPIView):

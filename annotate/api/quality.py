@@ -51,6 +51,10 @@ QUALITY_SCHEMA = inline_serializer(
             "AnnotatorQuality",
             {
                 "id": serializers.IntegerField(),
+                "kind": serializers.ChoiceField(
+                    choices=["human", "judge"],
+                    help_text="judge: an AI judge; its agreement interval is a bootstrap one",
+                ),
                 "name": serializers.CharField(),
                 "member": serializers.BooleanField(),
                 "paused_reason": serializers.CharField(),
@@ -64,8 +68,24 @@ QUALITY_SCHEMA = inline_serializer(
                 "median_seconds": serializers.FloatField(allow_null=True),
                 "fast_share": serializers.FloatField(allow_null=True),
                 "flags": serializers.ListField(child=serializers.CharField()),
+                "consistency": _rate("JudgeConsistency"),
+                "inconsistent": serializers.IntegerField(required=False),
+                "unparsed": serializers.IntegerField(required=False),
             },
             many=True,
+        ),
+        "human_agreement": _rate("HumanAgreement"),
+        "judge_shortcut": inline_serializer(
+            "JudgeShortcut",
+            {
+                "enabled": serializers.BooleanField(),
+                "settled_votes": serializers.IntegerField(allow_null=True),
+                "audit_share": serializers.FloatField(),
+                "agreed_pairs": serializers.IntegerField(),
+                "shortcut_pairs": serializers.IntegerField(),
+                "audit_pairs": serializers.IntegerField(),
+                "audit_error": _rate("ShortcutAuditError"),
+            },
         ),
     },
 )

@@ -1,13 +1,33 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from annotate.exporting.datasets import EXPORT_FORMATS, FILE_TYPES
+from annotate.exporting.datasets import EXPORT_FORMATS, FILE_TYPES, pseudonym
 from annotate.formats import FORMATS
 from annotate.importing.pipeline import LABEL_MODES
-from annotate.models import ImportJob, Membership, Project, Role
+from annotate.models import (
+    Choice,
+    ImportJob,
+    Invitation,
+    Judgement,
+    Membership,
+    Pair,
+    Project,
+    Role,
+)
 from annotate.permissions import role_in
 from annotate.projects.lifecycle import project_counts
+from annotate.review.browsing import SORTS, STATUSES, PairFilter
+
+# At most this many addresses per invitation request.
+MAX_INVITES = 100
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -38,9 +58,10 @@ class ProjectSerializer(serializers.ModelSerializer):
             "promotion_requires_beating_length",
             "random_slice_share",
             "created_at",
+            "archived_at",
             "role",
         ]
-        read_only_fields = ["id", "created_at", "role"]
+        read_only_fields = ["id", "created_at", "archived_at", "role"]
         extra_kwargs = {
             "gold_rate": {"min_value": 0.0, "max_value": 1.0},
             "gold_min_accuracy": {"min_value": 0.0, "max_value": 1.0},
@@ -68,12 +89,26 @@ class MembershipInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+class ProjectSettingsSerializer(ProjectDetailSerializer):
+    """A project's settings as `PATCH` changes them: every setting but the slug."""
+
+    class Meta(ProjectDetailSerializer.Meta):
+        read_only_fields = [*ProjectSerializer.Meta.read_only_fields, "slug"]
+
+
 class MembershipSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(source="user.username")
 
     class Meta:
         model = Membership
-        fields = ["username", "role", "created_at"]
+        fields = ["user_id", "username", "role", "created_at"]
+
+
+class RoleInputSerializer(serializers.Serializer):
+    """A member's new role (members page and API)."""
+
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class ImportInputSerializer(serializers.Serializer):
@@ -115,6 +150,18 @@ class ExportQuerySerializer(serializers.Serializer):
     exclude_flagged = serializers.BooleanField(
         default=False, help_text="leave out annotators the quality checks flag"
     )
+    package = serializers.ChoiceField(
+        choices=["zip", "tar"],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="a dataset folder (data and README.md card) as zip or tar.gz; empty: the file",
+    )
+    license = serializers.RegexField(
+        r"^[a-z0-9][a-z0-9.+-]{0,63}$",
+        default="unknown",
+        help_text="the card's license id (e.g. cc-by-4.0)",
+    )
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
@@ -129,3 +176,324 @@ class PauseInputSerializer(serializers.Serializer):
     """Why an annotator is paused (quality page and API); reinstating ignores it."""
 
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class MemberSerializer(serializers.Serializer):
+    """A row of the members list: who, their role, how much they judged, whether paused."""
+
+    user_id = serializers.IntegerField(source="membership.user_id")
+    username = serializers.CharField(source="membership.user.username")
+    role = serializers.CharField(source="membership.role")
+    judgements = serializers.IntegerField(help_text="valid judgements in this project")
+    last_active = serializers.DateTimeField(
+        allow_null=True, help_text="when they last took a pair here"
+    )
+    paused_reason = serializers.CharField(
+        source="membership.paused_reason", help_text='why they are paused; "" when not'
+    )
+    created_at = serializers.DateTimeField(source="membership.created_at")
+
+
+def split_emails(value: str | list[str]) -> list[str]:
+    """Addresses from a list or from text separated by spaces, commas or new lines, once each."""
+    parts = value if isinstance(value, list) else re.split(r"[\s,;]+", value)
+    return list(dict.fromkeys(e.strip() for e in parts if e.strip()))
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "format": "email"}},
+            {"type": "string"},
+        ]
+    }
+)
+class EmailsField(serializers.Field):
+    """Email addresses, as a JSON list or as one text (the members page's box)."""
+
+    default_error_messages = {  # noqa: RUF012  (DRF merges these dicts per class)
+        "invalid": "Give the addresses as a list or as text separated by spaces or commas.",
+        "empty": "Enter at least one email address.",
+        "bad": "Not valid email addresses: {bad}",
+        "many": f"Invite at most {MAX_INVITES} people at once.",
+    }
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, str | list) or not all(isinstance(e, str) for e in data):
+            self.fail("invalid")
+        emails = split_emails(data)
+        bad = [email for email in emails if not _is_email(email)]
+        if bad:
+            self.fail("bad", bad=", ".join(bad[:10]))
+        if not emails:
+            self.fail("empty")
+        if len(emails) > MAX_INVITES:
+            self.fail("many")
+        return emails
+
+    def to_representation(self, value: list[str]) -> list[str]:
+        return value
+
+
+def _is_email(email: str) -> bool:
+    # The address is the suggested username, which holds at most 150 characters.
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        return False
+    return len(email) <= 150
+
+
+class InviteInputSerializer(serializers.Serializer):
+    """Who to invite and as what (members page and API)."""
+
+    emails = EmailsField(help_text="a list, or text with addresses separated by spaces or commas")
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+
+class InvitedSerializer(serializers.Serializer):
+    """A new invitation with its one-time link (shown only in this answer)."""
+
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    role = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    url = serializers.URLField(help_text="the link to pass on; only its hash is stored")
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at", "expired", "created_by"]
+
+    def get_expired(self, invitation: Invitation) -> bool:
+        return invitation.expires_at <= timezone.now()
+
+
+class AcceptedSerializer(serializers.Serializer):
+    project = serializers.CharField(source="invitation.project.slug")
+    role = serializers.CharField(source="membership.role", help_text="the role held now")
+    joined = serializers.BooleanField(help_text="false when already a member (role unchanged)")
+
+
+# The data browser's cursor: the (sort value, id) of the last row shown, as `value~id`.
+CURSOR_PATTERN = r"^-?[0-9.e+-]+~[0-9]+$"
+
+
+class PairFilterSerializer(serializers.Serializer):
+    """The data browser's filters (query string); `after` is the cursor of the next page.
+
+    Context: `annotators` (the member ids one may filter by) and `sorts` (every sort's name).
+    """
+
+    status = serializers.ChoiceField(choices=STATUSES, required=False, allow_blank=True)
+    disagreement = serializers.BooleanField(default=False, help_text="annotators disagree")
+    gold = serializers.ChoiceField(choices=["yes", "no"], required=False, allow_blank=True)
+    model = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="a source model's name"
+    )
+    annotator = serializers.IntegerField(
+        required=False, allow_null=True, help_text="judged by this member (user id)"
+    )
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="text")
+    sort = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text=f"{', '.join(SORTS)}, or a sort the served model offers (reward_margin)",
+    )
+    after = serializers.RegexField(
+        CURSOR_PATTERN, required=False, allow_blank=True, help_text="the previous page's cursor"
+    )
+
+    def validate_annotator(self, value: int | None) -> int | None:
+        if value is not None and value not in self.context["annotators"]:
+            raise serializers.ValidationError(f"{value} is not a member of this project.")
+        return value
+
+    def validate_sort(self, value: str) -> str:
+        if value and value not in self.context["sorts"]:
+            sorts = ", ".join(self.context["sorts"])
+            raise serializers.ValidationError(f'"{value}" is not a sort here; choose {sorts}.')
+        return value
+
+    def pair_filter(self) -> PairFilter:
+        data = self.validated_data
+        return PairFilter(
+            status=data.get("status", ""),
+            disagreement=data["disagreement"],
+            gold=data.get("gold", ""),
+            model=data.get("model", "").strip(),
+            annotator_id=data.get("annotator"),
+            text=data.get("q", "").strip(),
+            sort=data.get("sort") or "newest",
+        )
+
+    def cursor(self) -> tuple[float, int] | None:
+        return parse_cursor(self.validated_data.get("after", ""))
+
+
+def parse_cursor(after: str) -> tuple[float, int] | None:
+    """The (sort value, id) a cursor names; None for the first page. Caller checked the form."""
+    if not after:
+        return None
+    value, pk = after.split("~")
+    return float(value), int(pk)
+
+
+def format_cursor(after: tuple[Any, int]) -> str:
+    value, pk = after
+    return f"{value!r}~{pk}"
+
+
+class CursorQuerySerializer(serializers.Serializer):
+    after = serializers.RegexField(
+        CURSOR_PATTERN, required=False, allow_blank=True, help_text="the previous page's cursor"
+    )
+
+
+class PairRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    external_id = serializers.CharField()
+    prompt = serializers.CharField(source="prompt.__str__", help_text="its last message, shortened")
+    model_a = serializers.CharField(source="response_a.model_name")
+    model_b = serializers.CharField(source="response_b.model_name")
+    status = serializers.CharField(help_text="pending or complete")
+    judgement_count = serializers.IntegerField()
+    target = serializers.SerializerMethodField(help_text="votes the pair needs")
+    gold_label = serializers.CharField()
+    priority = serializers.FloatField()
+
+    def get_target(self, pair: Pair) -> int:
+        return int(self.context["project"].judgements_per_pair)
+
+
+class ReviewEventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    reason = serializers.CharField()
+    by = serializers.CharField(source="by.username", allow_null=True, default=None)
+    at = serializers.DateTimeField()
+
+
+class JudgementSerializer(serializers.ModelSerializer):
+    """A judgement as review shows it: the annotator as the project's pseudonym."""
+
+    annotator = serializers.SerializerMethodField(help_text='pseudonym; "" for an imported vote')
+    # Plain strings: the schema's enum names are the job status's and the judging input's.
+    choice = serializers.CharField(help_text="a, b, tie or both_bad, in the pair's a/b terms")
+    valid = serializers.BooleanField(source="is_valid")
+    invalidated_by = serializers.CharField(
+        source="invalidated_by.username", allow_null=True, default=None
+    )
+    reviews = ReviewEventSerializer(many=True)
+
+    class Meta:
+        model = Judgement
+        fields = [
+            "id",
+            "annotator",
+            "source",
+            "choice",
+            "shown_left",
+            "strength",
+            "rationale",
+            "duration_ms",
+            "model_a",
+            "model_b",
+            "created_at",
+            "valid",
+            "invalidated_at",
+            "invalidated_by",
+            "invalid_reason",
+            "reviews",
+        ]
+
+    def get_annotator(self, judgement: Judgement) -> str:
+        return pseudonym(self.context["project"], judgement.annotator_id)
+
+
+class ResponseTextSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    model_name = serializers.CharField()
+
+
+class PromptMessageSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class PairDetailSerializer(serializers.ModelSerializer):
+    """A pair with its texts and every judgement (invalid ones included), oldest first.
+
+    Context: `project`, `judgements` (review.browsing.pair_judgements) and `details`.
+    """
+
+    prompt = PromptMessageSerializer(source="prompt.messages", many=True)
+    response_a = ResponseTextSerializer()
+    response_b = ResponseTextSerializer()
+    target = serializers.SerializerMethodField(help_text="votes the pair needs")
+    status = serializers.CharField(help_text="pending or complete")
+    gold_label = serializers.CharField(help_text='a, b, tie, both_bad; "" when not a gold pair')
+    judgements = serializers.SerializerMethodField()
+    details = serializers.SerializerMethodField(
+        help_text="what other parts of the product know of the pair (the served model's rewards)"
+    )
+
+    class Meta:
+        model = Pair
+        fields = [
+            "id",
+            "external_id",
+            "status",
+            "priority",
+            "judgement_count",
+            "target",
+            "gold_label",
+            "created_at",
+            "meta",
+            "prompt",
+            "response_a",
+            "response_b",
+            "judgements",
+            "details",
+        ]
+
+    @extend_schema_field(
+        inline_serializer(
+            "PairFact",
+            {
+                "title": serializers.CharField(),
+                "rows": serializers.ListField(
+                    child=serializers.ListField(child=serializers.CharField())
+                ),
+            },
+            many=True,
+        )
+    )
+    def get_target(self, pair: Pair) -> int:
+        return int(self.context["project"].judgements_per_pair)
+
+    @extend_schema_field(JudgementSerializer(many=True))
+    def get_judgements(self, pair: Pair) -> Any:
+        return JudgementSerializer(self.context["judgements"], many=True, context=self.context).data
+
+    def get_details(self, pair: Pair) -> list[dict[str, Any]]:
+        details = self.context.get("details", [])
+        return [{"title": d.title, "rows": [list(row) for row in d.rows]} for d in details]
+
+
+class InvalidateInputSerializer(serializers.Serializer):
+    """Why a judgement is invalid (pair page and API)."""
+
+    reason = serializers.CharField(max_length=1000)
+
+
+class GoldInputSerializer(serializers.Serializer):
+    """A pair's gold label (pair page and API); "" clears it."""
+
+    # The metaclass takes declared fields off the class; the stubs see Field.label's type.
+    label = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Choice.choices, allow_blank=True
+    )

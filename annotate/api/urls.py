@@ -7,8 +7,21 @@ import config.converters  # noqa: F401  (registers <id:...>)
 from annotate.api.importing import ImportJobView
 from annotate.api.judging import JudgementView, NextPairView, SkipView, StatsView
 from annotate.api.leaderboard import LeaderboardView
+from annotate.api.members import (
+    InvitationAcceptView,
+    InvitationsView,
+    InvitationView,
+    MemberView,
+)
 from annotate.api.projects import ProjectViewSet
 from annotate.api.quality import AnnotatorPauseView, QualityView
+from annotate.api.review import (
+    JudgementInvalidateView,
+    JudgementRestoreView,
+    PairGoldView,
+    PairListView,
+    PairView,
+)
 
 # Accept paths with and without the trailing slash (`/api/projects/demo/members`).
 router = SimpleRouter()
@@ -28,6 +41,31 @@ urlpatterns = [
             name=f"annotator-{action}",
         )
         for action in ("pause", "reinstate")
+    ),
+    path("projects/<slug:slug>/members/<id:user_id>", MemberView.as_view(), name="member-detail"),
+    path("projects/<slug:slug>/invitations", InvitationsView.as_view(), name="project-invitations"),
+    path(
+        "projects/<slug:slug>/invitations/<id:invitation_id>",
+        InvitationView.as_view(),
+        name="invitation-detail",
+    ),
+    path(
+        "invitations/<str:token>/accept",
+        InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
+    path("projects/<slug:slug>/pairs", PairListView.as_view(), name="pair-list"),
+    path("projects/<slug:slug>/pairs/<id:pk>", PairView.as_view(), name="pair"),
+    path("projects/<slug:slug>/pairs/<id:pk>/gold", PairGoldView.as_view(), name="pair-gold-api"),
+    path(
+        "projects/<slug:slug>/pairs/<id:pk>/judgements/<id:judgement_id>/invalidate",
+        JudgementInvalidateView.as_view(),
+        name="judgement-invalidate-api",
+    ),
+    path(
+        "projects/<slug:slug>/pairs/<id:pk>/judgements/<id:judgement_id>/restore",
+        JudgementRestoreView.as_view(),
+        name="judgement-restore-api",
     ),
     path("assignments/<id:pk>/judgement", JudgementView.as_view(), name="judgement"),
     path("assignments/<id:pk>/skip", SkipView.as_view(), name="skip"),

@@ -7,6 +7,8 @@ memory stays flat whatever the size of the project and no ORM object is built pe
 from __future__ import annotations
 
 import hashlib
+import itertools
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +23,7 @@ from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Choice, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
+from annotate.signals import judge_votes
 
 EXPORT_FORMATS = ("trl", "hh", "judgements")
 FILE_TYPES = ("jsonl", "parquet")
@@ -77,8 +80,26 @@ def export_response(
     file: str = "jsonl",
     min_agreement: float = 0.0,
     exclude_flagged: bool = False,
+    package: str = "",
+    license: str = "unknown",
 ) -> StreamingHttpResponse:
-    """The streamed download (page and API): named after the project and the format."""
+    """The streamed download (page and API): named after the project and the format.
+
+    With `package` (zip or tar), the dataset folder with its card instead (exporting/package.py).
+    """
+    if package:
+        # package.py builds on this module: imported here, not at the top, to avoid a cycle.
+        from annotate.exporting.package import package_response
+
+        return package_response(
+            project,
+            package=package,
+            format=format,
+            file=file,
+            min_agreement=min_agreement,
+            exclude_flagged=exclude_flagged,
+            license=license,
+        )
     chunks = export_chunks(
         project,
         fmt=format,
@@ -102,7 +123,8 @@ def export_rows(
     """
     votes = training_judgements(project, exclude_flagged=exclude_flagged)
     if fmt == "judgements":
-        return iter_judgement_rows(project, votes), "judgements"
+        both = itertools.chain(iter_judgement_rows(project, votes), iter_judge_rows(project))
+        return both, "judgements"
     if fmt == "hh":
         return iter_hh_rows(project, min_agreement=min_agreement, votes=votes), "hh"
     conversational = uses_conversational_form(project)
@@ -147,8 +169,12 @@ def _decided_pairs(
     Pairs and their vote tallies are two streams in pair id order, merged here: neither query
     groups by long texts, and neither is repeated per page.
     """
+    judged = Q(judgement_count__gt=0)
+    extra = judge_tallies(project)
+    if extra:
+        judged |= Q(pk__in=list(extra))
     pairs = (
-        Pair.objects.filter(project=project, judgement_count__gt=0)
+        Pair.objects.filter(judged, project=project)
         .order_by("pk")
         .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")
     )
@@ -157,12 +183,30 @@ def _decided_pairs(
     for pair_id, messages, a, b in stream_rows(pairs):
         while tally is not None and tally[0] < pair_id:
             tally = next(tallies, None)
-        if tally is None or tally[0] != pair_id:
+        votes = Counter(tally[1] if tally is not None and tally[0] == pair_id else {})
+        votes.update(extra.get(pair_id, {}))
+        if not votes:
             continue
-        winner, share = majority(tally[1])
+        winner, share = majority(votes)
         if winner in (Choice.A, Choice.B) and share >= min_agreement:
             decoded = _messages(messages)
             yield (decoded, a, b) if winner == Choice.A else (decoded, b, a)
+
+
+def judge_tallies(project: Project) -> dict[int, Counter[str]]:
+    """The AI judges' votes per pair where the project counts them (gold pairs never)."""
+    judges = judge_votes(project) if project.judge_votes_count else []
+    if not judges:
+        return {}
+    gold = set(
+        Pair.objects.filter(project=project).exclude(gold_label="").values_list("pk", flat=True)
+    )
+    tallies: dict[int, Counter[str]] = {}
+    for judge in judges:
+        for pair_id, choice in judge.votes.items():
+            if pair_id not in gold:
+                tallies.setdefault(pair_id, Counter())[choice] += 1
+    return tallies
 
 
 def _messages(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
@@ -262,3 +306,26 @@ def iter_judgement_rows(
             "duration_ms": duration_ms,
             "created_at": _iso(created_at),
         }
+
+
+def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
+    """AI judges' votes as `source: "judge"` rows, where the project counts them."""
+    judges = judge_votes(project) if project.judge_votes_count else []
+    salt = project.pseudonym_salt
+    for judge in judges:
+        ids = sorted(judge.votes)
+        for start in range(0, len(ids), 5000):
+            pairs = Pair.objects.filter(pk__in=ids[start : start + 5000], gold_label="")
+            for pair_id, external_id in pairs.order_by("pk").values_list("pk", "external_id"):
+                yield {
+                    "pair_id": pair_id,
+                    "pair_external_id": external_id,
+                    "annotator": _pseudonym(salt, judge.rater),
+                    "source": "judge",
+                    "choice": judge.votes[pair_id],
+                    "shown_left": None,
+                    "strength": None,
+                    "rationale": "",
+                    "duration_ms": None,
+                    "created_at": None,
+                }

@@ -32,6 +32,7 @@ class InvalidInvitation(Exception):
 class Invited:
     email: str
     token: str
+    invitation: Invitation
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def invite_members(project: Project, *, emails: list[str], role: str, by: User) 
         address = email.lower()
         project.invitations.filter(email=address, used_at__isnull=True).delete()
         token = secrets.token_urlsafe(32)
-        Invitation.objects.create(
+        invitation = Invitation.objects.create(
             project=project,
             email=address,
             role=role,
@@ -65,7 +66,7 @@ def invite_members(project: Project, *, emails: list[str], role: str, by: User) 
             created_by=by,
             expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
         )
-        invited.append(Invited(address, token))
+        invited.append(Invited(address, token, invitation))
     return invited
 
 

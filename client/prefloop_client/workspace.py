@@ -1,0 +1,165 @@
+"""A project's administration: members, invitations, the pairs browser, review, webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from prefloop_client.errors import NotFound
+from prefloop_client.records import Invitation, Member, build
+
+if TYPE_CHECKING:
+    from prefloop_client.http import Transport
+
+
+@dataclass
+class Webhook:
+    """A subscription: deliveries of `events` to `url`, signed with its secret.
+
+    `secret` is set only on the answer to creating it (the server never shows it again).
+    """
+
+    id: int
+    url: str
+    events: list[str]
+    is_active: bool = True
+    paused_reason: str = ""
+    consecutive_failures: int = 0
+    secret: str = field(default="", repr=False)
+    created_at: datetime | None = None
+    paused_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class WorkspaceActions:
+    """What a project admin does besides data and models (mixed into Project)."""
+
+    slug: str
+    _transport: Transport
+
+    @property
+    def _base(self) -> str:
+        return f"/api/projects/{self.slug}"
+
+    # ------------------------------------------------------------ members and invitations
+
+    def members(self) -> list[Member]:
+        """Every member with role, judgements and last activity, by role then username."""
+        rows = self._transport.get(f"{self._base}/members")
+        return [build(Member, row) for row in rows]
+
+    def add_member(self, username: str, role: str = "annotator") -> Member:
+        """Add an existing user by username or email, or change a member's role."""
+        data = self._transport.post(f"{self._base}/members", {"username": username, "role": role})
+        return build(Member, data)
+
+    def _user_id(self, user: int | str) -> int:
+        if isinstance(user, int):
+            return user
+        for member in self.members():
+            if member.username == user and member.user_id is not None:
+                return member.user_id
+        raise NotFound(f"{user} is not a member of {self.slug}", status=404)
+
+    def set_role(self, user: int | str, role: str) -> Member:
+        """Change a member's role (a user id or username); the last admin stays admin."""
+        path = f"{self._base}/members/{self._user_id(user)}"
+        return build(Member, self._transport.patch(path, {"role": role}))
+
+    def remove_member(self, user: int | str) -> None:
+        """Remove a member: their live leases are released, their judgements stay."""
+        self._transport.delete(f"{self._base}/members/{self._user_id(user)}")
+
+    def invite(self, emails: str | Iterable[str], role: str = "annotator") -> list[Invitation]:
+        """One-time invitation links for these addresses (no mail is sent: pass each `url` on)."""
+        listed = [emails] if isinstance(emails, str) else list(emails)
+        rows = self._transport.post(f"{self._base}/invitations", {"emails": listed, "role": role})
+        return [build(Invitation, row) for row in rows]
+
+    def invitations(self) -> list[Invitation]:
+        """Invitations not yet used, newest first (expired ones too)."""
+        rows = self._transport.get(f"{self._base}/invitations")
+        return [build(Invitation, row) for row in rows]
+
+    def revoke_invitation(self, invitation: Invitation | int) -> None:
+        """Revoke an open invitation; its link stops working."""
+        number = invitation.id if isinstance(invitation, Invitation) else invitation
+        self._transport.delete(f"{self._base}/invitations/{number}")
+
+    # ------------------------------------------------------------ annotators' state
+
+    def pause_annotator(self, user_id: int, reason: str = "") -> None:
+        """Give this annotator no new leases until reinstated."""
+        self._transport.post(f"{self._base}/annotators/{user_id}/pause", {"reason": reason})
+
+    def reinstate_annotator(self, user_id: int) -> None:
+        self._transport.post(f"{self._base}/annotators/{user_id}/reinstate", {})
+
+    # ------------------------------------------------------------ pairs, review and gold
+
+    def pairs(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every pair matching the browser's filters and sort, a cursor page at a time."""
+        yield from self._transport.paginate(f"{self._base}/pairs", **filters)
+
+    def pair(self, pair_id: int) -> dict[str, Any]:
+        """A pair with its prompt, responses and every judgement."""
+        data: dict[str, Any] = self._transport.get(f"{self._base}/pairs/{pair_id}")
+        return data
+
+    def invalidate(self, pair_id: int, judgement_id: int, reason: str) -> dict[str, Any]:
+        """Mark a judgement invalid (kept, with who and why); its pair may go back to the queue."""
+        return self._review(pair_id, judgement_id, "invalidate", {"reason": reason})
+
+    def restore(self, pair_id: int, judgement_id: int) -> dict[str, Any]:
+        """Count an invalidated judgement again."""
+        return self._review(pair_id, judgement_id, "restore", {})
+
+    def _review(
+        self, pair_id: int, judgement_id: int, action: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        path = f"{self._base}/pairs/{pair_id}/judgements/{judgement_id}/{action}"
+        data: dict[str, Any] = self._transport.post(path, body, idempotent=True)
+        return data
+
+    def set_gold(self, pair_id: int, label: str) -> dict[str, Any]:
+        """Set the pair's gold label (a, b, tie, both_bad; "" clears); returns the pair."""
+        response = self._transport.request(
+            "PUT", f"{self._base}/pairs/{pair_id}/gold", json={"label": label}
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    def clear_gold(self, pair_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = self._transport.delete(f"{self._base}/pairs/{pair_id}/gold")
+        return data
+
+    # ------------------------------------------------------------ webhooks
+
+    def add_webhook(self, url: str, events: Iterable[str], secret: str) -> Webhook:
+        """Subscribe `url` to `events`; deliveries are signed with `secret` (verify_signature)."""
+        body = {"url": url, "events": list(events), "secret": secret}
+        # The secret is never shown again; keep the one given when the answer leaves it out.
+        data = self._transport.post(f"{self._base}/webhooks", body)
+        return build(Webhook, {"secret": secret, **data})
+
+    def webhooks(self) -> list[Webhook]:
+        """The project's subscriptions (secrets are not shown)."""
+        rows = self._transport.paginate(f"{self._base}/webhooks")
+        return [build(Webhook, row) for row in rows]
+
+    def update_webhook(self, webhook: Webhook | int, **fields: Any) -> Webhook:
+        """Change url, events or secret; `is_active=False` pauses it, True resumes it."""
+        number = webhook.id if isinstance(webhook, Webhook) else webhook
+        return build(Webhook, self._transport.patch(f"{self._base}/webhooks/{number}", fields))
+
+    def webhook_deliveries(self, webhook: Webhook | int, **query: Any) -> list[dict[str, Any]]:
+        """Recent deliveries with each attempt's status, latency and error (`status`, `limit`)."""
+        number = webhook.id if isinstance(webhook, Webhook) else webhook
+        rows = self._transport.paginate(f"{self._base}/webhooks/{number}/deliveries", **query)
+        return list(rows)
+
+    def delete_webhook(self, webhook: Webhook | int) -> None:
+        number = webhook.id if isinstance(webhook, Webhook) else webhook
+        self._transport.delete(f"{self._base}/webhooks/{number}")
