@@ -27,7 +27,7 @@ from django.conf import settings
 from annotate.importing.compression import inner_name
 from annotate.safetext import find_unstorable
 
-FORMATS = ("pairs", "responses", "trl", "hh", "judgements")
+FORMATS = ("pairs", "responses", "trl", "hh", "judgements", "prompts")
 FILE_TYPES = ("jsonl", "csv", "parquet")
 LABELS = ("a", "b", "tie")
 ROLES = ("system", "user", "assistant")
@@ -156,6 +156,9 @@ def detect_format(row: Any) -> str | None:
         return "pairs"
     if "chosen" in row or "rejected" in row:
         return "trl" if row.get("prompt") is not None else "hh"
+    # A prompt alone, for the project's model endpoints to answer (generation/).
+    if "prompt" in row:
+        return "prompts"
     return None
 
 
@@ -168,6 +171,32 @@ def parse_row(fmt: str, row: Any) -> list[PairIn]:
         raise FieldError(*bad)
     parser = {"pairs": _parse_pairs, "responses": _parse_responses, "trl": _parse_trl}.get(fmt)
     return parser(row) if parser else _parse_hh(row)
+
+
+@dataclass(frozen=True)
+class PromptIn:
+    """One row of the `prompts` format: a prompt with no responses yet."""
+
+    messages: Messages
+    external_id: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_prompt_row(row: Any) -> PromptIn:
+    """A `prompts` row: `{"prompt", "id"?, "meta"?}`; raises FieldError on invalid input."""
+    if not isinstance(row, dict):
+        raise FieldError("", "expected a JSON object")
+    bad = find_unstorable(row, max_depth=MAX_NESTING)
+    if bad is not None:
+        raise FieldError(*bad)
+    meta = row.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise FieldError("meta", "must be an object")
+    if meta and len(orjson.dumps(meta)) > MAX_META_BYTES:
+        raise FieldError("meta", f"is larger than {MAX_META_BYTES} bytes as JSON")
+    messages = parse_prompt(row.get("prompt"), "prompt")
+    external_id = optional_str(row.get("id"), "id", max_length=MAX_EXTERNAL_ID)
+    return PromptIn(messages, external_id, meta)
 
 
 def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:

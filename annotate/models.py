@@ -29,6 +29,8 @@ class Acquisition(models.TextChoices):
     UNCERTAINTY = "uncertainty", "Uncertainty (entropy of mean P)"
     DISAGREEMENT = "disagreement", "Disagreement (BALD)"
     THOMPSON = "thompson", "Thompson sampling"
+    # Written by the AI judges' runs (generation/judges_steering.py), not by a re-rank.
+    JUDGES = "judges", "AI judges disagree (with each other, across the swap, or the model)"
 
 
 def _new_salt() -> str:
@@ -115,6 +117,26 @@ class Project(models.Model):
         default=False,
         help_text="Serve a new version only if it beats response length alone on validation.",
     )
+    # AI judges (generation/): their votes count nowhere unless `judge_votes_count`; pairs on
+    # which every judge agrees consistently may need fewer human votes, except a random audit
+    # share that gets them all, so the shortcut's error is measured (quality report).
+    judge_votes_count = models.BooleanField(
+        default=False,
+        help_text="Count AI judges' consistent votes beside the humans' in training, exports "
+        "and the leaderboard.",
+    )
+    judge_settled_votes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
+        help_text="Human votes a pair needs when every AI judge agrees on it consistently "
+        "(empty: off).",
+    )
+    judge_audit_share = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the pairs the judges agree on that still get every human vote.",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -156,6 +178,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(random_slice_share__gte=0, random_slice_share__lte=1),
                 name="project_random_slice_share_is_a_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(judge_audit_share__gte=0, judge_audit_share__lte=1),
+                name="project_judge_audit_share_is_a_share",
             ),
         ]
 
@@ -203,6 +229,10 @@ class Prompt(models.Model):
     messages = models.JSONField(help_text='A list of {"role", "content"} messages.')
     turn_count = models.PositiveSmallIntegerField(default=1)
     content_hash = models.CharField(max_length=64)
+    # What a `prompts` import row said of it (its id and meta), carried to the pairs made from it.
+    # Database defaults too: the bulk import writes prompts in SQL that names neither.
+    external_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    meta = models.JSONField(default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -290,6 +320,9 @@ class Pair(models.Model):
     # written with the priorities at each re-rank, so the data browser sorts by it from an index.
     reward_margin = models.FloatField(null=True, blank=True)
     margin_version = models.BigIntegerField(null=True, blank=True)
+    # Fewer human votes than the project's overlap: set where the AI judges agreed on the pair
+    # and it is not in their audit share (generation/judges_steering.py); empty: the project's.
+    min_votes = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

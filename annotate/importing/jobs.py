@@ -15,8 +15,10 @@ from annotate.formats import ImportFormatError, file_type_of
 from annotate.importing.pipeline import import_file
 from annotate.importing.summary import ImportSummary
 from annotate.models import ImportJob
+from annotate.signals import send_project_event
 from annotate.tasks import import_file_task
 from config.celery import try_send
+from config.storage import local_copy
 from workers.heartbeat import beating
 
 logger = logging.getLogger(__name__)
@@ -108,14 +110,16 @@ def run_import_job(job_id: int) -> None:
 
 
 def _import(job: ImportJob) -> ImportSummary:
-    return import_file(
-        job.project,
-        job.file.path,
-        fmt=job.format,
-        labels=job.labels,
-        file_type=file_type_of(job.original_name),
-        progress=_job_progress(job.pk),
-    )
+    # The upload is in the default storage: on this disk, or object storage the web wrote to.
+    with local_copy(job.file, temp_dir=settings.FILE_UPLOAD_TEMP_DIR) as path:
+        return import_file(
+            job.project,
+            path,
+            fmt=job.format,
+            labels=job.labels,
+            file_type=file_type_of(job.original_name),
+            progress=_job_progress(job.pk),
+        )
 
 
 def _discard_upload(job: ImportJob) -> None:
@@ -154,4 +158,17 @@ def _finish(
         errors=errors or [],
         result=result or {},
         finished_at=timezone.now(),
+    )
+    finished = ImportJob.objects.select_related("project").get(pk=job_id)
+    failed = status == ImportJob.Status.FAILED
+    send_project_event(
+        finished.project,
+        "import.failed" if failed else "import.finished",
+        {
+            "job_id": job_id,
+            "file": finished.original_name,
+            "status": status,
+            "result": result or {},
+            "errors": (errors or [])[:100],
+        },
     )

@@ -38,6 +38,7 @@ from annotate.importing.compression import (
     open_binary,
 )
 from annotate.importing.judgements import import_judgements
+from annotate.importing.prompts import import_prompts
 from annotate.importing.reading import read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
@@ -106,6 +107,10 @@ def _parse_checked(line: int, row: object, fmt: str | None) -> list[PairIn] | Ro
                 "",
                 "a vote (judgements format) among pairs: import votes in a file of their own",
             )
+        if row_format == "prompts":
+            return RowError(
+                line, "", "a prompt alone (prompts format) among pairs: import prompts on their own"
+            )
         return parse_row(row_format, row)
     except FieldError as exc:
         return RowError(line, exc.field, exc.message)
@@ -134,6 +139,9 @@ def import_file(
     if first == "judgements":
         rows.close()
         return import_judgements(project, path, file_type=file_type)
+    if first == "prompts":
+        rows.close()
+        return import_prompts(project, path, file_type=file_type)
     lines = _estimate_lines(path, file_type) if progress else 0
     with BulkImport(project, labels=labels) as bulk:
         detected, count = _stage_file(

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotate.models import Assignment, Judgement, Membership, Pair, Project
+from annotate.signals import send_project_event
 
 GOLD = ~Q(gold_label="")
 GOLD_PAIR = ~Q(pair__gold_label="")
@@ -86,15 +87,31 @@ def update_gold_pause(annotator_id: int, project: Project) -> None:
             f"Paused: {correct} of {answered} check questions right ({correct / answered:.0%}); "
             f"this project needs {project.gold_min_accuracy:.0%}. An admin can reinstate you."
         )
-        Membership.objects.filter(project=project, user_id=annotator_id).update(
-            paused_reason=reason
-        )
+        membership = Membership.objects.filter(project=project, user_id=annotator_id)
+        if membership.filter(paused_reason="").update(paused_reason=reason):
+            _send_flagged(project, annotator_id, reason=reason, by="gold")
+        else:  # already paused: the reason gives the latest numbers
+            membership.update(paused_reason=reason)
 
 
 def pause_annotator(project: Project, user_id: int, *, reason: str) -> int:
     """Pause by hand; returns the number of memberships changed (0: not a member)."""
-    return Membership.objects.filter(project=project, user_id=user_id).update(
-        paused_reason=reason or "Paused by a project admin."
+    reason = reason or "Paused by a project admin."
+    changed = Membership.objects.filter(project=project, user_id=user_id).update(
+        paused_reason=reason
+    )
+    if changed:
+        _send_flagged(project, user_id, reason=reason, by="admin")
+    return changed
+
+
+def _send_flagged(project: Project, user_id: int, *, reason: str, by: str) -> None:
+    """`annotator.flagged` once the pause commits; `by` is "gold" (checks) or "admin"."""
+    username = User.objects.filter(pk=user_id).values_list("username", flat=True).first()
+    send_project_event(
+        project,
+        "annotator.flagged",
+        {"annotator_id": user_id, "annotator": username, "reason": reason, "by": by},
     )
 
 

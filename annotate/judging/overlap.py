@@ -11,9 +11,14 @@ from annotate.models import Pair, PairStatus, Project
 from annotate.quality.measures import analysis_judgements, needs_another_vote, unanimous_label
 
 
+def minimum(pair: Pair, project: Project) -> int:
+    """The votes the pair needs at least: the project's, or fewer where AI judges agreed."""
+    return pair.min_votes or project.judgements_per_pair
+
+
 def target(pair: Pair, project: Project) -> int:
     """The votes this pair wants now."""
-    return project.judgements_per_pair + pair.extra_judgements
+    return minimum(pair, project) + pair.extra_judgements
 
 
 def settling_reads_votes(project: Project) -> bool:
@@ -28,14 +33,14 @@ def settle(pair: Pair, project: Project, choices: Sequence[str]) -> None:
     A pair short of its votes, or whose votes disagree below the maximum, stays pending and
     wants one vote more than it has.
     """
-    minimum = project.judgements_per_pair
+    least = minimum(pair, project)
     pair.judgement_count = len(choices)
-    if needs_another_vote(choices, minimum=minimum, maximum=project.max_overlap):
+    if needs_another_vote(choices, minimum=least, maximum=max(least, project.max_overlap)):
         pair.status = PairStatus.PENDING
-        pair.extra_judgements = max(0, len(choices) + 1 - minimum)
+        pair.extra_judgements = max(0, len(choices) + 1 - least)
     else:
         pair.status = PairStatus.COMPLETE
-        pair.extra_judgements = max(0, len(choices) - minimum)
+        pair.extra_judgements = max(0, len(choices) - least)
         if project.gold_from_unanimous and not pair.gold_label:
             pair.gold_label = unanimous_label(choices)
 
@@ -49,7 +54,9 @@ def settle_pairs(project: Project, pair_ids: set[int]) -> None:
     for pair_id, choice in rows:
         choices[pair_id].append(choice)
     pairs = list(
-        Pair.objects.filter(pk__in=pair_ids).only("id", "judgement_count", "status", "gold_label")
+        Pair.objects.filter(pk__in=pair_ids).only(
+            "id", "judgement_count", "status", "gold_label", "min_votes"
+        )
     )
     for pair in pairs:
         settle(pair, project, choices[pair.pk])

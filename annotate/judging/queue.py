@@ -162,7 +162,9 @@ def _candidates(
         Pair.objects.filter(project=project, status=PairStatus.PENDING, gold_label="")
         .alias(leases=Coalesce(Subquery(_lease_count(now)), 0))
         .filter(
-            leases__lt=project.judgements_per_pair + F("extra_judgements") - F("judgement_count")
+            leases__lt=Coalesce(F("min_votes"), project.judgements_per_pair)
+            + F("extra_judgements")
+            - F("judgement_count")
         )
         .exclude(Exists(seen))
         .exclude(Exists(judged))

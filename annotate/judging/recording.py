@@ -14,6 +14,7 @@ from annotate.judging.overlap import settle, settling_reads_votes, target
 from annotate.judging.queue import LeaseContended, lease_next_pair, live_leases
 from annotate.models import AskRationale, Assignment, Choice, Judgement, Pair, PairStatus, Project
 from annotate.permissions import visible_projects
+from annotate.signals import send_project_event
 
 SHOWN_CHOICES = ("left", "right", Choice.TIE, Choice.BOTH_BAD)
 
@@ -118,9 +119,10 @@ def record_judgement(
                 **_stored_fields(project, assignment, **submitted),
             )
             _close(assignment, Assignment.Outcome.JUDGED)
-            _count(pair)
+            completed = _count(pair)
             if pair.gold_label:
                 update_gold_pause(annotator.pk, project)
+            _send_events(project, judgement, annotator, completed=completed)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its row.
         existing = _by_client_id(client_id, annotator)
@@ -224,11 +226,13 @@ def _close(assignment: Assignment, outcome: str) -> None:
     assignment.save(update_fields=["closed_at", "outcome"])
 
 
-def _count(pair: Pair) -> None:
-    """Count the new vote; at the pair's target, settle it (adaptive overlap).
+def _count(pair: Pair) -> bool:
+    """Count the new vote; at the pair's target, settle it (adaptive overlap). True when this
+    vote completed the pair.
 
     Caller holds the Pair row lock.
     """
+    was_complete = pair.status == PairStatus.COMPLETE
     pair.judgement_count += 1
     project = pair.project
     if pair.judgement_count >= target(pair, project):
@@ -238,6 +242,40 @@ def _count(pair: Pair) -> None:
         else:  # a fixed overlap is done at its target (saves reading the votes)
             pair.status = PairStatus.COMPLETE
     pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
+    return pair.status == PairStatus.COMPLETE and not was_complete
+
+
+def _send_events(
+    project: Project, judgement: Judgement, annotator: User, *, completed: bool
+) -> None:
+    """`judgement.created` (and `pair.completed`) once the judgement's transaction commits."""
+    pair = judgement.pair
+    send_project_event(
+        project,
+        "judgement.created",
+        {
+            "judgement_id": judgement.pk,
+            "pair_id": pair.pk,
+            "pair_external_id": pair.external_id,
+            "annotator": annotator.get_username(),
+            "choice": judgement.choice,
+            "shown_left": judgement.shown_left,
+            "strength": judgement.strength,
+            "duration_ms": judgement.duration_ms,
+            "gold": bool(pair.gold_label),
+            "created_at": judgement.created_at.isoformat(),
+        },
+    )
+    if completed:
+        send_project_event(
+            project,
+            "pair.completed",
+            {
+                "pair_id": pair.pk,
+                "pair_external_id": pair.external_id,
+                "judgements": pair.judgement_count,
+            },
+        )
 
 
 def skip_assignment(assignment_id: int, annotator: User) -> Assignment:

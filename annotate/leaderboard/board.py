@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -23,8 +24,8 @@ from annotate.leaderboard.bradley_terry import (
     fit_leaderboard,
     tally,
 )
-from annotate.models import Judgement, Project, Response
-from annotate.signals import RewardModelView, leaderboard_built
+from annotate.models import Judgement, Pair, Project, Response
+from annotate.signals import RewardModelView, judge_votes, leaderboard_built
 
 # A cached board is keyed by the counted judgements' count and latest id, so it goes stale only
 # through edits that change neither; the timeout bounds that.
@@ -154,9 +155,16 @@ def project_leaderboard(
     state = judgements.aggregate(n=Count("id"), last=Max("id"))
     # The value is a HumanBoard; "board" keeps it apart from the dicts older releases cached.
     key = f"leaderboard:board:{project.pk}:{state['n']}:{state['last']}:{length_control:d}:{rounds}"
+    # AI judges' votes count only where the project says so (their votes are not judgements).
+    judges = judge_votes(project) if project.judge_votes_count else []
+    if judges:
+        key += ":judges:" + ",".join(f"{j.rater}-{len(j.votes)}" for j in judges)
     human: HumanBoard | None = cache.get(key)
     if human is None:
-        human = _human_board(project, judgements, length_control=length_control, rounds=rounds)
+        rows: Iterable[tuple[str, str, str, int, int]] = vote_rows(judgements)
+        if judges:
+            rows = itertools.chain(rows, *(judge_vote_rows(j.votes) for j in judges))
+        human = board_from_rows(project, rows, length_control=length_control, rounds=rounds)
         cache.set(key, human, timeout=CACHE_SECONDS)
     if not human.ratings:
         return human.board
@@ -172,11 +180,31 @@ def project_leaderboard(
     return replace(human.board, reward_model=views[-1] if views else None)
 
 
-def _human_board(
-    project: Project, judgements: QuerySet[Judgement], *, length_control: bool, rounds: int
+def judge_vote_rows(votes: dict[int, str]) -> Iterator[tuple[str, str, str, int, int]]:
+    """An AI judge's votes (pair id -> choice) as vote rows, between the pairs' models."""
+    ids = sorted(votes)
+    for start in range(0, len(ids), 5000):
+        pairs = Pair.objects.filter(pk__in=ids[start : start + 5000]).values_list(
+            "pk",
+            "response_a__model_name",
+            "response_b__model_name",
+            Length("response_a__text"),
+            Length("response_b__text"),
+        )
+        for pk, model_a, model_b, length_a, length_b in pairs:
+            yield votes[pk], model_a, model_b, length_a, length_b
+
+
+def board_from_rows(
+    project: Project,
+    rows: Iterable[tuple[str, str, str, int, int]],
+    *,
+    length_control: bool = False,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> HumanBoard:
-    """The board from the votes alone, and the plain ratings in the votes' model order."""
-    votes = build_votes(vote_rows(judgements))
+    """A board from (choice, model a, model b, length a, length b) rows: the humans' votes, or
+    another rater's (an AI judge's board beside the humans', generation/judges_board.py)."""
+    votes = build_votes(rows)
     if len(votes.models) < 2:
         empty = Board(length_control=length_control, votes=len(votes), bootstrap_rounds=rounds)
         return HumanBoard(board=empty, ratings=[])

@@ -8,7 +8,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 
 from annotate.importing.raters import display_name
-from annotate.models import Membership, PairStatus, Project
+from annotate.models import Membership, Pair, PairStatus, Project
+from annotate.quality.judges import (
+    AgreementJSON,
+    JudgeQuality,
+    ShortcutJSON,
+    human_majorities,
+    humans_with_each_other,
+    judge_rows,
+    shortcut_report,
+)
 from annotate.quality.measures import (
     RateJSON,
     Vote,
@@ -21,12 +30,14 @@ from annotate.quality.measures import (
     project_votes,
     votes_saved,
 )
+from annotate.signals import judge_votes
 
 
 class AnnotatorQuality(TypedDict):
     """One annotator's row: reliability measures and the flags they raise."""
 
     id: int
+    kind: str  # "human" (here: people and imported raters); AI judges are JudgeQuality
     name: str
     member: bool
     paused_reason: str  # "" unless paused
@@ -57,7 +68,10 @@ class QualityReport(TypedDict):
     votes_per_completed_pair: float | None
     votes_saved: float
     gold_min_accuracy: float
-    annotators: list[AnnotatorQuality]
+    annotators: list[AnnotatorQuality | JudgeQuality]
+    # The humans' agreement with each other's majority, the scale for the judges' agreement.
+    human_agreement: AgreementJSON
+    judge_shortcut: ShortcutJSON
 
 
 def quality_report(project: Project) -> QualityReport:
@@ -68,6 +82,11 @@ def quality_report(project: Project) -> QualityReport:
     interval = alpha_interval(units)
     decisive_interval = alpha_interval(decisive)
     per_pair = _votes_per_completed_pair(project)
+    judges = judge_votes(project)
+    majorities = human_majorities(votes)
+    gold = dict(
+        Pair.objects.filter(project=project).exclude(gold_label="").values_list("pk", "gold_label")
+    )
     return {
         "alpha": krippendorff_alpha(units),
         "alpha_interval": None if interval is None else [*interval],
@@ -81,7 +100,9 @@ def quality_report(project: Project) -> QualityReport:
         "votes_per_completed_pair": per_pair[0],
         "votes_saved": votes_saved(per_pair[0], project.max_overlap),
         "gold_min_accuracy": project.gold_min_accuracy,
-        "annotators": _annotators(project, votes),
+        "annotators": [*_annotators(project, votes), *judge_rows(judges, majorities, gold)],
+        "human_agreement": humans_with_each_other(votes),
+        "judge_shortcut": shortcut_report(project, judges, majorities),
     }
 
 
@@ -111,6 +132,7 @@ def _annotators(project: Project, votes: list[Vote]) -> list[AnnotatorQuality]:
     rows: list[AnnotatorQuality] = [
         {
             "id": s.rater,
+            "kind": "human",
             "name": users.get(s.rater, str(s.rater)),
             "member": s.rater in paused,
             "paused_reason": paused.get(s.rater, ""),

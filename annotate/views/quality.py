@@ -27,7 +27,13 @@ PLOT_WIDTH = 400
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
     report = quality_report(project)
-    context = {"project": project, "report": report, "chart": left_rate_chart(report)}
+    judges = [row for row in report["annotators"] if row["kind"] == "judge"]
+    context = {
+        "project": project,
+        "report": report,
+        "chart": left_rate_chart(report),
+        "judges": judges,
+    }
     return render(request, "annotate/quality.html", context)
 
 

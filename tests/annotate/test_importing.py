@@ -220,7 +220,7 @@ def test_the_command_prints_what_it_created_and_skipped(tmp_path: Path, capsys: 
 def test_the_command_fails_on_invalid_input(tmp_path: Path) -> None:
     make_project("cmd")
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"prompt": "x"}\n')
+    path.write_text('{"prompt": "x", "response_a": "y"}\n')
     with pytest.raises(CommandError, match="line 1"):
         call_command("import_pairs", "cmd", str(path))
     assert Pair.objects.count() == 0
