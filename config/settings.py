@@ -14,7 +14,8 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_int, env_list, env_rate, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str
+from config.storage import default_storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "annotate",
     "rewards",
     "workers",
+    "generation",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -172,11 +175,41 @@ USE_TZ = True
 # private ranges). See config/outbound.py.
 OUTBOUND_HOSTS = env_list("OUTBOUND_HOSTS", [])
 
+# Model endpoints (generation/). Their API keys are encrypted with a key derived from this
+# secret, else from SECRET_KEY (generation/keys.py). A call is tried this many times in all
+# (429, 5xx, timeouts and malformed answers are retried with backoff, honouring Retry-After);
+# the backoff doubles from GENERATION_BACKOFF_SECONDS up to GENERATION_MAX_BACKOFF_SECONDS.
+ENDPOINT_KEY_SECRET = env_str("ENDPOINT_KEY_SECRET")
+GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 5, minimum=1)
+GENERATION_BACKOFF_SECONDS = env_float("GENERATION_BACKOFF_SECONDS", 1.0, minimum=0.0)
+GENERATION_MAX_BACKOFF_SECONDS = env_float("GENERATION_MAX_BACKOFF_SECONDS", 60.0, minimum=0.0)
+# A generation task works this long, then sends its continuation and ends, so one job never
+# holds a worker for hours and a killed worker loses at most its claimed samples' leases.
+GENERATION_TASK_SECONDS = env_int("GENERATION_TASK_SECONDS", 60, minimum=1)
+# A running job whose tasks have not beaten for this long lost its worker: beat sends them again.
+GENERATION_STALE_SECONDS = env_int("GENERATION_STALE_SECONDS", 120, minimum=2)
+
+# Webhooks (webhooks/). A delivery is tried WEBHOOK_MAX_ATTEMPTS times, the wait doubling from
+# WEBHOOK_BACKOFF_SECONDS up to WEBHOOK_MAX_BACKOFF_SECONDS (about 3.5 hours in all by default);
+# a subscription whose last WEBHOOK_PAUSE_AFTER_FAILURES deliveries all failed is paused. A due
+# delivery no worker took within WEBHOOK_RESEND_SECONDS is sent again by beat.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)
+WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 10.0, minimum=0.0)
+WEBHOOK_MAX_BACKOFF_SECONDS = env_float("WEBHOOK_MAX_BACKOFF_SECONDS", 3600.0, minimum=0.0)
+WEBHOOK_PAUSE_AFTER_FAILURES = env_int("WEBHOOK_PAUSE_AFTER_FAILURES", 5, minimum=1)
+WEBHOOK_RESEND_SECONDS = env_int("WEBHOOK_RESEND_SECONDS", 30, minimum=1)
+WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 30, minimum=1)
+# Deliveries go here; a queue of their own keeps slow receivers from holding up other work.
+WEBHOOKS_QUEUE = env_str("WEBHOOKS_QUEUE", "default")
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "static_root")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploads and reward-model versions: MEDIA_ROOT, or the object storage that STORAGE_URL or
+    # AWS_STORAGE_BUCKET_NAME names, so workers on other machines share them (config/storage.py).
+    "default": default_storage_from_env(),
     # Hashed names (cached forever) and gzip/brotli copies, written by collectstatic. Under
     # DEBUG and in tests the plain finders serve the source files, so no collectstatic is needed.
     "staticfiles": {
@@ -267,6 +300,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Choice sets that share a field name get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "annotate.models.JobStatus",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+    },
 }
 
 # Celery. Without CELERY_BROKER_URL the broker is kombu's SQLAlchemy transport on a SQLite file
@@ -306,6 +344,7 @@ CELERY_TASK_ROUTES = {
     "rewards.tasks.rerank_project_task": {"queue": REWARDS_QUEUE},
     "rewards.tasks.embed_project_task": {"queue": REWARDS_QUEUE},
     "rewards.tasks.score_request_task": {"queue": REWARDS_QUEUE},
+    "webhooks.tasks.deliver_task": {"queue": WEBHOOKS_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "check-retrain": {
@@ -319,6 +358,18 @@ CELERY_BEAT_SCHEDULE = {
     "recover-imports": {
         "task": "annotate.tasks.recover_imports_task",
         "schedule": 30,
+    },
+    "recover-generations": {
+        "task": "generation.tasks.recover_generations_task",
+        "schedule": 30,
+    },
+    "recover-judge-runs": {
+        "task": "generation.judge_tasks.recover_judge_runs_task",
+        "schedule": 60,
+    },
+    "resend-webhooks": {
+        "task": "webhooks.tasks.resend_deliveries_task",
+        "schedule": 15,
     },
 }
 # A running import beats this often; one silent for IMPORT_STALE_SECONDS lost its worker and is
@@ -363,6 +414,13 @@ WORKER_SILENT_SECONDS = env_int("WORKER_SILENT_SECONDS", 60, minimum=2)
 REWARDS_BACKBONE = env_str("REWARDS_BACKBONE") or None
 REWARDS_CACHE_DIR = env_str("REWARDS_CACHE_DIR", str(VAR_DIR / "embeddings"))
 REWARDS_MODEL_DIR = Path(env_str("REWARDS_MODEL_DIR", str(VAR_DIR / "models")))
+# Processes a worker fine-tunes with (DDP, one per GPU; gloo processes on a CPU worker);
+# unset: every GPU the worker sees, or one process without a GPU. A run's `gpus` option wins.
+REWARDS_GPUS = env_int("REWARDS_GPUS", 0, minimum=0) or None
+# A retrain whose estimate (pairs/s measured on past versions of its mode) is above this many
+# seconds is refused until confirmed (`--yes`, `confirm: true`), so a CPU worker is not tied up
+# for hours by accident.
+REWARDS_CONFIRM_SECONDS = env_int("REWARDS_CONFIRM_SECONDS", 1800, minimum=1)
 # A new version is served unless its validation accuracy is this much below the active one's
 # on the same validation pairs.
 REWARDS_PROMOTION_TOLERANCE = 0.02

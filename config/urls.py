@@ -7,6 +7,7 @@ from django.urls import include, path
 import config.converters  # noqa: F401  (registers <id:...>)
 from config.apidocs import SchemaView, SwaggerView, inline_styles
 from config.tokens import TokenView
+from generation import judges_urls
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,6 +19,12 @@ urlpatterns = [
     path("api/docs/", inline_styles(SwaggerView.as_view(url_name="schema")), name="api-docs"),
     path("api/", include("annotate.api.urls")),
     path("api/", include("rewards.api.urls")),
+    path("api/", include("webhooks.api_urls")),
+    path("api/", include("generation.api_urls")),
+    path("api/", include(judges_urls.api_urlpatterns)),
     path("", include("annotate.urls")),
     path("", include("rewards.urls")),
+    path("", include("webhooks.urls")),
+    path("", include("generation.urls")),
+    path("", include("generation.judges_urls")),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -165,6 +166,31 @@ def celery_worker_process(
     try:
         _wait_for(lambda: "ready." in log.read_text(), timeout=90, what="celery worker", log=log)
         yield log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: Any) -> Iterator[str]:
+    """An S3-compatible server on loopback (moto's server mode); yields its endpoint URL.
+
+    It accepts any credentials; each test makes a bucket of its own.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: "Running on" in log.read_text(), timeout=60, what="moto", log=log)
+        yield endpoint
     finally:
         process.terminate()
         process.wait(timeout=30)

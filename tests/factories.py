@@ -52,3 +52,10 @@ def make_pairs(project: Project, tmp_path: Path, n: int, **kwargs: Any) -> None:
     labels = kwargs.pop("labels", "judgements")
     path = write_jsonl(tmp_path / f"pairs-{project.slug}-{n}.jsonl", pair_rows(n, **kwargs))
     import_file(project, path, labels=labels)
+
+
+def tasks_sent(callbacks: list[Any]) -> list[Any]:
+    """The on-commit callbacks that send work to a worker: all but the project events."""
+    from annotate.signals import _send_project_event
+
+    return [c for c in callbacks if getattr(c, "func", None) is not _send_project_event]

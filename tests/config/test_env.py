@@ -3,11 +3,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list
+from config.env import env_bool, env_float, env_int, env_list
 
 
 def test_it_reads_booleans_and_refuses_junk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,3 +103,10 @@ def test_without_https_check_deploy_names_what_is_missing() -> None:
     result = _settings_in_subprocess("", "manage.py", "check", "--deploy", **env)
     for warning in ("W004", "W008", "W012", "W016"):
         assert f"security.{warning}" in result.stderr
+
+
+@pytest.mark.parametrize("raw", ["soon", "nan", "-1"])
+def test_a_backoff_that_is_not_a_non_negative_number_is_refused(monkeypatch: Any, raw: str) -> None:
+    monkeypatch.setenv("WEBHOOK_BACKOFF_SECONDS", raw)
+    with pytest.raises(ImproperlyConfigured, match="WEBHOOK_BACKOFF_SECONDS"):
+        env_float("WEBHOOK_BACKOFF_SECONDS", 10.0, minimum=0.0)
