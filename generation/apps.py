@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class GenerationConfig(AppConfig):
     name = "generation"
     verbose_name = "Generation from model endpoints"
+
+    def ready(self) -> None:
+        # The judges' tables live in their own module (it builds on generation.models, so
+        # models.py cannot import it back); importing it here registers them and connects
+        # the receiver that hands judge votes to annotate.
+        from generation import judges_models  # noqa: F401

@@ -208,7 +208,3 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.index} of prompt {self.prompt_id} by {self.endpoint_id}"
-
-
-# The judges' tables live in their own module; importing it here registers them with the app.
-from generation.judges_models import Judge, JudgeDecision, JudgeRun, JudgeVerdict  # noqa: E402, F401
