@@ -185,6 +185,8 @@ class JudgeDetailView(ProjectAPIView):
 class JudgeRunView(JudgeDetailView):
     """Run the judge over pending pairs, completed ones (to measure it) or both."""
 
+    http_method_names = ["get", "post", "head", "options"]
+
     @extend_schema(
         operation_id="projects_judges_runs_list",
         responses=OpenApiResponse(OpenApiTypes.OBJECT, description="the judge's latest runs"),
@@ -206,6 +208,10 @@ class JudgeRunView(JudgeDetailView):
 
 
 class JudgeRunCancelView(JudgeDetailView):
+    """Cancel one of the judge's runs in progress."""
+
+    http_method_names = ["post", "options"]
+
     @extend_schema(request=None, responses={204: None, 404: OpenApiTypes.OBJECT})
     def post(self, request: Request, slug: str, judge_id: int, run_id: int) -> Response:
         judge = self.judge(judge_id)
@@ -238,6 +244,7 @@ class JudgeLeaderboardView(JudgeDetailView):
     """The leaderboard from the humans and from the judge, side by side, with rank correlation."""
 
     throttle_scope = "expensive"
+    http_method_names = ["get", "head", "options"]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str, judge_id: int) -> Response:

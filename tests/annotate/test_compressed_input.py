@@ -114,7 +114,7 @@ def test_the_command_imports_a_compressed_file(tmp_path: Path) -> None:
     call_command("import_pairs", project.slug, str(path))
     assert Pair.objects.filter(project=project).count() == 4
     bad = tmp_path / "bad.jsonl.xz"
-    bad.write_bytes(lzma.compress(b'{"prompt": "p"}\n'))
+    bad.write_bytes(lzma.compress(b'{"prompt": "p", "response_a": "x"}\n'))
     with pytest.raises(CommandError, match="line 1"):
         call_command("import_pairs", project.slug, str(bad))
 
