@@ -17,7 +17,6 @@ from django.db import transaction
 
 from annotate.formats import (
     MAX_REPORTED_ERRORS,
-    FieldError,
     ImportFormatError,
     RowError,
     pair_key,
@@ -27,7 +26,7 @@ from annotate.formats import (
 from annotate.importing.bulk import BulkImport
 from annotate.importing.judgement_format import JudgementIn, parse_judgement
 from annotate.importing.raters import ensure_raters
-from annotate.importing.reading import read_rows
+from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.judging.overlap import settle_pairs
 from annotate.models import Judgement, Pair, Project
@@ -54,28 +53,12 @@ def import_judgements(
 
 def _check_rows(bulk: BulkImport, path: str | Path, file_type: str | None) -> int:
     """Check every row's fields and stage the pairs rows carry; return the row count."""
-    errors: list[RowError] = []
-    total = rows = 0
-    for line, row in read_rows(path, file_type):
-        rows += 1
-        error = row if isinstance(row, RowError) else None
-        if error is None:
-            try:
-                vote = parse_judgement(row)
-            except FieldError as exc:
-                error = RowError(line, exc.field, exc.message)
-            else:
-                if vote.pair is not None and not total:
-                    bulk.add([vote.pair])
-        if error is not None:
-            total += 1
-            if len(errors) < MAX_REPORTED_ERRORS:
-                errors.append(error)
-    if rows == 0:
-        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
-    if total:
-        raise ImportFormatError(errors, total)
-    return rows
+
+    def stage(vote: JudgementIn) -> None:
+        if vote.pair is not None:
+            bulk.add([vote.pair])
+
+    return check_rows(path, file_type, parse_judgement, stage)
 
 
 def _votes(path: str | Path, file_type: str | None) -> Iterator[tuple[int, JudgementIn]]:

@@ -13,15 +13,11 @@ from pathlib import Path
 from django.db import transaction
 
 from annotate.formats import (
-    MAX_REPORTED_ERRORS,
-    FieldError,
-    ImportFormatError,
     PromptIn,
-    RowError,
     parse_prompt_row,
     prompt_hash,
 )
-from annotate.importing.reading import read_rows
+from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.models import Project, Prompt
 
@@ -32,7 +28,7 @@ def import_prompts(
     project: Project, path: str | Path, *, file_type: str | None = None
 ) -> ImportSummary:
     """Import a prompts file whole or not at all; raises ImportFormatError naming lines."""
-    rows = _check_rows(path, file_type)
+    rows = check_rows(path, file_type, parse_prompt_row)
     summary = ImportSummary(format="prompts", rows=rows)
     seen: set[str] = set()
     with transaction.atomic():
@@ -63,28 +59,6 @@ def _prompt(project: Project, item: PromptIn, digest: str) -> Prompt:
         external_id=item.external_id,
         meta=item.meta,
     )
-
-
-def _check_rows(path: str | Path, file_type: str | None) -> int:
-    errors: list[RowError] = []
-    total = rows = 0
-    for line, row in read_rows(path, file_type):
-        rows += 1
-        error = row if isinstance(row, RowError) else None
-        if error is None:
-            try:
-                parse_prompt_row(row)
-            except FieldError as exc:
-                error = RowError(line, exc.field, exc.message)
-        if error is not None:
-            total += 1
-            if len(errors) < MAX_REPORTED_ERRORS:
-                errors.append(error)
-    if rows == 0:
-        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
-    if total:
-        raise ImportFormatError(errors, total)
-    return rows
 
 
 def _prompts(path: str | Path, file_type: str | None) -> Iterator[PromptIn]:

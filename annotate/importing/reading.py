@@ -17,9 +17,9 @@ import json
 import math
 import shutil
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -27,7 +27,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from annotate.formats import MAX_NESTING, FieldError, RowError, file_type_of, shown
+from annotate.formats import (
+    MAX_NESTING,
+    MAX_REPORTED_ERRORS,
+    FieldError,
+    ImportFormatError,
+    RowError,
+    file_type_of,
+    shown,
+)
 from annotate.importing.compression import (
     READ_ERRORS,
     DecompressedTooLarge,
@@ -66,6 +74,43 @@ class _BrokenOff(Exception):
     def __init__(self, line: int, error: Exception) -> None:
         self.line = line
         self.error = error
+
+
+Parsed = TypeVar("Parsed")
+
+
+def check_rows(
+    path: str | Path,
+    file_type: str | None,
+    parse: Callable[[Any], Parsed],
+    on_valid: Callable[[Parsed], None] | None = None,
+) -> int:
+    """Parse every row and return the row count, or raise ImportFormatError naming bad lines.
+
+    `on_valid` sees each good row's value until a line fails (nothing is written after that).
+    """
+    errors: list[RowError] = []
+    total = rows = 0
+    for line, row in read_rows(path, file_type):
+        rows += 1
+        error = row if isinstance(row, RowError) else None
+        if error is None:
+            try:
+                value = parse(row)
+            except FieldError as exc:
+                error = RowError(line, exc.field, exc.message)
+            else:
+                if on_valid is not None and not total:
+                    on_valid(value)
+        if error is not None:
+            total += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(error)
+    if rows == 0:
+        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
+    if total:
+        raise ImportFormatError(errors, total)
+    return rows
 
 
 def _broken_off(error: Exception) -> str:
