@@ -35,7 +35,8 @@ def test_uploaded_scores_are_served_and_reorder_the_queue(
 ) -> None:
     # given real pandalm pairs, 30 judged, uncertainty sampling, and a model trained elsewhere
     # whose reward is log response length (so its verdict is known in advance)
-    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty")
+    # (no random slice, so every lease follows the model)
+    Project.objects.filter(pk=project.pk).update(acquisition="uncertainty", random_slice_share=0)
     _import_pending(project, tmp_path)
     _judge_from_gold(annotator, project, 30)
     admin_api = client_for(admin)
