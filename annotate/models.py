@@ -204,7 +204,10 @@ class Role(models.TextChoices):
 
 
 class Membership(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: one_membership_per_user leads with project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -225,7 +228,10 @@ class Membership(models.Model):
 
 
 class Prompt(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # No index of its own: one_prompt_per_content leads with project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="prompts", db_index=False
+    )
     messages = models.JSONField(help_text='A list of {"role", "content"} messages.')
     turn_count = models.PositiveSmallIntegerField(default=1)
     content_hash = models.CharField(max_length=64)
@@ -247,7 +253,10 @@ class Prompt(models.Model):
 
 
 class Response(models.Model):
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    # No index of its own: one_response_per_content leads with prompt.
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="responses", db_index=False
+    )
     text = models.TextField(blank=True)
     model_name = models.CharField(max_length=200, blank=True)
     content_hash = models.CharField(max_length=64)
@@ -295,7 +304,10 @@ class Choice(models.TextChoices):
 
 
 class Pair(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    # No index of its own: one_pair_per_key leads with project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="pairs", db_index=False
+    )
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pairs")
     response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
