@@ -217,6 +217,10 @@ class Membership(models.Model):
     paused_reason = models.CharField(max_length=300, blank=True)
     # Gold accuracy is judged on answers after the latest reinstatement.
     reinstated_at = models.DateTimeField(null=True, blank=True)
+    # The user's judgements in the project (invalidated ones too), kept by database triggers on
+    # the judgement table (migration 0011), so every writer (judging, imports, deletes) keeps it
+    # true and the progress counter reads it instead of counting.
+    judgement_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -279,7 +283,10 @@ class ResponseSource(models.Model):
     `Response.model_name` keeps the first one, for display and for votes that name none.
     """
 
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="sources")
+    # No index of its own: one_source_per_model leads with response.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="sources", db_index=False
+    )
     model_name = models.CharField(max_length=200)
 
     class Meta:
@@ -365,6 +372,8 @@ class Pair(models.Model):
                 name="pair_pending_random",
             ),
             models.Index(fields=["project", "status"], name="pair_project_status"),
+            # Newest first within one project (the lists' default order), not across them all.
+            models.Index("project", models.F("id").desc(), name="pair_by_newest"),
             # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).
             models.Index(
                 "project",
@@ -419,6 +428,15 @@ class Assignment(models.Model):
                 fields=["annotator", "pair"],
                 name="assignment_annotator_pair",
             ),
+            # An annotator's open leases (the held lease of every `next`), without reading
+            # their whole history of closed ones.
+            models.Index(
+                fields=["annotator", "expires_at"],
+                condition=Q(closed_at__isnull=True),
+                name="assignment_open_by_annotator",
+            ),
+            # The members list's "last active": an annotator's newest lease.
+            models.Index("annotator", models.F("created_at").desc(), name="assignment_latest"),
         ]
 
     def __str__(self) -> str:
@@ -508,7 +526,15 @@ class Judgement(models.Model):
                 name="judgement_duration_bounded",
             ),
         ]
-        indexes = [models.Index(fields=["pair", "choice"], name="judgement_pair_choice")]
+        indexes = [
+            models.Index(fields=["pair", "choice"], name="judgement_pair_choice"),
+            # The members list subtracts each member's invalidated votes: few rows, read by index.
+            models.Index(
+                fields=["annotator"],
+                condition=Q(invalidated_at__isnull=False),
+                name="judgement_invalidated",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.choice} on pair {self.pair_id}"
@@ -608,3 +634,45 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} of {self.original_name}"
+
+
+class StatisticsSnapshot(models.Model):
+    """A statistic of a project (leaderboard, quality report, random-slice tables) computed by a
+    worker and served as stored, so no request runs a bootstrap (annotate/statistics.py).
+
+    `variant` is the canonical query that shaped it (criteria, options); `state` is the
+    fingerprint of the votes it was computed from (valid count, latest judgement and review),
+    `votes_reflected` that count for display. `requested_at` marks a computation queued or
+    running, so one request queues it once.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="statistics_snapshots"
+    )
+    kind = models.CharField(max_length=30)
+    variant = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=200, blank=True)
+    votes_reflected = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    # The process that computed it (host:pid), so one can tell a worker did.
+    computed_by = models.CharField(max_length=200, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    # The valid votes when beat (or the computation) last looked, and when: the "votes now"
+    # a reader is told, so no request counts votes.
+    votes_seen = models.PositiveIntegerField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    # When a request last read it: variants nobody reads stop being recomputed.
+    read_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    # Why the last computation gave no payload (too few votes, bad options), shown as is.
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind", "variant"], name="statistics_snapshot_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of project {self.project_id} ({self.variant or 'default'})"

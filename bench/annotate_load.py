@@ -1,7 +1,8 @@
 """Annotators under load: next -> judge loops against the app under gunicorn.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/annotate_load.py [--pairs 100000]
-        [--annotators 16] [--seconds 60] [--gunicorn-workers 4] [--one-trip]
+        [--annotators 16|64] [--seconds 60] [--gunicorn-workers 4] [--gunicorn-threads 4]
+        [--one-trip] [--json]
 
 Creates a project with N pending pairs (once per --pairs; reused on later runs), starts
 gunicorn on 127.0.0.1, runs one HTTP client thread per annotator for a fixed time, then checks
@@ -139,7 +140,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def start_gunicorn(workers: int) -> subprocess.Popen:
+def start_gunicorn(workers: int, threads: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -160,7 +161,7 @@ def start_gunicorn(workers: int) -> subprocess.Popen:
             "--worker-class",
             "gthread",
             "--threads",
-            "4",
+            str(threads),
             "--log-level",
             "warning",
         ],
@@ -169,7 +170,7 @@ def start_gunicorn(workers: int) -> subprocess.Popen:
     )
     for _ in range(100):
         try:
-            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/login/")
+            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/projects")
             return process
         except OSError:
             time.sleep(0.2)
@@ -183,6 +184,8 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
         "--one-trip", action="store_true", help="judge with judgement?next=1 (one request each)"
     )
@@ -197,7 +200,7 @@ def main() -> None:
     before = set(
         Judgement.objects.filter(pair__project__slug=slug).values_list("client_id", flat=True)
     )
-    server = start_gunicorn(args.gunicorn_workers)
+    server = start_gunicorn(args.gunicorn_workers, args.gunicorn_threads)
     clients = [Client(token, slug) for token in tokens]
     deadline = time.monotonic() + args.seconds
     threads = [
@@ -221,8 +224,8 @@ def main() -> None:
     round_ms = [v for c in clients for v in c.round_ms]
     print(
         f"# annotate load: {args.annotators} annotators, {args.seconds:.0f} s, {engine}, "
-        f"{args.pairs} pairs, gunicorn {args.gunicorn_workers}x4 threads, {os.cpu_count()} cores"
-        + (", one request per judgement" if args.one_trip else "")
+        f"{args.pairs} pairs, gunicorn {args.gunicorn_workers}x{args.gunicorn_threads} threads, "
+        f"{os.cpu_count()} cores" + (", one request per judgement" if args.one_trip else "")
     )
     print("\n| call | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     judgement = "judgement?next=1" if args.one_trip else "judgement"
@@ -232,12 +235,26 @@ def main() -> None:
             f"{percentile(values, 0.95):.1f} | {percentile(values, 0.99):.1f} |"
         )
     errors = [e for c in clients for e in c.errors]
+    figures = {
+        "annotators": args.annotators,
+        "engine": engine,
+        "judgements_per_s": len(acknowledged) / elapsed,
+        "judgement_p50_ms": percentile(judge_ms, 0.5),
+        "judgement_p95_ms": percentile(judge_ms, 0.95),
+        "acknowledged": len(acknowledged),
+        "stored": len(stored_ids),
+        "doubled": len(stored_ids) - len(set(stored_ids)),
+        "lost": len(set(acknowledged) - set(stored_ids)),
+        "pairs_over_target": over,
+        "errors": len(errors),
+    }
     print(
-        f"\njudgements/s: {len(acknowledged) / elapsed:.1f}; acknowledged {len(acknowledged)}, "
-        f"stored {len(stored_ids)}, duplicates {len(stored_ids) - len(set(stored_ids))}, "
-        f"lost {len(set(acknowledged) - set(stored_ids))}, pairs over target {over}, "
-        f"errors {len(errors)} {sorted(set(errors))[:5]}"
+        f"\njudgements/s: {figures['judgements_per_s']:.1f}; acknowledged {len(acknowledged)}, "
+        f"stored {len(stored_ids)}, doubled {figures['doubled']}, lost {figures['lost']}, "
+        f"pairs over target {over}, errors {len(errors)} {sorted(set(errors))[:5]}"
     )
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

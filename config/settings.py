@@ -253,7 +253,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -346,6 +346,16 @@ CELERY_TASK_ROUTES = {
     "rewards.tasks.score_request_task": {"queue": REWARDS_QUEUE},
     "webhooks.tasks.deliver_task": {"queue": WEBHOOKS_QUEUE},
 }
+# Statistics (leaderboard, quality, random slice) are computed by workers and served as stored
+# (annotate/statistics.py). Beat looks this often for snapshots read in the last KEEP seconds
+# whose votes changed; a snapshot computed less than DEBOUNCE seconds ago waits for that look
+# (votes arrive in bursts); one older than MAX_AGE is recomputed anyway (changes the vote
+# fingerprint misses); one requested RETRY seconds ago with no result is requested again.
+STATISTICS_CHECK_SECONDS = env_int("STATISTICS_CHECK_SECONDS", 5, minimum=1)
+STATISTICS_DEBOUNCE_SECONDS = env_int("STATISTICS_DEBOUNCE_SECONDS", 5, minimum=0)
+STATISTICS_MAX_AGE_SECONDS = env_int("STATISTICS_MAX_AGE_SECONDS", 600, minimum=10)
+STATISTICS_RETRY_SECONDS = env_int("STATISTICS_RETRY_SECONDS", 600, minimum=10)
+STATISTICS_KEEP_SECONDS = env_int("STATISTICS_KEEP_SECONDS", 86400, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "check-retrain": {
         "task": "rewards.tasks.check_retrain_task",
@@ -354,6 +364,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-score-requests": {
         "task": "rewards.tasks.purge_score_requests_task",
         "schedule": 600,
+    },
+    "refresh-statistics": {
+        "task": "annotate.tasks.refresh_statistics_task",
+        "schedule": STATISTICS_CHECK_SECONDS,
     },
     "recover-imports": {
         "task": "annotate.tasks.recover_imports_task",
@@ -392,9 +406,12 @@ _PROCESS_MEMORY = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "prefloop",
 }
+# "shared" holds facts every process must see change at once (whether a project has webhook
+# subscriptions: webhooks/delivery.py); its readers fall back to the database when it fails.
 CACHES: dict[str, dict[str, Any]] = {
     "default": dict(_PROCESS_MEMORY),
     "throttle": dict(_PROCESS_MEMORY),
+    "shared": dict(_PROCESS_MEMORY),
 }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CACHES["throttle"] = {
@@ -404,6 +421,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # Unreachable Redis: the throttle gives up quickly and lets the call through.
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
+    CACHES["shared"] = {**CACHES["throttle"], "KEY_PREFIX": "prefloop-shared"}
 
 # Each worker records that it is alive this often (workers/heartbeat.py); pages warn when none
 # has been seen for WORKER_SILENT_SECONDS.

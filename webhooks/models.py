@@ -45,8 +45,9 @@ class Delivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"  # every attempt failed, or the URL was refused
 
+    # No index of its own: one_delivery_per_event and the list's indexes lead with it.
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="deliveries"
+        Subscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     event_id = models.UUIDField(default=uuid.uuid4)
     event = models.CharField(max_length=50)
@@ -68,7 +69,12 @@ class Delivery(models.Model):
                 fields=["subscription", "event_id"], name="one_delivery_per_event"
             )
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            # The deliveries list, newest first by id, a keyset page at a time (webhooks/api.py).
+            models.Index(fields=["subscription", "-id"], name="delivery_by_subscription"),
+            models.Index(fields=["subscription", "status", "-id"], name="delivery_by_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id} ({self.status})"

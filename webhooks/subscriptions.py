@@ -25,14 +25,22 @@ def access_subscription(project: Project, subscription_id: int) -> Subscription:
     return Subscription.objects.select_related("project").get(pk=subscription_id, project=project)
 
 
+def subscription_deliveries(
+    subscription: Subscription, *, status: str | None = None
+) -> QuerySet[Delivery]:
+    """The deliveries (optionally of one status) with their attempts; page them newest first by
+    id (indexes delivery_by_subscription and delivery_by_status)."""
+    rows = Delivery.objects.filter(subscription=subscription).defer("body")
+    if status:
+        rows = rows.filter(status=status)
+    return rows.prefetch_related("attempt_log")
+
+
 def recent_deliveries(
     subscription: Subscription, *, limit: int = 50, status: str | None = None
 ) -> list[Delivery]:
     """The latest deliveries (optionally of one status) with their attempts, in two queries."""
-    rows = Delivery.objects.filter(subscription=subscription).defer("body")
-    if status:
-        rows = rows.filter(status=status)
-    return list(rows.order_by("-pk").prefetch_related("attempt_log")[:limit])
+    return list(subscription_deliveries(subscription, status=status).order_by("-pk")[:limit])
 
 
 def create_subscription(

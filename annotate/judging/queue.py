@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.judging.gold import check_not_paused, pick_gold_pair
+from annotate.judging.hot_sql import lock_candidate
 from annotate.judging.overlap import target
-from annotate.models import Acquisition, Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import (
+    Acquisition,
+    Assignment,
+    Judgement,
+    Membership,
+    Pair,
+    PairStatus,
+    Project,
+)
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
 MAX_CANDIDATES = 5
@@ -44,40 +51,108 @@ def lease_next_pair(
     if project.is_archived:
         return None
     now = timezone.now()
-    try:
-        return _lease(annotator, project, now, after=after, careful=False)
-    except LeaseContended:
-        if not wait:
-            raise
-        return _lease(annotator, project, now, after=after, careful=True)
+    for careful in (False, True):
+        try:
+            with transaction.atomic():
+                held = _held_lease(annotator, project, now, exclude=after)
+                return held or lease_new_pair(annotator, project, now, careful=careful)
+        except LeaseContended:
+            if not wait:
+                raise
+    raise AssertionError("the careful pass never raises LeaseContended")
 
 
-def _lease(
+def lease_new_pair(
+    annotator: User, project: Project, now: datetime, *, careful: bool = False
+) -> Assignment | None:
+    """Lease a new slot (a gold check at the project's rate); None when no free pair is left.
+
+    Caller is in a transaction and has checked that the annotator holds no other open lease.
+    Without `careful` no row lock is waited for and nothing is written before LeaseContended
+    is raised, so a caller may go on with its transaction (judge_and_lease_next does).
+    """
+    check_not_paused(annotator, project)
+    gold = pick_gold_pair(annotator, project)
+    random_slice = gold is None and draws_random_slice(project)
+    if gold is not None:
+        return _insert_lease(annotator, project, gold, now, random_slice=False, free_slots=None)
+    lock = _lock_free_pair if careful else _lock_first_free_pair
+    pair = lock(annotator, project, now, random_order=random_slice)
+    if pair is None:
+        return None
+    lease = _insert_lease(
+        annotator,
+        project,
+        pair,
+        now,
+        random_slice=random_slice,
+        free_slots=target(pair, project) - pair.judgement_count,
+    )
+    if lease is None and not careful:
+        raise LeaseContended
+    return lease  # careful: the pair was counted under our lock, so None cannot happen here
+
+
+# One statement that leases the slot only if it is still free. The candidate query counted the
+# pair's leases in its own snapshot: an annotator who leased the pair and committed between
+# that snapshot and our row lock is missed there (PostgreSQL, READ COMMITTED), but not by this
+# statement, which starts after the lock is held. Plain SQL because the ORM has no INSERT ...
+# SELECT; the text is the same on PostgreSQL and SQLite (>= 3.35 for RETURNING).
+_INSERT_LEASE = """
+    INSERT INTO {table} (pair_id, annotator_id, left_is_a, created_at, expires_at, closed_at,
+                         outcome, random_slice)
+    SELECT %s, %s, %s, %s, %s, NULL, '', %s
+    WHERE %s OR (
+        SELECT COUNT(*) FROM {table}
+        WHERE pair_id = %s AND closed_at IS NULL AND expires_at > %s
+    ) < %s
+    RETURNING id
+"""
+
+
+def _insert_lease(
     annotator: User,
     project: Project,
+    pair: Pair,
     now: datetime,
     *,
-    after: int | None,
-    careful: bool,
+    random_slice: bool,
+    free_slots: int | None,
 ) -> Assignment | None:
-    with transaction.atomic():
-        held = _held_lease(annotator, project, now, exclude=after)
-        if held is not None:
-            return held
-        check_not_paused(annotator, project)
-        gold = pick_gold_pair(annotator, project)
-        random_slice = gold is None and draws_random_slice(project)
-        lock = _lock_free_pair if careful else _lock_first_free_pair
-        pair = gold or lock(annotator, project, now, random_order=random_slice)
-        if pair is None:
-            return None
-        return Assignment.objects.create(
-            pair=pair,
-            annotator=annotator,
-            left_is_a=secrets.randbelow(2) == 0,
-            expires_at=now + timedelta(seconds=project.lease_seconds),
-            random_slice=random_slice,
+    """Lease a slot of the locked pair; None when its `free_slots` are taken (None: no limit,
+    a gold check)."""
+    left_is_a = secrets.randbelow(2) == 0
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    connection = connections[Assignment.objects.db]
+    stamp = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_LEASE.format(table=connection.ops.quote_name(Assignment._meta.db_table)),
+            [
+                pair.pk,
+                annotator.pk,
+                left_is_a,
+                stamp(now),
+                stamp(expires_at),
+                random_slice,
+                free_slots is None,
+                pair.pk,
+                stamp(now),
+                free_slots or 0,
+            ],
         )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Assignment(
+        pk=row[0],
+        pair=pair,
+        annotator=annotator,
+        left_is_a=left_is_a,
+        created_at=now,
+        expires_at=expires_at,
+        random_slice=random_slice,
+    )
 
 
 def draws_random_slice(project: Project) -> bool:
@@ -111,17 +186,19 @@ def _lock_free_pair(
     locked by someone else, one blocking pass waits for them, so "nothing left" is only said
     when it is true.
     """
-    candidates = _candidates(annotator, project, now, random_order=random_order)
     passed: list[int] = []
     for skip_locked in (True, False):
         for _ in range(MAX_CANDIDATES):
             # A savepoint per candidate: rolling it back releases the lock on a pair we pass
             # over, so two annotators never hold one pair each while waiting for the other's.
             savepoint = transaction.savepoint()
-            pair = (
-                candidates.exclude(pk__in=passed)
-                .select_for_update(skip_locked=skip_locked, of=("self",))
-                .first()
+            pair = lock_candidate(
+                annotator.pk,
+                project,
+                now,
+                random_order=random_order,
+                skip_locked=skip_locked,
+                passed=passed,
             )
             if pair is not None and _has_free_slot(pair, project, now):
                 transaction.savepoint_commit(savepoint)
@@ -135,15 +212,15 @@ def _lock_free_pair(
 
 def _lock_first_free_pair(
     annotator: User, project: Project, now: datetime, *, random_order: bool = False
-) -> Pair:
-    """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free.
+) -> Pair | None:
+    """The common case without a savepoint: SKIP LOCKED gets the best candidate, and it is free
+    (the lease's insert checks that, `_insert_lease`).
 
-    Anything else raises LeaseContended: leaving the transaction releases the lock on a pair we
-    would pass over, and `_lock_free_pair` then tries candidate by candidate.
+    No candidate raises LeaseContended: other annotators may hold the last ones, and
+    `_lock_free_pair` then waits for them.
     """
-    candidates = _candidates(annotator, project, now, random_order=random_order)
-    pair = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-    if pair is None or not _has_free_slot(pair, project, now):
+    pair = lock_candidate(annotator.pk, project, now, random_order=random_order)
+    if pair is None:
         raise LeaseContended
     return pair
 
@@ -153,51 +230,46 @@ def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
     return pair.judgement_count + leases < target(pair, project)
 
 
-def _candidates(
-    annotator: User, project: Project, now: datetime, *, random_order: bool = False
-) -> QuerySet[Pair]:
-    seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
-    judged = Judgement.objects.filter(pair=OuterRef("pk"), annotator=annotator)
-    return (
-        Pair.objects.filter(project=project, status=PairStatus.PENDING, gold_label="")
-        .alias(leases=Coalesce(Subquery(_lease_count(now)), 0))
-        .filter(
-            leases__lt=Coalesce(F("min_votes"), project.judgements_per_pair)
-            + F("extra_judgements")
-            - F("judgement_count")
-        )
-        .exclude(Exists(seen))
-        .exclude(Exists(judged))
-        # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per
-        # pair, independent of any model's scores.
-        .order_by(*(("tiebreak", "pk") if random_order else ("-priority", "tiebreak")))
-        .select_related("prompt", "response_a", "response_b")
-    )
-
-
-def _lease_count(now: datetime) -> QuerySet[Assignment, dict[str, Any]]:
-    return (
-        Assignment.objects.filter(live_leases(now), pair=OuterRef("pk"))
-        .values("pair")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-
-
 # The pending count of a large project is the slowest query of a `next` call (a count over
-# every pending pair); a progress bar is fine being a few seconds behind.
-PENDING_COUNT_SECONDS = 5
+# every pending pair), and the pairs an annotator is done with grow with their history; both are
+# counted at most this often per annotator. In between, each judgement of theirs takes one off
+# what they saw remaining (it completed the pair, or they are done with it), so the counter
+# moves with every vote and is a few seconds behind only for what others did.
+PROGRESS_SECONDS = 5
 
 
-def progress(annotator: User, project: Project) -> dict[str, int]:
-    """Judgements this annotator made here, and pending pairs they have not judged or skipped."""
-    mine = Judgement.objects.filter(pair__project=project, annotator=annotator).count()
-    pending = cache.get_or_set(
-        f"pending-pairs:{project.pk}",
-        lambda: Pair.objects.filter(project=project, status=PairStatus.PENDING).count(),
-        PENDING_COUNT_SECONDS,
+def progress(annotator: User, project: Project, *, mine: int | None = None) -> dict[str, int]:
+    """Judgements this annotator made here, and pending pairs they have not judged or skipped.
+
+    `mine` is the annotator's judgement count when the caller read it already (with the lease
+    it locked); otherwise it is read from the membership.
+    """
+    if mine is None:
+        mine = judgement_count(annotator, project)
+    key = f"progress:{project.pk}:{annotator.pk}"
+    counted = cache.get(key)
+    if counted is None:
+        counted = (_remaining(annotator, project), mine)
+        cache.set(key, counted, PROGRESS_SECONDS)
+    remaining, mine_then = counted
+    return {"mine": mine, "remaining": max(remaining - max(mine - mine_then, 0), 0)}
+
+
+def judgement_count(annotator: User, project: Project) -> int:
+    """The annotator's judgements in the project: their membership's count (kept by triggers),
+    or a count for someone judging without one (a superuser)."""
+    count = (
+        Membership.objects.filter(project=project, user_id=annotator.pk)
+        .values_list("judgement_count", flat=True)
+        .first()
     )
-    assert pending is not None  # on a miss get_or_set returns what the default made
+    if count is not None:
+        return count
+    return Judgement.objects.filter(pair__project=project, annotator_id=annotator.pk).count()
+
+
+def _remaining(annotator: User, project: Project) -> int:
+    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING).count()
     done_pending = (
         Assignment.objects.filter(
             annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING
@@ -205,4 +277,4 @@ def progress(annotator: User, project: Project) -> dict[str, int]:
         .exclude(outcome="")
         .count()
     )
-    return {"mine": mine, "remaining": max(pending - done_pending, 0)}
+    return max(pending - done_pending, 0)

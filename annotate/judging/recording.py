@@ -9,10 +9,19 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotate.judging.gold import AnnotatorPaused, update_gold_pause
+from annotate.judging.gold import AnnotatorPaused, paused_reason, update_gold_pause
+from annotate.judging.hot_sql import Locked, lock_for_judging
 from annotate.judging.overlap import settle, settling_reads_votes, target
-from annotate.judging.queue import LeaseContended, lease_next_pair, live_leases
-from annotate.models import AskRationale, Assignment, Choice, Judgement, Pair, PairStatus, Project
+from annotate.judging.queue import LeaseContended, lease_new_pair, lease_next_pair, live_leases
+from annotate.models import (
+    AskRationale,
+    Assignment,
+    Choice,
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+)
 from annotate.permissions import visible_projects
 from annotate.signals import send_project_event
 
@@ -45,6 +54,8 @@ class JudgingConflict(JudgingError):
 class Recorded:
     judgement: Judgement
     created: bool
+    # The annotator's judgements in the project with this one, when known without a query.
+    mine: int | None = None
 
 
 def check_judgement_input(
@@ -87,49 +98,93 @@ def record_judgement(
     Repeating a client_id with the same judgement returns the stored one; with a different
     judgement it is a conflict. Client ids are the annotator's own: another user's are unseen.
     """
-    submitted: dict[str, Any] = {
+    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms)
+    try:
+        with transaction.atomic():
+            return _record(assignment_id, annotator, client_id, submitted, next_after=None)[0]
+    except IntegrityError as error:
+        return _repeated_after_race(error, client_id, annotator, submitted)
+
+
+def _submitted(
+    assignment_id: int, choice: str, strength: int | None, rationale: str, duration_ms: int | None
+) -> dict[str, Any]:
+    return {
         "assignment_id": assignment_id,
         "choice": choice,
         "strength": strength,
         "rationale": rationale,
         "duration_ms": duration_ms,
     }
-    try:
-        with transaction.atomic():
-            assignment = _lock_assignment_and_pair(assignment_id, annotator)
-            if assignment is None or assignment.closed_at is not None:
-                # Most likely a retry whose first attempt landed: answer with what it stored.
-                existing = _by_client_id(client_id, annotator)
-                if existing is not None:
-                    return _repeated(existing, submitted)
-                if assignment is None:
-                    raise LeaseNotFound("no such assignment for this annotator")
-            pair = assignment.pair
-            project = pair.project
-            if project.is_archived:
-                raise JudgingConflict("this project is archived")
-            check_judgement_input(project, choice=choice, strength=strength, rationale=rationale)
-            _check_slot(assignment, pair)
-            judgement = Judgement.objects.create(
-                pair=pair,
-                annotator=annotator,
-                assignment=assignment,
-                shown_left="a" if assignment.left_is_a else "b",
-                client_id=client_id,
-                **_stored_fields(project, assignment, **submitted),
-            )
-            _close(assignment, Assignment.Outcome.JUDGED)
-            completed = _count(pair)
-            if pair.gold_label:
-                update_gold_pause(annotator.pk, project)
-            _send_events(project, judgement, annotator, completed=completed)
-    except IntegrityError:
-        # A concurrent retry with the same client_id won the race: return its row.
+
+
+def _record(
+    assignment_id: int,
+    annotator: User,
+    client_id: str,
+    submitted: dict[str, Any],
+    *,
+    next_after: tuple[int | None] | None,
+) -> tuple[Recorded, int | None]:
+    """Record the judgement; with `next_after` (the `after` of a request for the next pair),
+    also return the id of the annotator's open lease other than that one, if any (read in the
+    same statement).
+
+    Caller is in a transaction. The normal path is four statements: the locking read, the
+    insert, and the two updates (`_lock_for_judging`).
+    """
+    locked = _lock_for_judging(assignment_id, annotator, next_after=next_after)
+    if locked is None or locked.assignment.closed_at is not None:
+        # Most likely a retry whose first attempt landed: answer with what it stored.
         existing = _by_client_id(client_id, annotator)
-        if existing is None:
-            raise
-        return _repeated(existing, submitted)
-    return Recorded(judgement, created=True)
+        if existing is not None:
+            return _repeated(existing, submitted), None
+        if locked is None:
+            raise LeaseNotFound("no such assignment for this annotator")
+    assignment = locked.assignment
+    pair = assignment.pair
+    project = pair.project
+    if project.is_archived:
+        raise JudgingConflict("this project is archived")
+    check_judgement_input(
+        project,
+        choice=submitted["choice"],
+        strength=submitted["strength"],
+        rationale=submitted["rationale"],
+    )
+    _check_slot(assignment, pair, already_judged=locked.already_judged)
+    judgement = Judgement.objects.create(
+        pair=pair,
+        annotator=annotator,
+        assignment=assignment,
+        shown_left="a" if assignment.left_is_a else "b",
+        client_id=client_id,
+        **_stored_fields(project, assignment, **submitted),
+    )
+    _close(assignment, Assignment.Outcome.JUDGED)
+    completed = _count(pair)
+    if pair.gold_label:
+        update_gold_pause(annotator.pk, project)
+        project.my_paused_reason = paused_reason(annotator, _unannotated(project))
+    _send_events(project, judgement, annotator, completed=completed)
+    # The membership's count was read before this judgement's insert (its trigger adds one).
+    mine = None if locked.judgement_count is None else locked.judgement_count + 1
+    return Recorded(judgement, created=True, mine=mine), locked.held
+
+
+def _unannotated(project: Project) -> Project:
+    """The project without the role annotations, so the pause is read from the database."""
+    return Project(pk=project.pk)
+
+
+def _repeated_after_race(
+    error: IntegrityError, client_id: str, annotator: User, submitted: dict[str, Any]
+) -> Recorded:
+    """A concurrent retry with the same client_id won the race: its row is the answer."""
+    existing = _by_client_id(client_id, annotator)
+    if existing is None:
+        raise error
+    return _repeated(existing, submitted)
 
 
 def _stored_fields(
@@ -180,14 +235,28 @@ def _repeated(existing: Judgement, submitted: dict) -> Recorded:
     return Recorded(existing, created=False)
 
 
-def _lock_assignment_and_pair(assignment_id: int, annotator: User) -> Assignment | None:
-    """Lock the annotator's assignment and its pair (not the project) in one statement."""
-    return (
-        Assignment.objects.select_for_update(of=("self", "pair"))
-        .select_related("pair__project")
-        .filter(pk=assignment_id, annotator=annotator)
-        .first()
+def _lock_for_judging(
+    assignment_id: int, annotator: User, *, next_after: tuple[int | None] | None
+) -> Locked | None:
+    """Lock the annotator's assignment and its pair (not the project) in one statement.
+
+    The same statement reads what the rest of the request needs (`hot_sql.lock_for_judging`);
+    the project comes annotated with the annotator's role and pause, as `permissions.with_role`
+    does, so the lease that follows reads neither again.
+    """
+    locked = lock_for_judging(
+        assignment_id,
+        annotator.pk,
+        superuser=annotator.is_superuser,
+        now=timezone.now(),
+        next_after=next_after,
     )
+    if locked is not None:
+        project = locked.assignment.pair.project
+        project.my_role = locked.role  # type: ignore[attr-defined]
+        project.my_paused_reason = locked.paused_reason  # type: ignore[attr-defined]
+        project.role_user_id = annotator.pk  # type: ignore[attr-defined]
+    return locked
 
 
 def _lock_assignment(assignment_id: int, annotator: User) -> Assignment:
@@ -199,12 +268,12 @@ def _lock_assignment(assignment_id: int, annotator: User) -> Assignment:
     return assignment
 
 
-def _check_slot(assignment: Assignment, pair: Pair) -> None:
+def _check_slot(assignment: Assignment, pair: Pair, *, already_judged: bool) -> None:
     """Refuse a second judgement, a closed lease, or an expired slot someone else took.
 
     Caller holds the Pair row lock.
     """
-    if Judgement.objects.filter(pair=pair, annotator_id=assignment.annotator_id).exists():
+    if already_judged:  # read with the lock (`_lock_for_judging`)
         raise JudgingConflict("you have already judged this pair")
     if assignment.closed_at is not None:
         raise JudgingConflict(f"this assignment is already closed ({assignment.outcome})")
@@ -223,7 +292,9 @@ def _check_slot(assignment: Assignment, pair: Pair) -> None:
 def _close(assignment: Assignment, outcome: str) -> None:
     assignment.closed_at = timezone.now()
     assignment.outcome = outcome
-    assignment.save(update_fields=["closed_at", "outcome"])
+    Assignment.objects.filter(pk=assignment.pk).update(
+        closed_at=assignment.closed_at, outcome=outcome
+    )
 
 
 def _count(pair: Pair) -> bool:
@@ -292,7 +363,11 @@ def judge_and_lease_next(
     annotator: User,
     *,
     after: int | None = None,
-    **judgement: Any,
+    choice: str,
+    client_id: str,
+    strength: int | None = None,
+    rationale: str = "",
+    duration_ms: int | None = None,
 ) -> tuple[Recorded, Assignment | None]:
     """Record a judgement and lease the annotator's next pair, in one transaction when it can.
 
@@ -301,24 +376,52 @@ def judge_and_lease_next(
     transaction (it holds the judged pair's lock, and waiting for another could deadlock);
     otherwise the judgement commits first and the lease runs in its own transaction. A member
     gets their open lease other than `after`, or a new one; a former or paused member gets none.
+    The normal path is six statements and no savepoint: the judgement's four (`_record`), the
+    candidate's lock and the lease's insert (`queue.lease_new_pair`).
     """
-    with transaction.atomic():
-        recorded = record_judgement(assignment_id, annotator, **judgement)
-        try:
-            return recorded, _lease_for_member(recorded, annotator, after=after, wait=False)
-        except LeaseContended:
-            pass  # the lease's savepoint is rolled back; the judgement stays and commits
-    return recorded, _lease_for_member(recorded, annotator, after=after, wait=True)
+    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms)
+    try:
+        with transaction.atomic():
+            recorded, held = _record(
+                assignment_id, annotator, client_id, submitted, next_after=(after,)
+            )
+            if recorded.created:
+                project = recorded.judgement.pair.project
+                if held is not None:
+                    return recorded, _open_lease(held)
+                if not _may_lease(project):
+                    return recorded, None
+                try:
+                    return recorded, lease_new_pair(annotator, project, timezone.now())
+                except AnnotatorPaused:  # the judgement stands; the caller says why
+                    return recorded, None
+                except LeaseContended:
+                    pass  # nothing of the lease was written: the judgement commits alone
+    except IntegrityError as error:
+        recorded = _repeated_after_race(error, client_id, annotator, submitted)
+    return recorded, _lease_for_member(recorded, annotator, after=after)
+
+
+def _may_lease(project: Project) -> bool:
+    """The annotated project (`_lock_for_judging`) still has the annotator as a member who sees
+    it, as `permissions.visible_projects` would say, and it takes judgements."""
+    return project.my_role is not None and project.deleted_at is None and not project.is_archived
+
+
+def _open_lease(assignment_id: int) -> Assignment:
+    return Assignment.objects.select_related(
+        "pair__prompt", "pair__response_a", "pair__response_b"
+    ).get(pk=assignment_id)
 
 
 def _lease_for_member(
-    recorded: Recorded, annotator: User, *, after: int | None, wait: bool
+    recorded: Recorded, annotator: User, *, after: int | None
 ) -> Assignment | None:
     # One query for both the membership and the pause (with_role annotates them).
     project = visible_projects(annotator).filter(pk=recorded.judgement.pair.project_id).first()
     if project is None:
         return None
     try:
-        return lease_next_pair(annotator, project, after=after, wait=wait)
+        return lease_next_pair(annotator, project, after=after)
     except AnnotatorPaused:  # the judgement stands; the caller says why no pair follows
         return None

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from annotate.importing.pipeline import import_file
 from annotate.judging.queue import lease_next_pair
 from annotate.judging.recording import record_judgement
-from annotate.models import Judgement, Pair, Role
+from annotate.models import Judgement, Membership, Pair, Role
 from annotate.projects.members import set_member
 from tests.factories import make_project, pair_rows, write_jsonl
 
@@ -101,6 +101,17 @@ def _run_annotators(project: Any, tmp_path: Path, django_user_model: type[User])
     stored = set(Judgement.objects.values_list("client_id", flat=True))
     assert len(acknowledged) == len(stored)
     assert stored == set(acknowledged)
+    _assert_counted(project)
+
+
+def _assert_counted(project: Any) -> None:
+    """Each member's judgement count (kept by triggers under concurrent writers) is exact."""
+    counted = dict(
+        Membership.objects.filter(project=project).values_list("user_id", "judgement_count")
+    )
+    judged = Counter(Judgement.objects.values_list("annotator_id", flat=True))
+    assert counted == {user_id: judged.get(user_id, 0) for user_id in counted}
+    assert sum(counted.values()) == Judgement.objects.count()
 
 
 def _judge_in_one_round_trip_until_done(
@@ -158,6 +169,7 @@ def test_concurrent_one_round_trip_annotators_fill_every_slot_exactly(
     per_pair = Counter(Judgement.objects.values_list("pair_id", flat=True))
     assert set(per_pair.values()) == {overlap}
     assert len(per_pair) == 40
+    _assert_counted(project)
     assert max(Counter(Judgement.objects.values_list("pair_id", "annotator_id")).values()) == 1
     stored = set(Judgement.objects.values_list("client_id", flat=True))
     assert len(acknowledged) == len(stored) == 40 * overlap
@@ -169,15 +181,23 @@ def test_concurrent_one_round_trip_annotators_fill_every_slot_exactly(
 def test_the_next_pair_query_reads_the_queue_index(tmp_path: Path, annotator: User) -> None:
     from django.utils import timezone
 
-    from annotate.judging.queue import _candidates
+    from annotate.judging.hot_sql import lock_candidate
 
     # given a few thousand pending pairs with statistics
     project = make_project()
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(3000, labelled=False)))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    # when
-    sql, params = _candidates(annotator, project, timezone.now())[:1].query.sql_with_params()
+    # when the candidate query is sent, and its plan asked for
+    sent: list[tuple[str, Any]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        lock_candidate(annotator.pk, project, timezone.now(), random_order=False)
+    sql, params = sent[0]
     explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
     with connection.cursor() as cursor:
         cursor.execute(explain + sql, params)

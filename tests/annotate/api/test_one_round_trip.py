@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from annotate.importing.pipeline import import_file
 from annotate.models import Assignment, Judgement, Membership, Pair, Project
@@ -129,23 +132,65 @@ def test_it_refuses_a_bad_next_flag_with_400(annotator: Any, pending: Project) -
     assert not Judgement.objects.exists()
 
 
+def _token_client(user: Any) -> APIClient:
+    """A client that signs in as the annotation page's API users do, with a token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def _statements(run: Any) -> list[str]:
+    """The SQL statements `run()` sends, but for the transaction's BEGIN and COMMIT (SQLite's
+    BEGIN IMMEDIATE goes through the cursor, PostgreSQL's does not)."""
+    sent: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT")):
+            sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        run()
+    return sent
+
+
 def test_the_hot_path_takes_a_pinned_number_of_queries(
     annotator: Any, pending: Project, django_assert_num_queries: Any
 ) -> None:
-    # given a shown pair and a prefetched one (caches warm)
-    client = client_for(annotator)
+    # given a shown pair and a prefetched one (caches warm), inside the test's transaction, so
+    # each request's transaction is a savepoint: two statements more than in production
+    client = _token_client(annotator)
     shown = _next(client, pending).json()
-    # when / then: a new lease is the project, the held-lease check, the locking candidate query
-    # (no savepoint), the lease recount, the insert and two progress counts, plus the two
-    # statements of the transaction (a savepoint inside the test's own transaction)
-    with django_assert_num_queries(9):
+    # when / then: a new lease is the project, the held-lease check, the locking candidate
+    # query, the lease's insert and the membership's judgement count
+    with django_assert_num_queries(5 + 2):
         prefetched = _next(client, pending, after=shown["assignment"]).json()
-    # a judgement: one lock of assignment and pair, the already-judged check, three writes,
-    # two progress counts, plus the transaction
-    with django_assert_num_queries(9):
+    # a judgement: one locking read (assignment, pair, project, membership), three writes
+    with django_assert_num_queries(4 + 2):
         _judge(client, shown["assignment"], query="")
-    # and both in one request and one transaction: the judgement and the lease (each in its
-    # savepoint), the membership check, one set of progress counts
-    with django_assert_num_queries(18):
+    # and both in one request and one transaction, with no savepoint of their own
+    with django_assert_num_queries(6 + 2):
         body = _judge(client, prefetched["assignment"]).json()
     assert _external_id(body["next"]) == "q-1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_judgement_with_the_next_pair_is_six_statements(annotator: Any, pending: Project) -> None:
+    # given a shown pair, outside any test transaction (the statements production sends), after
+    # a first judgement (which reads the token and whether the project has webhooks once)
+    client = _token_client(annotator)
+    shown = _judge(client, _next(client, pending).json()["assignment"]).json()["next"]
+    # when it is judged asking for the next pair
+    sent = _statements(lambda: _judge(client, shown["assignment"]))
+    # then: no token or user read (cached), no savepoint, no webhook read (no subscription)
+    kinds = [" ".join(sql.split()[:3]) for sql in sent]
+    assert len(sent) <= 6, "\n".join(sent)
+    assert [kind.split()[0] for kind in kinds] == [
+        "SELECT",  # the lease and its pair, locked; the annotator's membership and held lease
+        "INSERT",  # the judgement (a trigger counts it on the membership)
+        "UPDATE",  # the lease, closed
+        "UPDATE",  # the pair's vote count and status
+        "SELECT",  # the next candidate pair, locked
+        "INSERT",  # the new lease, if its slot is still free
+    ], "\n".join(sent)
+    assert list(Judgement.objects.values_list("pair__status", flat=True)) == ["complete"] * 2
