@@ -28,3 +28,19 @@ def delete_project_task(project_id: int) -> None:
     from annotate.projects.lifecycle import purge_project
 
     purge_project(project_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def compute_statistics_task(snapshot_id: int) -> None:
+    """Compute one stored statistic (leaderboard, quality report, random slice)."""
+    from annotate.statistics import compute_snapshot
+
+    compute_snapshot(snapshot_id)
+
+
+@shared_task
+def refresh_statistics_task() -> int:
+    """Queue the stored statistics read lately whose votes changed (beat)."""
+    from annotate.statistics import refresh_snapshots
+
+    return refresh_snapshots()

@@ -13,19 +13,23 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.paging import keyset_list
+from annotate.api.serializers import CursorQuerySerializer
 from annotate.formats import jsonl_chunks
 from annotate.models import Project
 from annotate.permissions import IsProjectAdmin, ProjectAPIView
 from annotate.projects.lifecycle import ProjectArchived
+from annotate.statistics import RETRY_AFTER_SECONDS, served_body
 from generation.calls import PARAM_TYPES
 from generation.judges import (
     JudgeInputError,
     cancel_judge_run,
     make_judge,
+    project_judges,
     start_judge_run,
     update_judge,
 )
-from generation.judges_board import side_by_side
+from generation.judges_board import served_side_by_side
 from generation.judges_models import Judge, JudgeRun, JudgeScope
 from generation.judges_prompt import TemplateInvalid, check_template, check_user_template
 from generation.judges_steering import settle_with_judges
@@ -99,7 +103,8 @@ def run_json(run: JudgeRun) -> dict[str, Any]:
 
 
 def judge_json(judge: Judge) -> dict[str, Any]:
-    latest = judge.runs.first()
+    # A list reads every judge's latest run at once (project_judges); one judge reads its own.
+    latest = judge.latest if hasattr(judge, "latest") else judge.runs.first()
     return {
         "id": judge.pk,
         "endpoint": judge.endpoint.name,
@@ -126,9 +131,7 @@ class JudgeListView(ProjectAPIView):
         responses=OpenApiResponse(OpenApiTypes.OBJECT, description="a list of judges"),
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = self.get_object()
-        judges = Judge.objects.filter(project=project).select_related("endpoint")
-        return Response([judge_json(j) for j in judges])
+        return Response([judge_json(j) for j in project_judges(self.get_object())])
 
     @extend_schema(request=JudgeInputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, slug: str) -> Response:
@@ -189,11 +192,15 @@ class JudgeRunView(JudgeDetailView):
 
     @extend_schema(
         operation_id="projects_judges_runs_list",
-        responses=OpenApiResponse(OpenApiTypes.OBJECT, description="the judge's latest runs"),
+        parameters=[CursorQuerySerializer],
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="a keyset page `{next, cursor, results}` of the judge's runs, newest first",
+        ),
     )
     def get(self, request: Request, slug: str, judge_id: int) -> Response:
-        judge = self.judge(judge_id)
-        return Response([run_json(r) for r in judge.runs.all()[:50]])
+        runs = JudgeRun.objects.filter(judge=self.judge(judge_id))
+        return keyset_list(request, runs, lambda rows: [run_json(r) for r in rows])
 
     @extend_schema(request=RunInputSerializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Request, slug: str, judge_id: int) -> Response:
@@ -248,16 +255,11 @@ class JudgeLeaderboardView(JudgeDetailView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str, judge_id: int) -> Response:
-        both = side_by_side(self.judge(judge_id))
-        return Response(
-            {
-                "humans": both.humans.to_json(),
-                "judge": both.judge.to_json(),
-                "models": both.rows,
-                "spearman": both.spearman,
-                "kendall": both.kendall,
-            }
-        )
+        body, status = served_body(served_side_by_side(self.judge(judge_id)))
+        answer = Response(body, status=status)
+        if status == 202:
+            answer["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
 
 
 class JudgeExportView(ProjectAPIView):

@@ -5,9 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Max
+
 from annotate.leaderboard.board import Board, board_from_rows, judge_vote_rows, project_leaderboard
-from generation.judges_models import Judge
+from annotate.models import Project
+from annotate.statistics import QUALITY, Served, StatisticUnavailable, serve
+from generation.judges_models import Judge, JudgeDecision
 from generation.judges_votes import project_judge_votes
+
+# The stored statistic's kind (annotate/statistics.py): a worker fits both boards.
+JUDGE_BOARD = "judge_board"
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,40 @@ def side_by_side(judge: Judge) -> SideBySide:
         spearman = _finite(spearmanr(a, b).statistic)
         kendall = _finite(kendalltau(a, b).statistic)
     return SideBySide(humans=humans, judge=mine, rows=rows, spearman=spearman, kendall=kendall)
+
+
+def side_by_side_json(both: SideBySide) -> dict[str, Any]:
+    """The API's body (and the stored payload): both boards, the shared rows, the correlations."""
+    return {
+        "humans": both.humans.to_json(),
+        "judge": both.judge.to_json(),
+        "models": both.rows,
+        "spearman": both.spearman,
+        "kendall": both.kendall,
+    }
+
+
+def served_side_by_side(judge: Judge) -> Served:
+    """The stored side-by-side boards of `judge`: no request fits a board (a worker does)."""
+    return serve(judge.project, JUDGE_BOARD, {"judge": judge.pk})
+
+
+def compute_side_by_side(project: Project, options: dict[str, str]) -> dict[str, Any]:
+    """The worker's computation of the stored statistic."""
+    judge = Judge.objects.filter(project=project, pk=options.get("judge")).first()
+    if judge is None:
+        raise StatisticUnavailable("No such judge in this project.")
+    return side_by_side_json(side_by_side(judge))
+
+
+def judges_state(project: Project, kind: str, **_: Any) -> str | None:
+    """The judges' latest decision: what the judge board and the quality report read of them."""
+    if kind not in (JUDGE_BOARD, QUALITY):
+        return None
+    latest = JudgeDecision.objects.filter(judge__project=project).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    return f"judges-{latest['n']}-{latest['last'] or 0}"
 
 
 def _finite(value: Any) -> float | None:

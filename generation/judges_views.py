@@ -11,10 +11,17 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Project
 from annotate.permissions import access_project, signed_in_user
 from annotate.projects.lifecycle import ProjectArchived
+from annotate.statistics import RETRY_AFTER_SECONDS
 from annotate.views.parsing import InvalidInput, parse
-from generation.judges import JudgeInputError, make_judge, start_judge_run, update_judge
+from generation.judges import (
+    JudgeInputError,
+    make_judge,
+    project_judges,
+    start_judge_run,
+    update_judge,
+)
 from generation.judges_api import JudgeInputSerializer, JudgeSettingsSerializer, RunInputSerializer
-from generation.judges_board import side_by_side
+from generation.judges_board import served_side_by_side
 from generation.judges_models import Judge, JudgeScope
 from generation.judges_prompt import DEFAULT_SYSTEM_TEMPLATE, DEFAULT_USER_TEMPLATE
 from generation.judges_steering import settle_with_judges
@@ -26,9 +33,7 @@ from generation.models import ModelEndpoint
 @require_GET
 def judges_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    judges = list(Judge.objects.filter(project=project).select_related("endpoint"))
-    for judge in judges:
-        judge.latest = judge.runs.first()  # type: ignore[attr-defined]
+    judges = project_judges(project)
     context = {
         "project": project,
         "judges": judges,
@@ -47,7 +52,15 @@ def judge_leaderboard_page(request: HttpRequest, slug: str, judge_id: int) -> Ht
     judge = Judge.objects.filter(project=project, pk=judge_id).select_related("endpoint").first()
     if judge is None:
         raise Http404("No such judge")
-    context = {"project": project, "judge": judge, "both": side_by_side(judge)}
+    served = served_side_by_side(judge)
+    context = {
+        "project": project,
+        "judge": judge,
+        "both": served.payload,
+        "served": served,
+        "freshness": served.freshness,
+        "refresh_seconds": RETRY_AFTER_SECONDS,
+    }
     return render(request, "generation/judge_leaderboard.html", context)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from annotate.models import Project
+from annotate.statistics import Freshness, serve
 from rewards.models import EmbeddingRun, RewardModel, TrainingRun
-from rewards.random_slice import slice_estimates
-
-# Versions whose random-slice accuracy is computed (each costs a pass over the judgements).
-SLICE_VERSIONS = 10
+from rewards.random_slice import RANDOM_SLICE, estimates_from_json
 
 
 @dataclass(frozen=True)
@@ -21,11 +19,15 @@ class ModelsOverview:
     models: list[RewardModel]
     runs: list[TrainingRun]
     embedding: EmbeddingRun | None
+    # How fresh the stored random-slice tables are (a worker computes them).
+    slice_freshness: Freshness | None = None
 
 
 def models_overview(project: Project) -> ModelsOverview:
+    """The page's and the API's overview; the random-slice tables as a worker last stored them."""
     models = list(RewardModel.objects.filter(project=project).order_by("-version"))
-    estimates = slice_estimates(project, models[:SLICE_VERSIONS])
+    served = serve(project, RANDOM_SLICE) if models else None
+    estimates = estimates_from_json(served.payload or {}) if served else {}
     for model in models:
         # Read by RewardModelSerializer and the page beside the model's own fields.
         model.slice_estimate = estimates.get(model.pk)
@@ -34,6 +36,7 @@ def models_overview(project: Project) -> ModelsOverview:
         models=models,
         runs=list(TrainingRun.objects.filter(project=project).select_related("model")[:10]),
         embedding=EmbeddingRun.objects.filter(project=project).first(),
+        slice_freshness=served.freshness if served else None,
     )
 
 

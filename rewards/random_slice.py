@@ -9,10 +9,10 @@ was trained, estimate that version's accuracy on the project's pairs without tha
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from annotate.models import Choice, Judgement, Project
 from annotate.quality.measures import training_judgements
@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # the model side stays out of web processes' imports
     from rewards.ml.data import PreferencePair
 
 Z95 = 1.959963984540054
+# The stored statistic's kind (annotate/statistics.py): a worker computes the tables.
+RANDOM_SLICE = "random_slice"
+# Versions whose random-slice accuracy is computed (each costs a pass over the judgements).
+SLICE_VERSIONS = 10
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,40 @@ def slice_estimates(project: Project, models: list[RewardModel]) -> dict[int, Sl
             random_slice=_summary(*tallies[True]), model_chosen=_summary(*tallies[False])
         )
     return estimates
+
+
+def compute_slice_tables(project: Project, options: dict[str, str]) -> dict[str, Any]:
+    """The latest versions' estimates as JSON, by version id (a worker's job)."""
+    models = list(RewardModel.objects.filter(project=project).order_by("-version")[:SLICE_VERSIONS])
+    return {str(pk): asdict(estimate) for pk, estimate in slice_estimates(project, models).items()}
+
+
+def estimates_from_json(payload: dict[str, Any]) -> dict[int, SliceEstimate]:
+    """The stored tables back as estimates, by version id."""
+    return {
+        int(pk): SliceEstimate(
+            random_slice=SliceSummary(**row["random_slice"]),
+            model_chosen=SliceSummary(**row["model_chosen"]),
+        )
+        for pk, row in payload.items()
+    }
+
+
+def models_state(sender: Any, project: Project, kind: str, **kwargs: Any) -> str:
+    """What the stored statistics read of the model side: the versions, what they were trained
+    on, the served one and when one was last scored (`annotate.statistics.statistics_state`)."""
+    versions = RewardModel.objects.filter(project=project).aggregate(
+        last=Max("pk"),
+        trained_on=Max("last_judgement_id"),
+        served=Max("pk", filter=Q(is_active=True)),
+        reranked=Max("reranked_at"),
+    )
+    if versions["last"] is None:
+        return ""
+    reranked = versions["reranked"].timestamp() if versions["reranked"] else 0
+    return "m{}t{}s{}r{:.0f}".format(
+        versions["last"], versions["trained_on"], versions["served"] or 0, reranked
+    )
 
 
 def _summary(hits: int, n: int) -> SliceSummary:

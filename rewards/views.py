@@ -34,6 +34,7 @@ def models_page(request: HttpRequest, slug: str) -> HttpResponse:
             (r for r in overview.runs[:1] if r.status == TrainingRun.Status.FAILED), None
         ),
         "curve": learning_curve(overview.models),
+        "freshness": overview.slice_freshness,
     }
     return render(request, "rewards/models.html", context)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.api.serializers import LeaderboardQuerySerializer
-from annotate.leaderboard.board import project_leaderboard
 from annotate.permissions import CanViewLeaderboard, ProjectAPIView
+from annotate.statistics import LEADERBOARD, RETRY_AFTER_SECONDS, Served, serve, served_body
 
 
 class RankingSerializer(serializers.Serializer):
@@ -69,7 +69,46 @@ class RewardModelViewSerializer(serializers.Serializer):
     mean_reward_spearman = serializers.FloatField(allow_null=True)
 
 
+class FreshnessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ready", "computing", "unavailable"])
+    computed_at = serializers.DateTimeField(allow_null=True, help_text="when a worker computed it")
+    votes_reflected = serializers.IntegerField(
+        allow_null=True, help_text="valid votes of the project it was computed from"
+    )
+    votes_now = serializers.IntegerField(
+        allow_null=True,
+        help_text="valid votes of the project at the last look (every few seconds); null "
+        "until first counted",
+    )
+    updating = serializers.BooleanField(help_text="a newer computation is queued or running")
+
+
+def status_fields() -> dict[str, serializers.Field]:
+    """The fields every stored statistic's body carries beside its own (fresh instances)."""
+    return {
+        "status": serializers.ChoiceField(
+            choices=["ready", "computing", "unavailable"],
+            help_text="ready: the figures are served (200); computing: a worker is computing the "
+            "first ones, and only status, detail and freshness are sent (202, Retry-After)",
+        ),
+        "detail": serializers.CharField(required=False),
+        "freshness": FreshnessSerializer(),
+    }
+
+
+StatisticStatusSerializer = inline_serializer("StatisticStatus", status_fields())
+
+
+def statistic_response(served: Served) -> Response:
+    """A stored statistic's answer: 200 with its figures, or 202 while first computed."""
+    body, code = served_body(served)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 202 else None
+    return Response(body, status=code, headers=headers)
+
+
 class LeaderboardSerializer(serializers.Serializer):
+    status = status_fields()["status"]
+    freshness = FreshnessSerializer()
     length_control = serializers.BooleanField()
     votes = serializers.IntegerField()
     bootstrap_rounds = serializers.IntegerField()
@@ -80,16 +119,21 @@ class LeaderboardSerializer(serializers.Serializer):
 
 
 class LeaderboardView(ProjectAPIView):
-    """Source models ranked from the project's votes (members; annotators unless hidden)."""
+    """Source models ranked from the project's votes (members; annotators unless hidden).
+
+    Served as a worker last computed it, with its freshness; never computed in the request.
+    """
 
     permission_classes = [IsAuthenticated & CanViewLeaderboard]
-    # Seconds of a web process per call on a large project (annotate/api/throttles.py).
+    # Each new variant or change of votes costs a worker seconds (annotate/api/throttles.py).
     throttle_scope = "expensive"
 
-    @extend_schema(parameters=[LeaderboardQuerySerializer], responses=LeaderboardSerializer)
+    @extend_schema(
+        parameters=[LeaderboardQuerySerializer],
+        responses={200: LeaderboardSerializer, 202: StatisticStatusSerializer},
+    )
     def get(self, request: Request, slug: str) -> Response:
         project = self.get_object()
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        board = project_leaderboard(project, **query.validated_data)
-        return Response(LeaderboardSerializer(board.to_json()).data)
+        return statistic_response(serve(project, LEADERBOARD, query.validated_data))

@@ -8,10 +8,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.leaderboard import StatisticStatusSerializer, statistic_response, status_fields
 from annotate.api.serializers import PauseInputSerializer
 from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import IsProjectAdmin, ProjectAPIView
-from annotate.quality.report import quality_report
+from annotate.statistics import QUALITY, refresh_kind, serve
 
 
 def _rate(name: str) -> serializers.Serializer:
@@ -75,6 +76,7 @@ QUALITY_SCHEMA = inline_serializer(
             many=True,
         ),
         "human_agreement": _rate("HumanAgreement"),
+        **status_fields(),
         "judge_shortcut": inline_serializer(
             "JudgeShortcut",
             {
@@ -92,15 +94,18 @@ QUALITY_SCHEMA = inline_serializer(
 
 
 class QualityView(ProjectAPIView):
-    """Agreement, position bias, adaptive overlap's savings and per-annotator reliability."""
+    """Agreement, position bias, adaptive overlap's savings and per-annotator reliability.
+
+    Served as a worker last computed it, with its freshness; never computed in the request.
+    """
 
     permission_classes = [IsAuthenticated & IsProjectAdmin]
     # Seconds of a web process per call on a large project (annotate/api/throttles.py).
     throttle_scope = "expensive"
 
-    @extend_schema(responses=QUALITY_SCHEMA)
+    @extend_schema(responses={200: QUALITY_SCHEMA, 202: StatisticStatusSerializer})
     def get(self, request: Request, slug: str) -> Response:
-        return Response(quality_report(self.get_object()))
+        return statistic_response(serve(self.get_object(), QUALITY))
 
 
 class AnnotatorPauseView(ProjectAPIView):
@@ -119,4 +124,5 @@ class AnnotatorPauseView(ProjectAPIView):
             changed = reinstate_annotator(project, user_id)
         if not changed:
             return Response({"detail": "No such member."}, status=status.HTTP_404_NOT_FOUND)
+        refresh_kind(project, QUALITY)  # the report shows who is paused
         return Response(status=status.HTTP_204_NO_CONTENT)

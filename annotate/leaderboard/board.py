@@ -25,7 +25,7 @@ from annotate.leaderboard.bradley_terry import (
     tally,
 )
 from annotate.models import Judgement, Pair, Project, Response
-from annotate.signals import RewardModelView, judge_votes, leaderboard_built
+from annotate.signals import RewardModelRow, RewardModelView, judge_votes, leaderboard_built
 
 # A cached board is keyed by the counted judgements' count and latest id, so it goes stale only
 # through edits that change neither; the timeout bounds that.
@@ -104,7 +104,8 @@ class Board:
     models: list[ModelRow] = field(default_factory=list)
     length_coefficient: LengthCoefficient | None = None
     win_rates: WinRates = field(default_factory=WinRates)
-    # Added on every call by a receiver of `leaderboard_built` (rewards), never cached.
+    # Added on every build by a receiver of `leaderboard_built` (rewards), never in the process
+    # cache; the stored board (annotate/statistics.py) is rebuilt when the served model changes.
     reward_model: RewardModelView | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -148,8 +149,10 @@ def project_leaderboard(
 ) -> Board:
     """Ratings, intervals, ranks, counts and win rates; with length control, both rankings.
 
-    The human part (a query over every vote and a bootstrap) is cached until the counted
-    judgements change; the reward model's view (from `leaderboard_built`) is added every call.
+    Seconds of CPU on a large project: a worker builds it (annotate/statistics.py), requests
+    serve what it stored. The human part (a query over every vote and a bootstrap) is cached
+    in the process until the counted judgements change; the reward model's view (from
+    `leaderboard_built`) is added every call.
     """
     judgements = counted_judgements(project)
     state = judgements.aggregate(n=Count("id"), last=Max("id"))
@@ -410,3 +413,42 @@ def win_rate_table(win_rates: WinRates) -> list[WinRateRow]:
         )
         for i, model in enumerate(win_rates.models)
     ]
+
+
+def board_from_json(body: dict[str, Any]) -> Board:
+    """A board back from its JSON (`Board.to_json`), as stored by a worker."""
+
+    def ranking(row: dict[str, Any] | None) -> Ranking | None:
+        if row is None:
+            return None
+        return Ranking(rating=row["rating"], interval=tuple(row["interval"]), rank=row["rank"])
+
+    coefficient = body.get("length_coefficient")
+    reward = body.get("reward_model")
+    return Board(
+        length_control=body["length_control"],
+        votes=body["votes"],
+        bootstrap_rounds=body["bootstrap_rounds"],
+        models=[
+            ModelRow(
+                **{
+                    **row,
+                    "interval": tuple(row["interval"]),
+                    "without_length_control": ranking(row.get("without_length_control")),
+                }
+            )
+            for row in body["models"]
+        ],
+        length_coefficient=None
+        if coefficient is None
+        else LengthCoefficient(
+            elo_per_doubling=coefficient["elo_per_doubling"],
+            interval=tuple(coefficient["interval"]),
+        ),
+        win_rates=WinRates(**body["win_rates"]),
+        reward_model=None
+        if reward is None
+        else RewardModelView(
+            **{**reward, "models": [RewardModelRow(**row) for row in reward["models"]]}
+        ),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.api.serializers import PauseInputSerializer
 from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import access_project
-from annotate.quality.report import QualityReport, quality_report
+from annotate.quality.report import QualityReport
+from annotate.statistics import QUALITY, RETRY_AFTER_SECONDS, refresh_kind, serve
 from annotate.views.parsing import InvalidInput, parse
 
 # The left-rate chart, in pixels: names on the left, then 0%..100% over PLOT_WIDTH.
@@ -26,13 +28,16 @@ PLOT_WIDTH = 400
 @require_GET
 def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    report = quality_report(project)
-    judges = [row for row in report["annotators"] if row["kind"] == "judge"]
+    served = serve(project, QUALITY)
+    report = cast("QualityReport | None", served.payload)
     context = {
         "project": project,
+        "served": served,
+        "freshness": served.freshness,
+        "refresh_seconds": RETRY_AFTER_SECONDS,
         "report": report,
-        "chart": left_rate_chart(report),
-        "judges": judges,
+        "chart": left_rate_chart(report) if report else None,
+        "judges": [row for row in report["annotators"] if row["kind"] == "judge"] if report else [],
     }
     return render(request, "annotate/quality.html", context)
 
@@ -52,6 +57,8 @@ def annotator_pause(request: HttpRequest, slug: str, user_id: int, action: str) 
         changed = reinstate_annotator(project, user_id)
     if not changed:
         messages.error(request, "That annotator is not a member of this project.")
+    else:
+        refresh_kind(project, QUALITY)  # the report shows who is paused
     return redirect("project-quality", slug=slug)
 
 

@@ -162,14 +162,33 @@ class Project(WorkspaceActions):
         """Pending and complete pairs, judgements, per annotator (annotators: their own)."""
         return build(Stats, self._transport.get(f"{self._base}/stats"))
 
-    def quality(self) -> Quality:
-        """Agreement, position bias, votes saved, and each annotator with flags (admins)."""
-        return Quality.from_json(self._transport.get(f"{self._base}/quality"))
+    def quality(self, *, timeout: float = 300.0) -> Quality:
+        """Agreement, position bias, votes saved, and each annotator with flags (admins).
 
-    def leaderboard(self, *, length_control: bool = False) -> Leaderboard:
-        """The source models ranked from the votes (Bradley-Terry, Elo scale)."""
-        data = self._transport.get(f"{self._base}/leaderboard", length_control=length_control)
+        The server's worker computes it; the first time, this waits until it is in.
+        """
+        return Quality.from_json(self._stored(f"{self._base}/quality", timeout=timeout))
+
+    def leaderboard(self, *, length_control: bool = False, timeout: float = 300.0) -> Leaderboard:
+        """The source models ranked from the votes (Bradley-Terry, Elo scale).
+
+        The server's worker computes it; the first time, this waits until it is in.
+        """
+        data = self._stored(
+            f"{self._base}/leaderboard", timeout=timeout, length_control=length_control
+        )
         return Leaderboard.from_json(data)
+
+    def _stored(self, path: str, *, timeout: float, **params: Any) -> Any:
+        """A statistic the server stores: asked again while it answers "computing" (202)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self._transport.get(path, **params)
+            if data.get("status") != "computing":
+                return data
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} still being computed after {timeout:.0f} s")
+            time.sleep(1.0)
 
     # ------------------------------------------------------------ reward models
 

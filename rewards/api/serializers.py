@@ -164,11 +164,24 @@ class RetrainInputSerializer(serializers.Serializer):
         return value
 
 
+class SliceFreshnessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ready", "computing"])
+    computed_at = serializers.DateTimeField(allow_null=True)
+    votes_reflected = serializers.IntegerField(allow_null=True)
+    votes_now = serializers.IntegerField(allow_null=True)
+    updating = serializers.BooleanField()
+
+
 class ModelsOverviewSerializer(serializers.Serializer):
     active = RewardModelSerializer(allow_null=True)
     models = RewardModelSerializer(many=True)
     runs = TrainingRunSerializer(many=True)
     embedding = EmbeddingRunSerializer(allow_null=True)
+    slice_freshness = SliceFreshnessSerializer(
+        allow_null=True,
+        help_text="how fresh the versions' slice_estimate are (a worker computes them); null "
+        "without versions",
+    )
 
 
 class ScoreInputSerializer(serializers.Serializer):

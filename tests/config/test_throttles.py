@@ -50,7 +50,8 @@ def test_the_call_past_the_expensive_rate_is_429_and_others_judge_on(
     greedy, other = client_for(annotator), client_for(second_annotator)
     board = f"/api/projects/{project.slug}/leaderboard"
     # when: one annotator asks a fourth time
-    assert [greedy.get(board).status_code for _ in range(3)] == [200, 200, 200]
+    # (202: the board is being computed by a worker; either way, answered)
+    assert [greedy.get(board).status_code for _ in range(3)] in ([202, 202, 202], [202, 200, 200])
     refused = greedy.get(board)
     # then: refused with when to come back
     assert refused.status_code == 429
@@ -64,7 +65,7 @@ def test_the_call_past_the_expensive_rate_is_429_and_others_judge_on(
         format="json",
     )
     assert judged.status_code in (200, 201), judged.content
-    assert other.get(board).status_code == 200
+    assert other.get(board).status_code in (200, 202)
 
 
 def test_the_quality_report_shares_the_expensive_rate(
@@ -77,7 +78,7 @@ def test_the_quality_report_shares_the_expensive_rate(
     # when
     codes = [api.get(f"/api/projects/{project.slug}/quality").status_code for _ in range(2)]
     # then: the leaderboard is refused too
-    assert codes == [200, 200]
+    assert codes == [202, 202]  # answered: being computed by a worker (none runs here)
     assert api.get(f"/api/projects/{project.slug}/leaderboard").status_code == 429
 
 
@@ -125,7 +126,7 @@ def test_an_unreachable_throttle_cache_lets_the_call_through(
     api = client_for(annotator)
     # when / then: the rate is not enforced, and nothing fails
     board = f"/api/projects/{project.slug}/leaderboard"
-    assert [api.get(board).status_code for _ in range(2)] == [200, 200]
+    assert [api.get(board).status_code for _ in range(2)] == [202, 202]  # answered, not 429
 
 
 def test_rates_come_from_the_environment_and_junk_is_refused(

@@ -28,6 +28,7 @@ from generation.judges_models import JudgeDecision, JudgeVerdict, Outcome
 from generation.judges_urls import api_urlpatterns
 from generation.judges_urls import urlpatterns as page_urlpatterns
 from generation.models import ModelEndpoint
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
 from tests.factories import make_pairs
 
@@ -108,7 +109,7 @@ def judge_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
@@ -269,7 +270,7 @@ def test_judge_votes_appear_on_the_quality_page_and_api_as_a_rater_with_an_inter
     human_votes(project, [annotator, second_annotator, third], picks)
     judged(project, server[0], "longer")
     # when the admin asks for the quality report
-    body = client_for(admin).get(f"/api/projects/{project.slug}/quality").json()
+    body = fetched(client_for(admin), f"/api/projects/{project.slug}/quality").json()
     # then the judge is among the annotators, as a judge, with a bootstrap interval
     judges = [a for a in body["annotators"] if a["kind"] == "judge"]
     assert [j["name"] for j in judges] == ["longer (AI judge)"]
@@ -284,7 +285,7 @@ def test_judge_votes_appear_on_the_quality_page_and_api_as_a_rater_with_an_inter
     # and the page shows it in the judges' table, beside the humans' agreement
     page = client_for(admin)
     page.force_login(admin)
-    html = page.get(f"/projects/{project.slug}/quality").content.decode()
+    html = fetched(page, f"/projects/{project.slug}/quality").content.decode()
     assert 'data-judge="longer (AI judge)"' in html
     assert "75%" in html and 'data-quality="human-agreement"' in html
 
@@ -419,6 +420,7 @@ def test_the_leaderboard_from_humans_and_from_a_judge_side_by_side(
 ) -> None:
     from annotate.importing.pipeline import import_file
     from annotate.leaderboard.board import project_leaderboard
+    from tests.annotate.statistics_support import fetched
     from tests.factories import write_jsonl
 
     # given humans who mostly prefer the first model, and a judge that prefers longer answers
@@ -427,18 +429,21 @@ def test_the_leaderboard_from_humans_and_from_a_judge_side_by_side(
     # then the humans' board is the humans' alone, and the judge's board reverses it
     humans = project_leaderboard(project)
     assert humans.votes == 30 and humans.models[0].model == "model-x"
-    body = (
-        client_for(admin)
-        .get(f"/api/projects/{project.slug}/judges/{ep.judge.pk}/leaderboard")
-        .json()
-    )
+    api = client_for(admin)
+    url = f"/api/projects/{project.slug}/judges/{ep.judge.pk}/leaderboard"
+    # (fitted by a worker, not by the request: the first answer says it is being computed)
+    first = api.get(url)
+    assert first.status_code == 202 and first.json()["status"] == "computing"
+    body = fetched(api, url).json()
+    assert body["status"] == "ready" and body["freshness"]["votes_reflected"] == 30
     assert body["humans"]["votes"] == 30 and body["judge"]["votes"] == 30
     assert body["judge"]["models"][0]["model"] == "model-z"
     assert [m["model"] for m in body["models"]] == ["model-x", "model-y", "model-z"]
     assert body["spearman"] == pytest.approx(-1.0) and body["kendall"] == pytest.approx(-1.0)
     page = client_for(admin)
     page.force_login(admin)
-    html = page.get(f"/projects/{project.slug}/judges/{ep.judge.pk}/leaderboard").content.decode()
+    html = fetched(page, f"/projects/{project.slug}/judges/{ep.judge.pk}/leaderboard")
+    html = html.content.decode()
     assert 'data-board="spearman">-1.000' in html
     assert 'data-model="model-z"' in html
     # and a project that counts judges has their votes on its board

@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotate.models import Assignment, Judgement, Pair, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.random_slice import wilson_interval
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
 from tests.factories import make_pairs
 
@@ -106,7 +107,7 @@ def test_the_models_page_and_api_show_accuracy_on_the_random_slice(
     for i, pair in enumerate(pairs[8:]):
         _judge(pair, annotator, choice="b" if i < 1 else "a", in_slice=False, n=100 + i)
     # when
-    body = client_for(admin).get(f"/api/projects/{project.slug}/models").json()
+    body = fetched(client_for(admin), f"/api/projects/{project.slug}/models").json()
     # then
     estimate = body["models"][0]["slice_estimate"]
     assert estimate["random_slice"]["n"] == 8 and estimate["random_slice"]["accuracy"] == 0.75
@@ -114,13 +115,13 @@ def test_the_models_page_and_api_show_accuracy_on_the_random_slice(
     assert estimate["model_chosen"]["n"] == 4 and estimate["model_chosen"]["accuracy"] == 0.25
     page = client_for(admin)
     page.force_login(admin)
-    html = page.get(f"/projects/{project.slug}/models").content.decode()
+    html = fetched(page, f"/projects/{project.slug}/models").content.decode()
     assert "Does the loop pay here?" in html and "10% of leases are served in random order" in html
     # and judgements a later version trained on do not count for it
     RewardModel.objects.filter(pk=model.pk).update(
         last_judgement_id=Judgement.objects.order_by("pk")[5].pk
     )
-    later = client_for(admin).get(f"/api/projects/{project.slug}/models").json()
+    later = fetched(client_for(admin), f"/api/projects/{project.slug}/models").json()
     assert later["models"][0]["slice_estimate"]["random_slice"]["n"] == 2
 
 

@@ -40,6 +40,7 @@ from annotate.projects.lifecycle import archive_project, create_project
 from annotate.review.actions import invalidate_judgement, set_gold_label
 from annotate.views.forms import PROJECT_HELP
 from rewards.models import RewardModel, TrainingRun
+from tests.annotate.statistics_support import store_statistics
 from tests.factories import make_pairs, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,11 @@ def _ids(rows: Any) -> list[int]:
 
 def _api_ids(body: Any) -> list[int]:
     return [row["id"] for row in body["results"]]
+
+
+def _stored_statistics(world: World) -> None:
+    """The statistics a worker computes (leaderboard, quality, random slice), stored."""
+    store_statistics(world.project)
 
 
 def _archived(world: World) -> None:
@@ -418,6 +424,7 @@ ACTIONS = [
         ("GET", f"{P}/leaderboard"),
         ("GET", f"{A}/leaderboard"),
         level="member",
+        setup=_stored_statistics,
         page_view=lambda r: [m.model for m in r.context["board"].models],
         api_view=lambda b: [m["model"] for m in b["models"]],
     ),
@@ -426,6 +433,7 @@ ACTIONS = [
         ("GET", f"{P}/leaderboard.csv?length_control=1"),
         ("GET", f"{A}/leaderboard?length_control=1"),
         level="member",
+        setup=_stored_statistics,
         page_view=lambda r: [line.split(",")[1] for line in r.content.decode().splitlines()[1:]],
         api_view=lambda b: [m["model"] for m in b["models"]],
     ),
@@ -433,6 +441,7 @@ ACTIONS = [
         "project-quality",
         ("GET", f"{P}/quality"),
         ("GET", f"{A}/quality"),
+        setup=_stored_statistics,
         page_view=lambda r: [a["name"] for a in r.context["report"]["annotators"]],
         api_view=lambda b: [a["name"] for a in b["annotators"]],
     ),
@@ -462,6 +471,7 @@ ACTIONS = [
         "models",
         ("GET", f"{P}/models"),
         ("GET", f"{A}/models"),
+        setup=_stored_statistics,
         page_view=lambda r: [m.version for m in r.context["models"]],
         api_view=lambda b: [m["version"] for m in b["models"]],
     ),

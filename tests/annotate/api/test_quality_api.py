@@ -13,6 +13,7 @@ from annotate.importing.pipeline import import_file
 from annotate.management.commands.load_demo import DEMO_DIR, demo_vote_rows, distinct_records
 from annotate.models import Project
 from annotate.quality.measures import krippendorff_alpha
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for, streamed
 from tests.factories import write_jsonl
 
@@ -40,7 +41,7 @@ def _independent_alpha() -> float:
 
 def test_it_reports_alpha_savings_and_annotators_to_admins(admin: Any, voted: Project) -> None:
     # when
-    response = client_for(admin).get(f"/api/projects/{voted.slug}/quality")
+    response = fetched(client_for(admin), f"/api/projects/{voted.slug}/quality")
     # then
     assert response.status_code == 200
     body = response.json()
@@ -58,7 +59,7 @@ def test_it_hides_the_report_from_everyone_else(
     request: Any, voted: Project, who: str, status: int
 ) -> None:
     user = request.getfixturevalue(who)
-    assert client_for(user).get(f"/api/projects/{voted.slug}/quality").status_code == status
+    assert fetched(client_for(user), f"/api/projects/{voted.slug}/quality").status_code == status
 
 
 def test_the_schema_documents_the_report(admin: Any) -> None:
@@ -80,7 +81,7 @@ def test_the_page_shows_the_figures_and_the_left_rate_chart(
     client = client_for(admin)
     client.force_login(admin)
     # when
-    page = client.get(f"/projects/{voted.slug}/quality")
+    page = fetched(client, f"/projects/{voted.slug}/quality")
     detail = client.get(f"/projects/{voted.slug}/")
     # then
     assert page.status_code == 200
@@ -138,7 +139,7 @@ def test_the_demo_project_has_quality_figures(django_user_model: Any) -> None:
     call_command("load_demo")
     # then
     demo_admin = django_user_model.objects.get(username="admin")
-    body = client_for(demo_admin).get("/api/projects/demo/quality").json()
+    body = fetched(client_for(demo_admin), "/api/projects/demo/quality").json()
     assert body["alpha"] == pytest.approx(_independent_alpha())
     assert len(body["annotators"]) == 3
     assert Project.objects.get(slug="demo").pairs.exclude(gold_label="").count() > 10
@@ -180,7 +181,7 @@ def test_the_page_pauses_and_reinstates_and_is_for_admins_only(
     assert paused_reason(annotator, voted) == ""
     other = client_for(annotator)
     other.force_login(annotator)
-    assert other.get(f"/projects/{voted.slug}/quality").status_code == 403
+    assert fetched(other, f"/projects/{voted.slug}/quality").status_code == 403
     assert other.post(f"{base}/pause").status_code == 403
 
 
