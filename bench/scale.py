@@ -9,6 +9,12 @@ times `next` + `judgement` through the API in process (one annotator, every pair
 exports every format as JSONL and Parquet, gives every response a fake ensemble score and
 re-ranks all pending pairs, and reports the database size. Import and each export run in their
 own process, so their peak RSS is their own. The project is deleted afterwards unless --keep.
+
+It also counts the SQL statements of one `judgement?next=1`, and imports --votes votes (four
+raters a pair, ten models) into a second project to time GET leaderboard and GET quality as an
+admin, with the HTTP status and what the answer says of its cache. On PostgreSQL on the same
+machine the import and the re-rank also report the database backend's CPU seconds. --skip
+leaves steps out: judging, export, rerank, statistics.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import argparse
 import json
 import os
 import platform
+import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +39,7 @@ from bench.import_export import generate, peak_rss_mb  # noqa: E402
 
 EXPORTS = [(fmt, ft) for fmt in ("trl", "hh", "judgements") for ft in ("jsonl", "parquet")]
 JUDGE_ROUNDS = 200
+STEPS = ("judging", "export", "rerank", "statistics")
 MEMBERS = 4
 
 
@@ -42,16 +51,84 @@ def percentile(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- child processes
 
 
-def import_child(slug: str, path: str) -> dict[str, Any]:
+def import_child(slug: str, path: str, statements: str = "") -> dict[str, Any]:
     setup()
+    from django.db import connection
+
     from annotate.importing.pipeline import import_file
     from annotate.models import Project
 
     project = Project.objects.get(slug=slug)
-    start = time.perf_counter()
-    summary = import_file(project, path)
+    timer = StatementTimer()
+    database_cpu = database_cpu_seconds()
+    cpu, start = time.process_time(), time.perf_counter()
+    if statements:
+        with connection.execute_wrapper(timer):
+            summary = import_file(project, path)
+    else:
+        summary = import_file(project, path)
     seconds = time.perf_counter() - start
-    return {"pairs": summary.pairs_created, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "statements": timer.table(),
+        "pairs": summary.pairs_created,
+        "judgements": summary.judgements_created,
+        "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu,
+        "database_cpu_seconds": _minus(database_cpu_seconds(), database_cpu),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+class StatementTimer:
+    """Wall seconds (and the database backend's CPU seconds, where readable) per SQL statement
+    run through Django, summed by the statement's first words. COPY goes around Django: the
+    staging shows as the time no statement accounts for."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        cpu, started = database_cpu_seconds(quiet=True), time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:90]
+            total = self.totals.setdefault(key, [0, 0.0, 0.0])
+            total[0] += 1
+            total[1] += time.perf_counter() - started
+            total[2] += _minus(database_cpu_seconds(quiet=True), cpu) or 0.0
+
+    def table(self) -> list[dict[str, Any]]:
+        rows = sorted(self.totals.items(), key=lambda item: -item[1][1])
+        return [
+            {"sql": sql, "count": int(n), "seconds": wall, "database_cpu_seconds": db}
+            for sql, (n, wall, db) in rows
+        ]
+
+
+_BACKEND_PID: list[int] = []
+
+
+def database_cpu_seconds(*, quiet: bool = False) -> float | None:
+    """CPU time of this connection's PostgreSQL backend so far, when it runs on this machine
+    (a figure that other work on a shared box inflates far less than wall time); else None."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    if not quiet or not _BACKEND_PID:  # quiet: inside a statement timer, no query of its own
+        connection.ensure_connection()
+        _BACKEND_PID[:] = [connection.connection.info.backend_pid]
+    pid = _BACKEND_PID[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None  # the database runs elsewhere
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
 
 
 def export_child(slug: str, fmt: str, file_type: str) -> dict[str, Any]:
@@ -147,12 +224,116 @@ def measure_judging(slug: str, rounds: int) -> dict[str, float]:
         assignment = following["assignment"]
     if one_trip:
         result["app_cpu_ms_one_request"] = (time.process_time() - cpu) * 1000 / len(one_trip)
+        result["sql_statements_per_judgement"] = count_statements(
+            lambda: judge(assignment, "?next=1")
+        )
     times["judgement_next"] = one_trip
     for name, values in times.items():
         if values:
             result[f"{name}_p50_ms"] = percentile(values, 0.5)
             result[f"{name}_p95_ms"] = percentile(values, 0.95)
     return result
+
+
+def count_statements(call: Any) -> int:
+    """SQL statements one call runs (after the timed loop: capturing slows every statement)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response, _ = call()
+    assert response.status_code == 201, response.content
+    return len(queries.captured_queries)
+
+
+# ---------------------------------------------------------------- statistics at V votes
+
+STATS_MODELS = 10
+STATS_RATERS = 20
+VOTES_PER_PAIR = 4
+STATS_GETS = 3  # timed GETs after the first (which may start the work)
+
+
+def generate_votes(path: Path, votes: int) -> None:
+    """`votes` rows of the judgements format: VOTES_PER_PAIR raters on each pair, models of
+    spread-out strengths, so the leaderboard and agreement have something to measure."""
+    rng = random.Random(7)
+    with path.open("w") as handle:
+        for i in range(votes // VOTES_PER_PAIR):
+            a, b = rng.sample(range(STATS_MODELS), 2)
+            p_a = 1 / (1 + 10 ** ((b - a) / 4))
+            pair = {
+                "prompt": f"Statistics prompt {i // 3}: compare the answers.",
+                "response_a": f"Answer {i} by model {a}. " + "lorem ipsum " * 6,
+                "response_b": f"Answer {i} by model {b}. " + "dolor sit amet " * 5,
+                "model_a": f"model-{a}",
+                "model_b": f"model-{b}",
+            }
+            for rater in rng.sample(range(STATS_RATERS), VOTES_PER_PAIR):
+                draw = rng.random()
+                choice = "tie" if draw > 0.92 else ("a" if draw < p_a * 0.92 else "b")
+                row = {**pair, "annotator": f"rater-{rater}", "choice": choice}
+                handle.write(json.dumps(row) + "\n")
+
+
+def measure_statistics(slug: str) -> dict[str, Any]:
+    """Wall ms of GET leaderboard and GET quality as an admin: the first call, then the median
+    of STATS_GETS more; the HTTP status and what the body says of a cache or freshness."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from annotate.models import Project, Role
+    from annotate.projects.members import set_member
+
+    project = Project.objects.get(slug=slug)
+    user, _ = get_user_model().objects.get_or_create(username="scale-admin")
+    set_member(project, username=user.username, role=Role.ADMIN)
+    token = Token.objects.get_or_create(user=user)[0].key
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}", SERVER_NAME="127.0.0.1")
+    result: dict[str, Any] = {}
+    for name in ("leaderboard", "quality"):
+        calls = []
+        for _ in range(1 + STATS_GETS):
+            started = time.perf_counter()
+            response = client.get(f"/api/projects/{slug}/{name}")
+            calls.append(((time.perf_counter() - started) * 1000, response))
+        last = calls[-1][1]
+        result[f"{name}_first_ms"] = calls[0][0]
+        result[f"{name}_ms_100k_votes"] = statistics.median(ms for ms, _ in calls[1:])
+        result[f"{name}_status"] = [r.status_code for _, r in calls]
+        result[f"{name}_cache"] = _freshness(last)
+    return result
+
+
+def _freshness(response: Any) -> dict[str, Any]:
+    """The body's top-level fields that speak of a cache, freshness or work in progress."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    words = ("cache", "fresh", "comput", "stale", "as_of", "updated", "ready", "reflect", "request")
+    return {
+        key: value
+        for key, value in body.items()
+        if (key in ("votes", "status", "state") or any(word in key.lower() for word in words))
+        and not isinstance(value, list)
+    }
+
+
+def import_votes(votes: int) -> tuple[str, dict[str, Any]]:
+    """A fresh project holding `votes` imported votes (imported in a child process)."""
+    from annotate.projects.lifecycle import create_project
+
+    slug = f"scale-votes-{int(time.time())}"
+    create_project(slug=slug, judgements_per_pair=VOTES_PER_PAIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "votes.jsonl"
+        generate_votes(path, votes)
+        imported = run_child("import", slug, str(path))
+    return slug, imported
 
 
 def score_all_responses(project_id: int) -> Any:
@@ -179,15 +360,21 @@ def score_all_responses(project_id: int) -> Any:
     return model
 
 
-def measure_rerank(project_id: int) -> float:
+def measure_rerank(project_id: int) -> dict[str, Any]:
     import rewards.ml.score  # noqa: F401  a worker has torch loaded already: not timed
     from rewards.worker import services
 
     # Every response is scored already: re-ranking loads no checkpoint and runs no forward pass.
     services.load_scorer = lambda model: None
-    start = time.perf_counter()
+    database_cpu = database_cpu_seconds()
+    cpu, start = time.process_time(), time.perf_counter()
     services.rerank_project(project_id)
-    return time.perf_counter() - start
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        "database_cpu_seconds": _minus(database_cpu_seconds(), database_cpu),
+        "peak_rss_mb": peak_rss_mb(),  # of this process: torch and the judging loop included
+    }
 
 
 def database_size_mb() -> float:
@@ -209,6 +396,8 @@ def delete_project(project_id: int) -> None:
     statements = [
         f"DELETE FROM rewards_responsescore WHERE response_id IN "
         f"(SELECT id FROM annotate_response WHERE prompt_id IN ({prompts}))",
+        f"DELETE FROM annotate_responsesource WHERE response_id IN "
+        f"(SELECT id FROM annotate_response WHERE prompt_id IN ({prompts}))",
         f"DELETE FROM annotate_judgement WHERE pair_id IN ({pairs})",
         f"DELETE FROM annotate_assignment WHERE pair_id IN ({pairs})",
         "DELETE FROM annotate_pair WHERE project_id = %s",
@@ -228,11 +417,12 @@ def print_table(r: dict[str, Any]) -> None:
         f"# scale: {r['pairs']} pairs, {r['database']}, {r['machine']}, {r['date']}\n\n"
         "| step | figure |\n|---|---|\n"
         f"| import | {r['import_pairs_per_s']:,.0f} pairs/s ({r['import_seconds']:.1f} s), "
-        f"peak RSS {r['import_peak_rss_mb']:.0f} MB |"
+        f"peak RSS {r['import_peak_rss_mb']:.0f} MB; CPU {r['import_cpu_seconds']:.1f} s app,"
+        f" {r['import_database_cpu_seconds'] or 0:.1f} s database |"
     )
-    j = r["judging"]
+    j = r.get("judging", {})
     for name in ("next", "judgement", "round_trip", "judgement_next"):
-        if f"{name}_p50_ms" in j:
+        if f"{name}_p50_ms" in j:  # (j is empty when judging was skipped)
             print(
                 f"| {name.replace('_', ' ')} | p50 {j[f'{name}_p50_ms']:.1f} ms, "
                 f"p95 {j[f'{name}_p95_ms']:.1f} ms |"
@@ -243,10 +433,33 @@ def print_table(r: dict[str, Any]) -> None:
                 f"| app CPU per judgement, {name.replace('_', ' ')} | "
                 f"{j[f'app_cpu_ms_{name}']:.1f} ms |"
             )
-    for key, rate in r["export_rows_per_s"].items():
+    if "sql_statements_per_judgement" in j:
+        print(f"| SQL statements per judgement?next=1 | {j['sql_statements_per_judgement']} |")
+    for key, rate in r.get("export_rows_per_s", {}).items():
         print(f"| export {key} | {rate:,.0f} rows/s, peak RSS {r['export_rss_mb'][key]:.0f} MB |")
-    print(f"| re-rank {r['rerank_pairs']} pending pairs | {r['rerank_seconds']:.1f} s |")
+    if "rerank_seconds" in r:
+        print(
+            f"| re-rank {r['rerank_pairs']} pending pairs | {r['rerank_seconds']:.1f} s;"
+            f" CPU {r['rerank_cpu_seconds']:.1f} s app,"
+            f" {r['rerank_database_cpu_seconds'] or 0:.1f} s database |"
+        )
+    if "judgements_per_s" in r.get("statistics", {}):
+        st = r["statistics"]
+        print(f"| import {st['votes']} votes | {st['judgements_per_s']:,.0f} votes/s |")
+        for name in ("leaderboard", "quality"):
+            print(
+                f"| GET {name} at {st['votes']} votes | first {st[f'{name}_first_ms']:.0f} ms, "
+                f"then {r[f'{name}_ms_100k_votes']:.0f} ms (HTTP {st[f'{name}_status']}, "
+                f"{st[f'{name}_cache'] or 'no cache fields'}) |"
+            )
     print(f"| database size | {r['database_size_mb']:,.0f} MB |")
+    if r.get("import_statements"):
+        print("\n| import statement | runs | seconds | database CPU s |\n|---|---|---|---|")
+        for row in r["import_statements"][:15]:
+            print(
+                f"| `{row['sql'][:70]}` | {row['count']} | {row['seconds']:.2f} |"
+                f" {row['database_cpu_seconds']:.2f} |"
+            )
 
 
 def main() -> None:
@@ -254,6 +467,25 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark project")
+    parser.add_argument(
+        "--votes",
+        type=int,
+        default=100_000,
+        help="votes imported into a second project for the leaderboard and quality GETs"
+        " (default 100000; 0 skips them)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=STEPS,
+        help="steps to leave out (the import of the pairs always runs)",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="time each SQL statement of the import (adds a little overhead per statement)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -265,7 +497,6 @@ def main() -> None:
     setup()
     from django.db import connection
 
-    from annotate.models import Pair, PairStatus
     from annotate.projects.lifecycle import create_project
 
     version = connection.get_database_version()  # (major, minor) or SQLite's (3, x, y)
@@ -282,31 +513,71 @@ def main() -> None:
     }
     slug = f"scale-{int(time.time())}"
     project = create_project(slug=slug, judgements_per_pair=2, acquisition="uncertainty")
+    projects = [project.pk]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "pairs.jsonl"
-            generate(path, args.pairs)
-            imported = run_child("import", slug, str(path))
-        result["import_seconds"] = imported["seconds"]
-        result["import_pairs_per_s"] = imported["pairs"] / imported["seconds"]
-        result["import_peak_rss_mb"] = imported["peak_rss_mb"]
-        result["judging"] = measure_judging(slug, JUDGE_ROUNDS)
-        exports = {f"{fmt} {ft}": run_child("export", slug, fmt, ft) for fmt, ft in EXPORTS}
-        result["export_rows_per_s"] = {k: e["rows"] / e["seconds"] for k, e in exports.items()}
-        result["export_rss_mb"] = {k: e["peak_rss_mb"] for k, e in exports.items()}
-        result["export_peak_rss_mb"] = max(result["export_rss_mb"].values())
-        score_all_responses(project.pk)
-        result["rerank_pairs"] = Pair.objects.filter(
-            project=project, status=PairStatus.PENDING
-        ).count()
-        result["rerank_seconds"] = measure_rerank(project.pk)
-        result["database_size_mb"] = database_size_mb()
+        run_steps(args, slug, project.pk, result, projects)
         print_table(result)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
     finally:
         if not args.keep:
-            delete_project(project.pk)
+            for project_id in projects:
+                delete_project(project_id)
+
+
+def run_steps(
+    args: argparse.Namespace,
+    slug: str,
+    project_id: int,
+    result: dict[str, Any],
+    projects: list[int],
+) -> None:
+    from annotate.models import Pair, PairStatus, Project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pairs.jsonl"
+        generate(path, args.pairs)
+        imported = run_child(
+            "import", slug, str(path), *(["statements"] if args.statements else [])
+        )
+    result["import_seconds"] = imported["seconds"]
+    result["import_pairs_per_s"] = imported["pairs"] / imported["seconds"]
+    result["import_cpu_seconds"] = imported["cpu_seconds"]
+    result["import_database_cpu_seconds"] = imported["database_cpu_seconds"]
+    result["import_peak_rss_mb"] = imported["peak_rss_mb"]
+    if imported["statements"]:
+        result["import_statements"] = imported["statements"]
+    if "judging" not in args.skip:
+        result["judging"] = measure_judging(slug, JUDGE_ROUNDS)
+        if "sql_statements_per_judgement" in result["judging"]:
+            result["sql_statements_per_judgement"] = result["judging"][
+                "sql_statements_per_judgement"
+            ]
+    if "export" not in args.skip:
+        exports = {f"{fmt} {ft}": run_child("export", slug, fmt, ft) for fmt, ft in EXPORTS}
+        result["export_rows_per_s"] = {k: e["rows"] / e["seconds"] for k, e in exports.items()}
+        result["export_rss_mb"] = {k: e["peak_rss_mb"] for k, e in exports.items()}
+        result["export_peak_rss_mb"] = max(result["export_rss_mb"].values())
+    if "rerank" not in args.skip:
+        score_all_responses(project_id)
+        pending = Pair.objects.filter(project_id=project_id, status=PairStatus.PENDING)
+        result["rerank_pairs"] = pending.count()
+        rerank = measure_rerank(project_id)
+        result["rerank_seconds"] = rerank["seconds"]
+        result["rerank_cpu_seconds"] = rerank["cpu_seconds"]
+        result["rerank_database_cpu_seconds"] = rerank["database_cpu_seconds"]
+    if "statistics" not in args.skip and args.votes:
+        votes_slug, imported = import_votes(args.votes)
+        projects.append(Project.objects.get(slug=votes_slug).pk)
+        stats = {
+            "votes": imported["judgements"],
+            "judgements_per_s": imported["judgements"] / imported["seconds"],
+            **measure_statistics(votes_slug),
+        }
+        result["statistics"] = stats
+        for name in ("leaderboard", "quality"):
+            result[f"{name}_ms_100k_votes"] = stats[f"{name}_ms_100k_votes"]
+    result["database_size_mb"] = database_size_mb()
 
 
 if __name__ == "__main__":

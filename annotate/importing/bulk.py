@@ -6,7 +6,9 @@ file is read, so a file with invalid lines leaves the project untouched. `write`
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per table (prompts, responses, pairs,
 judgements) in the caller's transaction: a re-import, or a concurrent import of the same file,
 adds nothing twice. Rows are inserted in file order, so ids follow the file as before. The SQL
-is the same on both backends.
+is the same on both backends. Once the responses are written, the staged texts' ids are looked
+up once (`import_rid`), and the sources and pairs join that small table instead of the project's
+prompts and responses again.
 """
 
 from __future__ import annotations
@@ -42,8 +44,22 @@ COLUMNS = (
     "meta",
 )
 _TYPES = {"seq": "bigint", "turn_count": "integer", "tiebreak": "bigint"}
+# PostgreSQL settings for the duration of `write` (the caller's transaction).
+_WRITE_SETTINGS = (
+    # The statistics of annotate_* know nothing of the rows this transaction just added, so the
+    # planner takes a large import's new prompts for one row and nests loops over them (a second
+    # 100k-pair import into a database ran for over ten minutes). These set operations want
+    # hash joins anyway.
+    ("enable_nestloop", "off"),
+    # Each statement sorts or hashes every staged row: in memory, not in batches on disk (a
+    # 100k-pair import spilled 60 MB per sort at the default 4 MB).
+    ("work_mem", "256MB"),
+    # Compiling the plans cost 0.2-0.4 s a statement and saved nothing: the time is in writing.
+    ("jit", "off"),
+)
 _TEMP_TABLES = (
     "import_stage",
+    "import_rid",
     "import_vote",
     "import_first",
     "import_response",
@@ -139,11 +155,8 @@ class BulkImport:
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         postgres = connection.vendor == "postgresql"
         if postgres:
-            # The statistics of annotate_* know nothing of the rows this transaction just added,
-            # so the planner takes a large import's new prompts for one row and nests loops over
-            # them (a second 100k-pair import into a database ran for over ten minutes). These
-            # set operations want hash joins anyway.
-            _execute("SET LOCAL enable_nestloop = off")
+            for name, value in _WRITE_SETTINGS:
+                _execute("SELECT set_config(%s, %s, true)", [name, value])
         try:
             for done, step in enumerate(steps, start=1):
                 counts.update(step(now))
@@ -151,7 +164,8 @@ class BulkImport:
                     progress(done / len(steps))
         finally:
             if postgres:
-                _execute("SET LOCAL enable_nestloop = on")
+                for name, _ in _WRITE_SETTINGS:
+                    _execute(f"RESET {name}")
         return counts
 
     def _prepare(self, now: Any) -> dict[str, int]:
@@ -168,7 +182,12 @@ class BulkImport:
         )
         if connection.vendor == "postgresql":
             # Temporary tables get no statistics from autovacuum; the joins below need them.
-            _execute("ANALYZE import_stage, import_first, import_response")
+            # Only the columns that joins and groups use: the texts would cost most of it.
+            _execute(
+                "ANALYZE import_stage (seq, prompt_hash, a_hash, b_hash, pair_key, label),"
+                " import_first (seq, prompt_hash, a_hash, b_hash, pair_key),"
+                " import_response (prompt_hash, hash, model, ord)"
+            )
         return {}
 
     def _prompts(self, now: Any) -> dict[str, int]:
@@ -193,21 +212,29 @@ class BulkImport:
             " ORDER BY r.ord ON CONFLICT DO NOTHING",
             [now, self.project.pk],
         )
-        total = _scalar(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT prompt_hash, hash FROM import_response) d"
+        # Every staged response now has a row: its id once, for the sources and the pairs.
+        _execute(
+            "CREATE TEMPORARY TABLE import_rid AS SELECT DISTINCT r.id AS response_id,"
+            " r.prompt_id, i.prompt_hash, i.hash FROM import_response i"
+            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = i.prompt_hash"
+            " JOIN annotate_response r ON r.prompt_id = p.id AND r.content_hash = i.hash",
+            [self.project.pk],
         )
+        if connection.vendor == "postgresql":
+            _execute("ANALYZE import_rid")
+        else:  # SQLite joins by index lookups; PostgreSQL hashes
+            _execute("CREATE INDEX import_rid_key ON import_rid (prompt_hash, hash)")
+        total = _scalar("SELECT COUNT(*) FROM import_rid")
         return {"responses_created": created, "responses_existing": total - created}
 
     def _sources(self, now: Any) -> dict[str, int]:
         """Record every model that wrote each response (one text may come from several)."""
         _execute(
-            "CREATE TEMPORARY TABLE import_source AS SELECT DISTINCT r.id AS response_id,"
+            "CREATE TEMPORARY TABLE import_source AS SELECT DISTINCT r.response_id,"
             " i.model AS model_name FROM import_response i"
-            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = i.prompt_hash"
-            " JOIN annotate_response r ON r.prompt_id = p.id AND r.content_hash = i.hash"
+            " JOIN import_rid r ON r.prompt_hash = i.prompt_hash AND r.hash = i.hash"
             " WHERE i.model <> '' AND NOT EXISTS (SELECT 1 FROM annotate_responsesource o"
-            " WHERE o.response_id = r.id AND o.model_name = i.model)",
-            [self.project.pk],
+            " WHERE o.response_id = r.response_id AND o.model_name = i.model)"
         )
         created = _execute(
             "INSERT INTO annotate_responsesource (response_id, model_name)"
@@ -231,12 +258,11 @@ class BulkImport:
             "INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,"
             " content_key, status, priority, tiebreak, judgement_count, extra_judgements,"
             " gold_label, external_id, meta, created_at)"
-            f" SELECT %s, p.id, ra.id, rb.id, f.pair_key,"
+            f" SELECT %s, ra.prompt_id, ra.response_id, rb.response_id, f.pair_key,"
             f" CASE WHEN {n} >= %s THEN %s ELSE %s END, 0.0, f.tiebreak, {n}, 0, {gold},"
             f" f.external_id, {_json('f.meta')}, %s FROM import_first f"
-            " JOIN annotate_prompt p ON p.project_id = %s AND p.content_hash = f.prompt_hash"
-            " JOIN annotate_response ra ON ra.prompt_id = p.id AND ra.content_hash = f.a_hash"
-            " JOIN annotate_response rb ON rb.prompt_id = p.id AND rb.content_hash = f.b_hash"
+            " JOIN import_rid ra ON ra.prompt_hash = f.prompt_hash AND ra.hash = f.a_hash"
+            " JOIN import_rid rb ON rb.prompt_hash = f.prompt_hash AND rb.hash = f.b_hash"
             f" {votes}"
             " WHERE true ORDER BY f.seq ON CONFLICT DO NOTHING",
             [
@@ -245,7 +271,6 @@ class BulkImport:
                 PairStatus.COMPLETE,
                 PairStatus.PENDING,
                 now,
-                self.project.pk,
             ],
         )
         total = _scalar("SELECT COUNT(*) FROM import_first")
@@ -295,6 +320,9 @@ class BulkImport:
             " AND COALESCE(NULLIF(j.model_b, ''), (SELECT model_name FROM annotate_response"
             " WHERE id = (SELECT response_b_id FROM annotate_pair WHERE id = j.pair_id)))"
             " = import_judgement.vote_b)"
+            # A pair this transaction created has no votes but the ones inserted below.
+            " WHERE pair_created_at <> %s",
+            [now],
         )
         # A new vote's id: the pair's k-th imported vote with this label (the first has no
         # suffix, as before). Ids are deterministic, so concurrent imports collide and one wins.
@@ -309,6 +337,12 @@ class BulkImport:
             [f"import:{self.project.pk}:", "import", now, ""],
         )
         # Pairs created above were counted at creation; pairs from before are recounted.
+        if _scalar(f"SELECT COUNT(*) FROM ({_OLD_PAIRS} LIMIT 1) o", [now]):
+            self._recount(now)
+        total = _scalar("SELECT COUNT(*) FROM import_judgement")
+        return {"judgements_created": created, "judgements_existing": total - created}
+
+    def _recount(self, now: Any) -> None:
         count = (
             "(SELECT COUNT(*) FROM annotate_judgement j"
             " WHERE j.pair_id = annotate_pair.id AND j.invalidated_at IS NULL)"
@@ -316,12 +350,9 @@ class BulkImport:
         _execute(
             f"UPDATE annotate_pair SET judgement_count = {count},"
             f" status = CASE WHEN {count} >= %s THEN %s ELSE status END"
-            " WHERE id IN (SELECT pair_id FROM import_judgement WHERE pair_created_at <> %s)"
-            f" AND judgement_count <> {count}",
+            f" WHERE id IN ({_OLD_PAIRS}) AND judgement_count <> {count}",
             [self.project.judgements_per_pair, PairStatus.COMPLETE, now],
         )
-        total = _scalar("SELECT COUNT(*) FROM import_judgement")
-        return {"judgements_created": created, "judgements_existing": total - created}
 
     def _outcomes(self, now: Any) -> dict[str, int]:
         """What became of each staged comparison: a new pair, merged into one, or nothing new."""
@@ -351,6 +382,10 @@ class BulkImport:
         }
 
 
+# The staged votes' pairs that existed before this import.
+_OLD_PAIRS = "SELECT pair_id FROM import_judgement WHERE pair_created_at <> %s"
+
+
 def _canonical(row: str, stored_a_hash: str) -> str:
     """SQL for the row's label in the stored pair's terms: a/b swap when its a is the other."""
     return (
@@ -375,7 +410,7 @@ def _rows(sql: str) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def _scalar(sql: str) -> int:
+def _scalar(sql: str, params: list[Any] | None = None) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
