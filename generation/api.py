@@ -14,6 +14,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.paging import keyset_list, keyset_schema
+from annotate.api.serializers import CursorQuerySerializer
 from annotate.models import Project
 from annotate.permissions import IsProjectAdmin, ProjectAPIView, signed_in_user
 from annotate.projects.lifecycle import ProjectArchived
@@ -34,9 +36,11 @@ from generation.jobs import (
 )
 from generation.models import GenerationJob, ModelEndpoint
 from generation.serializers import (
+    LIST_PREFETCH,
     EndpointInputSerializer,
     EndpointSerializer,
     GenerationInputSerializer,
+    GenerationJobRowSerializer,
     GenerationJobSerializer,
 )
 
@@ -147,12 +151,19 @@ def start_from_input(project: Project, user: Any, data: dict[str, Any]) -> Gener
 
 
 class GenerationListView(_AdminView):
-    """The project's generation jobs, newest first; POST starts one on the workers."""
+    """The project's generation jobs, newest first, 50 a page; POST starts one on the workers."""
 
-    @extend_schema(responses=GenerationJobSerializer(many=True))
+    @extend_schema(
+        parameters=[CursorQuerySerializer],
+        responses=keyset_schema("GenerationJobPage", GenerationJobRowSerializer),
+    )
     def get(self, request: Request, slug: str) -> Response:
-        jobs = GenerationJob.objects.filter(project=self.get_object())[:50]
-        return Response(GenerationJobSerializer(jobs, many=True).data)
+        jobs = GenerationJob.objects.filter(project=self.get_object()).prefetch_related(
+            *LIST_PREFETCH
+        )
+        return keyset_list(
+            request, jobs, lambda rows: GenerationJobRowSerializer(rows, many=True).data
+        )
 
     @extend_schema(
         request=GenerationInputSerializer,

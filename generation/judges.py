@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from annotate.models import Pair, PairStatus, Project
@@ -129,6 +129,20 @@ def update_judge(
         JudgeDecision.objects.filter(judge=judge).delete()
         cleared, _ = JudgeVerdict.objects.filter(judge=judge).delete()
     return cleared
+
+
+def project_judges(project: Project) -> list[Judge]:
+    """The project's judges, each with its `latest` run (or None), in two queries."""
+    newest = JudgeRun.objects.filter(judge=OuterRef("pk")).order_by("-pk")
+    judges = list(
+        Judge.objects.filter(project=project)
+        .select_related("endpoint")
+        .annotate(latest_id=Subquery(newest.values("pk")[:1]))
+    )
+    runs = JudgeRun.objects.in_bulk([j.latest_id for j in judges if j.latest_id is not None])
+    for judge in judges:
+        judge.latest = runs.get(judge.latest_id)  # type: ignore[attr-defined]
+    return list[Judge](judges)  # the rows as plain Judges (django-stubs types the annotation)
 
 
 def pairs_in_scope(judge: Judge, scope: str) -> QuerySet[Pair]:

@@ -54,7 +54,8 @@ class JudgeRun(models.Model):
 
     Status = GenerationStatus
 
-    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: judge_run_by_judge leads with it.
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs", db_index=False)
     scope = models.CharField(max_length=10, choices=JudgeScope.choices, default=JudgeScope.BOTH)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -79,6 +80,8 @@ class JudgeRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # A judge's runs newest first by id, a keyset page at a time (judges_api.py).
+        indexes = [models.Index(fields=["judge", "-id"], name="judge_run_by_judge")]
 
     def __str__(self) -> str:
         return f"judge run {self.pk} ({self.status})"

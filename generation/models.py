@@ -103,7 +103,10 @@ class GenerationJob(models.Model):
 
     Status = GenerationStatus
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="generation_jobs")
+    # No index of its own: generation_job_by_project leads with it.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="generation_jobs", db_index=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -138,6 +141,8 @@ class GenerationJob(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # The jobs list, newest first by id, a keyset page at a time (generation/api.py).
+        indexes = [models.Index(fields=["project", "-id"], name="generation_job_by_project")]
 
     def __str__(self) -> str:
         return f"generation {self.pk} of {self.project_id}"

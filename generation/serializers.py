@@ -188,10 +188,27 @@ class GenerationJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_endpoints(self, obj: GenerationJob) -> list[str]:
-        return [je.endpoint.name for je in obj.job_endpoints.select_related("endpoint")]
+        # A list prefetches them (LIST_PREFETCH); one job reads them with one query.
+        prefetched = "job_endpoints" in getattr(obj, "_prefetched_objects_cache", {})
+        links = (
+            obj.job_endpoints.all() if prefetched else obj.job_endpoints.select_related("endpoint")
+        )
+        return [je.endpoint.name for je in links]
 
     def get_failures(self, obj: GenerationJob) -> list[dict[str, Any]]:
         """The failed samples (first 100): prompt id, endpoint, index, attempts, error."""
         from generation.jobs import failures
 
         return failures(obj) if obj.failed else []
+
+
+# What a list of jobs prefetches, so a page costs the same statements however many it holds.
+LIST_PREFETCH = ("job_endpoints__endpoint",)
+
+
+class GenerationJobRowSerializer(GenerationJobSerializer):
+    """A job in the list: its failed samples are on the job's own URL (one query per job)."""
+
+    class Meta(GenerationJobSerializer.Meta):
+        fields = [f for f in GenerationJobSerializer.Meta.fields if f != "failures"]
+        read_only_fields = fields

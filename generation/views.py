@@ -116,7 +116,8 @@ def _generations_page(
     context = {
         "project": project,
         "endpoints": project_endpoints(project),
-        "jobs": GenerationJob.objects.filter(project=project)[:50],
+        # Newest first by id: the range scan of index generation_job_by_project.
+        "jobs": GenerationJob.objects.filter(project=project).order_by("-pk")[:50],
         "pairings": Pairing.choices,
         "form": form or {"values": {"samples": 2}, "errors": {}},
     }

@@ -9,11 +9,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.paging import keyset_list, keyset_schema
 from annotate.models import Project
 from annotate.permissions import IsProjectAdmin, ProjectAPIView, signed_in_user
 from webhooks.models import Subscription
 from webhooks.serializers import (
     CreatedSubscriptionSerializer,
+    CursorQuerySerializer,
     DeliveryQuerySerializer,
     DeliverySerializer,
     SubscriptionInputSerializer,
@@ -24,7 +26,7 @@ from webhooks.subscriptions import (
     create_subscription,
     delete_subscription,
     project_subscriptions,
-    recent_deliveries,
+    subscription_deliveries,
     update_subscription,
 )
 
@@ -48,10 +50,13 @@ class _AdminView(ProjectAPIView):
 class WebhookListView(_AdminView):
     """The project's webhook subscriptions; POST adds one (its secret is shown only then)."""
 
-    @extend_schema(responses=SubscriptionSerializer(many=True))
+    @extend_schema(
+        parameters=[CursorQuerySerializer],
+        responses=keyset_schema("SubscriptionPage", SubscriptionSerializer),
+    )
     def get(self, request: Request, slug: str) -> Response:
         rows = project_subscriptions(self.get_object())
-        return Response(SubscriptionSerializer(rows, many=True).data)
+        return keyset_list(request, rows, lambda page: SubscriptionSerializer(page, many=True).data)
 
     @extend_schema(
         request=SubscriptionInputSerializer,
@@ -86,12 +91,20 @@ class WebhookDetailView(_AdminView):
 
 
 class DeliveryListView(_AdminView):
-    """A subscription's latest deliveries, newest first, each with its attempts."""
+    """A subscription's deliveries, newest first, `limit` a page, each with its attempts."""
 
-    @extend_schema(parameters=[DeliveryQuerySerializer], responses=DeliverySerializer(many=True))
+    @extend_schema(
+        parameters=[DeliveryQuerySerializer],
+        responses=keyset_schema("DeliveryPage", DeliverySerializer),
+    )
     def get(self, request: Request, slug: str, pk: int) -> Response:
         subscription = self.subscription(self.get_object(), pk)
         query = DeliveryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = recent_deliveries(subscription, **query.validated_data)
-        return Response(DeliverySerializer(rows, many=True).data)
+        rows = subscription_deliveries(subscription, status=query.validated_data.get("status"))
+        return keyset_list(
+            request,
+            rows,
+            lambda page: DeliverySerializer(page, many=True).data,
+            size=query.validated_data["limit"],
+        )

@@ -9,6 +9,8 @@ beat (`resend_due_deliveries`) sends every due delivery again, so a lost message
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import random
 import time
@@ -19,8 +21,11 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from annotate.models import Project
@@ -45,8 +50,52 @@ def on_project_event(
     record_event(project, event, data)
 
 
+# How long "this project has no subscription" is believed without a look at the table. Saving
+# or deleting a subscription forgets it at once (below); the cache is shared by the processes
+# when there is a Redis, and this bounds how late the others learn it when there is none.
+NO_SUBSCRIPTIONS_SECONDS = 10
+
+
+def has_subscriptions(project_id: int) -> bool:
+    """Whether the project has any subscription (active or not), mostly without a query: most
+    projects have none, and every judgement sends an event or two."""
+    key = _subscribed_key(project_id)
+    try:
+        known = caches["shared"].get(key)
+    except Exception:  # an unreachable shared cache must not lose an event: ask the table
+        logger.warning("shared cache unavailable; reading subscriptions", exc_info=True)
+        known = None
+    if known is None:
+        known = Subscription.objects.filter(project_id=project_id).exists()
+        with contextlib.suppress(Exception):
+            caches["shared"].set(key, known, NO_SUBSCRIPTIONS_SECONDS)
+    return bool(known)
+
+
+@receiver(post_save, sender=Subscription, dispatch_uid="webhooks-subscribed")
+@receiver(post_delete, sender=Subscription, dispatch_uid="webhooks-unsubscribed")
+def _forget_subscribed(sender: Any, instance: Subscription, **kwargs: Any) -> None:
+    """Forget the fact now and again at commit, so an event read in between does not keep it."""
+    forget = functools.partial(_forget, instance.project_id)
+    forget()
+    transaction.on_commit(forget)
+
+
+def _forget(project_id: int) -> None:
+    try:
+        caches["shared"].delete(_subscribed_key(project_id))
+    except Exception:  # then it is believed for NO_SUBSCRIPTIONS_SECONDS at most
+        logger.warning("shared cache unavailable; subscriptions seen late", exc_info=True)
+
+
+def _subscribed_key(project_id: int) -> str:
+    return f"webhooks-subscribed:{project_id}"
+
+
 def record_event(project: Project, event: str, data: dict[str, Any]) -> list[int]:
     """A delivery for each active subscription of the project that asked for `event`."""
+    if not has_subscriptions(project.pk):
+        return []
     wanted = [
         pk
         for pk, events in Subscription.objects.filter(

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from annotate.api.serializers import CursorQuerySerializer
 from config.outbound import OutboundRefused, check_outbound_url
 from webhooks.events import EVENTS
 from webhooks.models import Attempt, Delivery, Subscription
@@ -103,8 +104,8 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeliveryQuerySerializer(serializers.Serializer):
-    """The deliveries list's query string."""
+class DeliveryQuerySerializer(CursorQuerySerializer):
+    """The deliveries list's query string: `limit` is the page size, `after` the cursor."""
 
     status = serializers.ChoiceField(choices=Delivery.Status.choices, required=False)
     limit = serializers.IntegerField(default=50, min_value=1, max_value=500)

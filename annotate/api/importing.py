@@ -12,22 +12,17 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.api.paging import keyset_answer, keyset_schema
+from annotate.api.paging import keyset_list, keyset_schema
 from annotate.api.serializers import (
     CursorQuerySerializer,
     ImportInputSerializer,
     ImportJobSerializer,
-    parse_cursor,
 )
 from annotate.importing.pipeline import UploadTooLarge, start_import
 from annotate.models import ImportJob, Project
-from annotate.paging import keyset_page
 from annotate.permissions import IsProjectAdmin, with_role
 from annotate.projects.lifecycle import ProjectArchived
 from config.celery import WAITING_FOR_WORKERS, unsent_tasks
-
-# Import jobs per page of the list.
-JOB_PAGE = 50
 
 
 class ImportAcceptedSerializer(ImportJobSerializer):
@@ -83,13 +78,8 @@ class ImportActions(generics.GenericAPIView):
 
 
 def _job_list(request: Request, project: Project) -> Response:
-    query = CursorQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
     jobs = ImportJob.objects.filter(project=project).select_related("project")
-    page = keyset_page(
-        jobs, key="pk", after=parse_cursor(query.validated_data.get("after", "")), size=JOB_PAGE
-    )
-    return keyset_answer(request, page, ImportJobSerializer(page.rows, many=True).data)
+    return keyset_list(request, jobs, lambda rows: ImportJobSerializer(rows, many=True).data)
 
 
 class ImportJobView(generics.RetrieveAPIView):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.api.serializers import format_cursor
-from annotate.paging import Page
+from annotate.api.serializers import CursorQuerySerializer, format_cursor, parse_cursor
+from annotate.paging import Page, keyset_page
+
+# Rows per page of the lists that page by id, newest first.
+LIST_PAGE = 50
 
 
 def keyset_answer(request: Request, page: Page, results: Any) -> Response:
@@ -26,6 +31,25 @@ def keyset_answer(request: Request, page: Page, results: Any) -> Response:
         query["after"] = cursor
         next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
     return Response({"next": next_url, "cursor": cursor, "results": results})
+
+
+def keyset_list(
+    request: Request,
+    rows: QuerySet[Any],
+    serialize: Callable[[list[Any]], Any],
+    *,
+    size: int = LIST_PAGE,
+) -> Response:
+    """One page of `rows`, newest first by id, after the `after` cursor of the query string.
+
+    Every page is a range scan of an index that ends in the id (the table's own, or one led by
+    the filtered parent); a bad cursor is a 400 naming `after`.
+    """
+    query = CursorQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    after = parse_cursor(query.validated_data.get("after", ""))
+    page = keyset_page(rows, key="pk", after=after, size=size)
+    return keyset_answer(request, page, serialize(page.rows))
 
 
 def keyset_schema(name: str, row: type[serializers.Serializer]) -> serializers.Serializer:

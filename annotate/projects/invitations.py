@@ -72,7 +72,8 @@ def invite_members(project: Project, *, emails: list[str], role: str, by: User) 
 
 def pending_invitations(project: Project) -> list[Invitation]:
     """The project's links nobody has used yet, newest first (expired ones included)."""
-    return list(project.invitations.filter(used_at__isnull=True).order_by("-created_at", "-pk"))
+    links = project.invitations.filter(used_at__isnull=True).select_related("created_by")
+    return list(links.order_by("-created_at", "-pk"))
 
 
 def revoke_invitation(project: Project, invitation_id: int) -> bool:

@@ -87,10 +87,15 @@ class MemberRow:
 
 
 def member_rows(project: Project) -> list[MemberRow]:
-    """Members with their valid judgements here and when they last took a pair, in one query."""
-    judged = (
-        Judgement.objects.valid()
-        .filter(pair__project=project, annotator=OuterRef("user"))
+    """Members with their valid judgements here and when they last took a pair, in one query.
+
+    The count is the membership's maintained `judgement_count` less the member's invalidated
+    judgements (few: review marks them by hand), so no member's history is counted per request.
+    """
+    invalidated = (
+        Judgement.objects.filter(
+            pair__project=project, annotator=OuterRef("user"), invalidated_at__isnull=False
+        )
         .values("annotator")
         .annotate(n=Count("id"))
         .values("n")
@@ -102,7 +107,10 @@ def member_rows(project: Project) -> list[MemberRow]:
     )
     memberships = (
         project.memberships.select_related("user")
-        .annotate(judged=Subquery(judged), leased=Subquery(leased))
+        .annotate(invalidated=Subquery(invalidated), leased=Subquery(leased))
         .order_by("role", "user__username")
     )
-    return [MemberRow(m, m.judged or 0, m.leased) for m in memberships]
+    return [
+        MemberRow(m, max(m.judgement_count - (m.invalidated or 0), 0), m.leased)
+        for m in memberships
+    ]

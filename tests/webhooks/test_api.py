@@ -44,8 +44,10 @@ def test_the_secret_is_generated_shown_once_and_never_again(admin: User, project
     # then
     secret = created.json()["secret"]
     assert secret.startswith("whsec_") and len(secret) > 30
-    listed = client_for(admin).get(f"/api/projects/{project.slug}/webhooks").json()
+    page = client_for(admin).get(f"/api/projects/{project.slug}/webhooks").json()
+    listed = page["results"]
     assert listed == [{k: v for k, v in created.json().items() if k != "secret"}]
+    assert (page["next"], page["cursor"]) == (None, None)
     changed = client_for(admin).patch(
         f"/api/projects/{project.slug}/webhooks/{listed[0]['id']}",
         {"secret": "a-new-secret-of-mine"},
@@ -150,7 +152,7 @@ def test_deliveries_list_their_attempts(admin: User, project: Project) -> None:
         delivery=delivery, number=1, status_code=500, latency_ms=12, error="HTTP 500"
     )
     path = f"/api/projects/{project.slug}/webhooks/{hook['id']}/deliveries"
-    [row] = client_for(admin).get(path).json()
+    [row] = client_for(admin).get(path).json()["results"]
     assert row["event"] == "pair.completed" and row["status"] == "pending"
     assert row["attempt_log"] == [
         {
@@ -162,4 +164,35 @@ def test_deliveries_list_their_attempts(admin: User, project: Project) -> None:
         }
     ]
     assert client_for(admin).get(path, {"limit": 0}).status_code == 400
-    assert client_for(admin).get(path, {"status": "delivered"}).json() == []
+    assert set(client_for(admin).get(path, {"after": "x"}).json()) == {"after"}
+    assert client_for(admin).get(path, {"status": "delivered"}).json()["results"] == []
+
+
+def test_deliveries_page_by_limit_and_the_cursor_keeps_the_status(
+    admin: User, project: Project
+) -> None:
+    from webhooks.models import Delivery
+
+    # given five deliveries, two of them delivered
+    hook = _create(admin, project).json()
+    made = [
+        Delivery.objects.create(
+            subscription_id=hook["id"],
+            event="pair.completed",
+            body="{}",
+            next_attempt_at="2030-01-01T00:00:00Z",
+            status="delivered" if i in (1, 3) else "pending",
+        )
+        for i in range(5)
+    ]
+    client = client_for(admin)
+    url: str | None = f"/api/projects/{project.slug}/webhooks/{hook['id']}/deliveries"
+    # when the delivered ones are walked a row a page
+    pages = []
+    query: dict[str, Any] = {"status": "delivered", "limit": 1}
+    while url is not None:
+        body = client.get(url, query).json()
+        pages.append([row["id"] for row in body["results"]])
+        url, query = body["next"], {}
+    # then they come newest first, one a page, and nothing else
+    assert pages == [[made[3].pk], [made[1].pk]]
