@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -258,12 +259,20 @@ def dedicated_worker(
         process.wait()
 
 
+@contextmanager
+def together(*managers: AbstractContextManager[Any]) -> Iterator[list[Any]]:
+    """Enter the managers at once, each in a thread (each starts a process and waits for it to
+    be ready: the waits overlap); their values in order. All are exited at the end."""
+    with ExitStack() as stack, ThreadPoolExecutor(len(managers)) as pool:
+        yield list(pool.map(stack.enter_context, managers))
+
+
 def _wait_for(condition: Any, *, timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     tail = log.read_text()[-3000:] if log else ""
     raise AssertionError(f"{what} not ready after {timeout}s\n{tail}")
 

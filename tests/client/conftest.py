@@ -89,7 +89,7 @@ class FaultServer:
         return Handler
 
     def start(self) -> None:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         self.httpd.shutdown()

@@ -18,15 +18,17 @@ from tests.conftest import ROOT, _database_url, _wait_for, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def broker_url(tmp_path: Path) -> str:
-    return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+@pytest.fixture(scope="module")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.sqlite3'}"
 
 
-@pytest.fixture
-def worker_log(tmp_path: Path, broker_url: str, transactional_db: None) -> Iterator[Path]:
-    """A worker on the test database and its own embedded broker."""
-    log = tmp_path / "worker.log"
+@pytest.fixture(scope="module")
+def module_worker(
+    tmp_path_factory: pytest.TempPathFactory, broker_url: str, django_db_setup: None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """One worker for the module (each start costs seconds) on its own embedded broker."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ, "CELERY_BROKER_URL": broker_url, "DATABASE_URL": _database_url()}
     argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
     argv += ["--queues", "default", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
@@ -34,11 +36,30 @@ def worker_log(tmp_path: Path, broker_url: str, transactional_db: None) -> Itera
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: "ready." in log.read_text(), timeout=120, what="worker")
-        yield log
-        assert process.poll() is None, "the worker died:\n" + log.read_text()[-3000:]
+        yield process, log
     finally:
         process.kill()
         process.wait()
+
+
+class WorkerLog:
+    """The worker's log from where this test began."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.start = path, len(path.read_text())
+
+    def read_text(self) -> str:
+        return self.path.read_text()[self.start :]
+
+
+@pytest.fixture
+def worker_log(
+    module_worker: tuple[subprocess.Popen[bytes], Path], transactional_db: None
+) -> Iterator[WorkerLog]:
+    """The module's worker, which must still be alive when the test ends."""
+    process, path = module_worker
+    yield WorkerLog(path)
+    assert process.poll() is None, "the worker died:\n" + path.read_text()[-3000:]
 
 
 def _enqueue_raw(database: Path, payload: bytes) -> None:
@@ -54,12 +75,13 @@ def _enqueue_raw(database: Path, payload: bytes) -> None:
 
 @pytest.mark.parametrize("payload", [b"", b'{"body": "half a mess', b'{"not": "a message"}'])
 def test_a_malformed_message_is_skipped_and_later_tasks_still_run(
-    worker_log: Path, broker_url: str, tmp_path: Path, payload: bytes
+    worker_log: WorkerLog, broker_url: str, payload: bytes
 ) -> None:
+    database = Path(broker_url.removeprefix("sqla+sqlite:///"))
     # given: the worker met a bad row
-    _enqueue_raw(tmp_path / "broker.sqlite3", payload)
+    _enqueue_raw(database, payload)
     _wait_for(
-        lambda: "skipped a" in worker_log.read_text(), timeout=60, what="skip", log=worker_log
+        lambda: "skipped a" in worker_log.read_text(), timeout=60, what="skip", log=worker_log.path
     )
     # when
     # An explicit connection: CELERY_BROKER_URL in the environment (CI's Redis) would win over
@@ -76,8 +98,8 @@ def test_a_malformed_message_is_skipped_and_later_tasks_still_run(
         ),
         timeout=60,
         what="the next task",
-        log=worker_log,
+        log=worker_log.path,
     )
     # and taken messages leave no rows behind
-    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+    with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM kombu_message").fetchone() == (0,)

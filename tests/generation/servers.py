@@ -154,7 +154,7 @@ def fault_server(plan: FaultPlan, upstream: str | None = None) -> Iterator[str]:
     """A threaded fault server on loopback; yields its root URL (add `/<name>/v1`)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(plan, upstream))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

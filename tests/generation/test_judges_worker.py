@@ -70,8 +70,15 @@ def test_a_judge_run_survives_a_killed_worker_and_asks_each_question_once(
     monkeypatch.setitem(test_judges.JUDGES, "slow", slow_longer)
     make_pairs(project, tmp_path, PAIRS, labelled=False)
     with judge_server() as (url, seen), tasks_routed_to("generation.judge_tasks.*", QUEUE):
+        # A short timeout: the slot the killed worker held mid-call frees itself after
+        # timeout_s + SLOT_MARGIN_S (about half a minute), not the default's minute and a half.
         endpoint = ModelEndpoint.objects.create(
-            project=project, name="slow", base_url=f"{url}/slow/v1", model="judge", concurrency=1
+            project=project,
+            name="slow",
+            base_url=f"{url}/slow/v1",
+            model="judge",
+            concurrency=1,
+            timeout_s=3.0,
         )
         judge = make_judge(endpoint)
         with judge_worker(tmp_path, "doomed") as doomed:
