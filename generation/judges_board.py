@@ -79,7 +79,12 @@ def served_side_by_side(judge: Judge) -> Served:
 
 def compute_side_by_side(project: Project, options: dict[str, str]) -> dict[str, Any]:
     """The worker's computation of the stored statistic."""
-    judge = Judge.objects.filter(project=project, pk=options.get("judge")).first()
+    judge_id = options.get("judge", "")
+    judge = (
+        Judge.objects.filter(project=project, pk=int(judge_id)).first()
+        if judge_id.isdigit()
+        else None
+    )
     if judge is None:
         raise StatisticUnavailable("No such judge in this project.")
     return side_by_side_json(side_by_side(judge))
