@@ -25,12 +25,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Count, Max, Q
 from django.dispatch import Signal
 from django.http import QueryDict
 from django.utils import timezone
 
+from annotate.leaderboard.board import project_leaderboard
 from annotate.models import Judgement, Project, ReviewEvent, StatisticsSnapshot
+from annotate.quality.report import quality_report
 
 LEADERBOARD = "leaderboard"
 QUALITY = "quality"
@@ -42,6 +45,14 @@ statistics_state = Signal()
 # kind -> compute(project, options) -> JSON-ready payload. Options are the parsed variant.
 Compute = Callable[[Project, dict[str, str]], dict[str, Any]]
 _KINDS: dict[str, Compute] = {}
+
+
+class StatisticStatus(models.TextChoices):
+    """What a served statistic's body says of itself."""
+
+    READY = "ready", "the figures are served"
+    COMPUTING = "computing", "a worker is computing the first figures"
+    UNAVAILABLE = "unavailable", "these votes give no such statistic"
 
 
 class StatisticUnavailable(Exception):
@@ -79,7 +90,7 @@ def votes_state(project: Project, kind: str) -> tuple[int, str]:
 class Freshness:
     """How fresh a served statistic is, as the API and the pages say it."""
 
-    status: str  # "ready": a payload is served; "computing": none yet, a worker is on it
+    status: StatisticStatus  # READY: a payload is served; COMPUTING: none yet, a worker is on it
     computed_at: datetime | None
     votes_reflected: int | None
     votes_now: int | None  # at beat's last look (None: not counted yet)
@@ -87,7 +98,7 @@ class Freshness:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "computed_at": self.computed_at.isoformat() if self.computed_at else None,
             "votes_reflected": self.votes_reflected,
             "votes_now": self.votes_now,
@@ -105,7 +116,7 @@ class Served:
 
     @property
     def ready(self) -> bool:
-        return self.freshness.status == "ready"
+        return self.freshness.status == StatisticStatus.READY
 
 
 def serve(project: Project, kind: str, options: dict[str, Any] | None = None) -> Served:
@@ -130,7 +141,7 @@ def serve(project: Project, kind: str, options: dict[str, Any] | None = None) ->
         payload=snapshot.payload if computed else None,
         error=snapshot.error if computed else "",
         freshness=Freshness(
-            status="ready" if computed else "computing",
+            status=StatisticStatus.READY if computed else StatisticStatus.COMPUTING,
             computed_at=snapshot.computed_at,
             votes_reflected=snapshot.votes_reflected if computed else None,
             votes_now=votes_now,
@@ -245,15 +256,11 @@ def refresh_snapshots(*, debounce_seconds: float | None = None) -> int:
 
 
 def _compute_leaderboard(project: Project, options: dict[str, str]) -> dict[str, Any]:
-    from annotate.leaderboard.board import project_leaderboard
-
     board = project_leaderboard(project, length_control=options.get("length_control") == "1")
     return board.to_json()
 
 
 def _compute_quality(project: Project, options: dict[str, str]) -> dict[str, Any]:
-    from annotate.quality.report import quality_report
-
     return dict(quality_report(project))
 
 
@@ -271,7 +278,10 @@ def served_body(served: Served) -> tuple[dict[str, Any], int]:
     (200), or only those and a `detail` while the first computation runs (202)."""
     freshness = served.freshness.to_json()
     if served.payload is not None:
-        return {**served.payload, "status": "ready", "freshness": freshness}, 200
+        status = StatisticStatus.READY.value
+        return {**served.payload, "status": status, "freshness": freshness}, 200
     if served.ready:  # computed, but these votes give no such statistic
-        return {"status": "unavailable", "detail": served.error, "freshness": freshness}, 200
-    return {"status": "computing", "detail": COMPUTING_DETAIL, "freshness": freshness}, 202
+        body = {"status": StatisticStatus.UNAVAILABLE.value, "detail": served.error}
+        return {**body, "freshness": freshness}, 200
+    body = {"status": StatisticStatus.COMPUTING.value, "detail": COMPUTING_DETAIL}
+    return {**body, "freshness": freshness}, 202

@@ -304,6 +304,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "annotate.models.JobStatus",
         "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "StatisticStatusEnum": "annotate.statistics.StatisticStatus",
+        "GenerationStatusEnum": "generation.models.GenerationStatus",
+        "SampleStatusEnum": "generation.models.SampleStatus",
     },
 }
 

@@ -154,6 +154,7 @@ class GenerationListView(_AdminView):
     """The project's generation jobs, newest first, 50 a page; POST starts one on the workers."""
 
     @extend_schema(
+        operation_id="projects_generations_list",
         parameters=[CursorQuerySerializer],
         responses=keyset_schema("GenerationJobPage", GenerationJobRowSerializer),
     )

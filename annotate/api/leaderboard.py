@@ -10,7 +10,14 @@ from rest_framework.response import Response
 
 from annotate.api.serializers import LeaderboardQuerySerializer
 from annotate.permissions import CanViewLeaderboard, ProjectAPIView
-from annotate.statistics import LEADERBOARD, RETRY_AFTER_SECONDS, Served, serve, served_body
+from annotate.statistics import (
+    LEADERBOARD,
+    RETRY_AFTER_SECONDS,
+    Served,
+    StatisticStatus,
+    serve,
+    served_body,
+)
 
 
 class RankingSerializer(serializers.Serializer):
@@ -70,7 +77,7 @@ class RewardModelViewSerializer(serializers.Serializer):
 
 
 class FreshnessSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ready", "computing", "unavailable"])
+    status = serializers.ChoiceField(choices=StatisticStatus.choices)
     computed_at = serializers.DateTimeField(allow_null=True, help_text="when a worker computed it")
     votes_reflected = serializers.IntegerField(
         allow_null=True, help_text="valid votes of the project it was computed from"
@@ -87,7 +94,7 @@ def status_fields() -> dict[str, serializers.Field]:
     """The fields every stored statistic's body carries beside its own (fresh instances)."""
     return {
         "status": serializers.ChoiceField(
-            choices=["ready", "computing", "unavailable"],
+            choices=StatisticStatus.choices,
             help_text="ready: the figures are served (200); computing: a worker is computing the "
             "first ones, and only status, detail and freshness are sent (202, Retry-After)",
         ),

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from annotate.formats import FieldError, parse_prompt
 from annotate.models import Project
+from annotate.statistics import StatisticStatus
 from rewards.models import EmbeddingRun, Mode, RewardModel, TrainingRun
 
 
@@ -165,7 +166,7 @@ class RetrainInputSerializer(serializers.Serializer):
 
 
 class SliceFreshnessSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ready", "computing"])
+    status = serializers.ChoiceField(choices=StatisticStatus.choices)
     computed_at = serializers.DateTimeField(allow_null=True)
     votes_reflected = serializers.IntegerField(allow_null=True)
     votes_now = serializers.IntegerField(allow_null=True)
