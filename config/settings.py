@@ -84,10 +84,10 @@ if env_bool("LOGIN_LOCK_USERNAME", True):
 if env_bool("LOGIN_LOCK_ADDRESS", False):
     AXES_LOCKOUT_PARAMETERS.append("ip_address")
 AXES_RESET_ON_SUCCESS = True
-# Behind a proxy the client address is in X-Forwarded-For; trust it only when told to.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
-)
+# Behind a proxy the client address is the last X-Forwarded-For entry, the one the proxy added;
+# trust it only when told to. (axes' own IPWARE_* settings need django-ipware, not installed.)
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
 
 # Content-Security-Policy (django-csp): scripts, styles, fonts and images come from this server
 # only, no inline script or style (the pages keep their JS and CSS in static/), no plugins, no

@@ -21,7 +21,15 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from annotate.formats import PairIn, pair_key, prompt_hash, sha256
+from annotate.formats import (
+    MAX_REPORTED_ERRORS,
+    ImportFormatError,
+    PairIn,
+    RowError,
+    pair_key,
+    prompt_hash,
+    sha256,
+)
 from annotate.models import PairStatus, Project
 
 # Pairs per COPY / executemany: a few MB of Python objects.
@@ -42,8 +50,9 @@ COLUMNS = (
     "label",
     "external_id",
     "meta",
+    "line",
 )
-_TYPES = {"seq": "bigint", "turn_count": "integer", "tiebreak": "bigint"}
+_TYPES = {"seq": "bigint", "turn_count": "integer", "tiebreak": "bigint", "line": "bigint"}
 # PostgreSQL settings for the duration of `write` (the caller's transaction).
 _WRITE_SETTINGS = (
     # The statistics of annotate_* know nothing of the rows this transaction just added, so the
@@ -62,6 +71,7 @@ _TEMP_TABLES = (
     "import_rid",
     "import_vote",
     "import_first",
+    "import_gold",
     "import_response",
     "import_source",
     "import_judgement",
@@ -97,9 +107,10 @@ class BulkImport:
         for table in _TEMP_TABLES:
             _execute(f"DROP TABLE IF EXISTS {table}")
 
-    def add(self, pairs: list[PairIn]) -> None:
+    def add(self, pairs: list[PairIn], line: int = 0) -> None:
+        """Stage the pairs of one row; `line` is the file's line, for errors."""
         for item in pairs:
-            self._buffer.append(self._row(item))
+            self._buffer.append((*self._row(item), line))
         if len(self._buffer) >= STAGE_BATCH:
             self._flush()
 
@@ -148,6 +159,8 @@ class BulkImport:
         """Insert what is new; return created/existing counts. Caller holds a transaction."""
         self._flush()
         steps = [self._prepare, self._prompts, self._responses, self._sources, self._pairs]
+        if self.labels == "gold":
+            steps.insert(1, self._gold)
         if self.labels == "judgements":
             steps.append(self._judgements)
         steps.append(self._outcomes)
@@ -245,15 +258,21 @@ class BulkImport:
     def _pairs(self, now: Any) -> dict[str, int]:
         """Create missing pairs; a new pair's imported judgements are counted at creation."""
         counted = self.labels == "judgements"
-        # Every labelled row is a vote, however many rows name the same two texts.
-        votes = (
-            "LEFT JOIN (SELECT pair_key, COUNT(*) AS n FROM import_stage"
-            " WHERE label IS NOT NULL GROUP BY pair_key) v ON v.pair_key = f.pair_key"
-            if counted
-            else ""
-        )
+        joins = ""
+        if counted:
+            # Every labelled row is a vote, however many rows name the same two texts.
+            joins = (
+                "LEFT JOIN (SELECT pair_key, COUNT(*) AS n FROM import_stage"
+                " WHERE label IS NOT NULL GROUP BY pair_key) v ON v.pair_key = f.pair_key"
+            )
         n = "COALESCE(v.n, 0)" if counted else "0"
-        gold = "COALESCE(f.label, '')" if self.labels == "gold" else "''"
+        if self.labels == "gold":
+            # The label the pair's labelled rows agree on (`_gold`), wherever the first one is.
+            joins = (
+                "LEFT JOIN (SELECT pair_key, MIN(label) AS label FROM import_gold"
+                " GROUP BY pair_key) g ON g.pair_key = f.pair_key"
+            )
+        gold = "COALESCE(g.label, '')" if self.labels == "gold" else "''"
         created = _execute(
             "INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,"
             " content_key, status, priority, tiebreak, judgement_count, extra_judgements,"
@@ -263,7 +282,7 @@ class BulkImport:
             f" f.external_id, {_json('f.meta')}, %s FROM import_first f"
             " JOIN import_rid ra ON ra.prompt_hash = f.prompt_hash AND ra.hash = f.a_hash"
             " JOIN import_rid rb ON rb.prompt_hash = f.prompt_hash AND rb.hash = f.b_hash"
-            f" {votes}"
+            f" {joins}"
             " WHERE true ORDER BY f.seq ON CONFLICT DO NOTHING",
             [
                 self.project.pk,
@@ -275,6 +294,44 @@ class BulkImport:
         )
         total = _scalar("SELECT COUNT(*) FROM import_first")
         return {"pairs_created": created, "pairs_existing": total - created}
+
+    def _gold(self, now: Any) -> dict[str, int]:
+        """Each pair's gold label: its labelled rows must agree on it, or nothing is imported.
+
+        A label is read in the pair's terms (those of its first row): a reversed row's a is b.
+        """
+        _execute(
+            "CREATE TEMPORARY TABLE import_gold AS SELECT s.pair_key, s.line,"
+            f" {_canonical('s', 'f.a_hash')} AS label FROM import_stage s"
+            " JOIN import_first f ON f.pair_key = s.pair_key WHERE s.label IS NOT NULL"
+        )
+        disagreeing = (
+            "SELECT pair_key FROM import_gold GROUP BY pair_key HAVING COUNT(DISTINCT label) > 1"
+        )
+        total = _scalar(f"SELECT COUNT(*) FROM import_gold WHERE pair_key IN ({disagreeing})")
+        if total:
+            shown = _rows(
+                f"SELECT pair_key, line FROM import_gold WHERE pair_key IN ({disagreeing})"
+                f" ORDER BY line LIMIT {MAX_REPORTED_ERRORS}"
+            )
+            keys = sorted({key for key, _ in shown})
+            lines_by_pair: dict[str, list[int]] = {}
+            for key, line in _rows(
+                "SELECT pair_key, line FROM import_gold WHERE pair_key IN"
+                f" ({', '.join(['%s'] * len(keys))}) ORDER BY line",
+                keys,
+            ):
+                lines_by_pair.setdefault(key, []).append(line)
+            errors = [
+                RowError(
+                    line,
+                    "label",
+                    f"{_lines(lines_by_pair[key])} give one pair different gold labels",
+                )
+                for key, line in shown
+            ]
+            raise ImportFormatError(errors, total)
+        return {}
 
     def _judgements(self, now: Any) -> dict[str, int]:
         """Each labelled row is a vote, in the stored pair's a/b terms, with the models it named.
@@ -394,6 +451,15 @@ def _canonical(row: str, stored_a_hash: str) -> str:
     )
 
 
+def _lines(lines: list[int]) -> str:
+    """'lines 3, 8 and 9', the first few of them."""
+    shown = [str(n) for n in lines[:5]]
+    more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+    if not more and len(shown) > 1:
+        return f"lines {', '.join(shown[:-1])} and {shown[-1]}"
+    return f"lines {', '.join(shown)}{more}"
+
+
 def _json(column: str) -> str:
     return f"CAST({column} AS jsonb)" if connection.vendor == "postgresql" else column
 
@@ -404,9 +470,9 @@ def _execute(sql: str, params: list[Any] | None = None) -> int:
         return cursor.rowcount
 
 
-def _rows(sql: str) -> list[tuple[Any, ...]]:
+def _rows(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
 
 

@@ -232,7 +232,7 @@ def _stage_file(
             continue
         detected = detected or detect_format(row)
         if not total_errors:  # once a line is bad nothing is written: just check the rest
-            bulk.add(parsed)
+            bulk.add(parsed, line)
         if progress and rows % PROGRESS_EVERY == 0:
             progress(READ_SHARE * min(line / max(lines, 1), 1.0))
     if rows == 0:

@@ -93,7 +93,7 @@ SEARCH_ID_LIMIT = 5000
 
 
 def _full_text(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
-    """Rare words: the GIN indexes of migration 0004 find the texts; common words: each pair
+    """Rare words: the GIN indexes of migration 0003 find the texts; common words: each pair
     is tested in order until a page is full, so neither parses every row's text."""
     from django.contrib.postgres.search import SearchQuery, SearchVector
 

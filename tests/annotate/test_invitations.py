@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 
 from annotate.models import Invitation, Membership, Project, Role
-from annotate.projects.lifecycle import create_project
+from annotate.projects.lifecycle import create_project, delete_project
 from tests.annotate.workspace_support import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +176,67 @@ def test_an_admin_sees_and_revokes_open_invitations(
     assert logged_in(None).get(path).status_code == 404
     page = logged_in(admin).get(f"/projects/{project.slug}/members").content.decode()
     assert "dana@example.com" not in page
+
+
+def test_a_link_to_a_deleted_project_is_refused(
+    admin: Any, outsider: Any, project: Project
+) -> None:
+    # given an open link, then the project is deleted
+    path = _invite(admin, project, "dana@example.com")
+    delete_project(project)
+    # when someone opens it, signs up with it or joins with their account
+    opened = logged_in(None).get(path)
+    signed_up = _sign_up(path, "dana")[1]
+    joined = logged_in(outsider).post(path)
+    # then each is a 404 and nobody joins or gets an account
+    assert (opened.status_code, signed_up.status_code, joined.status_code) == (404, 404, 404)
+    assert not User.objects.filter(username="dana").exists()
+    assert not Membership.objects.filter(project=project, user=outsider).exists()
+    assert Invitation.objects.get().used_at is None
+
+
+def _at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls in threads released together; their answers in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        try:
+            start.wait(timeout=30)
+            return call()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_accounts_redeeming_one_link_at_once_let_exactly_one_join(
+    admin: Any, outsider: Any, django_user_model: type[User], project: Project
+) -> None:
+    # given one link and two logged-in people who are not members
+    path = _invite(admin, project, "dana@example.com")
+    dave = django_user_model.objects.create_user("dave", password="dave-pass")
+    first, second = logged_in(outsider), logged_in(dave)
+    # when both confirm at the same moment
+    answers = _at_once(lambda: first.post(path), lambda: second.post(path))
+    # then one joins, the other is told the link is used up
+    assert sorted(a.status_code for a in answers) == [302, 404]
+    members = Membership.objects.filter(project=project, user__in=[outsider, dave])
+    (joined,) = members
+    assert Invitation.objects.get().used_by == joined.user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sign_ups_with_one_link_at_once_make_exactly_one_account(
+    admin: Any, project: Project
+) -> None:
+    # given one link
+    path = _invite(admin, project, "dana@example.com")
+    # when two visitors sign up with it at the same moment
+    answers = _at_once(lambda: _sign_up(path, "dana")[1], lambda: _sign_up(path, "erin")[1])
+    # then one account is made and joins; the other attempt leaves no account behind
+    assert sorted(a.status_code for a in answers) == [302, 404]
+    (account,) = User.objects.filter(username__in=["dana", "erin"])
+    assert Membership.objects.get(project=project, user=account).role == Role.ANNOTATOR
+    assert Invitation.objects.get().used_by == account
