@@ -35,6 +35,17 @@ CREATE_EXAMPLE = OpenApiExample(
     value={"url": "https://hooks.example.com/prefloop", "events": ["pair.completed"]},
     request_only=True,
 )
+PAUSE_EXAMPLE = OpenApiExample(
+    "Pause",
+    value={"is_active": False},
+    request_only=True,
+    description="`is_active: true` resumes it and sends the held deliveries.",
+)
+UPDATE_EXAMPLE = OpenApiExample(
+    "Change the events",
+    value={"events": ["pair.completed", "model.served"]},
+    request_only=True,
+)
 
 
 class _AdminView(ProjectAPIView):
@@ -51,6 +62,7 @@ class WebhookListView(_AdminView):
     """The project's webhook subscriptions; POST adds one (its secret is shown only then)."""
 
     @extend_schema(
+        operation_id="projects_webhooks_list",
         parameters=[CursorQuerySerializer],
         responses=keyset_schema("SubscriptionPage", SubscriptionSerializer),
     )
@@ -74,9 +86,19 @@ class WebhookListView(_AdminView):
 
 
 class WebhookDetailView(_AdminView):
-    """Change a subscription (URL, events, secret; `is_active` pauses or resumes) or delete it."""
+    """One subscription: read it, change it (URL, events, secret; `is_active` pauses or resumes)
+    or delete it."""
 
-    @extend_schema(request=SubscriptionInputSerializer, responses=SubscriptionSerializer)
+    @extend_schema(responses=SubscriptionSerializer)
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        subscription = self.subscription(self.get_object(), pk)
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @extend_schema(
+        request=SubscriptionInputSerializer,
+        responses=SubscriptionSerializer,
+        examples=[PAUSE_EXAMPLE, UPDATE_EXAMPLE],
+    )
     def patch(self, request: Request, slug: str, pk: int) -> Response:
         subscription = self.subscription(self.get_object(), pk)
         data = SubscriptionInputSerializer(data=request.data, partial=True)

@@ -38,8 +38,9 @@ from prefloop_client.records import (
     Scores,
     Stats,
 )
+from prefloop_client.review import PairDetail, PairJudgement, PairRow, ResponseText, ReviewEvent
 from prefloop_client.webhooks import InvalidSignature, sign, verify_signature
-from prefloop_client.workspace import Webhook
+from prefloop_client.workspace import Delivery, DeliveryAttempt, Webhook
 
 __all__ = [
     "AnnotatorQuality",
@@ -47,6 +48,8 @@ __all__ = [
     "AuthenticationFailed",
     "Client",
     "Conflict",
+    "Delivery",
+    "DeliveryAttempt",
     "Export",
     "ExternalModel",
     "ImportJob",
@@ -60,13 +63,18 @@ __all__ = [
     "ModelRating",
     "ModelsOverview",
     "NotFound",
+    "PairDetail",
+    "PairJudgement",
+    "PairRow",
     "PermissionDenied",
     "PrefloopError",
     "Project",
     "Quality",
     "Rate",
     "RateLimited",
+    "ResponseText",
     "RetryPolicy",
+    "ReviewEvent",
     "Reward",
     "RewardModel",
     "Scores",

@@ -18,13 +18,14 @@ def build(cls: type[T], data: dict[str, Any], **values: Any) -> T:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in names and key not in values:
-            kwargs[key] = _time(value) if key.endswith("_at") else value
+            kwargs[key] = parse_time(value) if key.endswith("_at") else value
     if "raw" in names:
         kwargs["raw"] = data
     return cls(**kwargs, **values)
 
 
-def _time(value: Any) -> Any:
+def parse_time(value: Any) -> Any:
+    """An ISO 8601 string as a datetime; anything else (None, a bad string) as it is."""
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value)

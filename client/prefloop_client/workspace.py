@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefloop_client.errors import NotFound
 from prefloop_client.records import Invitation, Member, build
+from prefloop_client.review import Keyed, PairDetail, PairJudgement, PairRow
 
 if TYPE_CHECKING:
     from prefloop_client.http import Transport
@@ -31,6 +32,42 @@ class Webhook:
     created_at: datetime | None = None
     paused_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class DeliveryAttempt:
+    """One try of a delivery: the receiver's HTTP status (None when none came), how long it
+    took, and the error when it failed."""
+
+    number: int
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass
+class Delivery(Keyed):
+    """An event sent (or being sent) to a webhook: `status` pending, sending, delivered or
+    failed, with every attempt in `attempt_log`."""
+
+    id: int
+    event_id: str
+    event: str
+    status: str
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str = ""
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempt_log: list[DeliveryAttempt] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Delivery:
+        log = [build(DeliveryAttempt, a) for a in data.get("attempt_log", [])]
+        return build(cls, data, attempt_log=log)
 
 
 class WorkspaceActions:
@@ -99,41 +136,39 @@ class WorkspaceActions:
 
     # ------------------------------------------------------------ pairs, review and gold
 
-    def pairs(self, **filters: Any) -> Iterator[dict[str, Any]]:
+    def pairs(self, **filters: Any) -> Iterator[PairRow]:
         """Every pair matching the browser's filters and sort, a cursor page at a time."""
-        yield from self._transport.paginate(f"{self._base}/pairs", **filters)
+        for row in self._transport.paginate(f"{self._base}/pairs", **filters):
+            yield build(PairRow, row)
 
-    def pair(self, pair_id: int) -> dict[str, Any]:
+    def pair(self, pair_id: int) -> PairDetail:
         """A pair with its prompt, responses and every judgement."""
-        data: dict[str, Any] = self._transport.get(f"{self._base}/pairs/{pair_id}")
-        return data
+        return PairDetail.from_json(self._transport.get(f"{self._base}/pairs/{pair_id}"))
 
-    def invalidate(self, pair_id: int, judgement_id: int, reason: str) -> dict[str, Any]:
+    def invalidate(self, pair_id: int, judgement_id: int, reason: str) -> PairJudgement:
         """Mark a judgement invalid (kept, with who and why); its pair may go back to the queue."""
         return self._review(pair_id, judgement_id, "invalidate", {"reason": reason})
 
-    def restore(self, pair_id: int, judgement_id: int) -> dict[str, Any]:
+    def restore(self, pair_id: int, judgement_id: int) -> PairJudgement:
         """Count an invalidated judgement again."""
         return self._review(pair_id, judgement_id, "restore", {})
 
     def _review(
         self, pair_id: int, judgement_id: int, action: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> PairJudgement:
         path = f"{self._base}/pairs/{pair_id}/judgements/{judgement_id}/{action}"
-        data: dict[str, Any] = self._transport.post(path, body, idempotent=True)
-        return data
+        return PairJudgement.from_json(self._transport.post(path, body, idempotent=True))
 
-    def set_gold(self, pair_id: int, label: str) -> dict[str, Any]:
+    def set_gold(self, pair_id: int, label: str) -> PairDetail:
         """Set the pair's gold label (a, b, tie, both_bad; "" clears); returns the pair."""
         response = self._transport.request(
             "PUT", f"{self._base}/pairs/{pair_id}/gold", json={"label": label}
         )
-        data: dict[str, Any] = response.json()
-        return data
+        return PairDetail.from_json(response.json())
 
-    def clear_gold(self, pair_id: int) -> dict[str, Any]:
-        data: dict[str, Any] = self._transport.delete(f"{self._base}/pairs/{pair_id}/gold")
-        return data
+    def clear_gold(self, pair_id: int) -> PairDetail:
+        """Clear the pair's gold label; returns the pair."""
+        return PairDetail.from_json(self._transport.delete(f"{self._base}/pairs/{pair_id}/gold"))
 
     # ------------------------------------------------------------ webhooks
 
@@ -154,11 +189,17 @@ class WorkspaceActions:
         number = webhook.id if isinstance(webhook, Webhook) else webhook
         return build(Webhook, self._transport.patch(f"{self._base}/webhooks/{number}", fields))
 
-    def webhook_deliveries(self, webhook: Webhook | int, **query: Any) -> list[dict[str, Any]]:
-        """Recent deliveries with each attempt's status, latency and error (`status`, `limit`)."""
+    def webhook(self, webhook: Webhook | int) -> Webhook:
+        """One subscription as the server has it now (without its secret)."""
+        number = webhook.id if isinstance(webhook, Webhook) else webhook
+        return build(Webhook, self._transport.get(f"{self._base}/webhooks/{number}"))
+
+    def webhook_deliveries(self, webhook: Webhook | int, **query: Any) -> list[Delivery]:
+        """Every delivery, newest first, each with its attempts' status, latency and error
+        (`status` filters; `limit` is the page size)."""
         number = webhook.id if isinstance(webhook, Webhook) else webhook
         rows = self._transport.paginate(f"{self._base}/webhooks/{number}/deliveries", **query)
-        return list(rows)
+        return [Delivery.from_json(row) for row in rows]
 
     def delete_webhook(self, webhook: Webhook | int) -> None:
         number = webhook.id if isinstance(webhook, Webhook) else webhook

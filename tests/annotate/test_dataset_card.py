@@ -12,6 +12,7 @@ import pytest
 import yaml
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from annotate.exporting.package import write_dataset_folder
 from annotate.importing.pipeline import import_file
@@ -76,21 +77,30 @@ def test_the_api_archive_unpacks_to_a_folder_that_datasets_loads_with_its_card(
     package: str, judged: Project, admin: User, tmp_path: Path
 ) -> None:
     # when
+    before = timezone.now().date()
     response = client_for(admin).get(
         f"/api/projects/{judged.slug}/export",
         {"format": "trl", "package": package, "license": "cc-by-4.0"},
     )
+    folder = _unpack(streamed(response), package, tmp_path / "unpacked")
+    after = timezone.now().date()
     # then
     assert response.status_code == 200
     suffix = ".zip" if package == "zip" else ".tar.gz"
     assert f'filename="{judged.slug}-trl{suffix}"' in response["Content-Disposition"]
-    folder = _unpack(streamed(response), package, tmp_path / "unpacked")
     dataset = _load(folder, tmp_path)
     header, body = _card(folder)
     rows = header["dataset_info"]["splits"][0]["num_examples"]
     assert dataset.num_rows == rows > 0
     assert set(dataset.column_names) == {"prompt", "chosen", "rejected"}
     assert header["license"] == "cc-by-4.0" and header["size_categories"] == ["n<1K"]
+    assert header["task_categories"] == ["text-generation"]
+    features = header["dataset_info"]["features"]
+    assert [f["name"] for f in features] == dataset.column_names
+    assert features == [{"name": name, "dtype": "string"} for name in dataset.column_names]
+    assert all(dataset.features[name].dtype == "string" for name in dataset.column_names)
+    [exported] = [line for line in body.splitlines() if line.startswith("| exported |")]
+    assert exported.split("|")[2].strip() in {before.isoformat(), after.isoformat()}
     assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train.jsonl"}
     assert f"| rows | {rows} |" in body
     assert "| pairs | 6 (6 judged) |" in body and "| judgements | 12 |" in body
@@ -112,6 +122,7 @@ def test_a_parquet_judgements_folder_loads_with_the_features_the_card_names(
     header, body = _card(folder)
     named = [feature["name"] for feature in header["dataset_info"]["features"]]
     assert dataset.column_names == named
+    assert header["task_categories"] == ["text-classification"]
     assert dataset.num_rows == 40 == header["dataset_info"]["splits"][0]["num_examples"]
     assert "| annotators |" in body
 

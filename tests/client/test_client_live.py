@@ -271,21 +271,23 @@ def test_the_workspace_is_driven_from_the_client(
     # then: both jobs are listed, and the pairs come page after page (50 a page)
     assert [job.status for job in project.imports()] == ["succeeded", "succeeded"]
     pairs = list(project.pairs(sort="newest"))
-    assert len(pairs) == 62 and len({p["id"] for p in pairs}) == 62
-    assert len(list(project.pairs(q="Gap"))) == 2
+    assert len(pairs) == 62 and len({p.id for p in pairs}) == 62
+    assert sorted(p.prompt for p in project.pairs(q="Gap")) == ["Gap 1?", "Gap 2?"]
 
     # review: gold set and cleared, a judgement invalidated and restored
-    target = pairs[-1]["id"]
-    assert project.set_gold(target, "a")["gold_label"] == "a"
-    assert project.clear_gold(target)["gold_label"] == ""
+    target = pairs[-1].id
+    assert project.set_gold(target, "a").gold_label == "a"
+    assert project.clear_gold(target).gold_label == ""
     assignment = project.next()
     assert assignment is not None
     judgement = assignment.judge("left").judgement
     invalid = project.invalidate(assignment.pair, judgement, "clicked too fast")
-    assert invalid["valid"] is False and invalid["invalid_reason"] == "clicked too fast"
-    assert project.restore(assignment.pair, judgement)["valid"] is True
+    assert invalid.valid is False and invalid.invalid_reason == "clicked too fast"
+    assert [(r.action, r.by) for r in invalid.reviews] == [("invalidated", "alice")]
+    assert project.restore(assignment.pair, judgement).valid is True
     detail = project.pair(assignment.pair)
-    assert [j["id"] for j in detail["judgements"]] == [judgement]
+    assert [j.id for j in detail.judgements] == [judgement] and detail.judgements[0].valid
+    assert detail.response_a.text in {assignment.left, assignment.right}
 
     # members: a role changed, a member removed (invited first)
     [link] = project.invite("bob@example.org", role="annotator")
@@ -313,6 +315,8 @@ def test_the_workspace_is_driven_from_the_client(
     [listed] = project.webhooks()
     assert listed.id == hook.id and listed.secret == "" and listed.events == hook.events
     assert project.update_webhook(hook, is_active=False).is_active is False
+    assert project.webhook(hook).paused_reason == "Paused by a project admin."
+    assert project.webhook_deliveries(hook) == []
     project.delete_webhook(hook)
     assert project.webhooks() == []
     with pytest.raises(ValidationError) as refused_hook:

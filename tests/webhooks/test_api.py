@@ -113,9 +113,29 @@ def test_others_may_not_change_list_or_read_deliveries(
     user = request.getfixturevalue(persona)
     path = f"/api/projects/{project.slug}/webhooks"
     assert client_for(user).get(path).status_code == expected
+    assert client_for(user).get(f"{path}/{hook['id']}").status_code == expected
     assert client_for(user).patch(f"{path}/{hook['id']}", {}, format="json").status_code == expected
     assert client_for(user).delete(f"{path}/{hook['id']}").status_code == expected
     assert client_for(user).get(f"{path}/{hook['id']}/deliveries").status_code == expected
+
+
+def test_an_admin_reads_one_webhook_as_listed_without_its_secret(
+    admin: User, project: Project
+) -> None:
+    # given a subscription, paused by hand
+    hook = _create(admin, project).json()
+    path = f"/api/projects/{project.slug}/webhooks/{hook['id']}"
+    client_for(admin).patch(path, {"is_active": False}, format="json")
+    # when
+    response = client_for(admin).get(path)
+    # then it reads as the list shows it, with the pause and no secret
+    assert response.status_code == 200
+    [listed] = client_for(admin).get(f"/api/projects/{project.slug}/webhooks").json()["results"]
+    assert response.json() == listed
+    assert response.json()["is_active"] is False and "secret" not in response.json()
+    assert response.json()["paused_reason"] == "Paused by a project admin."
+    assert client_for(None).get(path).status_code == 401
+    assert client_for(admin).get(f"{path}0").status_code == 404
 
 
 def test_another_projects_webhook_is_a_404_and_delete_removes_it(
@@ -125,6 +145,10 @@ def test_another_projects_webhook_is_a_404_and_delete_removes_it(
 
     other = make_project("other", admin=admin)
     hook = _create(admin, project).json()
+    assert (
+        client_for(admin).get(f"/api/projects/{other.slug}/webhooks/{hook['id']}").status_code
+        == 404
+    )
     assert (
         client_for(admin).delete(f"/api/projects/{other.slug}/webhooks/{hook['id']}").status_code
         == 404
