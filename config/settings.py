@@ -188,6 +188,9 @@ GENERATION_MAX_BACKOFF_SECONDS = env_float("GENERATION_MAX_BACKOFF_SECONDS", 60.
 GENERATION_TASK_SECONDS = env_int("GENERATION_TASK_SECONDS", 60, minimum=1)
 # A running job whose tasks have not beaten for this long lost its worker: beat sends them again.
 GENERATION_STALE_SECONDS = env_int("GENERATION_STALE_SECONDS", 120, minimum=2)
+# A call holds one of its endpoint's concurrency slots for at most its timeout plus this margin:
+# a slot held longer belonged to a killed worker and frees itself (generation/limits.py).
+GENERATION_SLOT_MARGIN_SECONDS = env_float("GENERATION_SLOT_MARGIN_SECONDS", 30.0, minimum=0.0)
 
 # Webhooks (webhooks/). A delivery is tried WEBHOOK_MAX_ATTEMPTS times, the wait doubling from
 # WEBHOOK_BACKOFF_SECONDS up to WEBHOOK_MAX_BACKOFF_SECONDS (about 3.5 hours in all by default);

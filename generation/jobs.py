@@ -71,8 +71,13 @@ def start_generation(
     pairing: str = Pairing.ALL,
     reference: ModelEndpoint | None = None,
     pairs_per_prompt: int = 1,
+    on_workers: bool = True,
 ) -> GenerationJob:
-    """Make the job row and send its tasks once it is committed (page, API and command)."""
+    """Make the job row and send its tasks once it is committed (page, API and command).
+
+    With `on_workers=False` no task is sent: the caller runs the job itself with `run_job`
+    (`manage.py generate --wait`), so no worker asks for its samples as well.
+    """
     check_not_archived(project)
     if not endpoints:
         raise GenerationInputError("endpoints", "choose at least one endpoint")
@@ -100,7 +105,8 @@ def start_generation(
             JobEndpoint.objects.create(
                 job=job, endpoint=endpoint, params=sent, params_hash=params_hash(endpoint, sent)
             )
-        _send_tasks(job, list(endpoints))
+        if on_workers:
+            _send_tasks(job, list(endpoints))
     return job
 
 

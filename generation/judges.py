@@ -156,8 +156,14 @@ def pairs_in_scope(judge: Judge, scope: str) -> QuerySet[Pair]:
     return pairs.exclude(Exists(decided)).order_by("pk")
 
 
-def start_judge_run(judge: Judge, user: Any, *, scope: str = JudgeScope.BOTH) -> JudgeRun:
-    """Make the run row and send its task once it is committed (page, API and command)."""
+def start_judge_run(
+    judge: Judge, user: Any, *, scope: str = JudgeScope.BOTH, on_workers: bool = True
+) -> JudgeRun:
+    """Make the run row and send its task once it is committed (page, API and command).
+
+    With `on_workers=False` no task is sent: the caller runs it itself with `run_judge`
+    (`manage.py judge --wait`), so each question is asked once, not by a worker as well.
+    """
     from generation.judge_tasks import run_judge_task
 
     check_not_archived(judge.project)
@@ -172,7 +178,8 @@ def start_judge_run(judge: Judge, user: Any, *, scope: str = JudgeScope.BOTH) ->
             created_by=user if getattr(user, "pk", None) else None,
             total=pairs_in_scope(judge, scope).count(),
         )
-        run_judge_task.delay_on_commit(run.pk)  # type: ignore[attr-defined]
+        if on_workers:
+            run_judge_task.delay_on_commit(run.pk)  # type: ignore[attr-defined]
     return run
 
 
@@ -223,7 +230,7 @@ def run_judge(run_id: int, *, seconds: float | None = None) -> bool:
         if not pairs:
             _finish(run)
             return False
-        calls = list(_calls(judge, pairs))
+        calls = list(pair_questions(judge, pairs))
         for call, answer in zip(calls, _ask(judge, calls, threads), strict=True):
             _store(run, call, answer)
         for pair in pairs:
@@ -235,7 +242,7 @@ def run_judge(run_id: int, *, seconds: float | None = None) -> bool:
     return True
 
 
-def _calls(judge: Judge, pairs: list[Pair]) -> Iterator[Call]:
+def pair_questions(judge: Judge, pairs: list[Pair]) -> Iterator[Call]:
     """The questions still to ask about these pairs: each order without a verdict."""
     asked = set(
         JudgeVerdict.objects.filter(judge=judge, pair__in=pairs).values_list("pair_id", "order")

@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from generation.models import ModelEndpoint
 
-# A held slot outlives its call's timeout by this much before it counts as abandoned.
-SLOT_MARGIN_S = 30.0
 # The longest sleep between two looks at a busy endpoint.
 MAX_POLL_S = 0.5
 
@@ -77,7 +76,8 @@ def _try_acquire(endpoint_id: int, hold_s: float) -> tuple[Slot | None, float]:
 def acquire(endpoint: ModelEndpoint, *, wait_s: float) -> Slot:
     """Wait (up to `wait_s`) for a free slot and a request token of the endpoint; take both."""
     deadline = time.monotonic() + wait_s
-    hold_s = endpoint.timeout_s + SLOT_MARGIN_S
+    # A held slot outlives its call's timeout by the margin before it counts as abandoned.
+    hold_s = endpoint.timeout_s + settings.GENERATION_SLOT_MARGIN_SECONDS
     while True:
         slot, pause = _try_acquire(endpoint.pk, hold_s)
         if slot is not None:

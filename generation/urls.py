@@ -9,6 +9,11 @@ urlpatterns = [
     path("projects/<slug:slug>/endpoints", views.endpoints_page, name="endpoints"),
     path("projects/<slug:slug>/endpoints/add", views.endpoint_add, name="endpoint-add"),
     path(
+        "projects/<slug:slug>/endpoints/<id:pk>/edit",
+        views.endpoint_edit,
+        name="endpoint-edit",
+    ),
+    path(
         "projects/<slug:slug>/endpoints/<id:pk>/delete",
         views.endpoint_delete,
         name="endpoint-delete",

@@ -23,6 +23,7 @@ from generation.endpoints import (
     create_endpoint,
     delete_endpoint,
     project_endpoints,
+    update_endpoint,
 )
 from generation.jobs import (
     GenerationInputError,
@@ -44,6 +45,8 @@ ECHOED = (
     "requests_per_minute",
     "timeout_s",
 )
+# What the endpoint forms send the serializer: the echoed fields and the key.
+INPUT = (*ECHOED, "api_key")
 
 
 def _errors(exc: InvalidInput) -> dict[str, list[str]]:
@@ -51,14 +54,40 @@ def _errors(exc: InvalidInput) -> dict[str, list[str]]:
 
 
 def _endpoints_page(
-    request: HttpRequest, project: Project, *, form: Any = None, status: int = 200
+    request: HttpRequest,
+    project: Project,
+    *,
+    form: Any = None,
+    edit: Any = None,
+    status: int = 200,
 ) -> HttpResponse:
+    """The list, an edit form per endpoint (`edit`: the refused one, echoed) and the add form."""
+    endpoints = list(project_endpoints(project))
+    editing = [
+        {
+            "prefix": f"ep-{e.pk}",
+            **(
+                edit
+                if edit and edit["pk"] == e.pk
+                else {"pk": e.pk, "values": _stored_values(e), "errors": {}, "open": False}
+            ),
+        }
+        for e in endpoints
+    ]
     context = {
         "project": project,
-        "endpoints": project_endpoints(project),
+        "endpoints": endpoints,
+        "editing": list(zip(endpoints, editing, strict=True)),
         "form": form or {"values": {}, "errors": {}},
     }
     return render(request, "generation/endpoints.html", context, status=status)
+
+
+def _stored_values(endpoint: ModelEndpoint) -> dict[str, Any]:
+    """An endpoint's fields as its edit form shows them (never the key)."""
+    values = {name: getattr(endpoint, name) for name in ECHOED}
+    values["params"] = json.dumps(endpoint.params) if endpoint.params else ""
+    return values
 
 
 @login_required
@@ -67,14 +96,32 @@ def endpoints_page(request: HttpRequest, slug: str) -> HttpResponse:
     return _endpoints_page(request, access_project(request.user, slug, admin=True))
 
 
+def _json_field(text: str) -> Any:
+    """A form's JSON text as the API's JSON value (unparsable text stays a string, which the
+    serializer refuses: it must be an object)."""
+    with contextlib.suppress(ValueError):
+        return json.loads(text)
+    return text
+
+
 def _endpoint_input(post: Any) -> dict[str, Any]:
     """The page's form as the API's JSON: blank optional fields left out, params as JSON."""
-    data: dict[str, Any] = {k: v for k, v in post.items() if k != "csrfmiddlewaretoken" and v}
+    data: dict[str, Any] = {k: v for k, v in post.items() if k in INPUT and v}
     for key in ("name", "base_url", "model"):
         data.setdefault(key, "")
     if "params" in data:
-        with contextlib.suppress(ValueError):  # the serializer says it must be an object
-            data["params"] = json.loads(data["params"])
+        data["params"] = _json_field(data["params"])
+    return data
+
+
+def _endpoint_change_input(post: Any) -> dict[str, Any]:
+    """The edit form as the API's PATCH body: a blank key keeps the stored one ("remove the
+    key" sends it blank, which removes it); blank params and key variable clear them."""
+    data = _endpoint_input(post)
+    data["params"] = data.get("params", {})
+    data["api_key_env"] = post.get("api_key_env", "")
+    if post.get("remove_key"):
+        data["api_key"] = ""
     return data
 
 
@@ -94,6 +141,32 @@ def endpoint_add(request: HttpRequest, slug: str) -> HttpResponse:
         return _endpoints_page(request, project, form=form, status=400)
     except ProjectArchived as exc:
         messages.error(request, str(exc))
+    return redirect("endpoints", slug=slug)
+
+
+@login_required
+@require_POST
+def endpoint_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Change an endpoint from its form; the API twin is PATCH .../endpoints/ID."""
+    project = access_project(request.user, slug, admin=True)
+    try:
+        endpoint = access_endpoint(project, pk)
+    except ModelEndpoint.DoesNotExist:
+        raise Http404("No such endpoint in this project.") from None
+    values = {k: request.POST.get(k, "") for k in ECHOED}
+    try:
+        data = parse(EndpointInputSerializer, _endpoint_change_input(request.POST))
+        update_endpoint(endpoint, **data)
+    except InvalidInput as exc:
+        edit = {"pk": pk, "values": values, "errors": _errors(exc), "open": True}
+        return _endpoints_page(request, project, edit=edit, status=400)
+    except EndpointNameTaken as exc:
+        edit = {"pk": pk, "values": values, "errors": {"name": [str(exc)]}, "open": True}
+        return _endpoints_page(request, project, edit=edit, status=400)
+    except ProjectArchived as exc:
+        messages.error(request, str(exc))
+        return redirect("endpoints", slug=slug)
+    messages.success(request, f"Endpoint {endpoint.name} saved.")
     return redirect("endpoints", slug=slug)
 
 
@@ -141,14 +214,18 @@ def generation_start(request: HttpRequest, slug: str) -> HttpResponse:
         "reference": request.POST.get("reference", ""),
         "pairs_per_prompt": request.POST.get("pairs_per_prompt") or 1,
     }
+    params = request.POST.get("params", "").strip()
+    values = {**raw, "params": params}  # echoed as typed
+    if params:
+        raw["params"] = _json_field(params)
     try:
         data = parse(GenerationInputSerializer, raw)
         job = start_from_input(project, signed_in_user(request), data)
     except InvalidInput as exc:
-        form = {"values": raw, "errors": _errors(exc)}
+        form = {"values": values, "errors": _errors(exc)}
         return _generations_page(request, project, form=form, status=400)
     except GenerationInputError as exc:
-        form = {"values": raw, "errors": {exc.field: [str(exc)]}}
+        form = {"values": values, "errors": {exc.field: [str(exc)]}}
         return _generations_page(request, project, form=form, status=400)
     except ProjectArchived as exc:
         messages.error(request, str(exc))

@@ -67,6 +67,9 @@ class FaultPlan:
     retry_after: str = "1"
     hang_s: float = 5.0
     calls: int = 0
+    # Requests being answered now, and the most there ever were at once.
+    in_flight: int = 0
+    most_in_flight: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -91,6 +94,8 @@ def _canned(body: dict[str, Any]) -> dict[str, Any]:
 
 def _handler(plan: FaultPlan, upstream: str | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        answering = False
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -101,6 +106,23 @@ def _handler(plan: FaultPlan, upstream: str | None) -> type[BaseHTTPRequestHandl
                 number = plan.calls
                 plan.bodies.append(body)
                 plan.headers.append({k.lower(): v for k, v in self.headers.items()})
+                plan.in_flight += 1
+                plan.most_in_flight = max(plan.most_in_flight, plan.in_flight)
+            self.answering = True
+            try:
+                self._answer(number, body)
+            finally:
+                self._answered()
+
+        def _answered(self) -> None:
+            """No longer in flight: called before the answer is written, so a client that
+            waits for it cannot be counted as overlapping with it."""
+            with plan.lock:
+                if self.answering:
+                    self.answering = False
+                    plan.in_flight -= 1
+
+        def _answer(self, number: int, body: dict[str, Any]) -> None:
             fault = plan.fail(number)
             if fault is not None:
                 with plan.lock:
@@ -135,6 +157,7 @@ def _handler(plan: FaultPlan, upstream: str | None) -> type[BaseHTTPRequestHandl
                 raise AssertionError(f"unknown fault {fault}")
 
         def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+            self._answered()
             try:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from annotate.models import Project
@@ -147,3 +150,44 @@ def test_requests_per_minute_spaces_the_calls(project: Project) -> None:
             chat(endpoint, MESSAGES)
     # then: one call each half second
     assert time.monotonic() - started >= 1.2
+
+
+def chat_in_threads(endpoint: ModelEndpoint, threads: int) -> list[str]:
+    """`threads` calls to the endpoint at once, each from its own thread (and connection)."""
+    start = threading.Barrier(threads)
+
+    def one(_: int) -> str:
+        try:
+            start.wait()
+            return chat(endpoint, MESSAGES).text
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(threads)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrency_one_never_has_two_calls_in_flight_at_the_server(project: Project) -> None:
+    # given: an endpoint allowed one call at a time, and a server that answers slowly
+    plan = FaultPlan(fail=lambda n: "hang", hang_s=0.5)
+    with fault_server(plan) as url:
+        endpoint = endpoint_at(project, url, concurrency=1)
+        # when: two threads call it at once
+        answers = chat_in_threads(endpoint, 2)
+    # then: both are answered, one after the other
+    assert answers == ["echo: ", "echo: "]
+    assert (plan.calls, plan.most_in_flight) == (2, 1)
+    assert ModelEndpoint.objects.get(pk=endpoint.pk).slots == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrency_two_lets_two_calls_overlap(project: Project) -> None:
+    # given: the same slow server, two calls allowed at once
+    plan = FaultPlan(fail=lambda n: "hang", hang_s=1.0)
+    with fault_server(plan) as url:
+        endpoint = endpoint_at(project, url, concurrency=2)
+        # when
+        chat_in_threads(endpoint, 2)
+    # then: the server saw them together (what the test above rules out)
+    assert (plan.calls, plan.most_in_flight) == (2, 2)

@@ -247,3 +247,81 @@ def test_the_generation_page_starts_a_job_and_shows_its_progress(
     cancelled = client.post(f"/projects/proj/generations/{job.pk}/cancel")
     assert cancelled.status_code == 302
     assert GenerationJob.objects.get().status == "cancelled"
+
+
+def page_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_page_edits_an_endpoint_as_patch_does_and_keeps_the_key_unless_told(
+    admin: User, annotator: User, project: Project
+) -> None:
+    # given: an endpoint with a stored key
+    endpoint_id = client_for(admin).post(URL, BODY, format="json").json()["id"]
+    edit = f"/projects/proj/endpoints/{endpoint_id}/edit"
+    client = page_client(admin)
+    form = {
+        **BODY,
+        "api_key": "",
+        "model": "tiny-2",
+        "params": json.dumps({"temperature": 0.2}),
+        "concurrency": "3",
+    }
+    # when: the form is sent with a new model, sampling and concurrency, the key left blank
+    saved = client.post(edit, form)
+    # then: the change is made, the stored key kept
+    assert saved.status_code == 302
+    endpoint = ModelEndpoint.objects.get(pk=endpoint_id)
+    assert (endpoint.model, endpoint.params, endpoint.concurrency) == (
+        "tiny-2",
+        {"temperature": 0.2},
+        3,
+    )
+    assert decrypt_key(endpoint.api_key_encrypted) == SECRET
+    # and the page shows the edit form filled in, without the key
+    page = client.get("/projects/proj/endpoints")
+    assert 'value="tiny-2"' in page.content.decode()
+    _no_key_in(page)
+    # when: "remove the stored key" is ticked and sampling is cleared
+    client.post(edit, {**form, "params": "", "remove_key": "1"})
+    endpoint.refresh_from_db()
+    assert (endpoint.api_key_encrypted, endpoint.params) == ("", {})
+    # when: bad input, as the API would refuse it
+    refused = client.post(edit, {**form, "base_url": "http://10.0.0.1/v1", "params": "[1]"})
+    assert refused.status_code == 400
+    assert "OUTBOUND_HOSTS" in refused.content.decode()
+    assert "must be an object" in refused.content.decode()
+    assert ModelEndpoint.objects.get(pk=endpoint_id).base_url == BODY["base_url"]
+    # and an annotator may not edit
+    assert page_client(annotator).post(edit, form).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_generation_page_sends_sampling_params_through_the_api_checks(
+    admin: User, project: Project, tmp_path: Path
+) -> None:
+    # given
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", [{"prompt": "hi"}]))
+    client_for(admin).post(URL, BODY, format="json")
+    client = page_client(admin)
+    start = "/projects/proj/generations/start"
+    form = {"endpoints": ["policy-a"], "samples": "2"}
+    # when: parameters the API would refuse
+    unknown = client.post(start, {**form, "params": json.dumps({"temprature": 1})})
+    hot = client.post(start, {**form, "params": json.dumps({"temperature": 9})})
+    broken = client.post(start, {**form, "params": "{not json"})
+    # then: each is a 400 naming the problem, echoing what was typed, and no job
+    assert unknown.status_code == 400 and "unknown parameter temprature" in unknown.content.decode()
+    assert hot.status_code == 400 and "temperature must be between 0 and 2" in hot.content.decode()
+    assert broken.status_code == 400 and "{not json" in broken.content.decode()
+    assert not GenerationJob.objects.exists()
+    # when: good ones
+    started = client.post(start, {**form, "params": json.dumps({"temperature": 1.2})})
+    # then: the job asks with them over the endpoint's defaults
+    assert started.status_code == 302
+    job = GenerationJob.objects.get()
+    assert job.params == {"temperature": 1.2}
+    assert job.job_endpoints.get().params["temperature"] == 1.2

@@ -3,12 +3,15 @@ samples never stored twice across jobs."""
 
 from __future__ import annotations
 
+import functools
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 
+import rewards.triggers
 from annotate.importing.pipeline import import_file
 from annotate.models import Pair, Project, ResponseSource
 from generation.jobs import (
@@ -19,6 +22,7 @@ from generation.jobs import (
     start_generation,
 )
 from generation.models import GenerationJob, ModelEndpoint, Pairing, Sample
+from generation.tasks import run_generation_task
 from tests.factories import write_jsonl
 from tests.generation.servers import FaultPlan, fault_server
 
@@ -176,13 +180,81 @@ def test_samples_become_responses_named_by_endpoint_paired_by_the_rule(
     assert 0 < linked <= 24 if pairing == Pairing.RANDOM else linked == 24
 
 
+def tasks_sent(callbacks: list[Any]) -> int:
+    """How many of the on-commit callbacks send a generation task (`delay_on_commit`)."""
+    return sum(
+        1 for c in callbacks if isinstance(c, functools.partial) and run_generation_task in c.args
+    )
+
+
 @pytest.mark.django_db
 def test_the_generate_command_queues_a_job_and_names_unknown_endpoints(
-    project: Project, prompts: None
+    project: Project, prompts: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     ModelEndpoint.objects.create(project=project, name="a", base_url="http://x/v1", model="m")
     with pytest.raises(CommandError, match="no endpoint named nope"):
         call_command("generate", "proj", "--endpoints", "a,nope", "--samples", "2")
-    call_command("generate", "proj", "--endpoints", "a", "--samples", "3")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("generate", "proj", "--endpoints", "a", "--samples", "3", stdout=io.StringIO())
     job = GenerationJob.objects.get()
     assert (job.samples_per_prompt, job.status) == (3, "queued")
+    assert tasks_sent(callbacks) >= 1
+
+
+@pytest.mark.django_db
+def test_generate_wait_runs_the_job_here_and_sends_no_task(
+    project: Project, prompts: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given
+    plan = FaultPlan()
+    out = io.StringIO()
+    with fault_server(plan) as url:
+        endpoints(project, url)
+        # when
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            call_command(
+                "generate", "proj", "--endpoints", "a,b", "--samples", "2", "--wait", stdout=out
+            )
+    # then: the command stored every sample itself, and no worker was sent the job
+    job = GenerationJob.objects.get()
+    assert (job.status, job.done, job.total, job.failed) == ("succeeded", 16, 16, 0)
+    assert plan.calls == 16 and Sample.objects.count() == 16
+    assert job.pairs_created == Pair.objects.count() > 0
+    assert f"job {job.pk} succeeded: 16 of 16 samples stored, 0 failed" in out.getvalue()
+    assert tasks_sent(callbacks) == 0
+
+
+@pytest.mark.django_db
+def test_generate_wait_reports_the_samples_that_failed(project: Project, prompts: None) -> None:
+    # given: no prompt can be asked for (the endpoint is outside OUTBOUND_HOSTS)
+    ModelEndpoint.objects.create(project=project, name="a", base_url="http://x/v1", model="m")
+    out = io.StringIO()
+    # when / then: every sample fails, the job still ends, and the command says so
+    call_command("generate", "proj", "--endpoints", "a", "--samples", "1", "--wait", stdout=out)
+    job = GenerationJob.objects.get()
+    assert (job.status, job.done, job.failed) == ("succeeded", 0, PROMPTS)
+    assert f"{PROMPTS} failed, 0 pairs made" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_finished_job_announces_its_new_responses_on_commit(
+    admin: Any,
+    project: Project,
+    prompts: None,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given: the model side's embed-ahead, recorded instead of queued
+    embedded: list[int] = []
+    monkeypatch.setattr(rewards.triggers, "start_embedding", lambda p: embedded.append(p.pk))
+    with fault_server(FaultPlan()) as url:
+        chosen = endpoints(project, url)
+        job = start_generation(project, admin, endpoints=chosen, samples=2, on_workers=False)
+        # when the job ends, inside a transaction that has not committed yet
+        with django_capture_on_commit_callbacks(execute=True):
+            job = run_to_end(job)
+            # then: nothing is announced before the commit
+            assert job.status == "succeeded" and job.pairs_created > 0
+            assert embedded == []
+    # and once it commits, the new responses are embedded ahead, once
+    assert embedded == [project.pk]

@@ -7,6 +7,8 @@ tag is unparsed.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import re
 import threading
@@ -19,26 +21,23 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.urls import include, path
 
 from annotate.models import Judgement, Pair, Project
 from annotate.signals import judge_votes
-from generation.judges import make_judge, run_judge, start_judge_run, update_judge
+from generation.judge_tasks import run_judge_task
+from generation.judges import (
+    make_judge,
+    pair_questions,
+    project_criteria,
+    run_judge,
+    start_judge_run,
+    update_judge,
+)
 from generation.judges_models import JudgeDecision, JudgeVerdict, Outcome
-from generation.judges_urls import api_urlpatterns
-from generation.judges_urls import urlpatterns as page_urlpatterns
 from generation.models import ModelEndpoint
 from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
 from tests.factories import make_pairs
-
-# The judges' URLs beside the product's, until the project's URL root includes them.
-pytestmark = pytest.mark.urls(__name__)
-urlpatterns = [
-    path("api/", include(api_urlpatterns)),
-    path("", include(page_urlpatterns)),
-    path("", include("config.urls")),
-]
 
 ANSWER = re.compile(
     r"\[The Start of Assistant A's Answer\]\n(?P<a>.*?)\n\[The End of Assistant A's Answer\].*"
@@ -361,15 +360,73 @@ def test_the_api_makes_runs_and_refuses_bad_input_naming_the_field(
     assert bad.status_code == 400 and "judge_audit_share" in bad.json()
 
 
+def tasks_sent(callbacks: list[Any], task: Any) -> int:
+    """How many of the on-commit callbacks send `task` (`delay_on_commit`)."""
+    return sum(1 for c in callbacks if isinstance(c, functools.partial) and task in c.args)
+
+
 @pytest.mark.django_db
-def test_manage_judge_waits_for_the_run(
+def test_manage_judge_wait_runs_the_judge_here_and_asks_each_question_once(
+    project: Project,
+    tmp_path: Path,
+    server: tuple[str, list[dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # given
+    make_pairs(project, tmp_path, 3, labelled=False)
+    url, seen = server
+    endpoint(project, url, "longer")
+    out = io.StringIO()
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("judge", project.slug, "--endpoint", "longer", "--wait", stdout=out)
+    # then: the command asked every question itself, and sent no task for a worker to ask again
+    assert "succeeded: 3 pairs, 3 votes, 0 inconsistent, 0 unparsed" in out.getvalue()
+    assert len(seen) == 6
+    assert tasks_sent(callbacks, run_judge_task) == 0
+
+
+@pytest.mark.django_db
+def test_manage_judge_without_wait_queues_the_run_for_the_workers(
+    project: Project,
+    tmp_path: Path,
+    server: tuple[str, list[dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    make_pairs(project, tmp_path, 2, labelled=False)
+    url, seen = server
+    endpoint(project, url, "longer")
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("judge", project.slug, "--endpoint", "longer", stdout=out)
+    assert "queued: 2 pairs" in out.getvalue()
+    assert tasks_sent(callbacks, run_judge_task) == 1 and seen == []
+
+
+@pytest.mark.django_db
+def test_the_judge_prompt_carries_the_project_criteria(
     project: Project, tmp_path: Path, server: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    make_pairs(project, tmp_path, 3, labelled=False)
-    endpoint(project, server[0], "longer")
-    out = __import__("io").StringIO()
-    call_command("judge", project.slug, "--endpoint", "longer", "--wait", stdout=out)
-    assert "succeeded: 3 pairs, 3 votes, 0 inconsistent, 0 unparsed" in out.getvalue()
+    # given: a project with criteria (one without a name is not a criterion)
+    make_pairs(project, tmp_path, 1, labelled=False)
+    judge = make_judge(endpoint(project, server[0], "longer"))
+    judge.project.criteria = [  # type: ignore[attr-defined]
+        {"name": "accuracy", "guidance": "Is it right?", "required": True},
+        {"name": "tone", "guidance": "", "required": False},
+        {"guidance": "no name"},
+    ]
+    # when
+    criteria = project_criteria(judge.project)
+    pair = Pair.objects.select_related("prompt", "response_a", "response_b").get()
+    calls = list(pair_questions(judge, [pair]))
+    # then: both orders ask with the criteria in the system prompt
+    assert [c.name for c in criteria] == ["accuracy", "tone"]
+    assert [call.order for call in calls] == ["ab", "ba"]
+    for call in calls:
+        system = call.messages[0]["content"]
+        assert "- accuracy: Is it right?\n- tone\n" in system
+    # and a project without criteria gets none
+    assert project_criteria(Project(name="plain")) == ()
 
 
 @pytest.mark.django_db

@@ -44,6 +44,8 @@ def judge_worker(tmp_path: Path, name: str) -> Iterator[subprocess.Popen[bytes]]
         "DATABASE_URL": _database_url(),
         "OUTBOUND_HOSTS": "127.0.0.1",
         "GENERATION_TASK_SECONDS": "1",
+        # The slot a killed worker held mid-call frees itself after timeout_s plus this margin.
+        "GENERATION_SLOT_MARGIN_SECONDS": "1",
     }
     argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
     argv += ["-n", f"{name}@%h", "--queues", QUEUE, "--without-gossip"]
@@ -70,8 +72,8 @@ def test_a_judge_run_survives_a_killed_worker_and_asks_each_question_once(
     monkeypatch.setitem(test_judges.JUDGES, "slow", slow_longer)
     make_pairs(project, tmp_path, PAIRS, labelled=False)
     with judge_server() as (url, seen), tasks_routed_to("generation.judge_tasks.*", QUEUE):
-        # A short timeout: the slot the killed worker held mid-call frees itself after
-        # timeout_s + SLOT_MARGIN_S (about half a minute), not the default's minute and a half.
+        # With concurrency 1, the fresh worker waits for the slot the killed worker held
+        # mid-call: timeout_s plus the workers' GENERATION_SLOT_MARGIN_SECONDS.
         endpoint = ModelEndpoint.objects.create(
             project=project,
             name="slow",

@@ -1,17 +1,18 @@
+"""`manage.py generate SLUG --endpoints A,B --samples N [--wait]`: start a generation job."""
+
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.models import Project
-from generation.jobs import GenerationInputError, start_generation
+from generation.jobs import GenerationInputError, run_job, start_generation
 from generation.models import GenerationJob, GenerationStatus, ModelEndpoint, Pairing
 
 
 class Command(BaseCommand):
-    help = "Ask model endpoints for N samples of each prompt of a project, on the workers."
+    help = "Ask model endpoints for N samples of each prompt, on the workers (here with --wait)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
@@ -22,7 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--pairing", default=Pairing.ALL, choices=Pairing.values)
         parser.add_argument("--reference", default="", help="the reference pairing's endpoint")
         parser.add_argument("--pairs-per-prompt", type=int, default=1, help="k of --pairing random")
-        parser.add_argument("--wait", action="store_true", help="wait until the job ends")
+        parser.add_argument(
+            "--wait", action="store_true", help="run here until done, instead of on the workers"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"], deleted_at__isnull=True).first()
@@ -44,18 +47,21 @@ class Command(BaseCommand):
                 pairing=options["pairing"],
                 reference=found.get(options["reference"]),
                 pairs_per_prompt=options["pairs_per_prompt"],
+                on_workers=not options["wait"],
             )
         except GenerationInputError as error:
             raise CommandError(f"{error.field}: {error}") from None
-        self.stdout.write(f"generation job {job.pk} queued")
-        if options["wait"]:
-            self._wait(job)
+        if not options["wait"]:
+            self.stdout.write(f"generation job {job.pk} queued")
+            return
+        self._run(job)
 
-    def _wait(self, job: GenerationJob) -> None:
-        live = (GenerationStatus.QUEUED, GenerationStatus.RUNNING)
-        while job.status in live:
-            time.sleep(1)
+    def _run(self, job: GenerationJob) -> None:
+        """Work on the job in this process until no sample is left (no task was sent)."""
+        while run_job(job.pk):
             job.refresh_from_db()
+            self.stdout.write(f"{job.done} of {job.total} samples stored")
+        job.refresh_from_db()
         self.stdout.write(
             f"job {job.pk} {job.status}: {job.done} of {job.total} samples stored, "
             f"{job.failed} failed, {job.pairs_created} pairs made"

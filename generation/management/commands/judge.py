@@ -32,7 +32,9 @@ class Command(BaseCommand):
             raise CommandError(f"--endpoint: no endpoint {options['endpoint']!r} in {project.slug}")
         judge = make_judge(endpoint)
         try:
-            run = start_judge_run(judge, None, scope=options["scope"])
+            run = start_judge_run(
+                judge, None, scope=options["scope"], on_workers=not options["wait"]
+            )
         except JudgeInputError as error:
             raise CommandError(f"{error.field}: {error}") from None
         if not options["wait"]:

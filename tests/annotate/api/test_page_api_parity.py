@@ -39,9 +39,15 @@ from annotate.projects.invitations import invite_members
 from annotate.projects.lifecycle import archive_project, create_project
 from annotate.review.actions import invalidate_judgement, set_gold_label
 from annotate.views.forms import PROJECT_HELP
+from generation.jobs import cancel_generation
+from generation.judges import make_judge
+from generation.judges_models import Judge, JudgeRun
+from generation.models import GenerationJob, ModelEndpoint
 from rewards.models import RewardModel, TrainingRun
 from tests.annotate.statistics_support import store_statistics
 from tests.factories import make_pairs, pair_rows, write_jsonl
+from webhooks.models import Subscription
+from webhooks.subscriptions import PAUSED_BY_ADMIN, pause_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +66,12 @@ ALL_SETTINGS = [
     *SETTINGS,
     *("max_judgements_per_pair", "gold_rate", "gold_min_answers", "gold_min_accuracy"),
     *("leaderboard_for_annotators", "random_slice_share"),
+    *("judge_votes_count", "judge_settled_votes", "judge_audit_share"),
 ]
+# Hosts the webhooks and model endpoints of the world may reach.
+HOOKS = "https://hooks.example.com/prefloop"
+MODELS = "http://models.internal:8000/v1"
+OUTSIDE = "http://169.254.169.254/latest"
 
 
 @dataclass
@@ -148,6 +159,19 @@ def _invalidated(world: World) -> None:
 
 def _paused(world: World) -> None:
     pause_annotator(world.project, world.ids["bob"], reason="checking")
+
+
+def _paused_webhook(world: World) -> None:
+    pause_subscription(world.ids["webhook"], reason=PAUSED_BY_ADMIN)
+
+
+def _cancelled_job(world: World) -> None:
+    cancel_generation(GenerationJob.objects.get(pk=world.ids["job"]))
+
+
+def _judge(world: World) -> None:
+    """The endpoint `judge-a` made a judge (its rater is a user; only these rows need it)."""
+    world.ids["judge"] = make_judge(ModelEndpoint.objects.get(name="judge-a")).pk
 
 
 def _members_view(response: Any) -> list[tuple[str, str]]:
@@ -481,6 +505,272 @@ ACTIONS = [
         ("POST", P + "/models/{model}/activate"),
         ("POST", "/api/models/{model}/activate"),
     ),
+    Action(
+        "webhooks",
+        ("GET", f"{P}/webhooks"),
+        ("GET", f"{A}/webhooks"),
+        page_view=lambda r: _ids(r.context["subscriptions"]),
+        api_view=_api_ids,
+    ),
+    Action(
+        "webhook-add",
+        ("POST", f"{P}/webhooks/add"),
+        ("POST", f"{A}/webhooks"),
+        page_data={"url": HOOKS, "events": ["pair.completed", "model.served"]},
+        api_data={"url": HOOKS, "events": ["pair.completed", "model.served"]},
+    ),
+    Action(
+        "webhook-add",
+        ("POST", f"{P}/webhooks/add"),
+        ("POST", f"{A}/webhooks"),
+        page_data={"url": OUTSIDE, "events": ["pair.completed"]},
+        api_data={"url": OUTSIDE, "events": ["pair.completed"]},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "webhook-detail",
+        ("GET", P + "/webhooks/{webhook}"),
+        ("GET", A + "/webhooks/{webhook}"),
+        setup=_paused_webhook,
+        page_view=lambda r: (r.context["subscription"].pk, r.context["subscription"].is_active),
+        api_view=lambda b: (b["id"], b["is_active"]),
+    ),
+    Action(
+        "webhook-update",
+        ("POST", P + "/webhooks/{webhook}/update"),
+        ("PATCH", A + "/webhooks/{webhook}"),
+        page_data={"url": f"{HOOKS}/v2", "events": ["import.failed"]},
+        api_data={"url": f"{HOOKS}/v2", "events": ["import.failed"]},
+    ),
+    Action(
+        "webhook-update",
+        ("POST", P + "/webhooks/{webhook}/update"),
+        ("PATCH", A + "/webhooks/{webhook}"),
+        page_data={"url": HOOKS, "events": ["pair.done"]},
+        api_data={"url": HOOKS, "events": ["pair.done"]},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "webhook-pause",
+        ("POST", P + "/webhooks/{webhook}/pause"),
+        ("PATCH", A + "/webhooks/{webhook}"),
+        api_data={"is_active": False},
+    ),
+    Action(
+        "webhook-resume",
+        ("POST", P + "/webhooks/{webhook}/resume"),
+        ("PATCH", A + "/webhooks/{webhook}"),
+        api_data={"is_active": True},
+        setup=_paused_webhook,
+    ),
+    Action(
+        "webhook-delete",
+        ("POST", P + "/webhooks/{webhook}/delete"),
+        ("DELETE", A + "/webhooks/{webhook}"),
+    ),
+    Action(
+        "endpoints",
+        ("GET", f"{P}/endpoints"),
+        ("GET", f"{A}/endpoints"),
+        page_view=lambda r: [e.name for e in r.context["endpoints"]],
+        api_view=lambda b: [e["name"] for e in b],
+    ),
+    Action(
+        "endpoint-add",
+        ("POST", f"{P}/endpoints/add"),
+        ("POST", f"{A}/endpoints"),
+        page_data={"name": "policy-b", "base_url": MODELS, "model": "tiny", "concurrency": "2"},
+        api_data={"name": "policy-b", "base_url": MODELS, "model": "tiny", "concurrency": 2},
+    ),
+    Action(
+        "endpoint-add",
+        ("POST", f"{P}/endpoints/add"),
+        ("POST", f"{A}/endpoints"),
+        page_data={"name": "policy-b", "base_url": OUTSIDE, "model": "tiny"},
+        api_data={"name": "policy-b", "base_url": OUTSIDE, "model": "tiny"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "endpoint-add",
+        ("POST", f"{P}/endpoints/add"),
+        ("POST", f"{A}/endpoints"),
+        page_data={"name": "policy-a", "base_url": MODELS, "model": "tiny"},
+        api_data={"name": "policy-a", "base_url": MODELS, "model": "tiny"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "endpoint-edit",
+        ("POST", P + "/endpoints/{endpoint}/edit"),
+        ("PATCH", A + "/endpoints/{endpoint}"),
+        page_data={"name": "policy-a", "base_url": MODELS, "model": "tiny-2", "concurrency": "3"},
+        # The form sends every field: blank parameters and key variable clear them.
+        api_data={
+            "name": "policy-a",
+            "base_url": MODELS,
+            "model": "tiny-2",
+            "concurrency": 3,
+            "params": {},
+            "api_key_env": "",
+        },
+    ),
+    Action(
+        "endpoint-edit",
+        ("POST", P + "/endpoints/{endpoint}/edit"),
+        ("PATCH", A + "/endpoints/{endpoint}"),
+        page_data={"name": "policy-a", "base_url": OUTSIDE, "model": "tiny"},
+        api_data={"name": "policy-a", "base_url": OUTSIDE, "model": "tiny"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "endpoint-edit",
+        ("POST", P + "/endpoints/{endpoint}/edit"),
+        ("PATCH", A + "/endpoints/{endpoint}"),
+        page_data={"name": "judge-a", "base_url": MODELS, "model": "tiny"},
+        api_data={"name": "judge-a"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "endpoint-delete",
+        ("POST", P + "/endpoints/{endpoint}/delete"),
+        ("DELETE", A + "/endpoints/{endpoint}"),
+    ),
+    Action(
+        "generations",
+        ("GET", f"{P}/generations"),
+        ("GET", f"{A}/generations"),
+        page_view=lambda r: _ids(r.context["jobs"]),
+        api_view=_api_ids,
+    ),
+    Action(
+        "generation-start",
+        ("POST", f"{P}/generations/start"),
+        ("POST", f"{A}/generations"),
+        page_data={"endpoints": ["policy-a", "judge-a"], "samples": "2", "pairing": "all"},
+        api_data={"endpoints": ["policy-a", "judge-a"], "samples": 2, "pairing": "all"},
+    ),
+    Action(
+        "generation-start",
+        ("POST", f"{P}/generations/start"),
+        ("POST", f"{A}/generations"),
+        # page_data strings are formatted with World.ids: the JSON's braces are doubled.
+        page_data={"endpoints": ["policy-a"], "samples": "2", "params": '{{"temperature": 1.5}}'},
+        api_data={"endpoints": ["policy-a"], "samples": 2, "params": {"temperature": 1.5}},
+    ),
+    Action(
+        "generation-start",
+        ("POST", f"{P}/generations/start"),
+        ("POST", f"{A}/generations"),
+        page_data={"endpoints": ["policy-a"], "samples": "2", "params": '{{"temperature": 9}}'},
+        api_data={"endpoints": ["policy-a"], "samples": 2, "params": {"temperature": 9}},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "generation-start",
+        ("POST", f"{P}/generations/start"),
+        ("POST", f"{A}/generations"),
+        page_data={"endpoints": ["nope"], "samples": "2", "pairing": "all"},
+        api_data={"endpoints": ["nope"], "samples": 2, "pairing": "all"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "generation-start",
+        ("POST", f"{P}/generations/start"),
+        ("POST", f"{A}/generations"),
+        page_data={"endpoints": ["policy-a"], "samples": "2", "pairing": "all"},
+        api_data={"endpoints": ["policy-a"], "samples": 2, "pairing": "all"},
+        setup=_archived,
+        expect={"annotator": "not_found", "admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "generation-detail",
+        ("GET", P + "/generations/{job}"),
+        ("GET", A + "/generations/{job}"),
+        page_view=lambda r: (r.context["job"].pk, r.context["job"].status),
+        api_view=lambda b: (b["id"], b["status"]),
+    ),
+    Action(
+        "generation-cancel",
+        ("POST", P + "/generations/{job}/cancel"),
+        ("POST", A + "/generations/{job}/cancel"),
+    ),
+    Action(
+        "generation-resume",
+        ("POST", P + "/generations/{job}/resume"),
+        ("POST", A + "/generations/{job}/resume"),
+        setup=_cancelled_job,
+    ),
+    Action(
+        "project-judges",
+        ("GET", f"{P}/judges"),
+        ("GET", f"{A}/judges"),
+        setup=_judge,
+        page_view=lambda r: _ids(r.context["judges"]),
+        api_view=lambda b: [j["id"] for j in b],
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/make"),
+        ("POST", f"{A}/judges"),
+        page_data={"endpoint": "judge-a"},
+        api_data={"endpoint": "judge-a"},
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/make"),
+        ("POST", f"{A}/judges"),
+        page_data={"endpoint": "nope"},
+        api_data={"endpoint": "nope"},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/edit"),
+        ("PATCH", A + "/judges/{judge}"),
+        page_data={
+            "judge": "{judge}",
+            "user_template": "Q: $conversation A: $answer_a B: $answer_b",
+        },
+        api_data={"user_template": "Q: $conversation A: $answer_a B: $answer_b"},
+        setup=_judge,
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/edit"),
+        ("PATCH", A + "/judges/{judge}"),
+        page_data={"judge": "{judge}", "user_template": "$answer_a only"},
+        api_data={"user_template": "$answer_a only"},
+        setup=_judge,
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/run"),
+        ("POST", A + "/judges/{judge}/runs"),
+        page_data={"judge": "{judge}", "scope": "both"},
+        api_data={"scope": "both"},
+        setup=_judge,
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/settings"),
+        ("POST", f"{A}/judges/settings"),
+        page_data={"judge_votes_count": "true", "judge_settled_votes": "1"},
+        api_data={"judge_votes_count": True, "judge_settled_votes": 1},
+    ),
+    Action(
+        "project-judges-action",
+        ("POST", f"{P}/judges/settings"),
+        ("POST", f"{A}/judges/settings"),
+        page_data={"judge_audit_share": "2"},
+        api_data={"judge_audit_share": 2},
+        expect={"admin": "refused", "staff": "refused"},
+    ),
+    Action(
+        "project-judge-leaderboard",
+        ("GET", P + "/judges/{judge}/leaderboard"),
+        ("GET", A + "/judges/{judge}/leaderboard"),
+        setup=_judge,
+    ),
 ]
 
 # Page URLs with no endpoint of their own, and why.
@@ -507,6 +797,16 @@ def _world(request: pytest.FixtureRequest, tmp_path: Path, django_user_model: An
     model = RewardModel.objects.create(project=project, version=1, mode="heads")
     pair = Pair.objects.filter(project=project).order_by("pk").first()
     assert pair is not None
+    settings = request.getfixturevalue("settings")
+    settings.OUTBOUND_HOSTS = ["hooks.example.com", "models.internal:8000"]
+    webhook = Subscription.objects.create(
+        project=project, url=HOOKS, events=["pair.completed"], secret="a-secret-of-sixteen"
+    )
+    endpoints = [
+        ModelEndpoint.objects.create(project=project, name=name, base_url=MODELS, model="tiny")
+        for name in ("policy-a", "judge-a")
+    ]
+    job = GenerationJob.objects.create(project=project, samples_per_prompt=2)
     users = {"outsider": outsider, "annotator": annotator, "admin": admin, "staff": staff}
     ids = {
         "slug": project.slug,
@@ -517,6 +817,9 @@ def _world(request: pytest.FixtureRequest, tmp_path: Path, django_user_model: An
         "invitation": invited[0].invitation.pk,
         "token": invited[0].token,
         "model": model.pk,
+        "webhook": webhook.pk,
+        "endpoint": endpoints[0].pk,
+        "job": job.pk,
     }
     return World(project, users, ids, tmp_path)
 
@@ -550,6 +853,29 @@ def _state() -> dict[str, Any]:
         "imports": sorted(ImportJob.objects.values_list("original_name", "format", "status")),
         "runs": sorted(TrainingRun.objects.values_list("mode", "status")),
         "served": sorted(RewardModel.objects.filter(is_active=True).values_list("version")),
+        "webhooks": sorted(
+            Subscription.objects.values_list("url", "events", "is_active", "paused_reason"),
+            key=str,
+        ),
+        "endpoints": sorted(
+            ModelEndpoint.objects.values_list(
+                *("name", "base_url", "model", "params", "api_key_env", "api_key_encrypted"),
+                *("concurrency", "requests_per_minute", "timeout_s"),
+            ),
+            key=str,
+        ),
+        "generations": sorted(
+            GenerationJob.objects.values_list("status", "samples_per_prompt", "pairing"),
+        ),
+        "generation_endpoints": sorted(
+            GenerationJob.objects.values_list("status", "job_endpoints__endpoint__name"), key=str
+        ),
+        "judges": sorted(
+            Judge.objects.values_list("endpoint__name", "user_template", "params"), key=str
+        ),
+        "judge_runs": sorted(
+            JudgeRun.objects.values_list("judge__endpoint__name", "scope", "total")
+        ),
     }
 
 
@@ -654,7 +980,13 @@ def test_the_api_answers_every_page_action_alike_for_every_role(
 
 
 # The workspace's page URL modules; an app that adds pages adds its module and rows here.
-PAGE_URLCONFS = ("annotate.urls", "rewards.urls")
+PAGE_URLCONFS = (
+    "annotate.urls",
+    "rewards.urls",
+    "webhooks.urls",
+    "generation.urls",
+    "generation.judges_urls",
+)
 
 
 def _page_url_names() -> list[str]:
