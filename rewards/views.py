@@ -50,7 +50,7 @@ def retrain(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("models", slug=slug)
     mode = options.pop("mode")
     try:
-        check_cost(project, mode, confirm=options.pop("confirm"))
+        check_cost(project, mode, confirm=options.pop("confirm"), options=options)
     except NeedsConfirmation as exc:
         messages.error(request, f"Not started: {exc}.")
         return redirect("models", slug=slug)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -126,16 +129,20 @@ class EmbeddingRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class RetrainInputSerializer(serializers.Serializer):
-    """A retrain request (models page and API)."""
+class RunOptionFields(serializers.Serializer):
+    """The options a retrain may set (rewards.worker.services.RUN_OPTIONS reads them)."""
 
-    # Mode.choices keeps the schema's one mode enum; validate_mode refuses what cannot train.
-    mode = serializers.ChoiceField(
-        choices=Mode.choices, default=Mode.HEADS, help_text="heads or finetune"
-    )
     backbone = serializers.CharField(required=False, help_text="local path or hub name")
     members = serializers.IntegerField(required=False, min_value=1, max_value=32)
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    # 16 tokens leave room for little more than the response's start; 32768 is the longest
+    # context of the decoders the README names (Qwen2.5), well past any encoder's.
+    max_length = serializers.IntegerField(
+        required=False,
+        min_value=16,
+        max_value=32768,
+        help_text="tokens per prompt+response input (the prompt is cut from its start)",
+    )
     lora_rank = serializers.IntegerField(
         required=False, min_value=0, max_value=1024, help_text="LoRA rank; 0 fine-tunes in full"
     )
@@ -150,8 +157,39 @@ class RetrainInputSerializer(serializers.Serializer):
     gpus = serializers.IntegerField(
         required=False, min_value=1, max_value=64, help_text="training processes (one per GPU)"
     )
+    sharding = serializers.ChoiceField(
+        choices=["ddp", "fsdp"],
+        required=False,
+        help_text="with several GPUs: ddp (a whole model each) or fsdp (weights sharded)",
+    )
     max_tokens_per_batch = serializers.IntegerField(
         required=False, min_value=64, max_value=10_000_000, help_text="padded tokens per device"
+    )
+
+
+class RetrainOptionsSerializer(RunOptionFields):
+    """The run options as one object (`options` of a retrain request); unknown keys refused."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError(
+                    {key: [f"not a run option (known: {known})"] for key in unknown}
+                )
+        return dict(super().to_internal_value(data))
+
+
+class RetrainInputSerializer(RunOptionFields):
+    """A retrain request (models page and API): the options at the top level or in `options`."""
+
+    # Mode.choices keeps the schema's one mode enum; validate_mode refuses what cannot train.
+    mode = serializers.ChoiceField(
+        choices=Mode.choices, default=Mode.HEADS, help_text="heads or finetune"
+    )
+    options = RetrainOptionsSerializer(
+        required=False, help_text="the same run options as one object, instead of at the top"
     )
     confirm = serializers.BooleanField(
         default=False, help_text="start even when the estimate is longer than the site's limit"
@@ -163,6 +201,15 @@ class RetrainInputSerializer(serializers.Serializer):
                 "external versions are registered and uploaded (external-models), not trained"
             )
         return value
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        """One flat set of options: `options` merged into the top level, a clash refused."""
+        nested = data.pop("options", {})
+        clashes = sorted(k for k in nested if k in data and data[k] != nested[k])
+        if clashes:
+            message = "given at the top level and in options with different values"
+            raise serializers.ValidationError({k: [message] for k in clashes})
+        return {**data, **nested}
 
 
 class SliceFreshnessSerializer(serializers.Serializer):

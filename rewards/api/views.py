@@ -81,7 +81,7 @@ class RetrainView(ProjectAPIView):
         options = dict(data.validated_data)
         mode = options.pop("mode")
         try:
-            cost = check_cost(project, mode, confirm=options.pop("confirm"))
+            cost = check_cost(project, mode, confirm=options.pop("confirm"), options=options)
         except NeedsConfirmation as exc:
             return Response({"confirm": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         with unsent_tasks() as unsent:

@@ -35,11 +35,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model from a JSONL file and write its checkpoint folder."""
     from rewards.ml.config import TrainConfig
     from rewards.ml.data import read_pairs_jsonl
+    from rewards.ml.launch import processes_for
     from rewards.ml.train import train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     val = read_pairs_jsonl(args.val) if args.val else None
-    if config.mode == "finetune" and (config.gpus or 1) > 1:
+    # No --gpus: every visible GPU (one process without one), as the option's help says.
+    if config.mode == "finetune" and processes_for(config) > 1:
         result = train_processes(config, read_pairs_jsonl(args.data), Path(args.out), val)
     else:
         update, bar = tqdm_progress(f"train {args.mode}")
@@ -58,16 +60,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_processes(config: Any, pairs: Any, out: Path, val: Any) -> Any:
-    """Train with config.gpus DDP processes (torchrun); the checkpoint lands in `out`."""
+    """Train with one DDP process per GPU (torchrun); the checkpoint lands in `out`."""
     import shutil
     import subprocess
     import tempfile
 
-    from rewards.ml.launch import OUT, command, result_object, write_job
+    from rewards.ml.launch import OUT, command, processes_for, result_object, write_job
 
     with tempfile.TemporaryDirectory(prefix="rewards-train-") as tmp:
         job = write_job(Path(tmp), config, pairs, val_pairs=val)
-        subprocess.run(command(job, config.gpus), check=True)
+        subprocess.run(command(job, processes_for(config)), check=True)
         result = result_object(job)
         shutil.copytree(job / OUT, out, dirs_exist_ok=True)
     result.out_dir = out
@@ -125,7 +127,7 @@ _FIELD_TYPES: dict[str, Callable[[str], object]] = {"str": str, "int": int, "flo
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with its default and help (`--max-length` ...)."""
-    from rewards.ml.config import MODES, TrainConfig
+    from rewards.ml.config import MODES, SHARDINGS, TrainConfig
 
     common = {"cache_dir", "device"}  # every subcommand takes these (add_common)
     for f in dataclasses.fields(TrainConfig):
@@ -140,6 +142,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             options["type"] = _FIELD_TYPES[kind]
         if f.name == "mode":
             options["choices"] = MODES
+        if f.name == "sharding":
+            options["choices"] = SHARDINGS
         parser.add_argument(flag, **options)
 
 

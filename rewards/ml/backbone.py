@@ -58,13 +58,19 @@ def weights_fingerprint(path: str) -> str:
     return _hash_files(tuple(files), stamp)
 
 
+# Bytes read per step while hashing a backbone's weights.
+HASH_CHUNK_BYTES = 8 << 20
+
+
 @functools.lru_cache(maxsize=16)
 def _hash_files(files: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...]) -> str:
     # `stamp` (sizes, mtimes) is only part of the memo key: a rewritten file is hashed again.
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode())
-        digest.update(file.read_bytes())
+        with open(file, "rb") as handle:  # in chunks: an 8 B model's shards are 5 GB each
+            while chunk := handle.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MODES = ("heads", "finetune")
+# How several processes hold the model: ddp (a whole copy each) or fsdp (FSDP2 shards).
+SHARDINGS = ("ddp", "fsdp")
 
 # Epoch ceilings used when `epochs` is None: heads stop early long before 200 passes over
 # cached features. TRL's RewardConfig fine-tunes for 1 epoch; we take 2 because a project here
@@ -147,6 +149,15 @@ class TrainConfig:
             "None means every visible GPU, or 1 without one."
         },
     )
+    sharding: str = field(
+        default="ddp",
+        metadata={
+            "help": "With several processes: ddp keeps a whole copy of the model, gradients and "
+            "optimizer state in each; fsdp (torch FSDP2) shards them over the processes, for "
+            "backbones whose training does not fit one GPU (the trained model must still fit "
+            "one for evaluation and scoring)."
+        },
+    )
 
     seed: int = field(default=0, metadata={"help": "Seeds torch, numpy and the bootstrap."})
     device: str = field(default="auto", metadata={"help": "auto (cuda when present), cpu, cuda."})
@@ -154,6 +165,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.sharding not in SHARDINGS:
+            raise ValueError(f"sharding must be one of {SHARDINGS}, not {self.sharding!r}")
         if self.members < 1:
             raise ValueError("members must be at least 1")
         # Zero would crash the run later: heads reports its last epoch, finetune divides by these.

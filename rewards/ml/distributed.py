@@ -1,4 +1,4 @@
-"""Several processes, one run: DDP through accelerate when launched by torchrun, else one rank.
+"""Several processes, one run: DDP through accelerate (or FSDP2) under torchrun, else one rank.
 
 `rewards.ml.launch` starts the processes; here each one learns its rank and how to average.
 """
@@ -21,6 +21,8 @@ class Ranks:
     rank: int = 0
     world: int = 1
     accelerator: Any = None
+    # FSDP2 (`fully_shard`) instead of DDP: each process holds a shard of every weight.
+    sharded: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -30,6 +32,9 @@ class Ranks:
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """The module DDP-wrapped (gradients averaged over processes), or as is."""
         if self.accelerator is None:
+            return module
+        if self.sharded:
+            shard(module)
             return module
         wrapped: torch.nn.Module = self.accelerator.prepare_model(module)
         return wrapped
@@ -54,8 +59,28 @@ class Ranks:
         if self.accelerator is None or not skip:
             yield
             return
+        if self.sharded:  # FSDP2: hold the reduce-scatter until the last micro-step
+            module.set_requires_gradient_sync(False)  # type: ignore[operator]
+            try:
+                yield
+            finally:
+                module.set_requires_gradient_sync(True)  # type: ignore[operator]
+            return
         with self.accelerator.no_sync(module):
             yield
+
+    def reshard(self, module: torch.nn.Module) -> None:
+        """FSDP2: put every weight back in its shard, so state copies see shards (else no-op).
+
+        The root group keeps its weights gathered after a forward, which a copy would mix up.
+        """
+        if not self.sharded:
+            return
+        from torch.distributed.fsdp import FSDPModule
+
+        for sub in module.modules():
+            if isinstance(sub, FSDPModule):
+                sub.reshard()
 
     def barrier(self) -> None:
         """Wait for every process (before the main one's checkpoint is read)."""
@@ -68,7 +93,24 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def current_ranks(device: torch.device) -> Ranks:
+def shard(module: torch.nn.Module) -> None:
+    """FSDP2 in place: each transformer block its own shard group, the rest in the root's.
+
+    The blocks are the classes transformers keeps whole when it splits a model over devices
+    (`_no_split_modules`), so one block's weights are gathered at a time.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    blocks: set[str] = set()
+    for sub in module.modules():
+        blocks.update(getattr(sub, "_no_split_modules", None) or ())
+    for sub in list(module.modules()):
+        if sub is not module and type(sub).__name__ in blocks:
+            fully_shard(sub)
+    fully_shard(module)
+
+
+def current_ranks(device: torch.device, *, sharding: str = "ddp") -> Ranks:
     """This process's Ranks: accelerate's DDP state under torchrun (gloo on CPU, NCCL on GPU)."""
     if world_size() <= 1:
         return Ranks()
@@ -79,7 +121,12 @@ def current_ranks(device: torch.device) -> Ranks:
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     accelerator = Accelerator(cpu=device.type == "cpu", kwargs_handlers=[ddp])
     state = accelerator.state
-    return Ranks(rank=state.process_index, world=state.num_processes, accelerator=accelerator)
+    return Ranks(
+        rank=state.process_index,
+        world=state.num_processes,
+        accelerator=accelerator,
+        sharded=sharding == "fsdp",
+    )
 
 
 def local_device_index() -> int | None:

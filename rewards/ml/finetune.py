@@ -25,7 +25,7 @@ from rewards.ml.heads import HeadEnsemble, bradley_terry_loss, extra_features
 from rewards.ml.lora import apply_lora, is_lora
 from rewards.ml.pairs import PairTensors, bootstrap_counts, pair_tensors, unique_rows
 from rewards.ml.score import RewardScorer, autocast_for
-from rewards.ml.speed import throughput
+from rewards.ml.speed import non_embedding_parameters, throughput
 
 Encoded = tuple[list[int], int]
 
@@ -229,6 +229,7 @@ def run_epochs(
         train_seconds += time.monotonic() - tick
         if stop is not None and len(stop):
             current = stop_loss(loop, stop)
+            loop.ranks.reshard(loop.module)
             if current < best:
                 best, best_state = current, trainable_state(scorer)
     if best_state is not None:
@@ -245,7 +246,7 @@ def run_epochs(
             pairs=len(train) * config.resolved_epochs,
             tokens=loop.ranks.total(loop.tokens),
             seconds=train_seconds,
-            n_params=sum(p.numel() for p in scorer.backbone.model.parameters()),
+            n_params=non_embedding_parameters(scorer.backbone.model),
             lora=is_lora(scorer.backbone.model),
             device=scorer.backbone.device,
             processes=world,
@@ -302,7 +303,7 @@ def train_finetune(
 ) -> tuple[RewardScorer, dict[str, Any]]:
     """Fine-tune the backbone with K heads; returns the scorer (in eval mode) and fit details."""
     backbone = prepare_backbone(config)
-    ranks = current_ranks(backbone.device)
+    ranks = current_ranks(backbone.device, sharding=config.sharding)
     rows, encoded = encode_rows(backbone, [*train_pairs, *stop_pairs])
     torch.manual_seed(config.seed)
     heads = build_heads(config, backbone, encoded)
@@ -315,6 +316,31 @@ def train_finetune(
     info = run_epochs(loop, (train, stop), config, progress)
     info["processes"] = ranks.world
     info["rank"] = ranks.rank
-    backbone.model.eval()
-    heads.eval()
+    info["sharding"] = "fsdp" if ranks.sharded else "ddp"
+    if ranks.sharded:
+        # Every process sends its shards; the main one scores and writes with a plain copy.
+        scorer = gathered_scorer(config, module, encoded) or scorer
+    scorer.backbone.model.eval()
+    scorer.heads.eval()
     return scorer, info
+
+
+def gathered_scorer(
+    config: TrainConfig, module: torch.nn.Module, encoded: list[Encoded]
+) -> RewardScorer | None:
+    """After FSDP training, on every process: the main one gets a plain copy, the others None.
+
+    The main process evaluates, writes the checkpoint and scores alone, which collectives
+    over sharded weights would not allow; the others return without using a scorer.
+    """
+    from torch.distributed import get_rank
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    full = get_model_state_dict(module, options=options)  # gathered on the main process only
+    if get_rank() != 0:
+        return None
+    backbone = prepare_backbone(config)
+    heads = build_heads(config, backbone, encoded)
+    RewardNet(backbone, heads).load_state_dict(full)
+    return RewardScorer("finetune", backbone, heads, None)

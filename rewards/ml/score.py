@@ -64,12 +64,16 @@ def _member_scores(
         extra = extra_features(lengths, scorer.heads.n_extra > 0).to(x.device)
         return scorer.heads(x, extra).float().cpu().numpy()
     encoded = [scorer.backbone.formatter.encode(p, r) for p, r in items]
-    order = sorted(range(len(items)), key=lambda i: len(encoded[i][0]))
     out = np.zeros((len(items), scorer.members), dtype=np.float32)
-    for start in range(0, len(order), SCORE_BATCH):
-        chunk = order[start : start + SCORE_BATCH]
+    for chunk in length_batches([len(ids) for ids, _ in encoded]):
         out[chunk] = forward_rewards(scorer, [encoded[i] for i in chunk]).float().cpu().numpy()
     return out
+
+
+def length_batches(lengths: Sequence[int], size: int = SCORE_BATCH) -> list[list[int]]:
+    """Item indices in scoring batches: sorted by length (little padding), `size` at a time."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[start : start + size] for start in range(0, len(order), size)]
 
 
 def autocast_for(device: torch.device) -> torch.autocast:

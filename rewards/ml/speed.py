@@ -31,8 +31,25 @@ def peak_flops(device: torch.device) -> float | None:
     return None
 
 
+def non_embedding_parameters(model: torch.nn.Module) -> int:
+    """Parameters outside embedding tables: the N of the 6N FLOPs-per-token convention.
+
+    A lookup costs no multiply-adds, so token and position embeddings are left out (Kaplan et
+    al. 2020); at Qwen2.5-0.5B's shapes the token table holds over a quarter of all weights.
+    """
+    tables = {
+        id(param)
+        for module in model.modules()
+        if isinstance(module, torch.nn.Embedding)
+        for param in module.parameters()
+    }
+    return sum(param.numel() for param in model.parameters() if id(param) not in tables)
+
+
 def flops_per_token(n_params: int, *, lora: bool) -> float:
     """Model FLOPs per trained token: 6N for a full fine-tune, 4N with LoRA.
+
+    N counts non-embedding parameters (`non_embedding_parameters`).
 
     Forward is 2N and the backward's input gradients 2N; a full fine-tune adds 2N of weight
     gradients that frozen weights skip (Kaplan et al. 2020's 6N). Attention's sequence term and
@@ -64,5 +81,6 @@ def throughput(
         "mfu": mfu,
         "device": device.type if device.type != "cuda" else torch.cuda.get_device_name(device),
         "processes": processes,
-        "backbone_parameters": n_params,
+        "lora": lora,
+        "non_embedding_parameters": n_params,  # the N of the MFU
     }

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from rewards.ml.config import TrainConfig
-from rewards.ml.launch import command, read_progress, result_object, write_job
+from rewards.ml.launch import command, processes_for, read_progress, result_object, write_job
 from rewards.models import TrainingRun
 from rewards.worker.snapshot import Snapshot
 
@@ -46,9 +46,7 @@ def worker_processes(config: TrainConfig) -> int:
         return config.gpus
     if settings.REWARDS_GPUS is not None:
         return int(settings.REWARDS_GPUS)
-    import torch
-
-    return max(torch.cuda.device_count(), 1)
+    return processes_for(config)
 
 
 def train_supervised(

@@ -59,6 +59,7 @@ RUN_OPTIONS = (
     "lora_dropout",
     "lora_targets",
     "gpus",
+    "sharding",
     "max_tokens_per_batch",
 )
 
@@ -330,16 +331,33 @@ def rerank_project(project_id: int) -> int:
     return rewrite_priorities(project_id, model_id=model.pk, seed=model.version, strategy=strategy)
 
 
+def scoring_devices(model: RewardModel) -> list[str]:
+    """GPUs a fine-tuned version's scoring splits over (REWARDS_GPUS caps them); [] for one."""
+    if model.mode != Mode.FINETUNE:
+        return []  # heads score from the embedding cache, which one process writes
+    import torch
+
+    count = torch.cuda.device_count()
+    if settings.REWARDS_GPUS is not None:
+        count = min(count, int(settings.REWARDS_GPUS))
+    return [f"cuda:{i}" for i in range(count)] if count > 1 else []
+
+
 def score_missing_responses(model: RewardModel) -> int:
     from rewards.ml.score import score
+    from rewards.ml.shards import score_on_devices
 
-    scorer = load_scorer(model)
     todo = Response.objects.filter(prompt__project=model.project_id).exclude(scores__model=model)
+    devices = scoring_devices(model)
+    # Split over GPUs, every missing response goes in one call: each device loads the model once.
+    size = None if devices else SCORE_BATCH
     done = 0
-    while batch := list(
-        todo.values_list("pk", "prompt__messages", "text").order_by("pk")[:SCORE_BATCH]
-    ):
-        result = score(scorer, [(messages, text) for _, messages, text in batch])
+    while batch := list(todo.values_list("pk", "prompt__messages", "text").order_by("pk")[:size]):
+        items = [(messages, text) for _, messages, text in batch]
+        if devices:
+            result = score_on_devices(local_model_dir(model), items, devices)
+        else:
+            result = score(load_scorer(model), items)
         ResponseScore.objects.bulk_create(
             [
                 ResponseScore(

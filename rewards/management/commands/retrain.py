@@ -18,11 +18,13 @@ RUN_OPTION_NAMES = (
     "backbone",
     "epochs",
     "members",
+    "max_length",
     "lora_rank",
     "lora_alpha",
     "lora_dropout",
     "lora_targets",
     "gpus",
+    "sharding",
     "max_tokens_per_batch",
 )
 
@@ -40,11 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("--backbone", help="local model folder or hub name")
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--members", type=int)
+        parser.add_argument("--max-length", type=int, help="tokens per prompt+response input")
         parser.add_argument("--lora-rank", type=int, help="LoRA rank; 0 fine-tunes in full")
         parser.add_argument("--lora-alpha", type=int)
         parser.add_argument("--lora-dropout", type=float)
         parser.add_argument("--lora-targets", help="comma-separated module names")
         parser.add_argument("--gpus", type=int, help="training processes (one per GPU)")
+        parser.add_argument(
+            "--sharding", choices=["ddp", "fsdp"], help="fsdp shards weights over the GPUs"
+        )
         parser.add_argument("--max-tokens-per-batch", type=int, help="padded tokens per device")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,8 +64,9 @@ class Command(BaseCommand):
         if not checked.is_valid():
             raise CommandError(describe(checked.errors))
         values = dict(checked.validated_data)
+        mode, confirm = values.pop("mode"), values.pop("confirm")
         try:
-            cost = check_cost(project, values.pop("mode"), confirm=values.pop("confirm"))
+            cost = check_cost(project, mode, confirm=confirm, options=values)
         except NeedsConfirmation as exc:
             raise CommandError(f"{exc} (--yes)") from None
         self.stdout.write(f"Estimate: {cost.summary}")

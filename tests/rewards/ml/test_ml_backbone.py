@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from rewards.ml.backbone import embed_ahead, load_backbone, pool
@@ -89,3 +90,27 @@ def test_it_separates_cache_namespaces_by_backbone_and_length(tiny_backbone: str
 def test_it_embeds_no_responses_without_failing(tiny_backbone: str, cache_dir: str) -> None:
     # a project whose responses are not imported yet
     assert embed_ahead([], backbone=tiny_backbone, max_length=32, cache_dir=cache_dir) == 0
+
+
+def test_the_weights_fingerprint_reads_in_chunks_and_hashes_every_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a folder whose weights span several reads of 1 KiB
+    import hashlib
+
+    from rewards.ml import backbone
+
+    monkeypatch.setattr(backbone, "HASH_CHUNK_BYTES", 1024)
+    weights = os.urandom(5000)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(weights)
+    whole = hashlib.sha256(b"config.json{}model.safetensors" + weights).hexdigest()[:16]
+
+    # when it is fingerprinted, then after one byte of the weights changes
+    first = backbone.weights_fingerprint(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(weights[:-1] + bytes([weights[-1] ^ 1]))
+    second = backbone.weights_fingerprint(str(tmp_path))
+
+    # then the chunked digest is the one of the whole files, and the last byte counts
+    assert first == whole
+    assert second != first

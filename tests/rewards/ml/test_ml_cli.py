@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -91,3 +92,40 @@ def test_it_refuses_unlabelled_rows_for_training_and_names_the_line(
     assert code == 2
     assert "line 2: no label" in capsys.readouterr().err
     assert [p.label for p in read_pairs_jsonl(path, labelled=False)] == ["a", "tie"]
+
+
+def test_a_finetune_without_gpus_trains_with_one_process_per_visible_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a machine that shows two GPUs, and both training paths replaced by recorders
+    import torch
+
+    from rewards.ml import __main__ as cli
+    from rewards.ml import train as train_module
+    from rewards.ml.launch import processes_for
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    launched: list[str] = []
+    done = SimpleNamespace(out_dir=tmp_path, seconds=0.0, metrics={}, baseline={})
+
+    def several(config: TrainConfig, *args: object) -> SimpleNamespace:
+        launched.append(f"{processes_for(config)} processes")
+        return done
+
+    def one(*args: object, **kwargs: object) -> SimpleNamespace:
+        launched.append("this process")
+        return done
+
+    monkeypatch.setattr(cli, "train_processes", several)
+    monkeypatch.setattr(train_module, "train", one)
+    data = str(write_pairs(tmp_path / "train.jsonl", 12, seed=1))
+    finetune = ["train", "--data", data, "--out", str(tmp_path / "m"), "--mode", "finetune"]
+
+    # when a fine-tune starts with no --gpus, then with --gpus 1, then on the CPU
+    main(finetune)
+    main([*finetune, "--gpus", "1"])
+    main([*finetune, "--device", "cpu"])
+
+    # then only the first trains with one process per visible GPU
+    assert launched == ["2 processes", "this process", "this process"]
+    capsys.readouterr()
