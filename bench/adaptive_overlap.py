@@ -174,10 +174,13 @@ def main() -> int:
     print(f"| votes per completed pair (endpoint) | {report['votes_per_completed_pair']:.3f} |")
     print(f"| votes saved (endpoint) | {report['votes_saved']:.1%} |")
     print(f"| final label = {width}-vote majority | {matches / len(records):.1%} |")
-    low, high = report["alpha_interval"]
-    print(f"| alpha, quality endpoint | {report['alpha']:.4f} (95% {low:.3f}-{high:.3f}) |")
+    alpha, interval = report["alpha"], report["alpha_interval"]
+    if alpha is None or interval is None:
+        raise SystemExit("the quality report has no alpha for these votes")
+    low, high = interval
+    print(f"| alpha, quality endpoint | {alpha:.4f} (95% {low:.3f}-{high:.3f}) |")
     print(f"| alpha, independent (same votes) | {here:.4f} |")
-    print(f"| difference | {abs(report['alpha'] - here):.5f} |")
+    print(f"| difference | {abs(alpha - here):.5f} |")
     print(f"| alpha, all {width} votes of every pair (independent) | {everything:.4f} |")
     print(
         f"| alpha, all votes of every row, repeats included | {independent_alpha(every_row):.4f} |"
