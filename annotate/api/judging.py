@@ -131,7 +131,10 @@ class JudgementQuerySerializer(serializers.Serializer):
 
 class JudgementOutputSerializer(serializers.Serializer):
     judgement = serializers.IntegerField()
-    choice = serializers.CharField()
+    choice = serializers.CharField(
+        help_text="canonical a/b/tie/both_bad; a ranking's: what it says of the item's a and b"
+    )
+    ranking = serializers.JSONField(required=False, help_text="a ranking project's, as stored")
     progress = ProgressSerializer()
 
 
@@ -252,6 +255,8 @@ class JudgementView(APIView):
             "choice": judgement.choice,
             "progress": progress(annotator, project, mine=recorded.mine),
         }
+        if judgement.ranking is not None:
+            body["ranking"] = judgement.ranking
         if wants_next:
             body["next"] = following and {
                 **blind_view(following, project),
