@@ -193,6 +193,13 @@ class ExportQuerySerializer(serializers.Serializer):
         default="unknown",
         help_text="the card's license id (e.g. cc-by-4.0)",
     )
+    criterion = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="trl/hh: the preferences of this criterion instead of the overall one",
+    )
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
