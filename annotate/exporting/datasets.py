@@ -230,8 +230,8 @@ def _decided_pairs(
     criterion's, come from their votes' response pairs instead (exporting/shaped.py).
     """
     if uses_shaped_pairs(project, criterion):
-        votes = training_judgements(project) if selection is None else selection
-        yield from decided_pairs(project, votes, min_agreement=min_agreement, criterion=criterion)
+        shaped = training_judgements(project) if selection is None else selection
+        yield from decided_pairs(project, shaped, min_agreement=min_agreement, criterion=criterion)
         return
     judged = Q(judgement_count__gt=0)
     extra = judge_tallies(project)

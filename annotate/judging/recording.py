@@ -224,7 +224,7 @@ def _judged(project: Project, assignment: Assignment, submitted: dict[str, Any])
 
 def _save_edit(pair: Pair, annotator: User, judged: Judged) -> Response | None:
     """The annotator's edit as a response of the pair's prompt, its parent the one improved."""
-    if judged.edit is None:
+    if judged.edit is None or judged.edit_parent is None:
         return None
     parent = Response.objects.get(pk=judged.edit_parent)
     if parent.text == judged.edit:
@@ -287,7 +287,7 @@ def _repeated(existing: Judgement, submitted: dict) -> Recorded:
                 getattr(existing, name) == value
                 for name, value in _stored_fields(project, assignment, judged, **submitted).items()
             )
-            and (existing.edit.text if existing.edit_id else None) == judged.edit
+            and (existing.edit.text if existing.edit is not None else None) == judged.edit
         )
     if not same:
         raise JudgingConflict(

@@ -309,7 +309,7 @@ def _ratings(
     sides = {"left": ids[0], "right": ids[1]} if project.comparison == Comparison.PAIRWISE else {}
     ratings: dict[str, Any] = {}
     for key, rating in value.items():
-        rid = sides.get(key) or (int(key) if str(key).isdigit() else None)
+        rid = sides.get(key) or (int(key) if key.isascii() and key.isdecimal() else None)
         if rid not in ids:
             raise ShapeError("ratings", f"{key!r} is not one of the responses shown")
         if type(rating) not in (int, str) or rating not in scale:

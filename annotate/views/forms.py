@@ -96,7 +96,7 @@ class ProjectForm(forms.ModelForm):
         return _shaped(clean_rating_scale, self.cleaned_data.get("rating_scale"))
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for name in SHAPE_FIELDS:
             if name not in self.data and name not in self.errors:
                 cleaned[name] = getattr(self.instance, name)
