@@ -238,14 +238,22 @@ def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
 
 @dataclass(frozen=True)
 class RankingIn:
-    """One `responses` row read for a ranking project: a prompt and its distinct responses."""
+    """One `responses` row read for a ranking project: a prompt and its distinct responses,
+    with the vote of a `rankings` export row (groups of indexes into `responses`) if any."""
 
     messages: Messages
     responses: list[ResponseIn]
+    ranking: list[list[int]] | None = None
+    annotator: str = ""
+
+
+# The max_length of a rater's source id (auth's first_name holds it).
+MAX_ANNOTATOR = 150
 
 
 def parse_ranking_row(row: Any) -> RankingIn:
-    """A `responses` row for a ranking project; raises FieldError on invalid input."""
+    """A `responses` row for a ranking project, or a `rankings` export row (`ranking` and
+    `annotator` beside them); raises FieldError on invalid input."""
     if not isinstance(row, dict):
         raise FieldError("", "expected a JSON object")
     bad = find_unstorable(row, max_depth=MAX_NESTING)
@@ -253,7 +261,24 @@ def parse_ranking_row(row: Any) -> RankingIn:
         raise FieldError(*bad)
     if "responses" not in row:
         raise FieldError("responses", "a ranking project imports the responses format")
-    return RankingIn(*_prompt_and_responses(row))
+    messages, responses = _prompt_and_responses(row)
+    if row.get("ranking") is None:
+        return RankingIn(messages, responses)
+    if len(responses) != len(row["responses"]):
+        raise FieldError("responses", "a ranked row's responses must all differ")
+    # shapes imports the models; this module stays free of them until a ranking is read.
+    from annotate.judging.shapes import ShapeError, parse_ranking
+
+    try:
+        ranking = parse_ranking(row["ranking"], list(range(len(responses))))
+    except ShapeError as exc:
+        raise FieldError("ranking", f"{exc.message} (indexes into responses)") from exc
+    annotator = row.get("annotator")
+    if not isinstance(annotator, str) or not annotator.strip():
+        raise FieldError("annotator", "is required with a ranking: who ranked")
+    if len(annotator) > MAX_ANNOTATOR:
+        raise FieldError("annotator", f"is longer than {MAX_ANNOTATOR} characters")
+    return RankingIn(messages, responses, ranking, annotator)
 
 
 def ranking_items(count: int, most: int) -> list[range]:

@@ -6,6 +6,10 @@ overlap treat it as one unit: its response_a and response_b are two of its respo
 first two in file order that no other pair of the prompt holds), and RankedResponse lists all
 of them in file order.
 
+A row of the `rankings` export (with `ranking`, groups of indexes into its `responses`, and
+`annotator`) also brings that vote, as an imported judgement of its rater (importing/raters.py)
+on each item, restricted to the item's responses; so a `rankings` export imports back.
+
 All or nothing like every import: a first pass checks every row and names the bad lines;
 only then is anything written, in one transaction. An item already in the project (the same
 prompt and the same responses) is skipped, so a re-import is a no-op. Written row by row with
@@ -31,9 +35,20 @@ from annotate.formats import (
     ranking_items,
     sha256,
 )
+from annotate.importing.raters import ensure_raters
 from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
-from annotate.models import Pair, Project, Prompt, RankedResponse, Response, ResponseSource
+from annotate.judging.shapes import Ranking, implied_choice
+from annotate.models import (
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    RankedResponse,
+    Response,
+    ResponseSource,
+)
 from annotate.signals import responses_imported
 
 
@@ -60,7 +75,33 @@ def _import_row(project: Project, item: RankingIn, summary: ImportSummary, *, li
     prompt = _prompt(project, item, summary)
     responses = [_response(prompt, r, summary) for r in item.responses]
     for window in ranking_items(len(responses), project.max_ranked):
-        _ranking_item(project, prompt, [responses[i] for i in window], summary, line=line)
+        pair = _ranking_item(project, prompt, [responses[i] for i in window], summary, line=line)
+        if item.ranking is not None:
+            ranking = [[responses[i].pk for i in group if i in window] for group in item.ranking]
+            _vote(project, pair, [sorted(g) for g in ranking if g], item.annotator, summary)
+
+
+def _vote(
+    project: Project, pair: Pair, ranking: Ranking, annotator: str, summary: ImportSummary
+) -> None:
+    """The row's ranking as its rater's imported judgement of the item (once per rater)."""
+    rater = ensure_raters(project, [annotator])[annotator]
+    if Judgement.objects.filter(pair=pair, annotator_id=rater).exists():
+        summary.judgements_existing += 1
+        return
+    Judgement.objects.create(
+        pair=pair,
+        annotator_id=rater,
+        choice=implied_choice(ranking, pair.response_a_id, pair.response_b_id),
+        ranking=ranking,
+        client_id=f"import:{pair.pk}:{rater}",
+        source=Judgement.Source.IMPORT,
+    )
+    summary.judgements_created += 1
+    pair.judgement_count = Judgement.objects.valid().filter(pair=pair).count()
+    if pair.judgement_count >= project.judgements_per_pair:
+        pair.status = PairStatus.COMPLETE
+    pair.save(update_fields=["judgement_count", "status"])
 
 
 def _prompt(project: Project, item: RankingIn, summary: ImportSummary) -> Prompt:
@@ -102,12 +143,13 @@ def _ranking_item(
     summary: ImportSummary,
     *,
     line: int,
-) -> None:
-    """The item of these responses, unless the project has it already."""
+) -> Pair:
+    """The item of these responses, made unless the project has it already."""
     key = sha256("|".join([prompt.content_hash, *sorted(r.content_hash for r in responses)]))
-    if Pair.objects.filter(project=project, content_key=key).exists():
+    existing = Pair.objects.filter(project=project, content_key=key).first()
+    if existing is not None:
         summary.pairs_existing += 1
-        return
+        return existing
     taken = {
         frozenset(ab)
         for ab in Pair.objects.filter(project=project, prompt=prompt).values_list(
@@ -131,3 +173,4 @@ def _ranking_item(
         RankedResponse(pair=pair, response=r, position=i) for i, r in enumerate(responses)
     )
     summary.pairs_created += 1
+    return pair

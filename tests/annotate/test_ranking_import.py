@@ -107,3 +107,53 @@ def test_a_pairwise_project_still_pairs_every_two_responses(tmp_path: Path) -> N
     import_file(project, write_jsonl(tmp_path / "r.jsonl", [_row("p", 4)]))
     assert Pair.objects.filter(project=project).count() == 6
     assert not RankedResponse.objects.exists()
+
+
+def test_a_ranked_row_brings_its_vote_restricted_to_each_item(tmp_path: Path) -> None:
+    # given a rankings row of six responses, ranked 4 at a time: items 0-3 and 2-5
+    project = make_project("ranked", comparison="ranking", max_ranked=4)
+    row = {**_row("p", 6), "ranking": [[5], [0, 3], [1], [2, 4]], "annotator": "ann-1"}
+    path = write_jsonl(tmp_path / "r.jsonl", [row])
+    # when
+    summary = import_file(project, path)
+    again = import_file(project, path)
+    # then
+    first, second = Pair.objects.filter(project=project).order_by("pk")
+    ids = [r.response_id for r in RankedResponse.objects.filter(pair=first)]
+    ids += [r.response_id for r in RankedResponse.objects.filter(pair=second)][2:]
+    by_index = dict(enumerate(ids))
+    votes = {j.pair_id: j for j in first.judgements.all() | second.judgements.all()}
+    assert votes[first.pk].ranking == [
+        sorted([by_index[0], by_index[3]]),
+        [by_index[1]],
+        [by_index[2]],
+    ]
+    assert votes[second.pk].ranking == [
+        [by_index[5]],
+        [by_index[3]],
+        sorted([by_index[2], by_index[4]]),
+    ]
+    assert votes[first.pk].source == "import" and votes[first.pk].annotator.first_name == "ann-1"
+    assert (summary.judgements_created, again.judgements_created, again.judgements_existing) == (
+        2,
+        0,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"ranking": [[0], [1]], "annotator": "a"}, "ranking"),
+        ({"ranking": [[0], [1, 1], [2]], "annotator": "a"}, "ranking"),
+        ({"ranking": [[0], [1], [2]]}, "annotator"),
+    ],
+)
+def test_it_refuses_a_bad_ranked_row_naming_the_field(
+    tmp_path: Path, extra: dict[str, Any], field: str
+) -> None:
+    project = make_project("ranked", comparison="ranking")
+    path = write_jsonl(tmp_path / "r.jsonl", [{**_row("p", 3), **extra}])
+    with pytest.raises(ImportFormatError) as refused:
+        import_file(project, path)
+    assert [(e.line, e.field) for e in refused.value.errors] == [(1, field)]

@@ -108,6 +108,21 @@ def test_replay_the_trl_export_of_ranked_demo_prompts_is_their_decisive_pairs(
         for v in later
     )
     assert implied == expected
+    # and the rankings export imports back into an empty project unchanged
+    back = make_project("back", comparison="ranking", max_ranked=5, admin=admin)
+    summary = import_file(back, write_jsonl(tmp_path / "rankings.jsonl", ranked))
+    assert (summary.pairs_created, summary.judgements_created) == (rankings, rankings)
+    again = _rows(admin, back, format="rankings")
+
+    def unsigned(rows: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps([r["prompt"], r["responses"], r["ranking"]]) for r in rows)
+
+    assert unsigned(again) == unsigned(ranked)
+    assert len({r["annotator"] for r in again}) == len({r["annotator"] for r in ranked}) == 1
+    assert (
+        Counter((r["prompt"], r["chosen"], r["rejected"]) for r in _rows(admin, back, format="trl"))
+        == expected
+    )
 
 
 def test_a_pair_the_rankings_disagree_on_is_left_out(
