@@ -207,3 +207,26 @@ def test_sft_holds_each_edit_with_its_prompt(
         rows = _rows(admin, project, format="sft", file=file)
         assert [r["completion"] for r in rows] == [improved]
         assert rows[0]["prompt"].startswith("q question")
+
+
+def test_a_ranking_invalidated_in_review_leaves_every_export(
+    admin: Any, annotator: Any, tmp_path: Path
+) -> None:
+    # given one ranked item whose ranking review then invalidates
+    from annotate.models import Judgement
+    from annotate.review.actions import invalidate_judgement
+
+    project = make_project("reviewed", comparison="ranking", admin=admin, rating_scale=[1, 2])
+    set_member(project, username=annotator.username, role="annotator")
+    import_file(
+        project, write_jsonl(tmp_path / "r.jsonl", [{"prompt": "p?", "responses": ["x", "y", "z"]}])
+    )
+    lease = client_for(annotator).post(f"/api/projects/{project.slug}/next").json()
+    ids = [r["id"] for r in lease["responses"]]
+    _judge(annotator, lease["assignment"], ranking=[[i] for i in ids], ratings={str(ids[0]): 2})
+    assert len(_rows(admin, project, format="trl")) == 3
+    # when
+    invalidate_judgement(Judgement.objects.get(), by=admin, reason="careless")
+    # then
+    for fmt in ("trl", "hh", "rankings", "kto"):
+        assert _rows(admin, project, format=fmt) == [], fmt
