@@ -221,6 +221,86 @@ def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
 
 
 def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
+    messages, responses = _prompt_and_responses(row)
+    pairs, most = len(responses) * (len(responses) - 1) // 2, settings.IMPORT_MAX_PAIRS_PER_ROW
+    if pairs > most:
+        raise FieldError(
+            "responses",
+            f"makes {pairs} pairs (every two of {len(responses)} responses); "
+            f"at most {most} (IMPORT_MAX_PAIRS_PER_ROW)",
+        )
+    return [
+        PairIn(messages, first, second)
+        for i, first in enumerate(responses)
+        for second in responses[i + 1 :]
+    ]
+
+
+@dataclass(frozen=True)
+class RankingIn:
+    """One `responses` row read for a ranking project: a prompt and its distinct responses,
+    with the vote of a `rankings` export row (groups of indexes into `responses`) if any."""
+
+    messages: Messages
+    responses: list[ResponseIn]
+    ranking: list[list[int]] | None = None
+    annotator: str = ""
+
+
+# The max_length of a rater's source id (auth's first_name holds it).
+MAX_ANNOTATOR = 150
+
+
+def parse_ranking_row(row: Any) -> RankingIn:
+    """A `responses` row for a ranking project, or a `rankings` export row (`ranking` and
+    `annotator` beside them); raises FieldError on invalid input."""
+    if not isinstance(row, dict):
+        raise FieldError("", "expected a JSON object")
+    bad = find_unstorable(row, max_depth=MAX_NESTING)
+    if bad is not None:
+        raise FieldError(*bad)
+    if "responses" not in row:
+        raise FieldError("responses", "a ranking project imports the responses format")
+    messages, responses = _prompt_and_responses(row)
+    if row.get("ranking") is None:
+        return RankingIn(messages, responses)
+    if len(responses) != len(row["responses"]):
+        raise FieldError("responses", "a ranked row's responses must all differ")
+    # shapes imports the models; this module stays free of them until a ranking is read.
+    from annotate.judging.shapes import ShapeError, parse_ranking
+
+    try:
+        ranking = parse_ranking(row["ranking"], list(range(len(responses))))
+    except ShapeError as exc:
+        raise FieldError("ranking", f"{exc.message} (indexes into responses)") from exc
+    annotator = row.get("annotator")
+    if not isinstance(annotator, str) or not annotator.strip():
+        raise FieldError("annotator", "is required with a ranking: who ranked")
+    if len(annotator) > MAX_ANNOTATOR:
+        raise FieldError("annotator", f"is longer than {MAX_ANNOTATOR} characters")
+    return RankingIn(messages, responses, ranking, annotator)
+
+
+def ranking_items(count: int, most: int) -> list[range]:
+    """How `count` responses of one prompt become ranking items of at most `most` each.
+
+    All of them when they fit; otherwise windows of `most` responses in file order, each
+    starting on the last response of the one before (so a prompt's rankings are linked
+    through shared responses), the last window ending on the last response and holding
+    `most` too. 12 responses ranked 5 at a time: 0-4, 4-8 and 7-11.
+    """
+    if count <= most:
+        return [range(count)]
+    starts: list[int] = []
+    start = 0
+    while start + most < count:
+        starts.append(start)
+        start += most - 1
+    starts.append(count - most)
+    return [range(s, s + most) for s in starts]
+
+
+def _prompt_and_responses(row: dict[str, Any]) -> tuple[Messages, list[ResponseIn]]:
     messages = parse_prompt(row.get("prompt"), "prompt")
     items = row.get("responses")
     if not isinstance(items, list) or len(items) < 2:
@@ -245,18 +325,7 @@ def _parse_responses(row: dict[str, Any]) -> list[PairIn]:
             responses.append(ResponseIn(item["text"], model))
     if len(responses) < 2:
         raise FieldError("responses", "needs at least two different responses")
-    pairs, most = len(responses) * (len(responses) - 1) // 2, settings.IMPORT_MAX_PAIRS_PER_ROW
-    if pairs > most:
-        raise FieldError(
-            "responses",
-            f"makes {pairs} pairs (every two of {len(responses)} responses); "
-            f"at most {most} (IMPORT_MAX_PAIRS_PER_ROW)",
-        )
-    return [
-        PairIn(messages, first, second)
-        for i, first in enumerate(responses)
-        for second in responses[i + 1 :]
-    ]
+    return messages, responses
 
 
 def _parse_trl(row: dict[str, Any]) -> list[PairIn]:

@@ -24,6 +24,17 @@ class AskRationale(models.TextChoices):
     REQUIRED = "required", "Required"
 
 
+class Comparison(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise: the better of two responses"
+    RANKING = "ranking", "Ranking: up to max_ranked responses of one prompt in order"
+
+
+class Edits(models.TextChoices):
+    OFF = "off", "Off"
+    OPTIONAL = "optional", "Optional"
+    REQUIRED = "required", "Required"
+
+
 class Acquisition(models.TextChoices):
     RANDOM = "random", "Random"
     UNCERTAINTY = "uncertainty", "Uncertainty (entropy of mean P)"
@@ -43,6 +54,8 @@ MAX_OVERLAP = 100
 MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 7 * 24 * 3600
 MAX_RETRAIN_EVERY = 1_000_000
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000
+# How many responses one ranking item holds at most (the project's max_ranked lies between).
+MIN_RANKED, MAX_RANKED = 3, 8
 
 
 class Project(models.Model):
@@ -137,6 +150,36 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of the pairs the judges agree on that still get every human vote.",
     )
+    # What a judgement holds (annotate/judging/shapes.py checks the values and the payloads).
+    # Fixed once judging starts, so every judgement of a project means the same thing.
+    comparison = models.CharField(
+        max_length=10,
+        choices=Comparison.choices,
+        default=Comparison.PAIRWISE,
+        help_text="Pairwise (the better of two) or ranking (order several responses of a prompt).",
+    )
+    max_ranked = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MinValueValidator(MIN_RANKED), MaxValueValidator(MAX_RANKED)],
+        help_text="Ranking: the most responses of one prompt ranked together (3 to 8).",
+    )
+    criteria = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Named criteria judged beside the overall preference: a list of {"name", '
+        '"guidance", "required"}.',
+    )
+    rating_scale = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Values of an absolute rating of each response, worst first (empty: no rating).",
+    )
+    edits = models.CharField(
+        max_length=10,
+        choices=Edits.choices,
+        default=Edits.OFF,
+        help_text="Annotators improve the better response: off, optional or required.",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -182,6 +225,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(judge_audit_share__gte=0, judge_audit_share__lte=1),
                 name="project_judge_audit_share_is_a_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_ranked__gte=MIN_RANKED, max_ranked__lte=MAX_RANKED),
+                name="project_max_ranked_bounded",
             ),
         ]
 
@@ -265,6 +312,17 @@ class Response(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An annotator's edit of another response (`parent`): written by `author` while judging.
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="edits"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         constraints = [
@@ -397,6 +455,29 @@ class Pair(models.Model):
         return f"pair {self.pk} of {self.project_id}"
 
 
+class RankedResponse(models.Model):
+    """One response of a ranking item, at its place in the item (0 first, as imported).
+
+    A ranking item is a Pair (so queue, leases, overlap, gold and review treat it as one unit)
+    whose response_a and response_b are two of its responses; this table lists all of them.
+    """
+
+    # No index of its own: one_ranked_per_position leads with pair.
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="ranked", db_index=False)
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["pair", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "position"], name="one_ranked_per_position"),
+            models.UniqueConstraint(fields=["pair", "response"], name="one_ranked_per_response"),
+        ]
+
+    def __str__(self) -> str:
+        return f"response {self.response_id} at {self.position} of pair {self.pair_id}"
+
+
 class Assignment(models.Model):
     """A lease on one judging slot of a pair, held by one annotator until it expires."""
 
@@ -416,6 +497,8 @@ class Assignment(models.Model):
     random_slice = models.BooleanField(
         default=False, help_text="Leased in random order, not by the model's priority."
     )
+    # A ranking item's response ids in the shuffled order shown (a pairwise lease: left_is_a).
+    shown_order = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -484,6 +567,19 @@ class Judgement(models.Model):
     # models the pair's responses were first imported with.
     model_a = models.CharField(max_length=200, blank=True)
     model_b = models.CharField(max_length=200, blank=True)
+    # A ranking item's judgement: groups of response ids, best first, ties in one group; its
+    # `choice` is what the ranking says of response_a against response_b (annotate/judging/
+    # shapes.py), so readers of choices count it as a pairwise vote.
+    ranking = models.JSONField(null=True, blank=True)
+    # {criterion name: choice in a/b terms, or a ranking}; {response id: rating value}; null
+    # when empty. Nullable without a default, so the bulk import's SQL may leave them out and
+    # SQLite adds the columns in place (rebuilding the table would break its counter triggers).
+    criteria = models.JSONField(null=True, blank=True)
+    ratings = models.JSONField(null=True, blank=True)
+    # The annotator's improvement of the better response: a Response whose parent it is.
+    edit = models.ForeignKey(
+        Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by review (annotate/review/actions.py); an invalid judgement is kept but counts nowhere.
     invalidated_at = models.DateTimeField(null=True, blank=True)

@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
         "StatisticStatusEnum": "annotate.statistics.StatisticStatus",
         "GenerationStatusEnum": "generation.models.GenerationStatus",
         "SampleStatusEnum": "generation.models.SampleStatus",
+        # ask_rationale and edits take the same three values.
+        "OffOptionalRequiredEnum": "annotate.models.Edits",
     },
 }
 

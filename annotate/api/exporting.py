@@ -7,11 +7,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
 from annotate.api.serializers import ExportQuerySerializer
 from annotate.exporting.datasets import export_response
+from annotate.exporting.shaped import UnknownCriterion
 from annotate.permissions import IsProjectAdmin
 
 
@@ -24,8 +26,12 @@ class ExportActions(generics.GenericAPIView):
     )
     @action(detail=True, methods=["get"], permission_classes=[IsAuthenticated & IsProjectAdmin])
     def export(self, request: Request, slug: str) -> StreamingHttpResponse:
-        """Stream the project's preferences as trl, hh or judgements (JSONL or Parquet)."""
+        """Stream the project's preferences as trl, hh, judgements, rankings, kto or sft
+        (JSONL or Parquet)."""
         project = self.get_object()
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return export_response(project, **query.validated_data)
+        try:
+            return export_response(project, **query.validated_data)
+        except UnknownCriterion as exc:
+            raise ValidationError({"criterion": [str(exc)]}) from exc

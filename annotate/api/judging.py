@@ -8,7 +8,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -23,7 +28,9 @@ from annotate.judging.recording import (
     record_judgement,
     skip_assignment,
 )
+from annotate.judging.shapes import is_plain
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
+from annotate.models import Response as ResponseRow
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin, signed_in_user
 from annotate.projects.lifecycle import pair_status_counts
 from annotate.rendering import render_markdown
@@ -60,8 +67,50 @@ class NextPairSerializer(serializers.Serializer):
     progress = ProgressSerializer()
 
 
+class RankedTextSerializer(TextSerializer):
+    id = serializers.IntegerField(help_text="the response's id, as a ranking names it")
+
+
+class NextRankingSerializer(serializers.Serializer):
+    """What a ranking project's `next` answers: the item's responses in display order."""
+
+    assignment = serializers.IntegerField()
+    pair = serializers.IntegerField()
+    prompt = MessageSerializer(many=True)
+    responses = RankedTextSerializer(many=True)
+    expires_at = serializers.DateTimeField()
+    progress = ProgressSerializer()
+
+
 class JudgementInputSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
+    choice = serializers.ChoiceField(
+        choices=["left", "right", "tie", "both_bad"],
+        required=False,
+        help_text="a pairwise project's vote (a ranking project sends `ranking`)",
+    )
+    ranking = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="a ranking project's vote: groups of response ids, best first, ties in one "
+        "group, e.g. [[12], [7, 9], [3]]",
+    )
+    criteria = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="{criterion name: choice (pairwise) or ranking} for the project's criteria",
+    )
+    ratings = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='{response id (pairwise: "left"/"right"): a value of the rating scale}',
+    )
+    edit = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="the better response, improved (projects with edits)",
+    )
     strength = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3)
     rationale = serializers.CharField(required=False, allow_blank=True, default="")
     duration_ms = serializers.IntegerField(
@@ -82,7 +131,10 @@ class JudgementQuerySerializer(serializers.Serializer):
 
 class JudgementOutputSerializer(serializers.Serializer):
     judgement = serializers.IntegerField()
-    choice = serializers.CharField()
+    choice = serializers.CharField(
+        help_text="canonical a/b/tie/both_bad; a ranking's: what it says of the item's a and b"
+    )
+    ranking = serializers.JSONField(required=False, help_text="a ranking project's, as stored")
     progress = ProgressSerializer()
 
 
@@ -93,22 +145,38 @@ class JudgementAndNextSerializer(JudgementOutputSerializer):
     )
 
 
-def blind_view(assignment: Assignment) -> dict[str, Any]:
-    """What the annotator sees: no model names, no metadata, sides as leased."""
+def blind_view(assignment: Assignment, project: Project) -> dict[str, Any]:
+    """What the annotator sees: no model names, no metadata, sides as leased (a ranking
+    item: its responses in the lease's display order), and what the project asks beside."""
     pair = assignment.pair
-    a, b = pair.response_a.text, pair.response_b.text
-    left, right = (a, b) if assignment.left_is_a else (b, a)
-    return {
+    body: dict[str, Any] = {
         "assignment": assignment.pk,
         "pair": pair.pk,
         "prompt": [
             {**m, "text": m["content"], "html": render_markdown(m["content"])}
             for m in pair.prompt.messages
         ],
-        "left": {"text": left, "html": render_markdown(left)},
-        "right": {"text": right, "html": render_markdown(right)},
-        "expires_at": _timestamp(assignment.expires_at),
     }
+    if assignment.shown_order is not None:
+        texts = dict(
+            ResponseRow.objects.filter(pk__in=assignment.shown_order).values_list("pk", "text")
+        )
+        body["responses"] = [
+            {"id": rid, "text": texts[rid], "html": render_markdown(texts[rid])}
+            for rid in assignment.shown_order
+        ]
+    else:
+        a, b = pair.response_a.text, pair.response_b.text
+        left, right = (a, b) if assignment.left_is_a else (b, a)
+        body["left"] = {"text": left, "html": render_markdown(left)}
+        body["right"] = {"text": right, "html": render_markdown(right)}
+    body["expires_at"] = _timestamp(assignment.expires_at)
+    if not is_plain(project):
+        body["comparison"] = project.comparison
+        body["criteria"] = project.criteria
+        body["rating_scale"] = project.rating_scale
+        body["edits"] = project.edits
+    return body
 
 
 def _timestamp(value: datetime) -> str:
@@ -126,7 +194,11 @@ class NextPairView(ProjectAPIView):
     @extend_schema(
         request=NextInputSerializer,
         responses={
-            200: NextPairSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="NextItem",
+                serializers=[NextPairSerializer, NextRankingSerializer],
+                resource_type_field_name=None,
+            ),
             204: OpenApiResponse(description="nothing left"),
             403: OpenApiResponse(description="paused in this project; `detail` says why"),
         },
@@ -142,7 +214,7 @@ class NextPairView(ProjectAPIView):
             return Response({"detail": str(exc), "paused": True}, status=status.HTTP_403_FORBIDDEN)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        body = blind_view(assignment)
+        body = blind_view(assignment, project)
         body["progress"] = progress(annotator, project)
         return Response(body)
 
@@ -183,8 +255,13 @@ class JudgementView(APIView):
             "choice": judgement.choice,
             "progress": progress(annotator, project, mine=recorded.mine),
         }
+        if judgement.ranking is not None:
+            body["ranking"] = judgement.ranking
         if wants_next:
-            body["next"] = following and {**blind_view(following), "progress": body["progress"]}
+            body["next"] = following and {
+                **blind_view(following, project),
+                "progress": body["progress"],
+            }
             if following is None and (reason := paused_reason(annotator, project)):
                 body["paused"] = reason
         code = status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK

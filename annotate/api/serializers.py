@@ -12,6 +12,12 @@ from rest_framework import serializers
 from annotate.exporting.datasets import EXPORT_FORMATS, FILE_TYPES, pseudonym
 from annotate.formats import FORMATS
 from annotate.importing.pipeline import LABEL_MODES
+from annotate.judging.shapes import (
+    ShapeError,
+    check_settings_change,
+    clean_criteria,
+    clean_rating_scale,
+)
 from annotate.models import (
     Choice,
     ImportJob,
@@ -57,6 +63,11 @@ class ProjectSerializer(serializers.ModelSerializer):
             "exclude_flagged_from_training",
             "promotion_requires_beating_length",
             "random_slice_share",
+            "comparison",
+            "max_ranked",
+            "criteria",
+            "rating_scale",
+            "edits",
             "created_at",
             "archived_at",
             "role",
@@ -68,9 +79,29 @@ class ProjectSerializer(serializers.ModelSerializer):
             "max_judgements_per_pair": {"min_value": 1, "max_value": 100},
         }
 
+    def validate_criteria(self, value: Any) -> list[dict[str, Any]]:
+        return _shaped(clean_criteria, value)
+
+    def validate_rating_scale(self, value: Any) -> list[int | str]:
+        return _shaped(clean_rating_scale, value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_settings_change(self.instance, attrs)
+        except ShapeError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return attrs
+
     def get_role(self, project: Project) -> str | None:
 
         return role_in(self.context["request"].user, project)
+
+
+def _shaped(clean: Any, value: Any) -> Any:
+    try:
+        return clean(value)
+    except ShapeError as exc:
+        raise serializers.ValidationError(exc.message) from exc
 
 
 class ProjectDetailSerializer(ProjectSerializer):
@@ -161,6 +192,13 @@ class ExportQuerySerializer(serializers.Serializer):
         r"^[a-z0-9][a-z0-9.+-]{0,63}$",
         default="unknown",
         help_text="the card's license id (e.g. cc-by-4.0)",
+    )
+    criterion = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="trl/hh: the preferences of this criterion instead of the overall one",
     )
 
 

@@ -19,13 +19,21 @@ import pyarrow as pa
 from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
+from annotate.exporting.shaped import (
+    check_criterion,
+    decided_pairs,
+    iter_kto_rows,
+    iter_ranking_rows,
+    iter_sft_rows,
+    uses_shaped_pairs,
+)
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Choice, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
 from annotate.signals import judge_votes
 
-EXPORT_FORMATS = ("trl", "hh", "judgements")
+EXPORT_FORMATS = ("trl", "hh", "judgements", "rankings", "kto", "sft")
 FILE_TYPES = ("jsonl", "parquet")
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -49,6 +57,28 @@ SCHEMAS = {
             ("created_at", pa.string()),
         ]
     ),
+    "rankings": pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("responses", pa.list_(pa.string())),
+            ("ranking", pa.list_(pa.list_(pa.int64()))),
+            ("annotator", pa.string()),
+        ]
+    ),
+    "rankings_conversational": pa.schema(
+        [
+            ("prompt", _MESSAGES),
+            ("responses", pa.list_(pa.string())),
+            ("ranking", pa.list_(pa.list_(pa.int64()))),
+            ("annotator", pa.string()),
+        ]
+    ),
+    "kto": pa.schema([("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())]),
+    "kto_conversational": pa.schema(
+        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_())]
+    ),
+    "sft": pa.schema([("prompt", pa.string()), ("completion", pa.string())]),
+    "sft_conversational": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES)]),
 }
 
 
@@ -59,6 +89,7 @@ def export_chunks(
     file_type: str = "jsonl",
     min_agreement: float = 0.0,
     exclude_flagged: bool = False,
+    criterion: str = "",
 ) -> Iterator[bytes]:
     """Yield the encoded export file in chunks."""
     if fmt not in EXPORT_FORMATS:
@@ -66,7 +97,11 @@ def export_chunks(
     if file_type not in FILE_TYPES:
         raise ValueError(f"unknown file type {file_type!r}; use jsonl or parquet")
     rows, schema_name = export_rows(
-        project, fmt=fmt, min_agreement=min_agreement, exclude_flagged=exclude_flagged
+        project,
+        fmt=fmt,
+        min_agreement=min_agreement,
+        exclude_flagged=exclude_flagged,
+        criterion=criterion,
     )
     if file_type == "parquet":
         return parquet_chunks(rows, SCHEMAS[schema_name])
@@ -82,11 +117,14 @@ def export_response(
     exclude_flagged: bool = False,
     package: str = "",
     license: str = "unknown",
+    criterion: str = "",
 ) -> StreamingHttpResponse:
     """The streamed download (page and API): named after the project and the format.
 
     With `package` (zip or tar), the dataset folder with its card instead (exporting/package.py).
+    Raises UnknownCriterion before anything is sent for a criterion the project lacks.
     """
+    check_criterion(project, criterion)
     if package:
         # package.py builds on this module: imported here, not at the top, to avoid a cycle.
         from annotate.exporting.package import package_response
@@ -99,6 +137,7 @@ def export_response(
             min_agreement=min_agreement,
             exclude_flagged=exclude_flagged,
             license=license,
+            criterion=criterion,
         )
     chunks = export_chunks(
         project,
@@ -106,6 +145,7 @@ def export_response(
         file_type=file,
         min_agreement=min_agreement,
         exclude_flagged=exclude_flagged,
+        criterion=criterion,
     )
     content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
     response = StreamingHttpResponse(chunks, content_type=content_type)
@@ -114,24 +154,40 @@ def export_response(
 
 
 def export_rows(
-    project: Project, *, fmt: str, min_agreement: float = 0.0, exclude_flagged: bool = False
+    project: Project,
+    *,
+    fmt: str,
+    min_agreement: float = 0.0,
+    exclude_flagged: bool = False,
+    criterion: str = "",
 ) -> tuple[Iterator[dict[str, Any]], str]:
     """Return the row iterator and the name of its schema.
 
     Judgements on gold pairs are never exported; `exclude_flagged` also leaves out the
-    annotators the quality checks flag.
+    annotators the quality checks flag. `criterion` makes trl and hh the preferences of that
+    criterion (exporting/shaped.py).
     """
+    check_criterion(project, criterion)
     votes = training_judgements(project, exclude_flagged=exclude_flagged)
     if fmt == "judgements":
         both = itertools.chain(iter_judgement_rows(project, votes), iter_judge_rows(project))
         return both, "judgements"
     if fmt == "hh":
-        return iter_hh_rows(project, min_agreement=min_agreement, votes=votes), "hh"
+        hh = iter_hh_rows(project, min_agreement=min_agreement, votes=votes, criterion=criterion)
+        return hh, "hh"
     conversational = uses_conversational_form(project)
+    form = "_conversational" if conversational else ""
+    shaped = {"rankings": iter_ranking_rows, "kto": iter_kto_rows, "sft": iter_sft_rows}
+    if fmt in shaped:
+        return shaped[fmt](project, votes, conversational=conversational), fmt + form
     rows = iter_trl_rows(
-        project, min_agreement=min_agreement, conversational=conversational, votes=votes
+        project,
+        min_agreement=min_agreement,
+        conversational=conversational,
+        votes=votes,
+        criterion=criterion,
     )
-    return rows, "trl_conversational" if conversational else "trl"
+    return rows, "trl" + form
 
 
 def uses_conversational_form(project: Project) -> bool:
@@ -162,13 +218,21 @@ def _vote_tallies(judgements: QuerySet[Judgement]) -> Iterator[tuple[int, dict[s
 
 
 def _decided_pairs(
-    project: Project, min_agreement: float, selection: QuerySet[Judgement] | None
+    project: Project,
+    min_agreement: float,
+    selection: QuerySet[Judgement] | None,
+    criterion: str = "",
 ) -> Iterator[tuple[list[dict[str, str]], str, str]]:
     """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
 
     Pairs and their vote tallies are two streams in pair id order, merged here: neither query
-    groups by long texts, and neither is repeated per page.
+    groups by long texts, and neither is repeated per page. A ranking project's, or a
+    criterion's, come from their votes' response pairs instead (exporting/shaped.py).
     """
+    if uses_shaped_pairs(project, criterion):
+        shaped = training_judgements(project) if selection is None else selection
+        yield from decided_pairs(project, shaped, min_agreement=min_agreement, criterion=criterion)
+        return
     judged = Q(judgement_count__gt=0)
     extra = judge_tallies(project)
     if extra:
@@ -220,9 +284,10 @@ def iter_trl_rows(
     min_agreement: float = 0.0,
     conversational: bool = False,
     votes: QuerySet[Judgement] | None = None,
+    criterion: str = "",
 ) -> Iterator[dict[str, Any]]:
     """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
-    for messages, chosen, rejected in _decided_pairs(project, min_agreement, votes):
+    for messages, chosen, rejected in _decided_pairs(project, min_agreement, votes, criterion):
         if conversational:
             yield {
                 "prompt": messages,
@@ -238,10 +303,14 @@ def iter_trl_rows(
 
 
 def iter_hh_rows(
-    project: Project, *, min_agreement: float = 0.0, votes: QuerySet[Judgement] | None = None
+    project: Project,
+    *,
+    min_agreement: float = 0.0,
+    votes: QuerySet[Judgement] | None = None,
+    criterion: str = "",
 ) -> Iterator[dict[str, Any]]:
     """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
-    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement, votes):
+    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement, votes, criterion):
         yield {
             "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
             "rejected": render_hh_transcript(

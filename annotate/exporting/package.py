@@ -48,10 +48,15 @@ def write_dataset_folder(
     min_agreement: float = 0.0,
     exclude_flagged: bool = False,
     license: str = "unknown",
+    criterion: str = "",
 ) -> Path:
     """Write the export and its card into `folder` (made if missing); return the folder."""
     rows, schema_name = export_rows(
-        project, fmt=format, min_agreement=min_agreement, exclude_flagged=exclude_flagged
+        project,
+        fmt=format,
+        min_agreement=min_agreement,
+        exclude_flagged=exclude_flagged,
+        criterion=criterion,
     )
     counted = _Counted(rows)
     data_path = f"data/train.{file}"
@@ -62,7 +67,13 @@ def write_dataset_folder(
     with target.open("wb") as out:
         for chunk in chunks:
             out.write(chunk)
-    options = {"min_agreement": min_agreement, "exclude_flagged": exclude_flagged, "file": file}
+    options: dict[str, Any] = {
+        "min_agreement": min_agreement,
+        "exclude_flagged": exclude_flagged,
+        "file": file,
+    }
+    if criterion:
+        options["criterion"] = criterion
     card = dataset_card(
         project,
         fmt=format,

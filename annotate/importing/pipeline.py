@@ -39,9 +39,19 @@ from annotate.importing.compression import (
 )
 from annotate.importing.judgements import import_judgements
 from annotate.importing.prompts import import_prompts
+from annotate.importing.rankings import import_rankings
 from annotate.importing.reading import read_rows
 from annotate.importing.summary import ImportSummary
-from annotate.models import ImportJob, Judgement, Pair, PairStatus, Project, Prompt, Response
+from annotate.models import (
+    Comparison,
+    ImportJob,
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    Response,
+)
 from annotate.projects.lifecycle import check_not_archived
 from annotate.signals import responses_imported
 from annotate.tasks import import_file_task
@@ -142,6 +152,9 @@ def import_file(
     if first == "prompts":
         rows.close()
         return import_prompts(project, path, file_type=file_type)
+    if project.comparison == Comparison.RANKING:
+        rows.close()
+        return import_rankings(project, path, file_type=file_type)
     lines = _estimate_lines(path, file_type) if progress else 0
     with BulkImport(project, labels=labels) as bulk:
         detected, count = _stage_file(

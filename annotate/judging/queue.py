@@ -17,11 +17,13 @@ from annotate.judging.overlap import target
 from annotate.models import (
     Acquisition,
     Assignment,
+    Comparison,
     Judgement,
     Membership,
     Pair,
     PairStatus,
     Project,
+    RankedResponse,
 )
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
@@ -120,8 +122,11 @@ def _insert_lease(
     free_slots: int | None,
 ) -> Assignment | None:
     """Lease a slot of the locked pair; None when its `free_slots` are taken (None: no limit,
-    a gold check)."""
+    a gold check). A ranking item's lease records its responses in a shuffled display order."""
     left_is_a = secrets.randbelow(2) == 0
+    shown_order = None
+    if project.comparison == Comparison.RANKING:
+        shown_order, left_is_a = _shuffled(pair)
     expires_at = now + timedelta(seconds=project.lease_seconds)
     connection = connections[Assignment.objects.db]
     stamp = connection.ops.adapt_datetimefield_value
@@ -144,6 +149,8 @@ def _insert_lease(
         row = cursor.fetchone()
     if row is None:
         return None
+    if shown_order is not None:
+        Assignment.objects.filter(pk=row[0]).update(shown_order=shown_order)
     return Assignment(
         pk=row[0],
         pair=pair,
@@ -152,7 +159,23 @@ def _insert_lease(
         created_at=now,
         expires_at=expires_at,
         random_slice=random_slice,
+        shown_order=shown_order,
     )
+
+
+def _shuffled(pair: Pair) -> tuple[list[int], bool]:
+    """A ranking item's response ids in a random display order, and whether its response_a
+    comes before its response_b there (the lease's `left_is_a`, for the position-bias checks
+    that read it)."""
+    ids = list(
+        RankedResponse.objects.filter(pair=pair)
+        .order_by("position")
+        .values_list("response_id", flat=True)
+    )
+    if not ids:  # an item made before the project ranked: its two responses
+        ids = [pair.response_a_id, pair.response_b_id]
+    secrets.SystemRandom().shuffle(ids)
+    return ids, ids.index(pair.response_a_id) < ids.index(pair.response_b_id)
 
 
 def draws_random_slice(project: Project) -> bool:

@@ -9,10 +9,12 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotate.formats import sha256
 from annotate.judging.gold import AnnotatorPaused, paused_reason, update_gold_pause
 from annotate.judging.hot_sql import Locked, lock_for_judging
 from annotate.judging.overlap import settle, settling_reads_votes, target
 from annotate.judging.queue import LeaseContended, lease_new_pair, lease_next_pair, live_leases
+from annotate.judging.shapes import Judged, RichInput, ShapeError, read_judgement
 from annotate.models import (
     AskRationale,
     Assignment,
@@ -21,6 +23,7 @@ from annotate.models import (
     Pair,
     PairStatus,
     Project,
+    Response,
 )
 from annotate.permissions import visible_projects
 from annotate.signals import send_project_event
@@ -87,18 +90,25 @@ def record_judgement(
     assignment_id: int,
     annotator: User,
     *,
-    choice: str,
+    choice: str | None = None,
     client_id: str,
     strength: int | None = None,
     rationale: str = "",
     duration_ms: int | None = None,
+    ranking: Any = None,
+    criteria: Any = None,
+    ratings: Any = None,
+    edit: str | None = None,
 ) -> Recorded:
     """Store a judgement for the annotator's lease, once per client_id.
 
     Repeating a client_id with the same judgement returns the stored one; with a different
     judgement it is a conflict. Client ids are the annotator's own: another user's are unseen.
+    A ranking project's judgement is a `ranking` instead of a `choice`; `criteria`, `ratings`
+    and `edit` are what the project asks beside it (annotate/judging/shapes.py).
     """
-    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms)
+    rich = _rich(ranking, criteria, ratings, edit)
+    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms, rich)
     try:
         with transaction.atomic():
             return _record(assignment_id, annotator, client_id, submitted, next_after=None)[0]
@@ -106,8 +116,20 @@ def record_judgement(
         return _repeated_after_race(error, client_id, annotator, submitted)
 
 
+def _rich(ranking: Any, criteria: Any, ratings: Any, edit: str | None) -> RichInput | None:
+    """The payload beyond the choice, or None when there is none (the plain pairwise vote)."""
+    if ranking is None and criteria is None and ratings is None and edit is None:
+        return None
+    return RichInput(ranking=ranking, criteria=criteria, ratings=ratings, edit=edit)
+
+
 def _submitted(
-    assignment_id: int, choice: str, strength: int | None, rationale: str, duration_ms: int | None
+    assignment_id: int,
+    choice: str | None,
+    strength: int | None,
+    rationale: str,
+    duration_ms: int | None,
+    rich: RichInput | None,
 ) -> dict[str, Any]:
     return {
         "assignment_id": assignment_id,
@@ -115,6 +137,7 @@ def _submitted(
         "strength": strength,
         "rationale": rationale,
         "duration_ms": duration_ms,
+        "rich": rich,
     }
 
 
@@ -146,9 +169,10 @@ def _record(
     project = pair.project
     if project.is_archived:
         raise JudgingConflict("this project is archived")
+    judged = _judged(project, assignment, submitted)
     check_judgement_input(
         project,
-        choice=submitted["choice"],
+        choice=judged.choice,
         strength=submitted["strength"],
         rationale=submitted["rationale"],
     )
@@ -159,7 +183,8 @@ def _record(
         assignment=assignment,
         shown_left="a" if assignment.left_is_a else "b",
         client_id=client_id,
-        **_stored_fields(project, assignment, **submitted),
+        edit=_save_edit(pair, annotator, judged),
+        **_stored_fields(project, assignment, judged, **submitted),
     )
     _close(assignment, Assignment.Outcome.JUDGED)
     completed = _count(pair)
@@ -187,23 +212,54 @@ def _repeated_after_race(
     return _repeated(existing, submitted)
 
 
+def _judged(project: Project, assignment: Assignment, submitted: dict[str, Any]) -> Judged:
+    """The submitted payload checked against the project, in stored terms (no query)."""
+    try:
+        return read_judgement(
+            project, assignment, choice=submitted["choice"], rich=submitted["rich"]
+        )
+    except ShapeError as exc:
+        raise InvalidJudgement(exc.message, field=exc.field) from exc
+
+
+def _save_edit(pair: Pair, annotator: User, judged: Judged) -> Response | None:
+    """The annotator's edit as a response of the pair's prompt, its parent the one improved."""
+    if judged.edit is None or judged.edit_parent is None:
+        return None
+    parent = Response.objects.get(pk=judged.edit_parent)
+    if parent.text == judged.edit:
+        raise InvalidJudgement("is the same as the response it improves", field="edit")
+    # An edit that reads like a response the prompt already has is that response.
+    edit, _ = Response.objects.get_or_create(
+        prompt_id=pair.prompt_id,
+        content_hash=sha256(judged.edit),
+        defaults={"text": judged.edit, "parent": parent, "author": annotator},
+    )
+    return edit
+
+
 def _stored_fields(
     project: Project,
     assignment: Assignment,
+    judged: Judged,
     *,
     assignment_id: int,
-    choice: str,
+    choice: str | None,
     strength: int | None,
     rationale: str,
     duration_ms: int | None,
+    rich: RichInput | None,
 ) -> dict[str, object]:
     """The judgement's columns as stored: canonical choice, options the project does not ask
-    for left out."""
+    for left out (a ranking has no strength: it is no single comparison)."""
+    shown = judged.choice
+    graded = project.ask_strength and shown in ("left", "right") and judged.ranking is None
     return {
-        "choice": canonical_choice(choice, left_is_a=assignment.left_is_a),
-        "strength": strength if project.ask_strength and choice in ("left", "right") else None,
+        "choice": canonical_choice(shown, left_is_a=assignment.left_is_a),
+        "strength": strength if graded else None,
         "rationale": rationale.strip() if project.ask_rationale != AskRationale.OFF else "",
         "duration_ms": duration_ms,
+        **judged.stored(),
     }
 
 
@@ -218,16 +274,21 @@ def _by_client_id(client_id: str, annotator: User) -> Judgement | None:
 def _repeated(existing: Judgement, submitted: dict) -> Recorded:
     """A retry of the stored judgement returns it; anything else under its client_id is 409."""
     assignment = existing.assignment
-    same = (
-        assignment is not None
-        and assignment.pk == submitted["assignment_id"]
-        and all(
-            getattr(existing, name) == value
-            for name, value in _stored_fields(
-                existing.pair.project, assignment, **submitted
-            ).items()
+    same = assignment is not None and assignment.pk == submitted["assignment_id"]
+    if same and assignment is not None:
+        project = existing.pair.project
+        try:
+            judged = _judged(project, assignment, submitted)
+        except InvalidJudgement:
+            judged = None
+        same = (
+            judged is not None
+            and all(
+                getattr(existing, name) == value
+                for name, value in _stored_fields(project, assignment, judged, **submitted).items()
+            )
+            and (existing.edit.text if existing.edit is not None else None) == judged.edit
         )
-    )
     if not same:
         raise JudgingConflict(
             "this client_id was used for a different judgement; make a new one", field="client_id"
@@ -363,11 +424,15 @@ def judge_and_lease_next(
     annotator: User,
     *,
     after: int | None = None,
-    choice: str,
+    choice: str | None = None,
     client_id: str,
     strength: int | None = None,
     rationale: str = "",
     duration_ms: int | None = None,
+    ranking: Any = None,
+    criteria: Any = None,
+    ratings: Any = None,
+    edit: str | None = None,
 ) -> tuple[Recorded, Assignment | None]:
     """Record a judgement and lease the annotator's next pair, in one transaction when it can.
 
@@ -379,7 +444,8 @@ def judge_and_lease_next(
     The normal path is six statements and no savepoint: the judgement's four (`_record`), the
     candidate's lock and the lease's insert (`queue.lease_new_pair`).
     """
-    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms)
+    rich = _rich(ranking, criteria, ratings, edit)
+    submitted = _submitted(assignment_id, choice, strength, rationale, duration_ms, rich)
     try:
         with transaction.atomic():
             recorded, held = _record(

@@ -190,7 +190,7 @@ def model_names(project: Project) -> list[str]:
 def pair_judgements(pair: Pair) -> list[Judgement]:
     """Every judgement of the pair, invalid ones included, oldest first."""
     return list(
-        pair.judgements.select_related("invalidated_by")
+        pair.judgements.select_related("invalidated_by", "edit__parent")
         .prefetch_related("reviews__by")
         .order_by("pk")
     )

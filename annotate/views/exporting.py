@@ -8,8 +8,9 @@ from django.views.decorators.http import require_GET
 
 from annotate.api.serializers import ExportQuerySerializer
 from annotate.exporting.datasets import export_response
+from annotate.exporting.shaped import UnknownCriterion
 from annotate.permissions import access_project
-from annotate.views.parsing import bad_input_is_400, parse
+from annotate.views.parsing import InvalidInput, bad_input_is_400, parse
 
 
 @login_required
@@ -17,4 +18,7 @@ from annotate.views.parsing import bad_input_is_400, parse
 @bad_input_is_400
 def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    return export_response(project, **parse(ExportQuerySerializer, request.GET))
+    try:
+        return export_response(project, **parse(ExportQuerySerializer, request.GET))
+    except UnknownCriterion as exc:
+        raise InvalidInput({"criterion": [str(exc)]}) from exc

@@ -13,11 +13,19 @@ from django.core.validators import MaxValueValidator, MinValueValidator, validat
 from django.utils.text import slugify
 
 from annotate.api.serializers import MembershipInputSerializer
+from annotate.judging.shapes import (
+    ShapeError,
+    check_settings_change,
+    clean_criteria,
+    clean_rating_scale,
+)
 from annotate.models import (
     MAX_LEASE_SECONDS,
     MAX_OVERLAP,
+    MAX_RANKED,
     MAX_RETRAIN_EVERY,
     MIN_LEASE_SECONDS,
+    MIN_RANKED,
     Choice,
     Project,
     Role,
@@ -37,6 +45,15 @@ PROJECT_HELP = {
     "lease_seconds": "How long an annotator holds a pair before it goes back to the queue.",
     "acquisition": "Which pending pairs the served reward model puts first.",
     "retrain_every": "Retrain automatically after this many new judgements (0: only by hand).",
+    "comparison": "Pairwise: the better of two responses. Ranking: order up to max_ranked "
+    "responses of one prompt, ties allowed. Fixed once the project has pairs.",
+    "max_ranked": "Ranking: the most responses ranked together (3 to 8); a prompt with more is "
+    "split into overlapping items.",
+    "criteria": 'Optional criteria judged beside the overall preference, as JSON: [{"name": '
+    '"helpful", "guidance": "...", "required": true}]. Fixed once judging starts.',
+    "rating_scale": "Optional rating of each response, its values worst first as JSON: "
+    '[1, 2, 3, 4, 5] or ["bad", "good"]. Fixed once judging starts.',
+    "edits": "Annotators improve the better response: off, optional or required.",
 }
 # Upper bounds keep typos (an overlap of 3000) from making a project unusable. They are the
 # model's, which the API's ProjectSerializer enforces too: page and API accept the same values.
@@ -44,8 +61,12 @@ LIMITS = {
     "judgements_per_pair": (1, MAX_OVERLAP),
     "lease_seconds": (MIN_LEASE_SECONDS, MAX_LEASE_SECONDS),
     "retrain_every": (0, MAX_RETRAIN_EVERY),
+    "max_ranked": (MIN_RANKED, MAX_RANKED),
 }
 MAX_INVITES = 100
+# The judgement's shape: a form that leaves one out keeps the project's value (the default
+# for a new project), so a post of the other settings changes nothing of what judgements hold.
+SHAPE_FIELDS = ("comparison", "max_ranked", "criteria", "rating_scale", "edits")
 
 
 class ProjectForm(forms.ModelForm):
@@ -65,6 +86,25 @@ class ProjectForm(forms.ModelForm):
             field.widget.attrs.update(min=low, max=high)
         if "slug" in self.fields:
             self.fields["slug"].required = False
+        for name in SHAPE_FIELDS:
+            self.fields[name].required = False
+
+    def clean_criteria(self) -> list[dict[str, Any]]:
+        return _shaped(clean_criteria, self.cleaned_data.get("criteria"))
+
+    def clean_rating_scale(self) -> list[int | str]:
+        return _shaped(clean_rating_scale, self.cleaned_data.get("rating_scale"))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in SHAPE_FIELDS:
+            if name not in self.data and name not in self.errors:
+                cleaned[name] = getattr(self.instance, name)
+        try:
+            check_settings_change(self.instance if self.instance.pk else None, cleaned)
+        except ShapeError as exc:
+            self.add_error(exc.field, exc.message)
+        return cleaned
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug") or slugify(self.data.get("name", ""))[:100]
@@ -73,6 +113,13 @@ class ProjectForm(forms.ModelForm):
         if Project.objects.filter(slug=slug).exists():
             raise forms.ValidationError(f'A project with the slug "{slug}" already exists.')
         return slug
+
+
+def _shaped(clean: Any, value: Any) -> Any:
+    try:
+        return clean(value)
+    except ShapeError as exc:
+        raise forms.ValidationError(exc.message) from exc
 
 
 class ProjectSettingsForm(ProjectForm):

@@ -24,6 +24,7 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "allow_both_bad": project.allow_both_bad,
         "ask_strength": project.ask_strength,
         "ask_rationale": project.ask_rationale,
+        "comparison": project.comparison,
     }
     context = {
         "project": project,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -11,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.exporting.datasets import pseudonym
-from annotate.models import Judgement, Pair, Project
+from annotate.models import Judgement, Pair, Project, RankedResponse
 from annotate.permissions import access_project, signed_in_user
 from annotate.rendering import render_markdown
 from annotate.review.actions import invalidate_judgement, restore_judgement, set_gold_label
@@ -80,6 +81,7 @@ def _pair_page(
             "judgement": j,
             "annotator": pseudonym(project, j.annotator_id),
             "form": failed[1] if failed and failed[0] == j.pk else InvalidateForm(auto_id=False),
+            "extras": _extras(j),
         }
         for j in pair_judgements(pair)
     ]
@@ -91,10 +93,38 @@ def _pair_page(
         "a_html": render_markdown(pair.response_a.text),
         "b_html": render_markdown(pair.response_b.text),
         "judgements": judgements,
+        "ranked": [
+            {"id": r.response_id, "text": r.response.text, "model": r.response.model_name}
+            for r in RankedResponse.objects.filter(pair=pair).select_related("response")
+        ],
         "details": details,
         "gold_form": GoldForm(initial={"label": pair.gold_label}),
     }
     return render(request, "annotate/pair_detail.html", context, status=status)
+
+
+def _extras(judgement: Judgement) -> list[tuple[str, str]]:
+    """What the judgement holds beyond its choice, as (label, text) for the page: the ranking
+    (`#12 > #7 = #9`), each criterion's vote, the ratings and the edit as a diff."""
+    rows: list[tuple[str, str]] = []
+    if judgement.ranking:
+        rows.append(("ranking", _ranking_text(judgement.ranking)))
+    for name, vote in (judgement.criteria or {}).items():
+        rows.append((name, _ranking_text(vote) if isinstance(vote, list) else str(vote)))
+    if judgement.ratings:
+        rows.append(("ratings", ", ".join(f"#{k}: {v}" for k, v in judgement.ratings.items())))
+    edit = judgement.edit
+    if edit is not None:
+        before = edit.parent.text if edit.parent is not None else ""
+        diff = difflib.unified_diff(
+            before.splitlines(), edit.text.splitlines(), "response", "edit", lineterm=""
+        )
+        rows.append((f"edit of #{edit.parent_id} (as #{edit.pk})", "\n".join(diff)))
+    return rows
+
+
+def _ranking_text(ranking: list[list[int]]) -> str:
+    return " > ".join(" = ".join(f"#{rid}" for rid in group) for group in ranking)
 
 
 def _judgement(project: Project, pk: int, judgement_id: int) -> Judgement:

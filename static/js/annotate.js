@@ -18,6 +18,9 @@ const rationaleBox = $("rationale");
 const strengthBox = $("strength");
 const guidelines = $("guidelines");
 
+// A ranking project shows an item's responses in the lease's order and takes their order.
+const RANKING = options.comparison === "ranking";
+
 const ALLOWED = new Set(["left", "right"]);
 if (options.allow_tie) ALLOWED.add("tie");
 if (options.allow_both_bad) ALLOWED.add("both_bad");
@@ -267,8 +270,11 @@ function show(pair) {
       return turn;
     }),
   );
-  fill($("left"), pair.left);
-  fill($("right"), pair.right);
+  if (RANKING) showResponses(pair);
+  else {
+    fill($("left"), pair.left);
+    fill($("right"), pair.right);
+  }
   root.dataset.assignment = String(pair.assignment);
   root.dataset.pair = String(pair.pair);
   staged = null;
@@ -284,6 +290,113 @@ function show(pair) {
   shownAt = performance.now();
   tick();
   window.scrollTo({ top: 0 });
+}
+
+// --- ranking an item ---------------------------------------------------------------------------
+
+let placed = []; // groups of display indexes, best first; one group is a tie
+let tieNext = false; // "=" pressed: the next response joins the last group
+
+function showResponses(pair) {
+  placed = [];
+  tieNext = false;
+  $("ranked").replaceChildren(
+    ...pair.responses.map((response, index) => {
+      const card = document.createElement("section");
+      card.className = "ann-response";
+      card.dataset.index = String(index);
+      const label = document.createElement("h2");
+      label.className = "ann-response-label";
+      label.textContent = `Response ${index + 1} `;
+      const key = document.createElement("kbd");
+      key.textContent = String(index + 1);
+      const place = document.createElement("span");
+      place.className = "ann-place";
+      place.dataset.role = "place";
+      label.append(key, place);
+      const body = document.createElement("div");
+      body.className = "ann-response-body prose";
+      fill(body, response);
+      card.append(label, body);
+      return card;
+    }),
+  );
+  renderRanking();
+}
+
+function place(index) {
+  const pair = queue[0];
+  if (!pair || advancing || index >= pair.responses.length) return;
+  if (placed.some((group) => group.includes(index))) return;
+  if (tieNext && placed.length) placed[placed.length - 1].push(index);
+  else placed.push([index]);
+  tieNext = false;
+  renderRanking();
+}
+
+function undoPlace() {
+  const last = placed[placed.length - 1];
+  if (tieNext) tieNext = false;
+  else if (last) {
+    last.pop();
+    if (!last.length) placed.pop();
+  }
+  renderRanking();
+}
+
+function tieWithLast() {
+  if (!options.allow_tie || !placed.length) return;
+  tieNext = true;
+  renderRanking();
+}
+
+function renderRanking() {
+  const pair = queue[0];
+  for (const card of $("ranked").querySelectorAll(".ann-response")) {
+    const index = Number(card.dataset.index);
+    const at = placed.findIndex((group) => group.includes(index));
+    card.classList.toggle("placed", at >= 0);
+    card.querySelector('[data-role="place"]').textContent = at >= 0 ? `#${at + 1}` : "";
+  }
+  const left = pair ? pair.responses.length - placed.flat().length : 0;
+  const order = placed.map((group) => group.map((i) => i + 1).join(" = ")).join(" > ");
+  $("ranking").textContent =
+    (order ? `Your ranking: ${order}` : "Press the numbers of the responses, best first.") +
+    (tieNext ? " (next one ties)" : "") +
+    (left ? ` · ${left} to place` : " · Enter submits");
+}
+
+function submitRanking() {
+  const pair = queue[0];
+  if (!pair || advancing) return;
+  if (placed.flat().length < pair.responses.length) {
+    notify("Place every response first: press their numbers, best first.");
+    return;
+  }
+  const rationale = rationaleBox ? rationaleBox.value.trim() : "";
+  if (options.ask_rationale === "required" && !rationale) {
+    rationaleBox.focus();
+    notify("Write a short reason, then press Enter to submit.");
+    return;
+  }
+  const body = {
+    ranking: placed.map((group) => group.map((i) => pair.responses[i].id)),
+    duration_ms: Math.round(performance.now() - shownAt),
+    client_id: uuid4(),
+  };
+  if (rationale) body.rationale = rationale;
+  outbox.add({ kind: "judgement", id: body.client_id, assignment: pair.assignment, body });
+  if (progress) setProgress({ mine: progress.mine + 1, remaining: progress.remaining - 1 });
+  advance(root.querySelector('[data-action="submit"]'));
+}
+
+function onRankingKey(event, key) {
+  if (/^[1-9]$/.test(key)) place(Number(key) - 1);
+  else if (key === "=") tieWithLast();
+  else if (key === "backspace") undoPlace();
+  else if (key === "enter") submitRanking();
+  else return;
+  event.preventDefault();
 }
 
 function setStrength(value) {
@@ -413,7 +526,8 @@ function onRationaleKey(event) {
   // An optional reason is sent with the next choice; Enter is then just a new line.
   if (!staged && !event.ctrlKey && options.ask_rationale !== "required") return;
   event.preventDefault();
-  if (staged) choose(staged);
+  if (RANKING) submitRanking();
+  else if (staged) choose(staged);
   else notify("Choose a side first: press Esc, then a choice key, or click a button.");
 }
 
@@ -435,11 +549,13 @@ function onKey(event) {
     setStrength(Number(event.code.slice(-1)));
     return;
   }
-  if (event.shiftKey) return;
+  if (event.shiftKey && key !== "=") return;
   if (key === "s") skip();
   else if (key === "r" && rationaleBox) {
     event.preventDefault();
     rationaleBox.focus();
+  } else if (RANKING) {
+    onRankingKey(event, key);
   } else if (KEYMAP[key]) {
     event.preventDefault();
     choose(KEYMAP[key]);
@@ -452,6 +568,13 @@ root.addEventListener("click", (event) => {
   if (!button) return;
   if (button.dataset.choice) choose(button.dataset.choice);
   else if (button.dataset.action === "skip") skip();
+  else if (button.dataset.action === "undo") undoPlace();
+  else if (button.dataset.action === "tie") tieWithLast();
+  else if (button.dataset.action === "submit") submitRanking();
+});
+root.addEventListener("click", (event) => {
+  const card = RANKING && event.target.closest(".ann-ranked .ann-response");
+  if (card && !event.target.closest("a")) place(Number(card.dataset.index));
 });
 $("sync").addEventListener("click", () => sync());
 window.addEventListener("online", () => sync());

@@ -193,3 +193,47 @@ def test_a_pair_of_another_project_is_404(tmp_path: Path, admin: Any, project: P
     make_pairs(other, tmp_path, 1)
     pair = Pair.objects.get(project=other)
     assert logged_in(admin).get(f"/projects/{project.slug}/pairs/{pair.pk}").status_code == 404
+
+
+def test_the_pair_page_shows_a_ranking_its_criteria_ratings_and_an_edit_as_a_diff(
+    tmp_path: Path, admin: Any, annotator: Any
+) -> None:
+    # given a ranking item judged with a criterion, a rating and an edit of the best response
+    from annotate.judging.queue import lease_next_pair
+    from annotate.judging.recording import record_judgement
+    from annotate.projects.members import set_member
+    from tests.factories import make_project
+
+    project = make_project(
+        "ranked",
+        comparison="ranking",
+        admin=admin,
+        criteria=[{"name": "safe", "guidance": "", "required": False}],
+        rating_scale=[1, 2, 3],
+        edits="optional",
+    )
+    set_member(project, username=annotator.username, role="annotator")
+    row = {"prompt": "q?", "responses": ["first line\nsecond", "other", "third one"]}
+    import_file(project, write_jsonl(tmp_path / "r.jsonl", [row]))
+    lease = lease_next_pair(annotator, project)
+    assert lease is not None and lease.shown_order is not None
+    best = Pair.objects.get().ranked.get(position=0).response_id
+    rest = [rid for rid in lease.shown_order if rid != best]
+    record_judgement(
+        lease.pk,
+        annotator,
+        client_id="c1",
+        ranking=[[best], rest],
+        criteria={"safe": [rest, [best]]},
+        ratings={str(best): 3},
+        edit="first line\nsecond, improved",
+    )
+    # when
+    page = logged_in(admin).get(f"/projects/{project.slug}/pairs/{lease.pair_id}").content.decode()
+    # then
+    first, second = sorted(rest)
+    assert page.count("data-ranked=") == 3
+    assert f"#{best} &gt; #{first} = #{second}" in page
+    assert f"#{first} = #{second} &gt; #{best}" in page
+    assert f"#{best}: 3" in page
+    assert "-second" in page and "+second, improved" in page

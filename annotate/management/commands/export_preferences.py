@@ -7,12 +7,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exporting.datasets import EXPORT_FORMATS, export_chunks
+from annotate.exporting.shaped import UnknownCriterion
 from annotate.formats import file_type_of
 from annotate.models import Project
 
 
 class Command(BaseCommand):
-    help = "Export preferences as trl, hh or judgements; .jsonl or .parquet by extension."
+    help = (
+        "Export preferences as trl, hh, judgements, rankings, kto or sft;"
+        " .jsonl or .parquet by extension."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
@@ -29,6 +33,9 @@ class Command(BaseCommand):
             action="store_true",
             help="leave out the judgements of annotators the quality checks flag",
         )
+        parser.add_argument(
+            "--criterion", default="", help="trl/hh: the preferences of this criterion"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
@@ -38,13 +45,17 @@ class Command(BaseCommand):
             raise CommandError("--min-agreement must be between 0 and 1")
         output = options["output"]
         file_type = file_type_of(output) if output else "jsonl"
-        chunks = export_chunks(
-            project,
-            fmt=options["format"],
-            file_type=file_type,
-            min_agreement=options["min_agreement"],
-            exclude_flagged=options["exclude_flagged"],
-        )
+        try:
+            chunks = export_chunks(
+                project,
+                fmt=options["format"],
+                file_type=file_type,
+                min_agreement=options["min_agreement"],
+                exclude_flagged=options["exclude_flagged"],
+                criterion=options["criterion"],
+            )
+        except UnknownCriterion as exc:
+            raise CommandError(str(exc)) from exc
         if output is None:
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)

@@ -1,0 +1,243 @@
+"""Exports of what a judgement holds beyond one pairwise choice: rankings, a criterion's
+preferences, absolute ratings (KTO) and edits (SFT).
+
+- Preference pairs of a ranking project, or of one criterion (`criterion=NAME`), are decided
+  per response pair by the majority of the votes on it, as a pairwise project's are: each
+  ranking of an item votes on every two of its responses (the better one, or a tie when they
+  share a group); a pair whose majority is a tie, or that has no strict majority, is left out.
+  So with one ranking per item the export is exactly the ranking's decisive pairs.
+- `rankings`: one row per valid ranking (a pairwise vote is a ranking of two; "both bad" says
+  no order and is left out), its groups as indexes into `responses`.
+- `kto`: one row per rated response, `label` from its ratings' mean place on the project's
+  scale (worst 0, best 1): above the middle is desirable (true), below it undesirable (false),
+  exactly the middle (the middle value of an odd scale, or split ratings) is left out.
+- `sft`: one row per distinct edit, the prompt and the improved response.
+
+Gold checks are never exported; the AI judges' votes are overall pairwise votes, so they count
+in neither a ranking project's pairs nor a criterion's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from itertools import combinations
+from typing import Any
+
+import orjson
+from django.db.models import QuerySet
+
+from annotate.judging.shapes import Ranking
+from annotate.models import Choice, Comparison, Judgement, Pair, Project, RankedResponse, Response
+from annotate.paging import stream_rows
+from annotate.quality.measures import majority
+
+# Items whose texts are read together: two queries per batch, whatever the project's size.
+BATCH = 500
+
+Messages = list[dict[str, str]]
+
+
+class UnknownCriterion(ValueError):
+    """An export asked for a criterion the project does not have."""
+
+
+def check_criterion(project: Project, criterion: str) -> None:
+    if criterion and criterion not in {c["name"] for c in project.criteria}:
+        names = ", ".join(c["name"] for c in project.criteria) or "none"
+        raise UnknownCriterion(f"{criterion!r} is not a criterion of this project ({names})")
+
+
+def uses_shaped_pairs(project: Project, criterion: str) -> bool:
+    """Whether the preference pairs come from here (rankings, a criterion) or from the pairs'
+    overall choices (exporting/datasets.py)."""
+    return bool(criterion) or project.comparison == Comparison.RANKING
+
+
+def _decode(value: Any) -> Any:
+    """A JSON column read raw is text; None stays None."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _votes(
+    votes: QuerySet[Judgement], columns: tuple[str, ...]
+) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+    """(pair id, its judgements' `columns`) in pair id order, from one streamed query."""
+    rows = votes.order_by("pair_id", "pk").values_list("pair_id", *columns)
+    current: int | None = None
+    group: list[tuple[Any, ...]] = []
+    for pair_id, *values in stream_rows(rows):
+        if pair_id != current:
+            if current is not None:
+                yield current, group
+            current, group = pair_id, []
+        group.append(tuple(values))
+    if current is not None:
+        yield current, group
+
+
+def _batches(
+    groups: Iterable[tuple[int, list[tuple[Any, ...]]]],
+) -> Iterator[list[tuple[int, list[tuple[Any, ...]]]]]:
+    batch: list[tuple[int, list[tuple[Any, ...]]]] = []
+    for group in groups:
+        batch.append(group)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _items(pair_ids: list[int]) -> dict[int, tuple[Messages, list[int], dict[int, str]]]:
+    """Each pair's prompt messages, response ids in item order and texts (two queries)."""
+    pairs = Pair.objects.filter(pk__in=pair_ids).values_list(
+        "pk", "prompt__messages", "response_a_id", "response_b_id"
+    )
+    found: dict[int, tuple[Messages, list[int], dict[int, str]]] = {}
+    for pk, messages, a, b in pairs:
+        found[pk] = (_decode(messages), [a, b], {})
+    members: dict[int, list[int]] = defaultdict(list)
+    for pair_id, rid in (
+        RankedResponse.objects.filter(pair_id__in=pair_ids)
+        .order_by("pair_id", "position")
+        .values_list("pair_id", "response_id")
+    ):
+        members[pair_id].append(rid)
+    for pair_id, ids in members.items():
+        found[pair_id] = (found[pair_id][0], ids, {})
+    wanted = {rid for _, ids, _ in found.values() for rid in ids}
+    texts = dict(Response.objects.filter(pk__in=wanted).values_list("pk", "text"))
+    for _, ids, item_texts in found.values():
+        item_texts.update((rid, texts[rid]) for rid in ids)
+    return found
+
+
+def _as_ranking(vote: Any, a: int, b: int) -> Ranking | None:
+    """A vote as a ranking: a stored ranking, or a pairwise choice (a ranking of two)."""
+    if isinstance(vote, list):
+        return vote
+    if vote == Choice.A:
+        return [[a], [b]]
+    if vote == Choice.B:
+        return [[b], [a]]
+    if vote == Choice.TIE:
+        return [[a, b]]
+    return None  # both bad, or no vote
+
+
+def _vote_of(project: Project, choice: str, ranking: Any, criteria: Any, criterion: str) -> Any:
+    if criterion:
+        return (_decode(criteria) or {}).get(criterion)
+    return _decode(ranking) if project.comparison == Comparison.RANKING else choice
+
+
+def decided_pairs(
+    project: Project, votes: QuerySet[Judgement], *, min_agreement: float, criterion: str = ""
+) -> Iterator[tuple[Messages, str, str]]:
+    """(prompt messages, chosen text, rejected text) for every response pair of an item that
+    its votes decide (see the module's docstring)."""
+    groups = _votes(votes, ("choice", "ranking", "criteria"))
+    for batch in _batches(groups):
+        items = _items([pair_id for pair_id, _ in batch])
+        for pair_id, rows in batch:
+            messages, ids, texts = items[pair_id]
+            tallies: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
+            for choice, ranking, criteria in rows:
+                vote = _vote_of(project, choice, ranking, criteria, criterion)
+                order = _as_ranking(vote, ids[0], ids[1])
+                if order is None:
+                    continue
+                place = {rid: i for i, group in enumerate(order) for rid in group}
+                for first, second in combinations(ids, 2):
+                    if first in place and second in place:
+                        tallies[first, second][_said(place[first], place[second])] += 1
+            for (first, second), tally in tallies.items():
+                winner, share = majority(tally)
+                if winner in ("first", "second") and share >= min_agreement:
+                    better, worse = (first, second) if winner == "first" else (second, first)
+                    yield messages, texts[better], texts[worse]
+
+
+def _said(first: int, second: int) -> str:
+    if first == second:
+        return "tie"
+    return "first" if first < second else "second"
+
+
+def iter_ranking_rows(
+    project: Project, votes: QuerySet[Judgement], *, conversational: bool
+) -> Iterator[dict[str, Any]]:
+    """`{"prompt", "responses", "ranking", "annotator"}`: one row per valid ranking."""
+    from annotate.exporting.datasets import _pseudonym  # datasets imports this module
+
+    salt = project.pseudonym_salt
+    groups = _votes(votes, ("choice", "ranking", "annotator_id"))
+    for batch in _batches(groups):
+        items = _items([pair_id for pair_id, _ in batch])
+        for pair_id, rows in batch:
+            messages, ids, texts = items[pair_id]
+            index = {rid: i for i, rid in enumerate(ids)}
+            for choice, ranking, annotator_id in rows:
+                order = _as_ranking(_decode(ranking) or choice, ids[0], ids[1])
+                if order is None:
+                    continue
+                yield {
+                    "prompt": messages if conversational else messages[-1]["content"],
+                    "responses": [texts[rid] for rid in ids],
+                    "ranking": [sorted(index[rid] for rid in group) for group in order],
+                    "annotator": _pseudonym(salt, annotator_id),
+                }
+
+
+def kto_label(places: list[float]) -> bool | None:
+    """Desirable when the mean place on the scale (0 worst, 1 best) is above the middle,
+    undesirable below it, None (left out) exactly on it."""
+    mean = sum(places) / len(places)
+    return None if mean == 0.5 else mean > 0.5
+
+
+def iter_kto_rows(
+    project: Project, votes: QuerySet[Judgement], *, conversational: bool
+) -> Iterator[dict[str, Any]]:
+    """`{"prompt", "completion", "label"}`: one row per rated response."""
+    scale = project.rating_scale
+    if len(scale) < 2:
+        return
+    place = {value: i / (len(scale) - 1) for i, value in enumerate(scale)}
+    rated: dict[int, list[float]] = defaultdict(list)
+    rows = votes.filter(ratings__isnull=False).order_by("pk").values_list("ratings")
+    for (ratings,) in stream_rows(rows):
+        for rid, value in (_decode(ratings) or {}).items():
+            if value in place:
+                rated[int(rid)].append(place[value])
+    ids = sorted(rated)
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        responses = Response.objects.filter(pk__in=chunk).values_list(
+            "pk", "text", "prompt__messages"
+        )
+        for rid, text, messages in sorted(responses):
+            label = kto_label(rated[rid])
+            if label is not None:
+                yield _completion_row(_decode(messages), text, conversational) | {"label": label}
+
+
+def iter_sft_rows(
+    project: Project, votes: QuerySet[Judgement], *, conversational: bool
+) -> Iterator[dict[str, Any]]:
+    """`{"prompt", "completion"}`: one row per distinct edit."""
+    edits = (
+        votes.exclude(edit=None)
+        .order_by("edit_id")
+        .values_list("edit_id", "edit__text", "edit__prompt__messages")
+        .distinct()
+    )
+    for _, text, messages in stream_rows(edits):
+        yield _completion_row(_decode(messages), text, conversational)
+
+
+def _completion_row(messages: Messages, text: str, conversational: bool) -> dict[str, Any]:
+    if conversational:
+        return {"prompt": messages, "completion": [{"role": "assistant", "content": text}]}
+    return {"prompt": messages[-1]["content"], "completion": text}
