@@ -44,6 +44,7 @@ def test_it_ranks_two_items_with_a_tie_and_an_undo_by_keyboard(
     for assignment_id, shown in ((first, [[2, 4], [1], [3]]), (second, [[1], [3], [2], [4]])):
         lease = Assignment.objects.get(pk=int(assignment_id))
         order = lease.shown_order
+        assert order is not None
         judgement = Judgement.objects.get(assignment=lease)
         assert judgement.ranking == [sorted(order[i - 1] for i in group) for group in shown]
         assert judgement.annotator == annotator
