@@ -20,6 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
 from annotate.exporting.shaped import (
+    _items,
     check_criterion,
     decided_pairs,
     iter_kto_rows,
@@ -28,7 +29,7 @@ from annotate.exporting.shaped import (
     uses_shaped_pairs,
 )
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
-from annotate.models import Choice, Judgement, Pair, Project, Prompt
+from annotate.models import Choice, Comparison, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
 from annotate.signals import judge_votes
@@ -104,8 +105,44 @@ def export_chunks(
         criterion=criterion,
     )
     if file_type == "parquet":
-        return parquet_chunks(rows, SCHEMAS[schema_name])
+        return parquet_chunks(rows, export_schema(project, schema_name))
     return jsonl_chunks(rows)
+
+
+def export_schema(project: Project, schema_name: str) -> pa.Schema:
+    """The Parquet schema of an export: the `judgements` one grows with the project's shape."""
+    if schema_name != "judgements":
+        return SCHEMAS[schema_name]
+    schema = SCHEMAS["judgements"]
+    ranked = project.comparison == Comparison.RANKING
+    for name, kind in shape_columns(project, ranked and uses_conversational_form(project)):
+        schema = schema.append(pa.field(name, kind))
+    return schema
+
+
+def shape_columns(project: Project, conversational: bool) -> list[tuple[str, pa.DataType]]:
+    """The `judgements` columns a project's judgement settings add, in order.
+
+    A ranking project's rows name their item by `prompt` and `responses` (texts in the item's
+    order, as the `rankings` export does) and hold `ranking`, groups of indexes into
+    `responses`. Each criterion is a column `criterion_NAME`: a choice in a/b terms, or on a
+    ranking project a ranking like `ranking`. `ratings` lists each response's rating in item
+    order (a pair's: a, b), null where unrated; integers when the scale is all integers, else
+    text.
+    """
+    ranking = project.comparison == Comparison.RANKING
+    positions = pa.list_(pa.list_(pa.int64()))
+    columns: list[tuple[str, pa.DataType]] = []
+    if ranking:
+        prompt = _MESSAGES if conversational else pa.string()
+        texts = pa.list_(pa.string())
+        columns += [("prompt", prompt), ("responses", texts), ("ranking", positions)]
+    for criterion in project.criteria:
+        columns.append((f"criterion_{criterion['name']}", positions if ranking else pa.string()))
+    if project.rating_scale:
+        numeric = all(isinstance(v, int) for v in project.rating_scale)
+        columns.append(("ratings", pa.list_(pa.int64() if numeric else pa.string())))
+    return columns
 
 
 def export_response(
@@ -343,7 +380,8 @@ def _iso(value: datetime | str) -> str:
 def iter_judgement_rows(
     project: Project, votes: QuerySet[Judgement] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """One row per valid judgement (gold checks never), annotators pseudonymized."""
+    """One row per valid judgement (gold checks never), annotators pseudonymized; with the
+    columns of the project's judgement settings (`shape_columns`)."""
     rows = (
         (training_judgements(project) if votes is None else votes)
         .order_by("pk")
@@ -358,29 +396,86 @@ def iter_judgement_rows(
             "rationale",
             "duration_ms",
             "created_at",
+            "ranking",
+            "criteria",
+            "ratings",
         )
     )
+    shaped = bool(shape_columns(project, False))
+    # Only a ranking project's rows carry the prompt, whose form is one per file.
+    ranked = project.comparison == Comparison.RANKING
+    conversational = ranked and uses_conversational_form(project)
     salt = project.pseudonym_salt
-    for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in stream_rows(rows):
-        strength, rationale, duration_ms, created_at = rest
-        yield {
-            "pair_id": pair_id,
-            "pair_external_id": external_id,
-            "annotator": _pseudonym(salt, annotator_id),
-            "source": source,
-            "choice": choice,
-            "shown_left": shown_left or None,
-            "strength": strength,
-            "rationale": rationale,
-            "duration_ms": duration_ms,
-            "created_at": _iso(created_at),
-        }
+    streamed = iter(stream_rows(rows))
+    while batch := list(itertools.islice(streamed, 500)):
+        items = _items(sorted({row[0] for row in batch})) if shaped else {}
+        for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in batch:
+            strength, rationale, duration_ms, created_at, ranking, criteria, ratings = rest
+            row = {
+                "pair_id": pair_id,
+                "pair_external_id": external_id,
+                "annotator": _pseudonym(salt, annotator_id),
+                "source": source,
+                "choice": choice,
+                "shown_left": shown_left or None,
+                "strength": strength,
+                "rationale": rationale,
+                "duration_ms": duration_ms,
+                "created_at": _iso(created_at),
+            }
+            if shaped:
+                row |= _shape_values(
+                    project, items[pair_id], conversational, ranking, criteria, ratings
+                )
+            yield row
+
+
+def _shape_values(
+    project: Project,
+    item: tuple[list[dict[str, str]], list[int], dict[int, str]],
+    conversational: bool,
+    ranking: Any,
+    criteria: Any,
+    ratings: Any,
+) -> dict[str, Any]:
+    """A judgement's ranking, criteria and ratings in item positions (see shape_columns)."""
+    messages, ids, texts = item
+    index = {rid: i for i, rid in enumerate(ids)}
+
+    def positions(order: Any) -> list[list[int]] | None:
+        if not isinstance(order, list):
+            return None
+        return [sorted(index[rid] for rid in group if rid in index) for group in order]
+
+    values: dict[str, Any] = {}
+    ranked = project.comparison == Comparison.RANKING
+    if ranked:
+        values["prompt"] = messages if conversational else messages[-1]["content"]
+        values["responses"] = [texts[rid] for rid in ids]
+        values["ranking"] = positions(_decoded(ranking))
+    votes = _decoded(criteria) or {}
+    for criterion in project.criteria:
+        vote = votes.get(criterion["name"])
+        values[f"criterion_{criterion['name']}"] = positions(vote) if ranked else vote
+    if project.rating_scale:
+        given = _decoded(ratings) or {}
+        numeric = all(isinstance(v, int) for v in project.rating_scale)
+        listed = [given.get(str(rid)) for rid in ids]
+        values["ratings"] = [v if v is None or numeric else str(v) for v in listed]
+    return values
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column read raw is text on SQLite; None stays None."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
     """AI judges' votes as `source: "judge"` rows, where the project counts them."""
     judges = judge_votes(project) if project.judge_votes_count else []
     salt = project.pseudonym_salt
+    # A judge gives only the overall pairwise choice: the shape's columns stay empty.
+    empty = dict.fromkeys(name for name, _ in shape_columns(project, False))
     for judge in judges:
         ids = sorted(judge.votes)
         for start in range(0, len(ids), 5000):
@@ -397,4 +492,4 @@ def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
                     "rationale": "",
                     "duration_ms": None,
                     "created_at": None,
-                }
+                } | empty

@@ -18,7 +18,7 @@ from django.http import FileResponse
 from django.utils import timezone
 
 from annotate.exporting.card import card_facts, dataset_card
-from annotate.exporting.datasets import SCHEMAS, export_rows
+from annotate.exporting.datasets import export_rows, export_schema
 from annotate.formats import jsonl_chunks, parquet_chunks
 from annotate.models import Project
 
@@ -62,7 +62,7 @@ def write_dataset_folder(
     data_path = f"data/train.{file}"
     target = folder / data_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    schema = SCHEMAS[schema_name]
+    schema = export_schema(project, schema_name)
     chunks = parquet_chunks(counted, schema) if file == "parquet" else jsonl_chunks(counted)
     with target.open("wb") as out:
         for chunk in chunks:

@@ -4,11 +4,17 @@ Like every import it is all or nothing: a first pass checks every row (fields, t
 pairs exist, one vote per annotator and pair) and stages the pairs rows carry with them;
 only then, in one transaction, are those pairs written (annotate/bulk.py) and the votes. A
 vote already present for its annotator and pair is skipped, so a re-import is a no-op.
+
+A project's judgement settings are checked too (importing/judgement_format.py): criteria it
+has, ratings on its scale, and on a ranking project items it holds (named by their texts or
+id), a ranking of all of an item's responses and a choice that is what the ranking says of the
+item's a and b. Positions in the file become the stored response ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +30,13 @@ from annotate.formats import (
     sha256,
 )
 from annotate.importing.bulk import BulkImport
-from annotate.importing.judgement_format import JudgementIn, parse_judgement
+from annotate.importing.judgement_format import ImportShape, JudgementIn, parse_judgement
 from annotate.importing.raters import ensure_raters
 from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.judging.overlap import settle_pairs
-from annotate.models import Judgement, Pair, Project
+from annotate.judging.shapes import Ranking, implied_choice
+from annotate.models import Judgement, Pair, Project, RankedResponse
 
 # Votes written per batch, and external ids looked up per query.
 BATCH_SIZE = 1000
@@ -39,55 +46,71 @@ def import_judgements(
     project: Project, path: str | Path, *, file_type: str | None = None
 ) -> ImportSummary:
     """Import a judgements file whole or not at all; raises ImportFormatError naming lines."""
+    shape = ImportShape.of(project)
     with BulkImport(project, labels="ignore") as bulk:
-        rows = _check_rows(bulk, path, file_type)
-        _check_references(project, path, file_type)
+        rows = _check_rows(bulk, path, file_type, shape)
+        _check_references(project, path, file_type, shape)
+        if shape.ranking:
+            _check_items(project, path, file_type, shape)
         touched: set[int] = set()
         with transaction.atomic():
             summary = ImportSummary(format="judgements", rows=rows, **bulk.write())
-            for batch in _batches(path, file_type):
+            for batch in _batches(path, file_type, shape):
                 touched |= _write_batch(project, batch, summary)
             settle_pairs(project, touched)
     return summary
 
 
-def _check_rows(bulk: BulkImport, path: str | Path, file_type: str | None) -> int:
+def _check_rows(
+    bulk: BulkImport, path: str | Path, file_type: str | None, shape: ImportShape
+) -> int:
     """Check every row's fields and stage the pairs rows carry; return the row count."""
 
     def stage(vote: JudgementIn) -> None:
         if vote.pair is not None:
             bulk.add([vote.pair])
 
-    return check_rows(path, file_type, parse_judgement, stage)
+    return check_rows(path, file_type, lambda row: parse_judgement(row, shape), stage)
 
 
-def _votes(path: str | Path, file_type: str | None) -> Iterator[tuple[int, JudgementIn]]:
+def _votes(
+    path: str | Path, file_type: str | None, shape: ImportShape
+) -> Iterator[tuple[int, JudgementIn]]:
     for line, row in read_rows(path, file_type):
-        yield line, parse_judgement(row)
+        yield line, parse_judgement(row, shape)
 
 
 def _reference(vote: JudgementIn) -> str:
     """Which pair a row means, before it meets the database."""
+    if vote.item is not None:
+        return "key:" + item_key(vote.item.messages, vote.item.responses)
     if vote.pair is None:
         return f"id:{vote.external_id}"
     item = vote.pair
     return "key:" + pair_key(prompt_hash(item.messages), sha256(item.a.text), sha256(item.b.text))
 
 
-def _check_references(project: Project, path: str | Path, file_type: str | None) -> None:
+def item_key(messages: list[dict[str, str]], responses: tuple[str, ...]) -> str:
+    """A ranking item's content key, as the responses import makes it (importing/rankings.py)."""
+    return sha256("|".join([prompt_hash(messages), *sorted(sha256(t) for t in responses)]))
+
+
+def _check_references(
+    project: Project, path: str | Path, file_type: str | None, shape: ImportShape
+) -> None:
     """Every pair_external_id names exactly one pair; no annotator votes twice on a pair."""
     errors: list[RowError] = []
     total = 0
     seen: set[tuple[str, str]] = set()
     lines_by_id: dict[str, list[int]] = {}
-    for line, vote in _votes(path, file_type):
+    for line, vote in _votes(path, file_type, shape):
         key = (_reference(vote), vote.annotator)
         if key in seen:
             total += 1
             errors.append(RowError(line, "annotator", "votes on this pair a second time"))
             _keep_first(errors)
         seen.add(key)
-        if vote.pair is None:
+        if vote.pair is None and vote.item is None:
             lines_by_id.setdefault(vote.external_id, []).append(line)
     matches = _pairs_by_external_id(project, list(lines_by_id))
     for external_id, lines in lines_by_id.items():
@@ -109,30 +132,37 @@ def _keep_first(errors: list[RowError]) -> None:
         del errors[MAX_REPORTED_ERRORS:]
 
 
-def _pairs_by_external_id(project: Project, ids: list[str]) -> dict[str, list[tuple[int, str]]]:
-    """external id -> [(pair id, hash of its response a)], read in chunks of BATCH_SIZE."""
-    found: dict[str, list[tuple[int, str]]] = {}
+# (pair id, hash of its response a, response a's id, response b's id)
+Found = tuple[int, str, int, int]
+_FOUND_COLUMNS = ("id", "response_a__content_hash", "response_a_id", "response_b_id")
+
+
+def _pairs_by_external_id(project: Project, ids: list[str]) -> dict[str, list[Found]]:
+    """external id -> [its pairs], read in chunks of BATCH_SIZE."""
+    found: dict[str, list[Found]] = {}
     for start in range(0, len(ids), BATCH_SIZE):
         rows = Pair.objects.filter(
             project=project, external_id__in=ids[start : start + BATCH_SIZE]
-        ).values_list("external_id", "id", "response_a__content_hash")
-        for external_id, pair_id, a_digest in rows:
-            found.setdefault(external_id, []).append((pair_id, a_digest))
+        ).values_list("external_id", *_FOUND_COLUMNS)
+        for external_id, *match in rows:
+            found.setdefault(external_id, []).append(tuple(match))  # type: ignore[arg-type]
     return found
 
 
-def _pairs_by_key(project: Project, references: list[str]) -> dict[str, tuple[int, str]]:
-    """content key -> (pair id, hash of its response a) for "key:..." references."""
+def _pairs_by_key(project: Project, references: list[str]) -> dict[str, Found]:
+    """content key -> its pair, for "key:..." references."""
     keys = [reference.removeprefix("key:") for reference in references]
     rows = Pair.objects.filter(project=project, content_key__in=keys).values_list(
-        "content_key", "id", "response_a__content_hash"
+        "content_key", *_FOUND_COLUMNS
     )
-    return {key: (pair_id, a_digest) for key, pair_id, a_digest in rows}
+    return {key: tuple(match) for key, *match in rows}  # type: ignore[misc]
 
 
-def _batches(path: str | Path, file_type: str | None) -> Iterator[list[JudgementIn]]:
+def _batches(
+    path: str | Path, file_type: str | None, shape: ImportShape
+) -> Iterator[list[JudgementIn]]:
     batch: list[JudgementIn] = []
-    for _line, vote in _votes(path, file_type):
+    for _line, vote in _votes(path, file_type, shape):
         batch.append(vote)
         if len(batch) >= BATCH_SIZE:
             yield batch
@@ -141,26 +171,130 @@ def _batches(path: str | Path, file_type: str | None) -> Iterator[list[Judgement
         yield batch
 
 
-def _write_batch(project: Project, batch: list[JudgementIn], summary: ImportSummary) -> set[int]:
-    """Write a batch's new votes; return the ids of the pairs that got one."""
-    by_key = _pairs_by_key(project, [_reference(v) for v in batch if v.pair is not None])
+@dataclass(frozen=True)
+class _Target:
+    """The stored pair a row names, and its response ids in the row's positions."""
+
+    pair_id: int
+    order: list[int]
+    a_id: int
+    b_id: int
+    swapped: bool = False
+
+
+def _targets(project: Project, batch: list[JudgementIn]) -> list[_Target | None]:
+    """Each row's target (None: a ranking item the project lacks, reported by _check_items)."""
+    by_key = _pairs_by_key(project, [_reference(v) for v in batch if v.pair or v.item])
     by_id = {
         external_id: matches[0]
         for external_id, matches in _pairs_by_external_id(
-            project, list({v.external_id for v in batch if v.pair is None})
+            project, list({v.external_id for v in batch if v.pair is None and v.item is None})
         ).items()
     }
+    found = [
+        by_key.get(_reference(vote).removeprefix("key:"))
+        if vote.pair or vote.item
+        else by_id.get(vote.external_id)
+        for vote in batch
+    ]
+    ranked = _ranked_responses([f[0] for f in found if f is not None])
+    targets: list[_Target | None] = []
+    for vote, match in zip(batch, found, strict=True):
+        if match is None:
+            targets.append(None)
+            continue
+        pair_id, a_digest, a_id, b_id = match
+        if vote.item is not None:
+            digests = dict(ranked.get(pair_id, []))
+            order = [digests[sha256(text)] for text in vote.item.responses]
+        elif pair_id in ranked:
+            order = [rid for _, rid in ranked[pair_id]]
+        elif vote.pair is not None and a_digest != sha256(vote.pair.a.text):
+            targets.append(_Target(pair_id, [b_id, a_id], a_id, b_id, swapped=True))
+            continue
+        else:
+            order = [a_id, b_id]
+        targets.append(_Target(pair_id, order, a_id, b_id))
+    return targets
+
+
+def _ranked_responses(pair_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """A ranking item's (content hash, response id) in its order, for the items among these."""
+    found: dict[int, list[tuple[str, int]]] = {}
+    for start in range(0, len(pair_ids), BATCH_SIZE):
+        rows = (
+            RankedResponse.objects.filter(pair_id__in=pair_ids[start : start + BATCH_SIZE])
+            .order_by("pair_id", "position")
+            .values_list("pair_id", "response__content_hash", "response_id")
+        )
+        for pair_id, digest, rid in rows:
+            found.setdefault(pair_id, []).append((digest, rid))
+    return found
+
+
+def _check_items(
+    project: Project, path: str | Path, file_type: str | None, shape: ImportShape
+) -> None:
+    """On a ranking project: every row names an item here, ranks all of its responses, and
+    its choice is what its ranking says of the item's a and b."""
+    errors: list[RowError] = []
+    total = 0
+    lines: list[int] = []
+    batch: list[JudgementIn] = []
+
+    def check() -> None:
+        nonlocal total
+        for line, vote, target in zip(lines, batch, _targets(project, batch), strict=True):
+            error = _item_error(line, vote, target)
+            if error is not None:
+                total += 1
+                if len(errors) < MAX_REPORTED_ERRORS:
+                    errors.append(error)
+        lines.clear()
+        batch.clear()
+
+    for line, vote in _votes(path, file_type, shape):
+        lines.append(line)
+        batch.append(vote)
+        if len(batch) >= BATCH_SIZE:
+            check()
+    check()
+    if total:
+        raise ImportFormatError(errors, total)
+
+
+def _item_error(line: int, vote: JudgementIn, target: _Target | None) -> RowError | None:
+    if target is None:
+        return RowError(line, "responses", "names no ranking item of this project")
+    size = len(target.order)
+    if vote.ranking is not None and sum(len(g) for g in vote.ranking) != size:
+        return RowError(line, "ranking", f"must rank all {size} responses of the item")
+    if vote.ratings is not None and len(vote.ratings) != size:
+        return RowError(line, "ratings", f"must list one rating (or null) per response ({size})")
+    for name, order in vote.criteria.items():
+        if sum(len(g) for g in order) != size:
+            return RowError(line, f"criterion_{name}", f"must rank all {size} responses")
+    if vote.ranking is not None:
+        said = implied_choice(_ids(vote.ranking, target), target.a_id, target.b_id)
+        if vote.choice != said:
+            return RowError(line, "choice", f"is {vote.choice} but the ranking says {said}")
+    return None
+
+
+def _ids(ranking: Ranking, target: _Target) -> Ranking:
+    """A ranking of positions as one of stored response ids (sorted within a group)."""
+    return [sorted(target.order[p] for p in group) for group in ranking]
+
+
+def _write_batch(project: Project, batch: list[JudgementIn], summary: ImportSummary) -> set[int]:
+    """Write a batch's new votes; return the ids of the pairs that got one."""
+    targets = _targets(project, batch)
     raters = ensure_raters(project, (v.annotator for v in batch))
     wanted: dict[tuple[int, int], tuple[Judgement, datetime | None]] = {}
-    for vote in batch:
-        if vote.pair is None:
-            pair_id, a_digest = by_id[vote.external_id]
-            swapped = False
-        else:
-            pair_id, a_digest = by_key[_reference(vote).removeprefix("key:")]
-            swapped = a_digest != sha256(vote.pair.a.text)
+    for vote, target in zip(batch, targets, strict=True):
+        assert target is not None  # every reference was checked before the transaction
         rater = raters[vote.annotator]
-        wanted[(pair_id, rater)] = (_judgement(vote, pair_id, rater, swapped), vote.created_at)
+        wanted[(target.pair_id, rater)] = (_judgement(vote, target, rater), vote.created_at)
     present = _present(wanted)
     new = [item for key, item in wanted.items() if key not in present]
     Judgement.objects.bulk_create([judgement for judgement, _ in new])
@@ -176,23 +310,37 @@ def _write_batch(project: Project, batch: list[JudgementIn], summary: ImportSumm
     return {judgement.pair_id for judgement, _ in new}
 
 
-def _judgement(vote: JudgementIn, pair_id: int, rater: int, swapped: bool) -> Judgement:
-    """The row's vote in the stored pair's a/b terms (the file may name them the other way)."""
+def _judgement(vote: JudgementIn, target: _Target, rater: int) -> Judgement:
+    """The row's vote in the stored pair's a/b terms (the file may name them the other way),
+    its positions as stored response ids."""
+    swapped = target.swapped
     flip = {"a": "b", "b": "a"} if swapped else {}
     models = ("", "") if vote.pair is None else (vote.pair.a.model, vote.pair.b.model)
     model_a, model_b = models[::-1] if swapped else models
+    criteria = {
+        name: _ids(value, target) if isinstance(value, list) else flip.get(value, value)
+        for name, value in vote.criteria.items()
+    }
+    ratings = {
+        str(target.order[i]): value
+        for i, value in enumerate(vote.ratings or ())
+        if value is not None
+    }
     return Judgement(
-        pair_id=pair_id,
+        pair_id=target.pair_id,
         annotator_id=rater,
         choice=flip.get(vote.choice, vote.choice),
         shown_left=flip.get(vote.shown_left, vote.shown_left),
         strength=vote.strength,
         rationale=vote.rationale,
         duration_ms=vote.duration_ms,
-        client_id=f"import:{pair_id}:{rater}",
+        client_id=f"import:{target.pair_id}:{rater}",
         source=Judgement.Source.IMPORT,
         model_a=model_a,
         model_b=model_b,
+        ranking=None if vote.ranking is None else _ids(vote.ranking, target),
+        criteria=criteria or None,
+        ratings=ratings or None,
     )
 
 
