@@ -8,7 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from annotate.judging.gold import paused_reason
-from annotate.models import Pair, PairStatus
+from annotate.judging.shapes import is_plain
+from annotate.models import Comparison, Pair, PairStatus
 from annotate.permissions import access_project, signed_in_user
 from annotate.rendering import render_markdown
 
@@ -25,6 +26,11 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "ask_strength": project.ask_strength,
         "ask_rationale": project.ask_rationale,
         "comparison": project.comparison,
+        # What a pairwise judgement asks beside the choice (annotate/judging/shapes.py).
+        "criteria": project.criteria,
+        "rating_scale": project.rating_scale,
+        "edits": project.edits,
+        "rich": project.comparison == Comparison.PAIRWISE and not is_plain(project),
     }
     context = {
         "project": project,

@@ -278,6 +278,7 @@ function show(pair) {
   root.dataset.assignment = String(pair.assignment);
   root.dataset.pair = String(pair.pair);
   staged = null;
+  if (RICH) resetRich();
   for (const button of root.querySelectorAll(".ann-choice, .ann-skip")) {
     button.classList.remove("chosen", "staged");
   }
@@ -296,10 +297,19 @@ function show(pair) {
 
 let placed = []; // groups of display indexes, best first; one group is a tie
 let tieNext = false; // "=" pressed: the next response joins the last group
+// With criteria, each is ranked in its own row before the overall ranking (the "" key);
+// `placed` is the ranking of the highlighted row.
+const RANK_ROWS = RANKING && (options.criteria || []).length > 0;
+let rankingOf = { "": placed };
 
 function showResponses(pair) {
   placed = [];
   tieNext = false;
+  rankingOf = { "": placed };
+  for (const criterion of options.criteria || []) rankingOf[criterion.name] = [];
+  cursor = 0;
+  if (RANK_ROWS) selectRanking();
+  closeEdit();
   $("ranked").replaceChildren(
     ...pair.responses.map((response, index) => {
       const card = document.createElement("section");
@@ -350,8 +360,20 @@ function tieWithLast() {
   renderRanking();
 }
 
+function orderText(groups) {
+  return groups.map((group) => group.map((i) => i + 1).join(" = ")).join(" > ");
+}
+
+// The highlighted row's ranking becomes the one the number keys fill.
+function selectRanking() {
+  placed = rankingOf[rows()[cursor]?.dataset.name ?? ""];
+  tieNext = false;
+  renderRanking();
+}
+
 function renderRanking() {
   const pair = queue[0];
+  if (RANK_ROWS) renderRows();
   for (const card of $("ranked").querySelectorAll(".ann-response")) {
     const index = Number(card.dataset.index);
     const at = placed.findIndex((group) => group.includes(index));
@@ -359,16 +381,45 @@ function renderRanking() {
     card.querySelector('[data-role="place"]').textContent = at >= 0 ? `#${at + 1}` : "";
   }
   const left = pair ? pair.responses.length - placed.flat().length : 0;
-  const order = placed.map((group) => group.map((i) => i + 1).join(" = ")).join(" > ");
+  const order = orderText(placed);
   $("ranking").textContent =
+    (RANK_ROWS ? `${rows()[cursor]?.dataset.name ?? "Overall"}: ` : "") +
     (order ? `Your ranking: ${order}` : "Press the numbers of the responses, best first.") +
     (tieNext ? " (next one ties)" : "") +
     (left ? ` · ${left} to place` : " · Enter submits");
 }
 
+// The criteria's rankings in response ids, or null (after a notice) when one is unfinished.
+function criteriaRankings(pair) {
+  const out = {};
+  for (const [i, row] of rows().entries()) {
+    const name = row.dataset.name;
+    if (!name) continue;
+    const groups = rankingOf[name];
+    const count = groups.flat().length;
+    const required = options.criteria.find((c) => c.name === name).required;
+    if (count === pair.responses.length) {
+      out[name] = groups.map((group) => group.map((index) => pair.responses[index].id));
+    } else if (count || required) {
+      cursor = i;
+      selectRanking();
+      notify(`Rank every response for "${name}" first${required ? ": it is required" : ""}.`);
+      return null;
+    }
+  }
+  return out;
+}
+
 function submitRanking() {
   const pair = queue[0];
   if (!pair || advancing) return;
+  const criteria = RANK_ROWS ? criteriaRankings(pair) : {};
+  if (!criteria) return;
+  if (RANK_ROWS) {
+    placed = rankingOf[""];
+    cursor = rows().length - 1;
+    renderRanking();
+  }
   if (placed.flat().length < pair.responses.length) {
     notify("Place every response first: press their numbers, best first.");
     return;
@@ -379,8 +430,15 @@ function submitRanking() {
     notify("Write a short reason, then press Enter to submit.");
     return;
   }
+  let extra = Object.keys(criteria).length ? { criteria } : {};
+  if (editBox && placed[0].length === 1) {
+    const best = placed[0][0];
+    extra = editOf(`rank:${best}`, pair.responses[best].text ?? "", extra);
+    if (!extra) return;
+  }
   const body = {
     ranking: placed.map((group) => group.map((i) => pair.responses[i].id)),
+    ...extra,
     duration_ms: Math.round(performance.now() - shownAt),
     client_id: uuid4(),
   };
@@ -391,12 +449,304 @@ function submitRanking() {
 }
 
 function onRankingKey(event, key) {
+  const onCriterion = RANK_ROWS && rows()[cursor]?.dataset.name;
   if (/^[1-9]$/.test(key)) place(Number(key) - 1);
   else if (key === "=") tieWithLast();
   else if (key === "backspace") undoPlace();
+  else if (RANK_ROWS && (key === "arrowup" || key === "arrowdown")) {
+    moveCursor(key === "arrowup" ? -1 : 1);
+  } else if (key === "enter" && onCriterion) moveCursor(1);
   else if (key === "enter") submitRanking();
   else return;
   event.preventDefault();
+}
+
+
+// --- criteria, ratings and an edit (a pairwise project that asks for them) --------------------
+//
+// One row per criterion, then a rating row per side, then the overall choice. The highlighted
+// row takes the keys (a criterion's are the overall choice's own), a key moves to the next
+// row and ↑/↓ move between rows. The overall choice comes last; where the project takes edits
+// and one side won, it opens the better response for editing, with a live diff.
+
+const RICH = Boolean(options.rich);
+const SCALE = options.rating_scale || [];
+const SCALE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "-"];
+const VOTES = [
+  ["left", "Left", "1"],
+  ["tie", "Tie", "3"],
+  ["both_bad", "Both bad", "4"],
+  ["right", "Right", "2"],
+].filter(([vote]) => ALLOWED.has(vote));
+const editBox = $("edit-text");
+
+let votes = {}; // {criterion name: left|right|tie|both_bad}
+let ratings = {}; // {left|right: a value of the scale}
+let cursor = 0; // index into rows(): the row the keys go to
+let editing = null; // {choice, original} while the better response is being edited
+
+function button(text, key, data) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "ann-pick";
+  Object.assign(b.dataset, data);
+  const k = document.createElement("kbd");
+  k.textContent = key;
+  b.append(`${text} `, k);
+  return b;
+}
+
+function buildRows() {
+  const rows = (options.criteria || []).map((criterion) => {
+    const row = document.createElement("div");
+    row.className = "ann-row";
+    row.dataset.row = "criterion";
+    row.dataset.name = criterion.name;
+    const name = document.createElement("p");
+    name.className = "ann-row-name";
+    name.textContent = criterion.name;
+    if (criterion.required) {
+      const tag = document.createElement("span");
+      tag.className = "ann-required";
+      tag.textContent = " required";
+      name.append(tag);
+    }
+    const guidance = document.createElement("p");
+    guidance.className = "ann-row-guidance";
+    guidance.textContent = criterion.guidance;
+    const picks = document.createElement("div");
+    picks.className = "ann-picks";
+    if (RANKING) {
+      const order = document.createElement("span");
+      order.dataset.role = "order";
+      picks.append(order);
+    } else picks.append(...VOTES.map(([vote, text, key]) => button(text, key, { vote })));
+    row.append(name, guidance, picks);
+    return row;
+  });
+  if (SCALE.length && !RANKING) {
+    for (const side of ["left", "right"]) {
+      const row = document.createElement("div");
+      row.className = "ann-row";
+      row.dataset.row = "rating";
+      row.dataset.side = side;
+      const name = document.createElement("p");
+      name.className = "ann-row-name";
+      name.textContent = `Rate ${side}`;
+      const picks = document.createElement("div");
+      picks.className = "ann-picks";
+      picks.append(...SCALE.map((value, i) => button(String(value), SCALE_KEYS[i], { rating: i })));
+      row.append(name, picks);
+      rows.push(row);
+    }
+  }
+  $("rows").replaceChildren(...rows);
+}
+
+function rows() {
+  return [...root.querySelectorAll("[data-row]")];
+}
+
+function resetRich() {
+  votes = {};
+  ratings = {};
+  cursor = 0;
+  closeEdit();
+  renderRows();
+}
+
+function renderRows() {
+  rows().forEach((row, i) => {
+    row.classList.toggle("active", i === cursor && !editing);
+    const order = row.querySelector('[data-role="order"]');
+    if (order) order.textContent = orderText(rankingOf[row.dataset.name]) || "not ranked yet";
+    for (const pick of row.querySelectorAll(".ann-pick")) {
+      const on =
+        row.dataset.row === "criterion"
+          ? votes[row.dataset.name] === pick.dataset.vote
+          : ratings[row.dataset.side] === SCALE[Number(pick.dataset.rating)];
+      pick.classList.toggle("picked", on);
+      pick.setAttribute("aria-pressed", String(on));
+    }
+  });
+}
+
+function moveCursor(by) {
+  cursor = Math.max(0, Math.min(rows().length - 1, cursor + by));
+  if (RANKING) selectRanking();
+  renderRows();
+  rows()[cursor]?.scrollIntoView({ block: "nearest" });
+}
+
+function pick(row, value) {
+  if (row.dataset.row === "criterion") votes[row.dataset.name] = value;
+  else ratings[row.dataset.side] = value;
+  cursor = rows().indexOf(row) + 1;
+  renderRows();
+}
+
+// A key for the highlighted row; true when it took it. The choice keys never reach the overall
+// choice from another row, so a key meant for a criterion cannot submit the judgement.
+function onRowKey(key) {
+  const row = rows()[cursor];
+  if (!row || row.dataset.row === "overall") return false;
+  const index = SCALE_KEYS.indexOf(key);
+  if (row.dataset.row === "rating" && index >= 0 && index < SCALE.length) pick(row, SCALE[index]);
+  else if (row.dataset.row === "criterion" && ALLOWED.has(KEYMAP[key])) pick(row, KEYMAP[key]);
+  return Boolean(KEYMAP[key]) || index >= 0;
+}
+
+function onRowClick(target) {
+  const pickButton = target.closest(".ann-pick");
+  if (!pickButton) return false;
+  const row = pickButton.closest("[data-row]");
+  if (pickButton.dataset.vote) pick(row, pickButton.dataset.vote);
+  else pick(row, SCALE[Number(pickButton.dataset.rating)]);
+  return true;
+}
+
+// The first required criterion without a vote: the row to go back to.
+function missingRow() {
+  const missing = (options.criteria || []).find((c) => c.required && !votes[c.name]);
+  return missing ? rows().findIndex((row) => row.dataset.name === missing.name) : -1;
+}
+
+// `choice` is the side chosen, or on a ranking project "rank:" and the best one's display index.
+function openEdit(choice, original) {
+  editing = { choice, original };
+  editBox.value = original;
+  $("edit").hidden = false;
+  for (const b of root.querySelectorAll(".ann-choice")) {
+    b.classList.toggle("staged", b.dataset.choice === choice);
+  }
+  renderDiff();
+  renderRows();
+  editBox.focus();
+}
+
+function closeEdit() {
+  editing = null;
+  if (!editBox) return;
+  $("edit").hidden = true;
+  editBox.value = "";
+  $("edit-diff").replaceChildren();
+  if (document.activeElement === editBox) editBox.blur();
+  for (const b of root.querySelectorAll(".ann-choice")) b.classList.remove("staged");
+  renderRows();
+}
+
+// Words and the spaces between them; a diff of those reads like the edit that was made.
+function tokens(text) {
+  return text.split(/(\s+)/).filter(Boolean);
+}
+
+// [op, text] runs, op one of "same", "del", "ins": a longest common subsequence of the words
+// between the common head and tail (whole-block replace when that would be too slow).
+function diff(before, after) {
+  const a = tokens(before);
+  const b = tokens(after);
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a.at(-1 - tail) === b.at(-1 - tail)) {
+    tail++;
+  }
+  const x = a.slice(head, a.length - tail);
+  const y = b.slice(head, b.length - tail);
+  const middle = [];
+  if (x.length * y.length > 250000) {
+    middle.push(["del", x.join("")], ["ins", y.join("")]);
+  } else {
+    const lcs = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
+    for (let i = x.length - 1; i >= 0; i--) {
+      for (let j = y.length - 1; j >= 0; j--) {
+        lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+      }
+    }
+    let i = 0;
+    let j = 0;
+    while (i < x.length || j < y.length) {
+      if (i < x.length && j < y.length && x[i] === y[j]) {
+        middle.push(["same", x[i]]);
+        i++;
+        j++;
+      } else if (j < y.length && (i === x.length || lcs[i][j + 1] >= lcs[i + 1][j])) {
+        middle.push(["ins", y[j++]]);
+      } else middle.push(["del", x[i++]]);
+    }
+  }
+  const runs = [];
+  const parts = [["same", a.slice(0, head).join("")], ...middle];
+  parts.push(["same", a.slice(a.length - tail).join("")]);
+  for (const [op, text] of parts) {
+    if (!text) continue;
+    const last = runs.at(-1);
+    if (last && last[0] === op) last[1] += text;
+    else runs.push([op, text]);
+  }
+  return runs;
+}
+
+function renderDiff() {
+  const out = $("edit-diff");
+  if (!editing) return;
+  if (editBox.value === editing.original) {
+    out.textContent = "No change yet.";
+    return;
+  }
+  const tags = { same: "span", del: "del", ins: "ins" };
+  out.replaceChildren(
+    ...diff(editing.original, editBox.value).map(([op, text]) => {
+      const part = document.createElement(tags[op]);
+      part.textContent = text;
+      return part;
+    }),
+  );
+}
+
+function onEditKey(event) {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    closeEdit();
+    return;
+  }
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+    event.preventDefault();
+    if (RANKING) submitRanking();
+    else choose(editing.choice);
+  }
+}
+
+// What a rich project adds to the judgement body, or null (after a notice) when not ready.
+function richBody(choice) {
+  const missing = missingRow();
+  if (missing >= 0) {
+    cursor = missing;
+    renderRows();
+    notify(`Give "${rows()[missing].dataset.name}" a choice first: it is required.`);
+    return null;
+  }
+  const extra = {};
+  if (Object.keys(votes).length) extra.criteria = { ...votes };
+  if (Object.keys(ratings).length) extra.ratings = { ...ratings };
+  const edits = options.edits || "off";
+  if (edits === "off" || (choice !== "left" && choice !== "right")) return extra;
+  return editOf(choice, queue[0][choice].text ?? "", extra);
+}
+
+// `extra` with the edit of the better response; null while the edit is still to be made.
+function editOf(choice, original, extra) {
+  if (!editing || editing.choice !== choice) {
+    openEdit(choice, original);
+    return null;
+  }
+  if (editBox.value.trim() && editBox.value !== editing.original) extra.edit = editBox.value;
+  else if (options.edits === "required") {
+    notify("Improve the better response first: this project asks for an edit.");
+    editBox.focus();
+    return null;
+  }
+  return extra;
 }
 
 function setStrength(value) {
@@ -421,8 +771,11 @@ function choose(choice) {
     notify("Write a short reason, then press Enter to submit.");
     return;
   }
+  const extra = RICH ? richBody(choice) : {};
+  if (!extra) return;
   const body = {
     choice,
+    ...extra,
     duration_ms: Math.round(performance.now() - shownAt),
     client_id: uuid4(),
   };
@@ -533,6 +886,7 @@ function onRationaleKey(event) {
 
 function onKey(event) {
   if (event.target === rationaleBox) return onRationaleKey(event);
+  if (editBox && event.target === editBox) return onEditKey(event);
   // Other form fields keep their own keys (arrows move between the strength radios).
   if (event.target.closest?.("input, select, textarea, [contenteditable]")) {
     if (event.key.startsWith("Arrow")) return;
@@ -556,6 +910,11 @@ function onKey(event) {
     rationaleBox.focus();
   } else if (RANKING) {
     onRankingKey(event, key);
+  } else if (RICH && (key === "arrowup" || key === "arrowdown")) {
+    event.preventDefault();
+    moveCursor(key === "arrowup" ? -1 : 1);
+  } else if (RICH && onRowKey(key)) {
+    event.preventDefault();
   } else if (KEYMAP[key]) {
     event.preventDefault();
     choose(KEYMAP[key]);
@@ -565,7 +924,7 @@ function onKey(event) {
 document.addEventListener("keydown", onKey);
 root.addEventListener("click", (event) => {
   const button = event.target.closest("button");
-  if (!button) return;
+  if (!button || (RICH && onRowClick(button))) return;
   if (button.dataset.choice) choose(button.dataset.choice);
   else if (button.dataset.action === "skip") skip();
   else if (button.dataset.action === "undo") undoPlace();
@@ -576,6 +935,8 @@ root.addEventListener("click", (event) => {
   const card = RANKING && event.target.closest(".ann-ranked .ann-response");
   if (card && !event.target.closest("a")) place(Number(card.dataset.index));
 });
+if (RICH || RANK_ROWS) buildRows();
+editBox?.addEventListener("input", renderDiff);
 $("sync").addEventListener("click", () => sync());
 window.addEventListener("online", () => sync());
 window.addEventListener("offline", renderSync);
