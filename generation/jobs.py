@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotate.models import Project, Prompt
+from annotate.models import Comparison, Project, Prompt
 from annotate.projects.lifecycle import check_not_archived
 from generation.calls import EndpointError, chat, effective_params
 from generation.models import (
@@ -83,7 +83,12 @@ def start_generation(
         raise GenerationInputError("endpoints", "choose at least one endpoint")
     if any(e.project_id != project.pk for e in endpoints):
         raise GenerationInputError("endpoints", "every endpoint must belong to the project")
-    if pairing == Pairing.REFERENCE and (reference is None or reference not in endpoints):
+    ranks = project.comparison == Comparison.RANKING  # the pairing rule is not used there
+    if (
+        not ranks
+        and pairing == Pairing.REFERENCE
+        and (reference is None or reference not in endpoints)
+    ):
         raise GenerationInputError("reference", "the reference pairing needs one of the endpoints")
     last = Prompt.objects.filter(project=project).aggregate(last=Max("pk"))["last"]
     if last is None:

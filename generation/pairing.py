@@ -3,8 +3,10 @@
 Each stored sample is a response to its prompt named by its endpoint (a `ResponseSource`); the
 job's rule says which two responses of a prompt make a pair: every two, each against the
 reference endpoint's, or k drawn at random (seeded by the job and prompt, so a rerun draws the
-same). Content hashes make a second pairing of the same samples add nothing, and the new
-responses are announced like an import's, so the model side embeds them ahead.
+same). In a ranking project the rule does not apply: each prompt's responses become ranking
+items the way a `responses` import makes them (`importing.rankings`). Content hashes make a
+second pairing of the same samples add nothing, and the new responses are announced like an
+import's, so the model side embeds them ahead.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections import defaultdict
 
 from django.db import transaction
 
-from annotate.formats import PairIn, ResponseIn, sha256
+from annotate.formats import ImportFormatError, PairIn, RankingIn, ResponseIn, sha256
 from annotate.importing.bulk import BulkImport
-from annotate.models import Project, Prompt, Response
+from annotate.importing.rankings import rank_responses
+from annotate.importing.summary import ImportSummary
+from annotate.models import Comparison, Project, Prompt, Response
 from annotate.signals import responses_imported
 from generation.models import GenerationJob, Pairing, Sample, SampleStatus
 
@@ -25,7 +29,8 @@ Candidate = tuple[str, str]  # (text, endpoint name)
 
 
 def pair_samples(job: GenerationJob) -> int:
-    """Write the job's done samples as responses and pairs; returns the pairs created.
+    """Write the job's done samples as responses and pairs (ranking items in a ranking
+    project); returns the pairs created.
 
     Caller holds a transaction.
     """
@@ -41,6 +46,20 @@ def pair_samples(job: GenerationJob) -> int:
     for sample in samples:
         by_prompt[sample.prompt_id].append(sample)
     prompts = Prompt.objects.in_bulk(list(by_prompt))
+    if job.project.comparison == Comparison.RANKING:
+        counts = _rank(job.project, by_prompt, prompts)
+    else:
+        counts = _pair(job, by_prompt, prompts)
+    _link_responses(by_prompt)
+    if counts.get("responses_created"):
+        project = job.project
+        transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
+    return counts.get("pairs_created", 0)
+
+
+def _pair(
+    job: GenerationJob, by_prompt: dict[int, list[Sample]], prompts: dict[int, Prompt]
+) -> dict[str, int]:
     reference = job.reference_endpoint.name if job.reference_endpoint else ""
     with BulkImport(job.project, labels="ignore") as bulk:
         for prompt_id, rows in by_prompt.items():
@@ -59,12 +78,25 @@ def pair_samples(job: GenerationJob) -> int:
                     for a, b in pairs
                 ]
             )
-        counts = bulk.write()
-    _link_responses(by_prompt)
-    if counts.get("responses_created"):
-        project = job.project
-        transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
-    return counts.get("pairs_created", 0)
+        return bulk.write()
+
+
+def _rank(
+    project: Project, by_prompt: dict[int, list[Sample]], prompts: dict[int, Prompt]
+) -> dict[str, int]:
+    """Each prompt's distinct texts as ranking items, split by `max_ranked` like an import's."""
+    summary = ImportSummary(format="generation")
+    for prompt_id, rows in by_prompt.items():
+        candidates = _distinct([(s.text, s.endpoint.name) for s in rows])
+        if len(candidates) < 2:
+            continue
+        item = RankingIn(prompts[prompt_id].messages, [ResponseIn(t, n) for t, n in candidates])
+        try:
+            rank_responses(project, item, summary)
+        except ImportFormatError:
+            # Every two of these responses are already an item's pair: they add no comparison.
+            continue
+    return {"responses_created": summary.responses_created, "pairs_created": summary.pairs_created}
 
 
 def _distinct(candidates: list[Candidate]) -> list[Candidate]:

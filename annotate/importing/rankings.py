@@ -66,6 +66,14 @@ def import_rankings(
     return summary
 
 
+def rank_responses(project: Project, item: RankingIn, summary: ImportSummary) -> None:
+    """Make one prompt's ranking items from responses that come from elsewhere (a generation
+    job), as a file row would; raises ImportFormatError when every two of an item's responses
+    already make an item. Caller holds a transaction and announces new responses.
+    """
+    _import_row(project, item, summary, line=0)
+
+
 def _items(path: str | Path, file_type: str | None) -> Iterator[tuple[int, RankingIn]]:
     for line, row in read_rows(path, file_type):
         yield line, parse_ranking_row(row)
