@@ -72,6 +72,22 @@ QUALITY_SCHEMA = inline_serializer(
                 "consistency": _rate("JudgeConsistency"),
                 "inconsistent": serializers.IntegerField(required=False),
                 "unparsed": serializers.IntegerField(required=False),
+                "criteria": inline_serializer(
+                    "JudgeCriterionAgreement",
+                    {
+                        "criterion": serializers.CharField(help_text="the project criterion"),
+                        "judge_verdict": serializers.ChoiceField(
+                            choices=["overall"],
+                            help_text="overall: the judge's overall verdict, compared with the "
+                            "humans' majority on this criterion",
+                        ),
+                        "agreement": _rate("JudgeCriterionAgreementRate"),
+                    },
+                    many=True,
+                    required=False,
+                    help_text="AI judges only: per project criterion, the judge's overall "
+                    "verdict against the humans' per-criterion majority (bootstrap interval)",
+                ),
             },
             many=True,
         ),

@@ -3,7 +3,9 @@
 The judges' votes come from `annotate.signals.judge_votes` (the app that runs judges answers);
 this module only measures them. A judge is compared with the majority of the humans' votes on
 each pair, exactly as one human is compared with the majority of the others, so the two
-agreements are on one scale; both intervals are percentile bootstraps over pairs.
+agreements are on one scale; both intervals are percentile bootstraps over pairs. On a project
+with criteria, the judge's one overall verdict is also compared, the same way, with the humans'
+majority on each criterion (judges give no per-criterion verdict).
 
 It also holds the rule of the judges' shortcut (pairs every judge agrees on may need fewer
 human votes) and its audit: a fixed random share of those pairs keeps every human vote, and
@@ -19,7 +21,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from annotate.models import Choice, Project
+from annotate.models import Choice, Judgement, Project
 from annotate.quality.measures import ALPHA_SEED, Rate, RateJSON, Vote, by_pair, majority
 from annotate.signals import JudgeVotes
 
@@ -92,6 +94,73 @@ def judge_with_humans(judge: JudgeVotes, majorities: dict[int, str]) -> Agreemen
             if pair_id in majorities
         ]
     )
+
+
+# The per-criterion row compares the judge's one overall verdict with the humans' majority on
+# each criterion: the judge gives no per-criterion verdict, so this says how far its overall
+# preference stands in for each criterion.
+CRITERION_VERDICT = "overall"
+CRITERION_VOTES = frozenset({"a", "b", "tie", "both_bad"})
+
+
+class CriterionAgreementJSON(TypedDict):
+    """The judge's overall verdict against the humans' majority on one criterion."""
+
+    criterion: str
+    judge_verdict: str  # "overall": the judge's overall verdict stands in for the criterion
+    agreement: AgreementJSON
+
+
+def criterion_majorities(pair_ids: Sequence[int]) -> dict[str, dict[int, str]]:
+    """Per criterion of the pairs' project, each pair's strict majority of the humans' votes.
+
+    Only pairwise criterion votes ("a", "b", "tie", "both_bad" in canonical terms) count; the
+    criteria are the project's, in its order, each present even when no pair has a majority.
+    """
+    if not pair_ids:
+        return {}
+    criteria = (
+        Project.objects.filter(pairs__pk=pair_ids[0]).values_list("criteria", flat=True).first()
+    )
+    names = [c["name"] for c in criteria or [] if isinstance(c, dict) and "name" in c]
+    if not names:
+        return {}
+    rows = (
+        Judgement.objects.valid()
+        .filter(pair_id__in=pair_ids, annotator_id__isnull=False)
+        .exclude(criteria=None)
+        .values_list("pair_id", "criteria")
+    )
+    counts: dict[str, dict[int, Counter[str]]] = {name: {} for name in names}
+    for pair_id, votes in rows.iterator(chunk_size=5000):
+        if not isinstance(votes, dict):
+            continue
+        for name in names:
+            vote = votes.get(name)
+            if isinstance(vote, str) and vote in CRITERION_VOTES:
+                counts[name].setdefault(pair_id, Counter())[vote] += 1
+    found: dict[str, dict[int, str]] = {}
+    for name, per_pair in counts.items():
+        found[name] = {}
+        for pair_id, tally in per_pair.items():
+            winner, _ = majority(tally)
+            if winner is not None:
+                found[name][pair_id] = winner
+    return found
+
+
+def judge_with_criteria(
+    judge: JudgeVotes, majorities: dict[str, dict[int, str]]
+) -> list[CriterionAgreementJSON]:
+    """Per criterion, the judge's overall verdict against the humans' majority on it."""
+    return [
+        {
+            "criterion": name,
+            "judge_verdict": CRITERION_VERDICT,
+            "agreement": judge_with_humans(judge, per_pair),
+        }
+        for name, per_pair in majorities.items()
+    ]
 
 
 def consistency(judge: JudgeVotes) -> Rate:
@@ -172,6 +241,8 @@ class JudgeQuality(TypedDict):
     paused_reason: str
     judgements: int  # votes: pairs whose two verdicts agreed
     agreement: AgreementJSON  # with the humans' majority, bootstrap interval
+    # Per project criterion: the judge's overall verdict against the humans' majority on it.
+    criteria: list[CriterionAgreementJSON]
     consistency: RateJSON  # the verdict kept across the swap
     inconsistent: int
     unparsed: int
@@ -192,6 +263,8 @@ def judge_rows(
     from scipy.stats import binomtest  # loaded when needed: web processes stay smaller
 
     rows: list[JudgeQuality] = []
+    judged_pairs = sorted({pid for judge in judges for pid in judge.votes})
+    by_criterion = criterion_majorities(judged_pairs)
     for judge in judges:
         votes = judge.votes
         on_gold = [pid for pid in votes if gold.get(pid)]
@@ -205,6 +278,7 @@ def judge_rows(
                 "paused_reason": "",
                 "judgements": len(votes),
                 "agreement": judge_with_humans(judge, majorities),
+                "criteria": judge_with_criteria(judge, by_criterion),
                 "consistency": consistency(judge).as_dict(),
                 "inconsistent": len(judge.inconsistent),
                 "unparsed": len(judge.unparsed),
