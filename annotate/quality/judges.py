@@ -111,29 +111,25 @@ class CriterionAgreementJSON(TypedDict):
     agreement: AgreementJSON
 
 
-def criterion_majorities(pair_ids: Sequence[int]) -> dict[str, dict[int, str]]:
-    """Per criterion of the pairs' project, each pair's strict majority of the humans' votes.
+def criterion_majorities(project: Project, pair_ids: Sequence[int]) -> dict[str, dict[int, str]]:
+    """Per criterion of the project, each of these pairs' strict majority of the humans' votes.
 
     Only pairwise criterion votes ("a", "b", "tie", "both_bad" in canonical terms) count; the
     criteria are the project's, in its order, each present even when no pair has a majority.
     """
-    if not pair_ids:
+    names = [criterion["name"] for criterion in project.criteria or []]
+    if not pair_ids or not names:
         return {}
-    criteria = (
-        Project.objects.filter(pairs__pk=pair_ids[0]).values_list("criteria", flat=True).first()
-    )
-    names = [c["name"] for c in criteria or [] if isinstance(c, dict) and "name" in c]
-    if not names:
-        return {}
+    wanted = set(pair_ids)
     rows = (
         Judgement.objects.valid()
-        .filter(pair_id__in=pair_ids, annotator_id__isnull=False)
+        .filter(pair__project=project, annotator_id__isnull=False)
         .exclude(criteria=None)
         .values_list("pair_id", "criteria")
     )
     counts: dict[str, dict[int, Counter[str]]] = {name: {} for name in names}
     for pair_id, votes in rows.iterator(chunk_size=5000):
-        if not isinstance(votes, dict):
+        if pair_id not in wanted or not isinstance(votes, dict):
             continue
         for name in names:
             vote = votes.get(name)
@@ -257,14 +253,17 @@ class JudgeQuality(TypedDict):
 
 
 def judge_rows(
-    judges: Sequence[JudgeVotes], majorities: dict[int, str], gold: dict[int, str]
+    project: Project,
+    judges: Sequence[JudgeVotes],
+    majorities: dict[int, str],
+    gold: dict[int, str],
 ) -> list[JudgeQuality]:
     """Each judge's row, with the fields of a human's row where they mean the same."""
     from scipy.stats import binomtest  # loaded when needed: web processes stay smaller
 
     rows: list[JudgeQuality] = []
     judged_pairs = sorted({pid for judge in judges for pid in judge.votes})
-    by_criterion = criterion_majorities(judged_pairs)
+    by_criterion = criterion_majorities(project, judged_pairs)
     for judge in judges:
         votes = judge.votes
         on_gold = [pid for pid in votes if gold.get(pid)]

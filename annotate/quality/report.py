@@ -100,7 +100,10 @@ def quality_report(project: Project) -> QualityReport:
         "votes_per_completed_pair": per_pair[0],
         "votes_saved": votes_saved(per_pair[0], project.max_overlap),
         "gold_min_accuracy": project.gold_min_accuracy,
-        "annotators": [*_annotators(project, votes), *judge_rows(judges, majorities, gold)],
+        "annotators": [
+            *_annotators(project, votes),
+            *judge_rows(project, judges, majorities, gold),
+        ],
         "human_agreement": humans_with_each_other(votes),
         "judge_shortcut": shortcut_report(project, judges, majorities),
     }

@@ -134,14 +134,15 @@ def test_criterion_majorities_keep_only_pairwise_votes_with_a_strict_majority(
     # given votes whose criteria hold a pairwise choice, an unknown value and a missing one
     make_pairs(project, tmp_path, 2, labelled=False)
     Project.objects.filter(pk=project.pk).update(criteria=CRITERIA)
+    project.refresh_from_db()
     first, second = Pair.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
     vote(first, annotator, "a", {"helpful": "both_bad", "safe": "left"})
     vote(first, second_annotator, "a", {"helpful": "both_bad"})
     vote(second, annotator, "b", {"helpful": "a", "safe": "tie"})
     vote(second, second_annotator, "b", {"helpful": "b", "safe": "tie"})
     # then each criterion keeps the strict majorities of its valid votes only
-    assert criterion_majorities([first, second]) == {
+    assert criterion_majorities(project, [first, second]) == {
         "helpful": {first: "both_bad"},
         "safe": {second: "tie"},
     }
-    assert criterion_majorities([]) == {}
+    assert criterion_majorities(project, []) == {}
