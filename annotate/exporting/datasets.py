@@ -20,12 +20,12 @@ from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 
 from annotate.exporting.shaped import (
-    _items,
     check_criterion,
     decided_pairs,
     iter_kto_rows,
     iter_ranking_rows,
     iter_sft_rows,
+    ranking_items,
     uses_shaped_pairs,
 )
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
@@ -408,7 +408,7 @@ def iter_judgement_rows(
     salt = project.pseudonym_salt
     streamed = iter(stream_rows(rows))
     while batch := list(itertools.islice(streamed, 500)):
-        items = _items(sorted({row[0] for row in batch})) if shaped else {}
+        items = ranking_items(sorted({row[0] for row in batch})) if shaped else {}
         for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in batch:
             strength, rationale, duration_ms, created_at, ranking, criteria, ratings = rest
             row = {

@@ -89,7 +89,7 @@ def _batches(
         yield batch
 
 
-def _items(pair_ids: list[int]) -> dict[int, tuple[Messages, list[int], dict[int, str]]]:
+def ranking_items(pair_ids: list[int]) -> dict[int, tuple[Messages, list[int], dict[int, str]]]:
     """Each pair's prompt messages, response ids in item order and texts (two queries)."""
     pairs = Pair.objects.filter(pk__in=pair_ids).values_list(
         "pk", "prompt__messages", "response_a_id", "response_b_id"
@@ -139,7 +139,7 @@ def decided_pairs(
     its votes decide (see the module's docstring)."""
     groups = _votes(votes, ("choice", "ranking", "criteria"))
     for batch in _batches(groups):
-        items = _items([pair_id for pair_id, _ in batch])
+        items = ranking_items([pair_id for pair_id, _ in batch])
         for pair_id, rows in batch:
             messages, ids, texts = items[pair_id]
             tallies: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
@@ -174,7 +174,7 @@ def iter_ranking_rows(
     salt = project.pseudonym_salt
     groups = _votes(votes, ("choice", "ranking", "annotator_id"))
     for batch in _batches(groups):
-        items = _items([pair_id for pair_id, _ in batch])
+        items = ranking_items([pair_id for pair_id, _ in batch])
         for pair_id, rows in batch:
             messages, ids, texts = items[pair_id]
             index = {rid: i for i, rid in enumerate(ids)}
