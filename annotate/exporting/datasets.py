@@ -22,6 +22,7 @@ from django.http import StreamingHttpResponse
 from annotate.exporting.shaped import (
     check_criterion,
     decided_pairs,
+    decode_json,
     iter_kto_rows,
     iter_ranking_rows,
     iter_sft_rows,
@@ -452,22 +453,17 @@ def _shape_values(
     if ranked:
         values["prompt"] = messages if conversational else messages[-1]["content"]
         values["responses"] = [texts[rid] for rid in ids]
-        values["ranking"] = positions(_decoded(ranking))
-    votes = _decoded(criteria) or {}
+        values["ranking"] = positions(decode_json(ranking))
+    votes = decode_json(criteria) or {}
     for criterion in project.criteria:
         vote = votes.get(criterion["name"])
         values[f"criterion_{criterion['name']}"] = positions(vote) if ranked else vote
     if project.rating_scale:
-        given = _decoded(ratings) or {}
+        given = decode_json(ratings) or {}
         numeric = all(isinstance(v, int) for v in project.rating_scale)
         listed = [given.get(str(rid)) for rid in ids]
         values["ratings"] = [v if v is None or numeric else str(v) for v in listed]
     return values
-
-
-def _decoded(value: Any) -> Any:
-    """A JSON column read raw is text on SQLite; None stays None."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:

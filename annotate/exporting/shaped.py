@@ -54,7 +54,7 @@ def uses_shaped_pairs(project: Project, criterion: str) -> bool:
     return bool(criterion) or project.comparison == Comparison.RANKING
 
 
-def _decode(value: Any) -> Any:
+def decode_json(value: Any) -> Any:
     """A JSON column read raw is text; None stays None."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
@@ -96,7 +96,7 @@ def ranking_items(pair_ids: list[int]) -> dict[int, tuple[Messages, list[int], d
     )
     found: dict[int, tuple[Messages, list[int], dict[int, str]]] = {}
     for pk, messages, a, b in pairs:
-        found[pk] = (_decode(messages), [a, b], {})
+        found[pk] = (decode_json(messages), [a, b], {})
     members: dict[int, list[int]] = defaultdict(list)
     for pair_id, rid in (
         RankedResponse.objects.filter(pair_id__in=pair_ids)
@@ -128,8 +128,8 @@ def _as_ranking(vote: Any, a: int, b: int) -> Ranking | None:
 
 def _vote_of(project: Project, choice: str, ranking: Any, criteria: Any, criterion: str) -> Any:
     if criterion:
-        return (_decode(criteria) or {}).get(criterion)
-    return _decode(ranking) if project.comparison == Comparison.RANKING else choice
+        return (decode_json(criteria) or {}).get(criterion)
+    return decode_json(ranking) if project.comparison == Comparison.RANKING else choice
 
 
 def decided_pairs(
@@ -179,7 +179,7 @@ def iter_ranking_rows(
             messages, ids, texts = items[pair_id]
             index = {rid: i for i, rid in enumerate(ids)}
             for choice, ranking, annotator_id in rows:
-                order = _as_ranking(_decode(ranking) or choice, ids[0], ids[1])
+                order = _as_ranking(decode_json(ranking) or choice, ids[0], ids[1])
                 if order is None:
                     continue
                 yield {
@@ -208,7 +208,7 @@ def iter_kto_rows(
     rated: dict[int, list[float]] = defaultdict(list)
     rows = votes.filter(ratings__isnull=False).order_by("pk").values_list("ratings")
     for (ratings,) in stream_rows(rows):
-        for rid, value in (_decode(ratings) or {}).items():
+        for rid, value in (decode_json(ratings) or {}).items():
             if value in place:
                 rated[int(rid)].append(place[value])
     ids = sorted(rated)
@@ -220,7 +220,8 @@ def iter_kto_rows(
         for rid, text, messages in sorted(responses):
             label = kto_label(rated[rid])
             if label is not None:
-                yield _completion_row(_decode(messages), text, conversational) | {"label": label}
+                row = _completion_row(decode_json(messages), text, conversational)
+                yield row | {"label": label}
 
 
 def iter_sft_rows(
@@ -234,7 +235,7 @@ def iter_sft_rows(
         .distinct()
     )
     for _, text, messages in stream_rows(edits):
-        yield _completion_row(_decode(messages), text, conversational)
+        yield _completion_row(decode_json(messages), text, conversational)
 
 
 def _completion_row(messages: Messages, text: str, conversational: bool) -> dict[str, Any]:

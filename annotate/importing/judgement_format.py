@@ -64,10 +64,6 @@ class ImportShape:
             scale=tuple(project.rating_scale),
         )
 
-    @property
-    def plain(self) -> bool:
-        return not (self.ranking or self.criteria or self.scale)
-
 
 PLAIN = ImportShape()
 

@@ -36,7 +36,7 @@ from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.judging.overlap import settle_pairs
 from annotate.judging.shapes import Ranking, implied_choice
-from annotate.models import Judgement, Pair, Project, RankedResponse
+from annotate.models import Comparison, Judgement, Pair, Project, RankedResponse
 
 # Votes written per batch, and external ids looked up per query.
 BATCH_SIZE = 1000
@@ -197,7 +197,8 @@ def _targets(project: Project, batch: list[JudgementIn]) -> list[_Target | None]
         else by_id.get(vote.external_id)
         for vote in batch
     ]
-    ranked = _ranked_responses([f[0] for f in found if f is not None])
+    ranks = project.comparison == Comparison.RANKING  # only ranking items have ranked responses
+    ranked = _ranked_responses([f[0] for f in found if f is not None]) if ranks else {}
     targets: list[_Target | None] = []
     for vote, match in zip(batch, found, strict=True):
         if match is None:

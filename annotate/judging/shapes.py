@@ -2,7 +2,7 @@
 
 The one place that checks a project's judgement settings (`comparison`, `criteria`,
 `rating_scale`, `edits`) and the payload a judgement carries under them, raising ShapeError
-named for the field; and that expands a ranking into the pairwise decisions it implies.
+named for the field; and what a ranking says of two of its responses.
 
 A ranking is a list of groups of response ids, best first; the ids of one group are tied
 (`[[12], [7, 9], [3]]`). Stored canonically: ids sorted within a group. It implies, for every
@@ -13,7 +13,7 @@ pairs. Two responses in one group are a tie, which no export of decisive pairs h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,15 +145,6 @@ def parse_ranking(
     if missing:
         raise ShapeError(field, f"leaves out response(s) {', '.join(map(str, missing))}")
     return groups
-
-
-def implied_pairs(ranking: Ranking) -> Iterator[tuple[int, int]]:
-    """(better, worse) for every two responses in different groups; ties give nothing."""
-    for index, group in enumerate(ranking):
-        for worse_group in ranking[index + 1 :]:
-            for better in group:
-                for worse in worse_group:
-                    yield better, worse
 
 
 def implied_choice(ranking: Ranking, a: int, b: int) -> str:
