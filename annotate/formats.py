@@ -111,8 +111,13 @@ def prompt_hash(messages: Messages) -> str:
 
 def pair_key(prompt_digest: str, a_digest: str, b_digest: str) -> str:
     """Order-independent identity of a pair: the same two responses either way round."""
-    first, second = sorted((a_digest, b_digest))
-    return sha256(f"{prompt_digest}|{first}|{second}")
+    return ranking_key(prompt_digest, (a_digest, b_digest))
+
+
+def ranking_key(prompt_digest: str, digests: Iterable[str]) -> str:
+    """Order-independent identity of a ranking item: its prompt and its responses in any order
+    (of two responses, the pair's key)."""
+    return sha256("|".join([prompt_digest, *sorted(digests)]))
 
 
 # ---------------------------------------------------------------- files and messages

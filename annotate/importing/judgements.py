@@ -27,6 +27,7 @@ from annotate.formats import (
     RowError,
     pair_key,
     prompt_hash,
+    ranking_key,
     sha256,
 )
 from annotate.importing.bulk import BulkImport
@@ -92,7 +93,7 @@ def _reference(vote: JudgementIn) -> str:
 
 def item_key(messages: list[dict[str, str]], responses: tuple[str, ...]) -> str:
     """A ranking item's content key, as the responses import makes it (importing/rankings.py)."""
-    return sha256("|".join([prompt_hash(messages), *sorted(sha256(t) for t in responses)]))
+    return ranking_key(prompt_hash(messages), (sha256(text) for text in responses))
 
 
 def _check_references(

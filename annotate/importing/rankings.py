@@ -33,6 +33,7 @@ from annotate.formats import (
     parse_ranking_row,
     prompt_hash,
     ranking_items,
+    ranking_key,
     sha256,
 )
 from annotate.importing.raters import ensure_raters
@@ -153,7 +154,7 @@ def _ranking_item(
     line: int,
 ) -> Pair:
     """The item of these responses, made unless the project has it already."""
-    key = sha256("|".join([prompt.content_hash, *sorted(r.content_hash for r in responses)]))
+    key = ranking_key(prompt.content_hash, (r.content_hash for r in responses))
     existing = Pair.objects.filter(project=project, content_key=key).first()
     if existing is not None:
         summary.pairs_existing += 1

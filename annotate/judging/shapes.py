@@ -215,11 +215,11 @@ def read_judgement(
 
     Needs no query: the display order is on the assignment, the pair's ids on the pair.
     """
-    rich = rich or RichInput()
-    if is_plain(project) and rich == RichInput():
+    if is_plain(project) and (rich is None or rich == RichInput()):
         if choice is None:
             raise ShapeError("choice", "is required")
         return Judged(choice)
+    rich = rich or RichInput()
     pair = assignment.pair
     ids = shown_ids(assignment)
     ranking: Ranking | None = None
