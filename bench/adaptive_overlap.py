@@ -147,7 +147,7 @@ def main() -> int:
     every_row = [json.loads(line)["meta"]["votes"] for line in args.data.open() if line.strip()]
     width = min(len(r["meta"]["votes"]) for r in records)
     votes = {r["id"]: r["meta"]["votes"][:width] for r in records}
-    project, admin, users = prepare(records, args.minimum, args.maximum, width)
+    project, _, users = prepare(records, args.minimum, args.maximum, width)
     started = time.monotonic()
     judged = replay(project, users, votes)
     seconds = time.monotonic() - started

@@ -280,7 +280,7 @@ def trl_decoder(
     from transformers import AutoModelForSequenceClassification
     from trl import RewardTrainer
 
-    from rewards.ml.config import LLAMA_TARGETS
+    from rewards.ml.lora import default_targets
     from rewards.ml.speed import flops_per_token, non_embedding_parameters, peak_flops
 
     device = resolve_device(args.device)
@@ -294,7 +294,7 @@ def trl_decoder(
     peft = None
     if rank:
         # Ours adapts the Llama projections when the backbone has them, else PEFT's default.
-        targets = list(LLAMA_TARGETS) if model.config.model_type == "llama" else None
+        targets = default_targets(model)
         peft = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, task_type="SEQ_CLS")
     settings = trl_config(args, device, out, formatter.tokenizer.eos_token)
     settings.gradient_checkpointing = args.gradient_checkpointing

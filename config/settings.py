@@ -117,7 +117,7 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-if env_bool("BEHIND_PROXY", False):
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 ROOT_URLCONF = "config.urls"
@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     },
     # Anonymous callers are counted by address: the proxy's last X-Forwarded-For entry behind
     # one, else the connection's (a client-sent header would let anyone pick a fresh one).
-    "NUM_PROXIES": 1 if env_bool("BEHIND_PROXY", False) else 0,
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
 }
 # The schema and the API docs answer anonymous callers only when this is on (by default under
 # DEBUG, that is `make run`); otherwise they need a login or a token.

@@ -186,21 +186,21 @@ class WorkspaceActions:
 
     def update_webhook(self, webhook: Webhook | int, **fields: Any) -> Webhook:
         """Change url, events or secret; `is_active=False` pauses it, True resumes it."""
-        number = webhook.id if isinstance(webhook, Webhook) else webhook
-        return build(Webhook, self._transport.patch(f"{self._base}/webhooks/{number}", fields))
+        return build(Webhook, self._transport.patch(self._webhook_path(webhook), fields))
 
     def webhook(self, webhook: Webhook | int) -> Webhook:
         """One subscription as the server has it now (without its secret)."""
-        number = webhook.id if isinstance(webhook, Webhook) else webhook
-        return build(Webhook, self._transport.get(f"{self._base}/webhooks/{number}"))
+        return build(Webhook, self._transport.get(self._webhook_path(webhook)))
 
     def webhook_deliveries(self, webhook: Webhook | int, **query: Any) -> list[Delivery]:
         """Every delivery, newest first, each with its attempts' status, latency and error
         (`status` filters; `limit` is the page size)."""
-        number = webhook.id if isinstance(webhook, Webhook) else webhook
-        rows = self._transport.paginate(f"{self._base}/webhooks/{number}/deliveries", **query)
+        rows = self._transport.paginate(f"{self._webhook_path(webhook)}/deliveries", **query)
         return [Delivery.from_json(row) for row in rows]
 
     def delete_webhook(self, webhook: Webhook | int) -> None:
+        self._transport.delete(self._webhook_path(webhook))
+
+    def _webhook_path(self, webhook: Webhook | int) -> str:
         number = webhook.id if isinstance(webhook, Webhook) else webhook
-        self._transport.delete(f"{self._base}/webhooks/{number}")
+        return f"{self._base}/webhooks/{number}"

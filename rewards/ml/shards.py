@@ -11,7 +11,6 @@ their own through multiprocessing, can start them too.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -102,7 +101,7 @@ def _start(
         str(shards),
     ]
     with open(job / f"log-{shard}.txt", "wb") as log:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _describe(job: Path, shard: int, code: int) -> str:

@@ -8,25 +8,13 @@ from tqdm import tqdm
 
 from annotate.models import Project
 from annotate.views.parsing import describe
-from rewards.api.serializers import RetrainInputSerializer
+from rewards.api.serializers import RetrainInputSerializer, RunOptionFields
 from rewards.costs import NeedsConfirmation, check_cost
 from rewards.models import Mode, TrainingRun
 from rewards.runs import request_retrain
 
-# Run options the command passes on (the retrain API's `options` keys).
-RUN_OPTION_NAMES = (
-    "backbone",
-    "epochs",
-    "members",
-    "max_length",
-    "lora_rank",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_targets",
-    "gpus",
-    "sharding",
-    "max_tokens_per_batch",
-)
+# Run options the command passes on: the retrain API's `options` keys.
+RUN_OPTION_NAMES = tuple(RunOptionFields().fields)
 
 
 class Command(BaseCommand):
