@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotate.models import Project, Role
@@ -201,11 +203,11 @@ def s3_server(tmp_path_factory: Any) -> Iterator[str]:
 def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
     """The real worker, left idle at the end of the test.
 
-    A task still writing (e.g. the embed-ahead a test's import queued) would otherwise race the
-    database flush that ends a transactional test.
+    A task still writing (e.g. the embed-ahead a test's import queued, or a statistic a read
+    queued) would otherwise race the database flush that ends a transactional test.
     """
     yield celery_worker_process
-    from annotate.models import ImportJob
+    from annotate.models import ImportJob, StatisticsSnapshot
     from rewards.models import EmbeddingRun, TrainingRun
 
     live = ["queued", "running"]
@@ -215,6 +217,11 @@ def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
             ImportJob.objects.filter(status__in=live).exists()
             or EmbeddingRun.objects.filter(status__in=live).exists()
             or TrainingRun.objects.filter(status__in=live).exists()
+            # a statistic a read queued lately: its computation writes the snapshot when it
+            # ends (one queued where no worker reads, or with the broker down, stops counting)
+            or StatisticsSnapshot.objects.filter(
+                requested_at__gt=timezone.now() - timedelta(seconds=30)
+            ).exists()
         )
 
     _wait_for(idle, timeout=120, what="idle worker", log=celery_worker_process)
