@@ -30,7 +30,7 @@ from annotate.exporting.shaped import (
     uses_shaped_pairs,
 )
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
-from annotate.models import Choice, Comparison, Judgement, Pair, Project, Prompt
+from annotate.models import Choice, Comparison, Edits, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
 from annotate.signals import judge_votes
@@ -129,7 +129,8 @@ def shape_columns(project: Project, conversational: bool) -> list[tuple[str, pa.
     `responses`. Each criterion is a column `criterion_NAME`: a choice in a/b terms, or on a
     ranking project a ranking like `ranking`. `ratings` lists each response's rating in item
     order (a pair's: a, b), null where unrated; integers when the scale is all integers, else
-    text.
+    text. Where the project takes edits, `edit` is the annotator's improved text and `edit_of`
+    the position of the response it improves (null without an edit).
     """
     ranking = project.comparison == Comparison.RANKING
     positions = pa.list_(pa.list_(pa.int64()))
@@ -143,6 +144,8 @@ def shape_columns(project: Project, conversational: bool) -> list[tuple[str, pa.
     if project.rating_scale:
         numeric = all(isinstance(v, int) for v in project.rating_scale)
         columns.append(("ratings", pa.list_(pa.int64() if numeric else pa.string())))
+    if project.edits != Edits.OFF:
+        columns += [("edit", pa.string()), ("edit_of", pa.int64())]
     return columns
 
 
@@ -400,6 +403,8 @@ def iter_judgement_rows(
             "ranking",
             "criteria",
             "ratings",
+            "edit__text",
+            "edit__parent_id",
         )
     )
     shaped = bool(shape_columns(project, False))
@@ -411,7 +416,7 @@ def iter_judgement_rows(
     while batch := list(itertools.islice(streamed, 500)):
         items = ranking_items(sorted({row[0] for row in batch})) if shaped else {}
         for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in batch:
-            strength, rationale, duration_ms, created_at, ranking, criteria, ratings = rest
+            strength, rationale, duration_ms, created_at, ranking, criteria, ratings, *edit = rest
             row = {
                 "pair_id": pair_id,
                 "pair_external_id": external_id,
@@ -426,7 +431,7 @@ def iter_judgement_rows(
             }
             if shaped:
                 row |= _shape_values(
-                    project, items[pair_id], conversational, ranking, criteria, ratings
+                    project, items[pair_id], conversational, ranking, criteria, ratings, edit
                 )
             yield row
 
@@ -438,8 +443,9 @@ def _shape_values(
     ranking: Any,
     criteria: Any,
     ratings: Any,
+    edit: list[Any],
 ) -> dict[str, Any]:
-    """A judgement's ranking, criteria and ratings in item positions (see shape_columns)."""
+    """A judgement's ranking, criteria, ratings and edit in item positions (shape_columns)."""
     messages, ids, texts = item
     index = {rid: i for i, rid in enumerate(ids)}
 
@@ -463,6 +469,10 @@ def _shape_values(
         numeric = all(isinstance(v, int) for v in project.rating_scale)
         listed = [given.get(str(rid)) for rid in ids]
         values["ratings"] = [v if v is None or numeric else str(v) for v in listed]
+    if project.edits != Edits.OFF:
+        text, parent = edit
+        values["edit"] = text
+        values["edit_of"] = index.get(parent) if text is not None else None
     return values
 
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotate.importing.pipeline import import_file
-from annotate.models import Project
+from annotate.models import Pair, Project
 from annotate.projects.members import set_member
 from tests.conftest import client_for, streamed
 from tests.factories import DEMO_DATA, make_pairs, make_project, write_jsonl
@@ -207,6 +207,28 @@ def test_sft_holds_each_edit_with_its_prompt(
         rows = _rows(admin, project, format="sft", file=file)
         assert [r["completion"] for r in rows] == [improved]
         assert rows[0]["prompt"].startswith("q question")
+
+
+def test_the_judgements_export_holds_each_edit_and_the_response_it_improves(
+    admin: Any, annotator: Any, project: Project, tmp_path: Path
+) -> None:
+    # given one judgement with an edit of the right response and one without
+    _pairwise(project, tmp_path, edits="optional")
+    lease = client_for(annotator).post(f"/api/projects/{project.slug}/next").json()
+    improved = lease["right"]["text"] + " (fixed)"
+    right_text = lease["right"]["text"]
+    lease = _judge(annotator, lease["assignment"], choice="right", edit=improved)
+    _judge(annotator, lease["assignment"], choice="left")
+    for file in ("jsonl", "parquet"):
+        # when
+        rows = _rows(admin, project, format="judgements", file=file)
+        # then the edited row names its text and the pair position (0: a, 1: b) it improves
+        edited = [r for r in rows if r["edit"] is not None]
+        assert [r["edit"] for r in edited] == [improved]
+        assert [r["edit_of"] for r in rows if r["edit"] is None] == [None]
+        pair = Pair.objects.get(pk=edited[0]["pair_id"])
+        texts = [pair.response_a.text, pair.response_b.text]
+        assert texts[edited[0]["edit_of"]] == right_text
 
 
 def test_a_ranking_invalidated_in_review_leaves_every_export(
