@@ -403,8 +403,8 @@ def iter_judgement_rows(
             "ranking",
             "criteria",
             "ratings",
-            "edit__text",
-            "edit__parent_id",
+            # The edit's join only where the project takes edits.
+            *(("edit__text", "edit__parent_id") if project.edits != Edits.OFF else ()),
         )
     )
     shaped = bool(shape_columns(project, False))
@@ -417,6 +417,7 @@ def iter_judgement_rows(
         items = ranking_items(sorted({row[0] for row in batch})) if shaped else {}
         for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in batch:
             strength, rationale, duration_ms, created_at, ranking, criteria, ratings, *edit = rest
+            edit_text, edit_parent = edit or (None, None)
             row = {
                 "pair_id": pair_id,
                 "pair_external_id": external_id,
@@ -431,7 +432,13 @@ def iter_judgement_rows(
             }
             if shaped:
                 row |= _shape_values(
-                    project, items[pair_id], conversational, ranking, criteria, ratings, edit
+                    project,
+                    items[pair_id],
+                    conversational,
+                    ranking,
+                    criteria,
+                    ratings,
+                    (edit_text, edit_parent),
                 )
             yield row
 
@@ -443,7 +450,7 @@ def _shape_values(
     ranking: Any,
     criteria: Any,
     ratings: Any,
-    edit: list[Any],
+    edit: tuple[str | None, int | None],
 ) -> dict[str, Any]:
     """A judgement's ranking, criteria, ratings and edit in item positions (shape_columns)."""
     messages, ids, texts = item
@@ -472,7 +479,7 @@ def _shape_values(
     if project.edits != Edits.OFF:
         text, parent = edit
         values["edit"] = text
-        values["edit_of"] = index.get(parent) if text is not None else None
+        values["edit_of"] = None if text is None or parent is None else index.get(parent)
     return values
 
 

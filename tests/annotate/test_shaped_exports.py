@@ -195,14 +195,21 @@ def test_kto_labels_rated_responses_by_their_place_on_the_scale(
         assert all(r["prompt"].startswith("q question") for r in rows)
 
 
+def _judge_one_edit(annotator: Any, project: Project, tmp_path: Path) -> tuple[str, str]:
+    """Two judged pairs, the first with an edit of the right response: (edit, right text)."""
+    _pairwise(project, tmp_path, edits="optional")
+    lease = client_for(annotator).post(f"/api/projects/{project.slug}/next").json()
+    right_text = lease["right"]["text"]
+    improved = right_text + " (fixed)"
+    lease = _judge(annotator, lease["assignment"], choice="right", edit=improved)
+    _judge(annotator, lease["assignment"], choice="left")
+    return improved, right_text
+
+
 def test_sft_holds_each_edit_with_its_prompt(
     admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
-    _pairwise(project, tmp_path, edits="optional")
-    lease = client_for(annotator).post(f"/api/projects/{project.slug}/next").json()
-    improved = lease["right"]["text"] + " (fixed)"
-    lease = _judge(annotator, lease["assignment"], choice="right", edit=improved)
-    _judge(annotator, lease["assignment"], choice="left")
+    improved, _ = _judge_one_edit(annotator, project, tmp_path)
     for file in ("jsonl", "parquet"):
         rows = _rows(admin, project, format="sft", file=file)
         assert [r["completion"] for r in rows] == [improved]
@@ -213,12 +220,7 @@ def test_the_judgements_export_holds_each_edit_and_the_response_it_improves(
     admin: Any, annotator: Any, project: Project, tmp_path: Path
 ) -> None:
     # given one judgement with an edit of the right response and one without
-    _pairwise(project, tmp_path, edits="optional")
-    lease = client_for(annotator).post(f"/api/projects/{project.slug}/next").json()
-    improved = lease["right"]["text"] + " (fixed)"
-    right_text = lease["right"]["text"]
-    lease = _judge(annotator, lease["assignment"], choice="right", edit=improved)
-    _judge(annotator, lease["assignment"], choice="left")
+    improved, right_text = _judge_one_edit(annotator, project, tmp_path)
     for file in ("jsonl", "parquet"):
         # when
         rows = _rows(admin, project, format="judgements", file=file)
