@@ -180,6 +180,17 @@ class Project(models.Model):
         default=Edits.OFF,
         help_text="Annotators improve the better response: off, optional or required.",
     )
+    # With edits "required": required only where the better response is rated below this value
+    # of the rating scale (empty: always required).
+    edit_below = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Edits required only below this rating of the better response.",
+    )
+    judge_edits = models.BooleanField(
+        default=False,
+        help_text="Each edit is judged later, in a pair against the response it improves.",
+    )
     # Salts the pseudonymous annotator ids in exports, so they are stable within one project
     # and cannot be joined across projects.
     pseudonym_salt = models.CharField(max_length=32, default=_new_salt, editable=False)
@@ -312,6 +323,8 @@ class Response(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by review on an edit found wanting: it leaves the sft export and later pairs.
+    invalidated_at = models.DateTimeField(null=True, blank=True)
     # An annotator's edit of another response (`parent`): written by `author` while judging.
     parent = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="edits"
@@ -390,6 +403,10 @@ class Pair(models.Model):
     # Adaptive overlap: votes wanted beyond the project's minimum because the first disagreed.
     extra_judgements = models.PositiveSmallIntegerField(default=0)
     gold_label = models.CharField(max_length=10, choices=Choice.choices, blank=True)
+    # A ranking item's gold ranking (groups of response ids, best first), and gold votes per
+    # criterion ({name: a/b/tie/both_bad, or a ranking}); null where there is none.
+    gold_ranking = models.JSONField(null=True, blank=True)
+    gold_criteria = models.JSONField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -576,6 +593,8 @@ class Judgement(models.Model):
     # SQLite adds the columns in place (rebuilding the table would break its counter triggers).
     criteria = models.JSONField(null=True, blank=True)
     ratings = models.JSONField(null=True, blank=True)
+    # Criteria whose votes review invalidated (a list of names); the rest of the judgement counts.
+    invalid_criteria = models.JSONField(null=True, blank=True)
     # The annotator's improvement of the better response: a Response whose parent it is.
     edit = models.ForeignKey(
         Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -649,6 +668,9 @@ class ReviewEvent(models.Model):
 
     judgement = models.ForeignKey(Judgement, on_delete=models.CASCADE, related_name="reviews")
     action = models.CharField(max_length=12, choices=Action.choices)
+    # What was reviewed: "" the whole judgement, "criterion:<name>" one criterion's vote,
+    # "edit" the judgement's edit.
+    part = models.CharField(max_length=60, blank=True, default="")
     reason = models.TextField(blank=True)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

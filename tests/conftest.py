@@ -203,25 +203,27 @@ def s3_server(tmp_path_factory: Any) -> Iterator[str]:
 def celery_worker(celery_worker_process: Path) -> Iterator[Path]:
     """The real worker, left idle at the end of the test.
 
-    A task still writing (e.g. the embed-ahead a test's import queued, or a statistic a read
-    queued) would otherwise race the database flush that ends a transactional test.
+    A task still writing (e.g. the embed-ahead a test's import queued, a statistic a read
+    queued, or the purge of a deleted project) would otherwise race the database flush that
+    ends a transactional test.
     """
     yield celery_worker_process
-    from annotate.models import ImportJob, StatisticsSnapshot
+    from annotate.models import ImportJob, Project, StatisticsSnapshot
     from rewards.models import EmbeddingRun, TrainingRun
 
     live = ["queued", "running"]
 
     def idle() -> bool:
+        recent = timezone.now() - timedelta(seconds=30)
         return not (
             ImportJob.objects.filter(status__in=live).exists()
             or EmbeddingRun.objects.filter(status__in=live).exists()
             or TrainingRun.objects.filter(status__in=live).exists()
             # a statistic a read queued lately: its computation writes the snapshot when it
             # ends (one queued where no worker reads, or with the broker down, stops counting)
-            or StatisticsSnapshot.objects.filter(
-                requested_at__gt=timezone.now() - timedelta(seconds=30)
-            ).exists()
+            or StatisticsSnapshot.objects.filter(requested_at__gt=recent).exists()
+            # a project deleted lately: the worker deletes its rows, then the project itself
+            or Project.objects.filter(deleted_at__gt=recent).exists()
         )
 
     _wait_for(idle, timeout=120, what="idle worker", log=celery_worker_process)
