@@ -36,8 +36,9 @@ SIZE_CATEGORIES = [
     (100_000_000, "10M<n<100M"),
 ]
 FORMAT_NOTES = {
-    "trl": "TRL preference rows (`prompt`, `chosen`, `rejected`): one per pair whose majority "
-    "chose a side.",
+    "trl": "TRL preference rows (`prompt`, `chosen`, `rejected`, and `margin` where votes "
+    "record a strength: the mean strength, 1 to 3, of the majority's votes, 0 where none has "
+    "one): one per pair whose majority chose a side.",
     "hh": "HH-RLHF rows (`chosen`, `rejected` as full dialogues): one per pair whose majority "
     "chose a side.",
     "judgements": "One row per valid judgement, annotators pseudonymized.",

@@ -1,5 +1,13 @@
 """Exporting a project's preferences as TRL, HH-RLHF or per-judgement rows, streamed.
 
+Where votes record a graded strength (1 slightly, 2 better, 3 much better), the overall `trl`
+export of a pairwise project has a `margin` column for TRL's RewardTrainer, whose loss is
+-log sigmoid(r_chosen - r_rejected - margin): a pair's margin is the mean strength of its
+majority's votes that have one (so 1.0 to 3.0, the scale Llama 2 used for "slightly better"
+to "significantly better"), and 0.0, TRL's loss without a margin, where none of them has one.
+TRL needs a number in every row once the column exists, so it is all or nothing per file.
+Rankings and criteria have no strength: their exports have no margin.
+
 Each export is one streamed query (a server-side cursor on PostgreSQL) read as plain tuples, so
 memory stays flat whatever the size of the project and no ORM object is built per row.
 """
@@ -16,7 +24,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import StreamingHttpResponse
 
 from annotate.exporting.shaped import (
@@ -33,6 +41,7 @@ from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
 from annotate.models import Choice, Comparison, Edits, Judgement, Pair, Project, Prompt
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority, training_judgements
+from annotate.review.parts import counted_criteria
 from annotate.signals import judge_votes
 
 EXPORT_FORMATS = ("trl", "hh", "judgements", "rankings", "kto", "sft")
@@ -43,6 +52,22 @@ SCHEMAS = {
     "trl": pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]),
     "trl_conversational": pa.schema(
         [("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES)]
+    ),
+    "trl_margin": pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("chosen", pa.string()),
+            ("rejected", pa.string()),
+            ("margin", pa.float64()),
+        ]
+    ),
+    "trl_conversational_margin": pa.schema(
+        [
+            ("prompt", _MESSAGES),
+            ("chosen", _MESSAGES),
+            ("rejected", _MESSAGES),
+            ("margin", pa.float64()),
+        ]
     ),
     "hh": pa.schema([("chosen", pa.string()), ("rejected", pa.string())]),
     "judgements": pa.schema(
@@ -127,10 +152,12 @@ def shape_columns(project: Project, conversational: bool) -> list[tuple[str, pa.
     A ranking project's rows name their item by `prompt` and `responses` (texts in the item's
     order, as the `rankings` export does) and hold `ranking`, groups of indexes into
     `responses`. Each criterion is a column `criterion_NAME`: a choice in a/b terms, or on a
-    ranking project a ranking like `ranking`. `ratings` lists each response's rating in item
+    ranking project a ranking like `ranking`; null where review invalidated the vote.
+    `ratings` lists each response's rating in item
     order (a pair's: a, b), null where unrated; integers when the scale is all integers, else
     text. Where the project takes edits, `edit` is the annotator's improved text and `edit_of`
-    the position of the response it improves (null without an edit).
+    the position of the response it improves (null without an edit, or where review found
+    the edit wanting).
     """
     ranking = project.comparison == Comparison.RANKING
     positions = pa.list_(pa.list_(pa.int64()))
@@ -218,17 +245,32 @@ def export_rows(
         return hh, "hh"
     conversational = uses_conversational_form(project)
     form = "_conversational" if conversational else ""
-    shaped = {"rankings": iter_ranking_rows, "kto": iter_kto_rows, "sft": iter_sft_rows}
+    if fmt == "rankings":
+        ranked = iter_ranking_rows(
+            project, votes, conversational=conversational, criterion=criterion
+        )
+        return ranked, fmt + form
+    shaped = {"kto": iter_kto_rows, "sft": iter_sft_rows}
     if fmt in shaped:
         return shaped[fmt](project, votes, conversational=conversational), fmt + form
+    margin = has_margin(project, votes, criterion)
     rows = iter_trl_rows(
         project,
         min_agreement=min_agreement,
         conversational=conversational,
         votes=votes,
         criterion=criterion,
+        margin=margin,
     )
-    return rows, "trl" + form
+    return rows, "trl" + form + ("_margin" if margin else "")
+
+
+def has_margin(project: Project, votes: QuerySet[Judgement], criterion: str = "") -> bool:
+    """Whether the trl export has a `margin` column: the overall pairwise preferences, where
+    some vote records a strength (see the module's docstring)."""
+    if uses_shaped_pairs(project, criterion):
+        return False
+    return votes.filter(strength__isnull=False).exists()
 
 
 def uses_conversational_form(project: Project) -> bool:
@@ -243,19 +285,35 @@ def uses_conversational_form(project: Project) -> bool:
     )
 
 
-def _vote_tallies(judgements: QuerySet[Judgement]) -> Iterator[tuple[int, dict[str, int]]]:
-    """Yield (pair id, {choice: votes}) in pair id order, from one grouped query."""
-    rows = judgements.values_list("pair_id", "choice").annotate(n=Count("id")).order_by("pair_id")
+# A pair's votes: {choice: votes} and {choice: (sum of strengths, votes with a strength)}.
+Tally = tuple[dict[str, int], dict[str, tuple[int, int]]]
+
+
+def _vote_tallies(judgements: QuerySet[Judgement]) -> Iterator[tuple[int, Tally]]:
+    """Yield (pair id, its Tally) in pair id order, from one grouped query."""
+    rows = (
+        judgements.values_list("pair_id", "choice")
+        .annotate(n=Count("id"), graded=Count("strength"), total=Sum("strength"))
+        .order_by("pair_id")
+    )
     current: int | None = None
     votes: dict[str, int] = {}
-    for pair_id, choice, n in stream_rows(rows):
+    strengths: dict[str, tuple[int, int]] = {}
+    for pair_id, choice, n, graded, total in stream_rows(rows):
         if pair_id != current:
             if current is not None:
-                yield current, votes
-            current, votes = pair_id, {}
+                yield current, (votes, strengths)
+            current, votes, strengths = pair_id, {}, {}
         votes[choice] = n
+        strengths[choice] = (total or 0, graded)
     if current is not None:
-        yield current, votes
+        yield current, (votes, strengths)
+
+
+def _margin(strengths: dict[str, tuple[int, int]], winner: str) -> float | None:
+    """The mean strength of the winning votes that have one; None when none has."""
+    total, graded = strengths.get(winner, (0, 0))
+    return total / graded if graded else None
 
 
 def _decided_pairs(
@@ -263,8 +321,9 @@ def _decided_pairs(
     min_agreement: float,
     selection: QuerySet[Judgement] | None,
     criterion: str = "",
-) -> Iterator[tuple[list[dict[str, str]], str, str]]:
-    """Yield (prompt messages, chosen text, rejected text) for pairs decided by majority.
+) -> Iterator[tuple[list[dict[str, str]], str, str, float | None]]:
+    """Yield (prompt messages, chosen text, rejected text, margin) for pairs decided by
+    majority; margin: the mean strength of the majority's votes (None: none has one).
 
     Pairs and their vote tallies are two streams in pair id order, merged here: neither query
     groups by long texts, and neither is repeated per page. A ranking project's, or a
@@ -272,7 +331,10 @@ def _decided_pairs(
     """
     if uses_shaped_pairs(project, criterion):
         shaped = training_judgements(project) if selection is None else selection
-        yield from decided_pairs(project, shaped, min_agreement=min_agreement, criterion=criterion)
+        for messages, chosen, rejected in decided_pairs(
+            project, shaped, min_agreement=min_agreement, criterion=criterion
+        ):
+            yield messages, chosen, rejected, None
         return
     judged = Q(judgement_count__gt=0)
     extra = judge_tallies(project)
@@ -288,14 +350,16 @@ def _decided_pairs(
     for pair_id, messages, a, b in stream_rows(pairs):
         while tally is not None and tally[0] < pair_id:
             tally = next(tallies, None)
-        votes = Counter(tally[1] if tally is not None and tally[0] == pair_id else {})
+        here = tally is not None and tally[0] == pair_id
+        counted, strengths = tally[1] if tally is not None and here else ({}, {})
+        votes = Counter(counted)
         votes.update(extra.get(pair_id, {}))
         if not votes:
             continue
         winner, share = majority(votes)
         if winner in (Choice.A, Choice.B) and share >= min_agreement:
-            decoded = _messages(messages)
-            yield (decoded, a, b) if winner == Choice.A else (decoded, b, a)
+            decoded, margin = _messages(messages), _margin(strengths, winner)
+            yield (decoded, a, b, margin) if winner == Choice.A else (decoded, b, a, margin)
 
 
 def judge_tallies(project: Project) -> dict[int, Counter[str]]:
@@ -326,21 +390,29 @@ def iter_trl_rows(
     conversational: bool = False,
     votes: QuerySet[Judgement] | None = None,
     criterion: str = "",
+    margin: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational."""
-    for messages, chosen, rejected in _decided_pairs(project, min_agreement, votes, criterion):
+    """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational;
+    with `margin`, also `"margin"`, a float in every row (0.0 where no vote has a strength)."""
+    for messages, chosen, rejected, graded in _decided_pairs(
+        project, min_agreement, votes, criterion
+    ):
+        row: dict[str, Any]
         if conversational:
-            yield {
+            row = {
                 "prompt": messages,
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
             }
         else:
-            yield {
+            row = {
                 "prompt": messages[-1]["content"],
                 "chosen": chosen,
                 "rejected": rejected,
             }
+        if margin:
+            row["margin"] = 0.0 if graded is None else graded
+        yield row
 
 
 def iter_hh_rows(
@@ -351,7 +423,7 @@ def iter_hh_rows(
     criterion: str = "",
 ) -> Iterator[dict[str, Any]]:
     """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
-    for dialogue, chosen, rejected in _decided_pairs(project, min_agreement, votes, criterion):
+    for dialogue, chosen, rejected, _ in _decided_pairs(project, min_agreement, votes, criterion):
         yield {
             "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
             "rejected": render_hh_transcript(
@@ -402,9 +474,14 @@ def iter_judgement_rows(
             "created_at",
             "ranking",
             "criteria",
+            "invalid_criteria",
             "ratings",
             # The edit's join only where the project takes edits.
-            *(("edit__text", "edit__parent_id") if project.edits != Edits.OFF else ()),
+            *(
+                ("edit__text", "edit__parent_id", "edit__invalidated_at")
+                if project.edits != Edits.OFF
+                else ()
+            ),
         )
     )
     shaped = bool(shape_columns(project, False))
@@ -416,8 +493,11 @@ def iter_judgement_rows(
     while batch := list(itertools.islice(streamed, 500)):
         items = ranking_items(sorted({row[0] for row in batch})) if shaped else {}
         for pair_id, external_id, annotator_id, source, choice, shown_left, *rest in batch:
-            strength, rationale, duration_ms, created_at, ranking, criteria, ratings, *edit = rest
-            edit_text, edit_parent = edit or (None, None)
+            strength, rationale, duration_ms, created_at, ranking, *shape = rest
+            criteria, invalid_criteria, ratings, *edit = shape
+            edit_text, edit_parent, edit_invalid = edit or (None, None, None)
+            if edit_invalid is not None:  # review found the edit wanting: it is left out
+                edit_text, edit_parent = None, None
             row = {
                 "pair_id": pair_id,
                 "pair_external_id": external_id,
@@ -436,7 +516,7 @@ def iter_judgement_rows(
                     items[pair_id],
                     conversational,
                     ranking,
-                    criteria,
+                    counted_criteria(decode_json(criteria), decode_json(invalid_criteria)),
                     ratings,
                     (edit_text, edit_parent),
                 )
@@ -452,7 +532,8 @@ def _shape_values(
     ratings: Any,
     edit: tuple[str | None, int | None],
 ) -> dict[str, Any]:
-    """A judgement's ranking, criteria, ratings and edit in item positions (shape_columns)."""
+    """A judgement's ranking, counted criteria, ratings and edit in item positions
+    (shape_columns)."""
     messages, ids, texts = item
     index = {rid: i for i, rid in enumerate(ids)}
 

@@ -7,11 +7,16 @@ preferences, absolute ratings (KTO) and edits (SFT).
   share a group); a pair whose majority is a tie, or that has no strict majority, is left out.
   So with one ranking per item the export is exactly the ranking's decisive pairs.
 - `rankings`: one row per valid ranking (a pairwise vote is a ranking of two; "both bad" says
-  no order and is left out), its groups as indexes into `responses`.
+  no order and is left out), its groups as indexes into `responses`; with `criterion=NAME`
+  one row per vote of that criterion instead.
 - `kto`: one row per rated response, `label` from its ratings' mean place on the project's
   scale (worst 0, best 1): above the middle is desirable (true), below it undesirable (false),
   exactly the middle (the middle value of an odd scale, or split ratings) is left out.
 - `sft`: one row per distinct edit, the prompt and the improved response.
+
+A criterion's vote that review invalidated counts in none of that criterion's exports (the
+rest of its judgement still counts), and an edit review found wanting leaves `sft`
+(annotate/review/parts.py).
 
 Gold checks are never exported; the AI judges' votes are overall pairwise votes, so they count
 in neither a ranking project's pairs nor a criterion's.
@@ -31,6 +36,7 @@ from annotate.judging.shapes import Ranking
 from annotate.models import Choice, Comparison, Judgement, Pair, Project, RankedResponse, Response
 from annotate.paging import stream_rows
 from annotate.quality.measures import majority
+from annotate.review.parts import counted_criteria
 
 # Items whose texts are read together: two queries per batch, whatever the project's size.
 BATCH = 500
@@ -126,10 +132,17 @@ def _as_ranking(vote: Any, a: int, b: int) -> Ranking | None:
     return None  # both bad, or no vote
 
 
-def _vote_of(project: Project, choice: str, ranking: Any, criteria: Any, criterion: str) -> Any:
+def _vote_of(project: Project, row: tuple[Any, ...], criterion: str) -> Any:
+    """The overall vote, or the criterion's where it counts; `row` is VOTE_COLUMNS' values."""
+    choice, ranking, criteria, invalid = row
     if criterion:
-        return (decode_json(criteria) or {}).get(criterion)
+        counted = counted_criteria(decode_json(criteria), decode_json(invalid))
+        return counted.get(criterion)
     return decode_json(ranking) if project.comparison == Comparison.RANKING else choice
+
+
+# What _vote_of reads of a judgement.
+VOTE_COLUMNS = ("choice", "ranking", "criteria", "invalid_criteria")
 
 
 def decided_pairs(
@@ -137,14 +150,14 @@ def decided_pairs(
 ) -> Iterator[tuple[Messages, str, str]]:
     """(prompt messages, chosen text, rejected text) for every response pair of an item that
     its votes decide (see the module's docstring)."""
-    groups = _votes(votes, ("choice", "ranking", "criteria"))
+    groups = _votes(votes, VOTE_COLUMNS)
     for batch in _batches(groups):
         items = ranking_items([pair_id for pair_id, _ in batch])
         for pair_id, rows in batch:
             messages, ids, texts = items[pair_id]
             tallies: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
-            for choice, ranking, criteria in rows:
-                vote = _vote_of(project, choice, ranking, criteria, criterion)
+            for row in rows:
+                vote = _vote_of(project, row, criterion)
                 order = _as_ranking(vote, ids[0], ids[1])
                 if order is None:
                     continue
@@ -166,20 +179,23 @@ def _said(first: int, second: int) -> str:
 
 
 def iter_ranking_rows(
-    project: Project, votes: QuerySet[Judgement], *, conversational: bool
+    project: Project, votes: QuerySet[Judgement], *, conversational: bool, criterion: str = ""
 ) -> Iterator[dict[str, Any]]:
-    """`{"prompt", "responses", "ranking", "annotator"}`: one row per valid ranking."""
+    """`{"prompt", "responses", "ranking", "annotator"}`: one row per valid ranking, or per
+    counted vote of `criterion`."""
     from annotate.exporting.datasets import _pseudonym  # datasets imports this module
 
     salt = project.pseudonym_salt
-    groups = _votes(votes, ("choice", "ranking", "annotator_id"))
+    groups = _votes(votes, (*VOTE_COLUMNS, "annotator_id"))
     for batch in _batches(groups):
         items = ranking_items([pair_id for pair_id, _ in batch])
         for pair_id, rows in batch:
             messages, ids, texts = items[pair_id]
             index = {rid: i for i, rid in enumerate(ids)}
-            for choice, ranking, annotator_id in rows:
-                order = _as_ranking(decode_json(ranking) or choice, ids[0], ids[1])
+            for *row, annotator_id in rows:
+                choice, ranking = row[0], decode_json(row[1])
+                vote = _vote_of(project, tuple(row), criterion) if criterion else ranking or choice
+                order = _as_ranking(vote, ids[0], ids[1])
                 if order is None:
                     continue
                 yield {
@@ -227,9 +243,11 @@ def iter_kto_rows(
 def iter_sft_rows(
     project: Project, votes: QuerySet[Judgement], *, conversational: bool
 ) -> Iterator[dict[str, Any]]:
-    """`{"prompt", "completion"}`: one row per distinct edit."""
+    """`{"prompt", "completion"}`: one row per distinct edit that review has not found
+    wanting."""
     edits = (
         votes.exclude(edit=None)
+        .filter(edit__invalidated_at__isnull=True)
         .order_by("edit_id")
         .values_list("edit_id", "edit__text", "edit__prompt__messages")
         .distinct()

@@ -154,7 +154,7 @@ def import_file(
         return import_prompts(project, path, file_type=file_type)
     if project.comparison == Comparison.RANKING:
         rows.close()
-        return import_rankings(project, path, file_type=file_type)
+        return import_rankings(project, path, file_type=file_type, labels=labels)
     lines = _estimate_lines(path, file_type) if progress else 0
     with BulkImport(project, labels=labels) as bulk:
         detected, count = _stage_file(

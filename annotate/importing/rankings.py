@@ -8,7 +8,17 @@ of them in file order.
 
 A row of the `rankings` export (with `ranking`, groups of indexes into its `responses`, and
 `annotator`) also brings that vote, as an imported judgement of its rater (importing/raters.py)
-on each item, restricted to the item's responses; so a `rankings` export imports back.
+on each item, restricted to the item's responses; so a `rankings` export imports back. A
+`criteria` column, `{criterion name: ranking}` in the same indexes, brings the per-criterion
+votes beside it.
+
+With `labels="gold"` a row's `ranking` is the items' hidden gold ranking instead (no annotator
+needed) and its `criteria` their gold per criterion (judging/gold.py says what a check asks).
+Restricted to an item, a gold ranking that ties all of the item's responses checks nothing:
+that item stays an ordinary one (a criterion's, that criterion has no gold there). An item's
+gold comes from one place: rows of the file that give one item different gold, or a gold that
+differs from the one the item already has, are conflicts, each named by its line and counted,
+and nothing is imported. With `labels="ignore"` rankings and criteria are dropped.
 
 All or nothing like every import: a first pass checks every row and names the bad lines;
 only then is anything written, in one transaction. An item already in the project (the same
@@ -19,13 +29,17 @@ path is built for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
 from annotate.formats import (
+    MAX_REPORTED_ERRORS,
+    FieldError,
     ImportFormatError,
     RankingIn,
     ResponseIn,
@@ -39,7 +53,8 @@ from annotate.formats import (
 from annotate.importing.raters import ensure_raters
 from annotate.importing.reading import check_rows, read_rows
 from annotate.importing.summary import ImportSummary
-from annotate.judging.shapes import Ranking, implied_choice
+from annotate.judging.gold import check_gold_ranking, set_gold
+from annotate.judging.shapes import Ranking, ShapeError, implied_choice, parse_ranking
 from annotate.models import (
     Judgement,
     Pair,
@@ -52,16 +67,40 @@ from annotate.models import (
 )
 from annotate.signals import responses_imported
 
+# Columns a row may carry beside a prompt and its responses: a vote, or a gold.
+VOTE_COLUMNS = ("ranking", "annotator", "criteria")
+
+
+@dataclass(frozen=True)
+class RankedRow:
+    """A row read for a ranking project: its prompt and responses, with the vote it brings
+    (`item.ranking`, `item.annotator`, `criteria`) or, importing gold, its gold."""
+
+    item: RankingIn
+    criteria: dict[str, Ranking] = field(default_factory=dict)
+    gold: Ranking | None = None
+
 
 def import_rankings(
-    project: Project, path: str | Path, *, file_type: str | None = None
+    project: Project,
+    path: str | Path,
+    *,
+    file_type: str | None = None,
+    labels: str = "judgements",
 ) -> ImportSummary:
-    """Import a responses file into a ranking project; raises ImportFormatError naming lines."""
-    rows = check_rows(path, file_type, parse_ranking_row)
+    """Import a responses file into a ranking project; raises ImportFormatError naming lines.
+
+    `labels` says what a row's ranking (and criteria) become: an imported vote, the items'
+    gold, or nothing.
+    """
+    parse = row_parser(project, labels)
+    rows = check_rows(path, file_type, parse)
     summary = ImportSummary(format="responses", rows=rows)
+    conflicts = GoldConflicts()
     with transaction.atomic():
-        for line, item in _items(path, file_type):
-            _import_row(project, item, summary, line=line)
+        for line, row in _rows(path, file_type, parse):
+            _import_row(project, row, summary, line=line, conflicts=conflicts)
+        conflicts.raise_any()
         if summary.responses_created:
             transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
     return summary
@@ -72,26 +111,160 @@ def rank_responses(project: Project, item: RankingIn, summary: ImportSummary) ->
     job), as a file row would; raises ImportFormatError when every two of an item's responses
     already make an item. Caller holds a transaction and announces new responses.
     """
-    _import_row(project, item, summary, line=0)
+    _import_row(project, RankedRow(item), summary, line=0, conflicts=GoldConflicts())
 
 
-def _items(path: str | Path, file_type: str | None) -> Iterator[tuple[int, RankingIn]]:
+def row_parser(project: Project, labels: str) -> Callable[[Any], RankedRow]:
+    """How this import reads a row (raising FieldError): see the module's docstring."""
+    criteria = {c["name"] for c in project.criteria}
+
+    def parse(row: Any) -> RankedRow:
+        if labels == "judgements" or not isinstance(row, dict):
+            item = parse_ranking_row(row)
+            if row.get("criteria") is not None and item.ranking is None:
+                raise FieldError("criteria", "come with a ranking (and its annotator)")
+            return RankedRow(item, _criteria(row, len(item.responses), criteria, gold=False))
+        item = parse_ranking_row({k: v for k, v in row.items() if k not in VOTE_COLUMNS})
+        if labels != "gold" or (row.get("ranking") is None and row.get("criteria") is None):
+            return RankedRow(item)
+        if row.get("ranking") is None:
+            raise FieldError("ranking", "is required with gold criteria: the overall gold")
+        count = len(item.responses)
+        if count != len(row["responses"]):
+            raise FieldError("responses", "a ranked row's responses must all differ")
+        gold = _ranking(row["ranking"], count, "ranking")
+        _check_gold(gold, "ranking")
+        return RankedRow(item, _criteria(row, count, criteria, gold=True), gold)
+
+    return parse
+
+
+def _criteria(
+    row: dict[str, Any], count: int, names: set[str], *, gold: bool
+) -> dict[str, Ranking]:
+    """The row's `criteria`: {criterion name: ranking of indexes into responses}."""
+    value = row.get("criteria")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FieldError("criteria", "must be an object of {criterion name: ranking}")
+    votes: dict[str, Ranking] = {}
+    for name, vote in value.items():
+        if name not in names:
+            raise FieldError("criteria", f"{name!r} is not a criterion of this project")
+        if vote is None:
+            continue
+        votes[name] = _ranking(vote, count, f"criteria.{name}")
+        if gold:
+            _check_gold(votes[name], f"criteria.{name}")
+    return votes
+
+
+def _ranking(value: Any, count: int, name: str) -> Ranking:
+    try:
+        return parse_ranking(value, list(range(count)), field=name)
+    except ShapeError as exc:
+        raise FieldError(name, f"{exc.message} (indexes into responses)") from exc
+
+
+def _check_gold(ranking: Ranking, name: str) -> None:
+    try:
+        check_gold_ranking(ranking, field=name)
+    except ShapeError as exc:
+        raise FieldError(exc.field, exc.message) from exc
+
+
+def _rows(
+    path: str | Path, file_type: str | None, parse: Callable[[Any], RankedRow]
+) -> Iterator[tuple[int, RankedRow]]:
     for line, row in read_rows(path, file_type):
-        yield line, parse_ranking_row(row)
+        yield line, parse(row)
 
 
-def _import_row(project: Project, item: RankingIn, summary: ImportSummary, *, line: int) -> None:
+def _import_row(
+    project: Project,
+    row: RankedRow,
+    summary: ImportSummary,
+    *,
+    line: int,
+    conflicts: GoldConflicts,
+) -> None:
+    item = row.item
     prompt = _prompt(project, item, summary)
     responses = [_response(prompt, r, summary) for r in item.responses]
     for window in ranking_items(len(responses), project.max_ranked):
         pair = _ranking_item(project, prompt, [responses[i] for i in window], summary, line=line)
+        criteria = {name: _within(vote, responses, window) for name, vote in row.criteria.items()}
         if item.ranking is not None:
-            ranking = [[responses[i].pk for i in group if i in window] for group in item.ranking]
-            _vote(project, pair, [sorted(g) for g in ranking if g], item.annotator, summary)
+            ranking = _within(item.ranking, responses, window)
+            _vote(project, pair, ranking, criteria, item.annotator, summary)
+        if row.gold is not None:
+            gold = _within(row.gold, responses, window)
+            if len(gold) > 1:  # an item whose responses the gold ties all is no check
+                kept = {name: vote for name, vote in criteria.items() if len(vote) > 1}
+                conflicts.give(pair, gold, kept, line=line)
+
+
+def _within(ranking: Ranking, responses: list[Response], window: range) -> Ranking:
+    """A ranking of indexes into the row's responses, restricted to one item, in ids."""
+    groups = [[responses[i].pk for i in group if i in window] for group in ranking]
+    return [sorted(g) for g in groups if g]
+
+
+class GoldConflicts:
+    """The gold rows give items, checked against each other and the items' own gold."""
+
+    def __init__(self) -> None:
+        self.given: dict[int, tuple[int, Ranking, dict[str, Ranking]]] = {}
+        self.errors: list[RowError] = []
+        self.total = 0
+
+    def give(
+        self, pair: Pair, ranking: Ranking, criteria: dict[str, Ranking], *, line: int
+    ) -> None:
+        """Set the item's gold, or count the line a conflict."""
+        earlier = self.given.get(pair.pk)
+        if earlier is not None:
+            first, was_ranking, was_criteria = earlier
+            if was_ranking != ranking:
+                self._conflict(line, "ranking", f"line {first} gives this item another gold")
+            elif any(was_criteria.get(n, v) != v for n, v in criteria.items()):
+                self._conflict(line, "criteria", f"line {first} gives this item other gold")
+            return
+        self.given[pair.pk] = (line, ranking, criteria)
+        shown = pair.get_gold_label_display()
+        said = implied_choice(ranking, pair.response_a_id, pair.response_b_id)
+        if pair.gold_ranking is not None and pair.gold_ranking != ranking:
+            self._conflict(line, "ranking", "the item already has a different gold ranking")
+        elif pair.gold_ranking is None and pair.gold_label and pair.gold_label != said:
+            self._conflict(line, "ranking", f"the item's gold label is already {shown!r}")
+        elif any((pair.gold_criteria or {}).get(n, v) != v for n, v in criteria.items()):
+            self._conflict(line, "criteria", "the item already has a different gold for it")
+        else:
+            changed = set_gold(
+                pair, ranking=ranking, criteria={**(pair.gold_criteria or {}), **criteria}
+            )
+            if changed:
+                pair.save(update_fields=changed)
+
+    def _conflict(self, line: int, name: str, message: str) -> None:
+        self.total += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(RowError(line, name, message))
+
+    def raise_any(self) -> None:
+        """Refuse the import (its transaction rolls back) when any line conflicted."""
+        if self.total:
+            raise ImportFormatError(self.errors, self.total)
 
 
 def _vote(
-    project: Project, pair: Pair, ranking: Ranking, annotator: str, summary: ImportSummary
+    project: Project,
+    pair: Pair,
+    ranking: Ranking,
+    criteria: dict[str, Ranking],
+    annotator: str,
+    summary: ImportSummary,
 ) -> None:
     """The row's ranking as its rater's imported judgement of the item (once per rater)."""
     rater = ensure_raters(project, [annotator])[annotator]
@@ -103,6 +276,7 @@ def _vote(
         annotator_id=rater,
         choice=implied_choice(ranking, pair.response_a_id, pair.response_b_id),
         ranking=ranking,
+        criteria=criteria or None,
         client_id=f"import:{pair.pk}:{rater}",
         source=Judgement.Source.IMPORT,
     )

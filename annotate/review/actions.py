@@ -1,59 +1,156 @@
-"""Review by project admins: invalidating and restoring judgements, gold labels.
+"""Review by project admins: invalidating and restoring judgements, a criterion's vote or an
+edit, and gold labels.
 
-An invalid judgement is kept with who invalidated it, when and why, but leaves the pair's
-count, training snapshots, exports and stats; the pair goes back to the queue when it falls
-below its overlap target. Every change is recorded as a ReviewEvent.
+An invalid judgement (a ranking included: it is one judgement) is kept with who invalidated
+it, when and why, but leaves the pair's count, training snapshots, exports and stats; the pair
+goes back to the queue when it falls below its overlap target. A part of a judgement may be
+invalid on its own (`part`, review/parts.py): one criterion's vote ("criterion:NAME", listed
+in Judgement.invalid_criteria) leaves that criterion's exports and stats while the rest of the
+judgement counts; an edit ("edit", Response.invalidated_at) leaves the sft export and later
+pairs. Every change is recorded as a ReviewEvent naming its part.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from annotate.judging.overlap import settle
-from annotate.models import Choice, Judgement, Pair, ReviewEvent
+from annotate.judging.gold import set_gold
+from annotate.judging.overlap import SETTLED_FIELDS, settle_from_votes
+from annotate.judging.shapes import SHOWN_CHOICES, Ranking, ShapeError, parse_ranking
+from annotate.models import Choice, Judgement, Pair, Project, RankedResponse, Response, ReviewEvent
+from annotate.review.parts import CRITERION, EDIT, WHOLE
 
 
 class ReviewError(Exception):
-    """A review action that cannot be done (no reason given, unknown label)."""
+    """A review action that cannot be done (no reason given, unknown label or part); `field`
+    names the input at fault."""
+
+    def __init__(self, message: str, *, field: str = "reason") -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def invalidate_judgement(judgement: Judgement, *, by: User, reason: str) -> Judgement:
-    """Mark the judgement invalid with a reason; a no-op when it already is."""
+def check_part(judgement: Judgement, part: str) -> str:
+    """The part of `judgement` that `part` names ("" the whole judgement, "criterion:NAME",
+    "edit"); raises ReviewError (field `part`) when the judgement has no such part."""
+    if part == WHOLE:
+        return part
+    if part == EDIT:
+        if judgement.edit_id is None:
+            raise ReviewError("this judgement has no edit", field="part")
+        if not Response.objects.filter(pk=judgement.edit_id, parent__isnull=False).exists():
+            # Its text was a response the prompt already had, which the judgement now names.
+            raise ReviewError(
+                "this judgement's edit is a response imported for the prompt; "
+                "invalidate the judgement instead",
+                field="part",
+            )
+        return part
+    if part.startswith(CRITERION):
+        name = part.removeprefix(CRITERION)
+        if (judgement.criteria or {}).get(name) is None:
+            raise ReviewError(f"this judgement has no vote for criterion {name!r}", field="part")
+        return part
+    raise ReviewError('use "", "edit" or "criterion:NAME"', field="part")
+
+
+def invalidate_judgement(
+    judgement: Judgement, *, by: User, reason: str, part: str = WHOLE
+) -> Judgement:
+    """Mark the judgement, or one part of it, invalid with a reason; a no-op when it already
+    is."""
+    check_part(judgement, part)
     if not reason.strip():
         raise ReviewError("say why the judgement is invalid")
     with transaction.atomic():
         pair, judgement = _lock(judgement)
-        if judgement.invalidated_at is None:
-            judgement.invalidated_at = timezone.now()
-            judgement.invalidated_by = by
-            judgement.invalid_reason = reason.strip()
-            judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+        reason = reason.strip()
+        if part:
+            changed = _invalidate_part(judgement, part)
+        else:
+            changed = _invalidate_whole(judgement, by, reason)
+        if changed:
             ReviewEvent.objects.create(
                 judgement=judgement,
                 action=ReviewEvent.Action.INVALIDATED,
-                reason=judgement.invalid_reason,
+                part=part,
+                reason=reason,
                 by=by,
             )
-            _recount(pair)
+            if not part:
+                _recount(pair)
     return judgement
 
 
-def restore_judgement(judgement: Judgement, *, by: User) -> Judgement:
-    """Make an invalidated judgement count again; a no-op when it is valid."""
+def restore_judgement(judgement: Judgement, *, by: User, part: str = WHOLE) -> Judgement:
+    """Make an invalidated judgement, or part of one, count again; a no-op when it does."""
+    check_part(judgement, part)
     with transaction.atomic():
         pair, judgement = _lock(judgement)
-        if judgement.invalidated_at is not None:
-            judgement.invalidated_at = None
-            judgement.invalidated_by = None
-            judgement.invalid_reason = ""
-            judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+        changed = _restore_part(judgement, part) if part else _restore_whole(judgement)
+        if changed:
             ReviewEvent.objects.create(
-                judgement=judgement, action=ReviewEvent.Action.RESTORED, by=by
+                judgement=judgement, action=ReviewEvent.Action.RESTORED, part=part, by=by
             )
-            _recount(pair)
+            if not part:
+                _recount(pair)
     return judgement
+
+
+def _invalidate_whole(judgement: Judgement, by: User, reason: str) -> bool:
+    if judgement.invalidated_at is not None:
+        return False
+    judgement.invalidated_at = timezone.now()
+    judgement.invalidated_by = by
+    judgement.invalid_reason = reason
+    judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+    return True
+
+
+def _restore_whole(judgement: Judgement) -> bool:
+    if judgement.invalidated_at is None:
+        return False
+    judgement.invalidated_at = None
+    judgement.invalidated_by = None
+    judgement.invalid_reason = ""
+    judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+    return True
+
+
+def _invalidate_part(judgement: Judgement, part: str) -> bool:
+    if part == EDIT:
+        # The edit is a response of its own: found wanting, it is wanting wherever it is used.
+        found = Response.objects.filter(pk=_edit_id(judgement), invalidated_at__isnull=True)
+        return found.update(invalidated_at=timezone.now()) == 1
+    name = part.removeprefix(CRITERION)
+    invalid = list(judgement.invalid_criteria or [])
+    if name in invalid:
+        return False
+    judgement.invalid_criteria = [*invalid, name]
+    judgement.save(update_fields=["invalid_criteria"])
+    return True
+
+
+def _restore_part(judgement: Judgement, part: str) -> bool:
+    if part == EDIT:
+        found = Response.objects.filter(pk=_edit_id(judgement), invalidated_at__isnull=False)
+        return found.update(invalidated_at=None) == 1
+    name = part.removeprefix(CRITERION)
+    invalid = list(judgement.invalid_criteria or [])
+    if name not in invalid:
+        return False
+    judgement.invalid_criteria = [n for n in invalid if n != name] or None
+    judgement.save(update_fields=["invalid_criteria"])
+    return True
+
+
+def _edit_id(judgement: Judgement) -> int:
+    assert judgement.edit_id is not None  # check_part refused a judgement without an edit
+    return judgement.edit_id
 
 
 def _lock(judgement: Judgement) -> tuple[Pair, Judgement]:
@@ -64,16 +161,62 @@ def _lock(judgement: Judgement) -> tuple[Pair, Judgement]:
 
 def _recount(pair: Pair) -> None:
     """Caller holds the Pair row lock."""
-    choices = list(pair.judgements.valid().values_list("choice", flat=True))
     # The same rule as a new vote: adaptive overlap may want another vote once one is gone.
-    settle(pair, pair.project, choices)
-    pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
+    settle_from_votes(pair, pair.project)
+    pair.save(update_fields=SETTLED_FIELDS)
 
 
-def set_gold_label(pair: Pair, *, label: str) -> Pair:
-    """Set the pair's gold label (a, b, tie, both_bad), or clear it with ""."""
+GOLD_FIELDS = ["gold_label", "gold_ranking", "gold_criteria"]
+
+
+def set_gold_label(
+    pair: Pair,
+    *,
+    label: str,
+    ranking: Ranking | None = None,
+    criteria: dict[str, Any] | None = None,
+) -> Pair:
+    """Set the item's gold: a label (a, b, tie, both_bad), or a ranking item's gold ranking
+    (groups of its response ids, best first), with gold votes per criterion beside either;
+    "" and no ranking clears all of it."""
     if label and label not in Choice.values:
-        raise ReviewError(f"unknown gold label {label!r}")
-    pair.gold_label = label
-    pair.save(update_fields=["gold_label"])
+        raise ReviewError(f"unknown gold label {label!r}", field="label")
+    if not label and ranking is None:
+        pair.gold_label, pair.gold_ranking, pair.gold_criteria = "", None, None
+        pair.save(update_fields=GOLD_FIELDS)
+        return pair
+    ids = list(RankedResponse.objects.filter(pair=pair).values_list("response_id", flat=True))
+    try:
+        if ranking is not None:
+            if not ids:
+                raise ShapeError("ranking", "only a ranking item has a gold ranking")
+            ranking = parse_ranking(ranking, ids)
+        votes = _gold_criteria(pair.project, ids, criteria or {})
+        if label and ranking is None:
+            pair.gold_ranking = None
+        changed = set_gold(pair, label=label, ranking=ranking, criteria=votes)
+    except ShapeError as exc:
+        raise ReviewError(exc.message, field=exc.field) from exc
+    if not votes and pair.gold_criteria:
+        pair.gold_criteria = None
+        changed.append("gold_criteria")
+    pair.save(update_fields=sorted({*changed, "gold_ranking"}))
     return pair
+
+
+def _gold_criteria(project: Project, ids: list[int], value: dict[str, Any]) -> dict[str, Any]:
+    """Gold votes per criterion in stored terms: a/b/tie/both_bad, or a ranking of the item."""
+    if not isinstance(value, dict):
+        raise ShapeError("criteria", "must be an object of {criterion name: gold vote}")
+    known = {c["name"] for c in project.criteria}
+    votes: dict[str, Any] = {}
+    for name, vote in value.items():
+        if name not in known:
+            raise ShapeError("criteria", f"{name!r} is not a criterion of this project")
+        if ids:
+            votes[name] = parse_ranking(vote, ids, field=f"criteria.{name}")
+        elif vote in ("a", "b", *SHOWN_CHOICES[2:]):
+            votes[name] = vote
+        else:
+            raise ShapeError("criteria", f"{name!r}: must be one of a, b, tie, both_bad")
+    return votes

@@ -8,10 +8,31 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, TextField
-from django.db.models.functions import Cast
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
 
-from annotate.models import Judgement, Pair, PairStatus, Project, Prompt, Response, ResponseSource
+from annotate.models import (
+    Comparison,
+    Edits,
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+    Prompt,
+    RankedResponse,
+    Response,
+    ResponseSource,
+)
 from annotate.paging import Page, keyset_page
 from annotate.signals import PairSort, pair_sorts
 
@@ -143,9 +164,11 @@ def browse_pairs(
     """One page of matching pairs for the table; response texts are not loaded.
 
     `extra` holds the sorts from extra_sorts(); a sort named there is used for the order.
+    Each row has `ranked_count` (a ranking item's responses; None on a pairwise project) and
+    `edit_count` (its judgements with an edit; None where the project takes no edits).
     """
     pairs = (
-        filter_pairs(project, wanted)
+        _with_shape_counts(project, filter_pairs(project, wanted))
         .select_related("prompt", "response_a", "response_b")
         .only(
             "status",
@@ -168,6 +191,30 @@ def browse_pairs(
             size=PAGE_SIZE,
         )
     return keyset_page(pairs, key=SORTS[wanted.sort], after=after, size=PAGE_SIZE)
+
+
+def _count_of(rows: QuerySet[Any]) -> Coalesce:
+    """A correlated count of `rows` (filtered on the outer pair), 0 when there are none."""
+    counted = rows.order_by().values("pair_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _with_shape_counts(project: Project, pairs: QuerySet[Pair]) -> QuerySet[Pair]:
+    """The browser's counts of what a judgement holds beyond a choice, in the page's query."""
+    ranked = project.comparison == Comparison.RANKING
+    edits = project.edits != Edits.OFF
+    return pairs.annotate(
+        ranked_count=(
+            _count_of(RankedResponse.objects.filter(pair=OuterRef("pk")))
+            if ranked
+            else Value(None, output_field=IntegerField())
+        ),
+        edit_count=(
+            _count_of(Judgement.objects.filter(pair=OuterRef("pk"), edit__isnull=False))
+            if edits
+            else Value(None, output_field=IntegerField())
+        ),
+    )
 
 
 def model_names(project: Project) -> list[str]:
