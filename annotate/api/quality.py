@@ -33,6 +33,89 @@ def _interval() -> serializers.ListField:
     )
 
 
+def _alpha(name: str) -> serializers.Serializer:
+    return inline_serializer(
+        name,
+        {
+            "alpha": serializers.FloatField(allow_null=True, help_text="Krippendorff, nominal"),
+            "interval": _interval(),
+            "units": serializers.IntegerField(
+                help_text="units with 2+ votes: pairs, or implied pairs of ranking items"
+            ),
+        },
+        allow_null=True,
+    )
+
+
+def _tau(name: str) -> serializers.Serializer:
+    return inline_serializer(
+        name,
+        {
+            "tau": serializers.FloatField(
+                allow_null=True, help_text="mean Kendall tau-b of two annotators' rankings"
+            ),
+            "interval": _interval(),
+            "comparisons": serializers.IntegerField(help_text="two rankings of one item"),
+            "items": serializers.IntegerField(),
+        },
+        allow_null=True,
+    )
+
+
+SHAPES_SCHEMA = inline_serializer(
+    "ShapedQuality",
+    {
+        # Text, not an enum: the project's own `comparison` enum is the one schema component.
+        "comparison": serializers.CharField(help_text='the project\'s: "pairwise" or "ranking"'),
+        "criteria": serializers.ListField(child=serializers.CharField()),
+        "implied_pairs": _alpha("ImpliedPairsAlpha"),
+        "ranking_agreement": _tau("RankingAgreement"),
+        "per_criterion": inline_serializer(
+            "CriterionQuality",
+            {
+                "name": serializers.CharField(),
+                "alpha": _alpha("CriterionAlpha"),
+                "tau": _tau("CriterionRankingAgreement"),
+                "with_overall": inline_serializer(
+                    "CriterionWithOverall",
+                    {
+                        "agreement": _rate("CriterionOverallAgreement"),
+                        "kappa": serializers.FloatField(allow_null=True, help_text="Cohen's"),
+                    },
+                    help_text="its decisive votes against the overall decisive votes of the "
+                    "same judgements (bootstrap interval over judgements)",
+                ),
+            },
+            many=True,
+        ),
+        "positions": inline_serializer(
+            "DisplayPosition",
+            {
+                "position": serializers.IntegerField(help_text="1: shown first"),
+                "best": _rate("DisplayPositionBest"),
+                "expected": serializers.FloatField(help_text="share without a position effect"),
+            },
+            many=True,
+        ),
+        "annotators": inline_serializer(
+            "AnnotatorCriteria",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "criteria": serializers.DictField(
+                    child=_rate("AnnotatorCriterionAgreement"),
+                    help_text='"overall" first, then each criterion: agreement with the '
+                    "others' majority (Wilson interval)",
+                ),
+            },
+            many=True,
+        ),
+    },
+    required=False,
+    help_text="Only for projects with criteria or rankings.",
+)
+
+
 QUALITY_SCHEMA = inline_serializer(
     "QualityReport",
     {
@@ -105,12 +188,16 @@ QUALITY_SCHEMA = inline_serializer(
                 "audit_error": _rate("ShortcutAuditError"),
             },
         ),
+        "shapes": SHAPES_SCHEMA,
     },
 )
 
 
 class QualityView(ProjectAPIView):
-    """Agreement, position bias, adaptive overlap's savings and per-annotator reliability.
+    """Agreement, position bias, adaptive overlap's savings and per-annotator reliability;
+    on projects with criteria or rankings also `shapes`: alpha per criterion and on implied
+    pairs, Kendall's tau, reliability per criterion, display positions, each criterion
+    against the overall vote (annotate/quality/shapes.py).
 
     Served as a worker last computed it, with its freshness; never computed in the request.
     """

@@ -114,8 +114,9 @@ class CriterionAgreementJSON(TypedDict):
 def criterion_majorities(project: Project, pair_ids: Sequence[int]) -> dict[str, dict[int, str]]:
     """Per criterion of the project, each of these pairs' strict majority of the humans' votes.
 
-    Only pairwise criterion votes ("a", "b", "tie", "both_bad" in canonical terms) count; the
-    criteria are the project's, in its order, each present even when no pair has a majority.
+    Only pairwise criterion votes ("a", "b", "tie", "both_bad" in canonical terms) count, and
+    not those review invalidated; the criteria are the project's, in its order, each present
+    even when no pair has a majority.
     """
     names = [criterion["name"] for criterion in project.criteria or []]
     if not pair_ids or not names:
@@ -125,13 +126,15 @@ def criterion_majorities(project: Project, pair_ids: Sequence[int]) -> dict[str,
         Judgement.objects.valid()
         .filter(pair__project=project, annotator_id__isnull=False)
         .exclude(criteria=None)
-        .values_list("pair_id", "criteria")
+        .values_list("pair_id", "criteria", "invalid_criteria")
     )
     counts: dict[str, dict[int, Counter[str]]] = {name: {} for name in names}
-    for pair_id, votes in rows.iterator(chunk_size=5000):
+    for pair_id, votes, invalid in rows.iterator(chunk_size=5000):
         if pair_id not in wanted or not isinstance(votes, dict):
             continue
         for name in names:
+            if isinstance(invalid, list) and name in invalid:
+                continue
             vote = votes.get(name)
             if isinstance(vote, str) and vote in CRITERION_VOTES:
                 counts[name].setdefault(pair_id, Counter())[vote] += 1

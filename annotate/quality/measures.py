@@ -104,21 +104,39 @@ def krippendorff_alpha(units: Iterable[Sequence[Hashable]]) -> float | None:
 def alpha_interval(
     units: Iterable[Sequence[Hashable]],
     *,
+    clusters: Sequence[Hashable] | None = None,
     resamples: int = ALPHA_RESAMPLES,
     seed: int = ALPHA_SEED,
     level: float = 0.95,
 ) -> tuple[float, float] | None:
-    """A percentile bootstrap interval for alpha, resampling units (pairs) with replacement."""
+    """A percentile bootstrap interval for alpha, resampling units (pairs) with replacement.
+
+    With `clusters` (one per unit, e.g. the ranking item of each implied pair) whole clusters
+    are resampled instead: the units of one cluster were judged in one look, not apart.
+    """
+    units = list(units)
     counts = _count_matrix(units)
-    if len(counts) < 2:
+    groups: np.ndarray | None = None
+    draws = len(counts)
+    if clusters is not None:
+        kept = [c for u, c in zip(units, clusters, strict=True) if len(u) >= 2]
+        index = {c: i for i, c in enumerate(dict.fromkeys(kept))}
+        groups = np.array([index[c] for c in kept], dtype=int)
+        draws = len(index)
+    if draws < 2:
         return None
     rng = np.random.default_rng(seed)
     # Resampled weights are (resamples x units); chunks keep that under ~40 MB for big projects.
-    chunk = max(1, 5_000_000 // len(counts))
+    chunk = max(1, 5_000_000 // max(len(counts), draws))
     values = []
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
-        weights = rng.multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=size)
+        if groups is None:
+            weights = rng.multinomial(draws, np.full(draws, 1 / draws), size=size)
+        else:  # each resample's count of every cluster, spread over the cluster's units
+            drawn = rng.integers(0, draws, size=(size, draws)) + draws * np.arange(size)[:, None]
+            weights = np.bincount(drawn.ravel(), minlength=size * draws).reshape(size, draws)
+            weights = weights[:, groups]
         values.append(_alpha_from_weights(counts, weights.astype(float)))
     alphas = np.concatenate(values)
     alphas = alphas[np.isfinite(alphas)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count
@@ -29,6 +29,12 @@ from annotate.quality.measures import (
     project_annotator_stats,
     project_votes,
     votes_saved,
+)
+from annotate.quality.shapes import (
+    ShapedQuality,
+    is_shaped,
+    project_shaped_votes,
+    shaped_quality,
 )
 from annotate.signals import judge_votes
 
@@ -72,6 +78,10 @@ class QualityReport(TypedDict):
     # The humans' agreement with each other's majority, the scale for the judges' agreement.
     human_agreement: AgreementJSON
     judge_shortcut: ShortcutJSON
+    # Only for projects with criteria or rankings (annotate/quality/shapes.py): alpha per
+    # criterion and on implied pairs, Kendall's tau between annotators, reliability per
+    # criterion, display-position bias, and each criterion against the overall vote.
+    shapes: NotRequired[ShapedQuality]
 
 
 def quality_report(project: Project) -> QualityReport:
@@ -87,7 +97,8 @@ def quality_report(project: Project) -> QualityReport:
     gold = dict(
         Pair.objects.filter(project=project).exclude(gold_label="").values_list("pk", "gold_label")
     )
-    return {
+    names = _names({v.rater for v in votes})
+    report: QualityReport = {
         "alpha": krippendorff_alpha(units),
         "alpha_interval": None if interval is None else [*interval],
         "alpha_decisive": krippendorff_alpha(decisive),
@@ -101,12 +112,16 @@ def quality_report(project: Project) -> QualityReport:
         "votes_saved": votes_saved(per_pair[0], project.max_overlap),
         "gold_min_accuracy": project.gold_min_accuracy,
         "annotators": [
-            *_annotators(project, votes),
+            *_annotators(project, votes, names),
             *judge_rows(project, judges, majorities, gold),
         ],
         "human_agreement": humans_with_each_other(votes),
         "judge_shortcut": shortcut_report(project, judges, majorities),
     }
+    if is_shaped(project):
+        shaped = project_shaped_votes(project)
+        report["shapes"] = shaped_quality(project, shaped, lambda pk: names.get(pk, str(pk)))
+    return report
 
 
 def _votes_per_completed_pair(project: Project) -> tuple[float | None, int]:
@@ -121,14 +136,20 @@ def _votes_per_completed_pair(project: Project) -> tuple[float | None, int]:
     return counts["votes"] / counts["pairs"], counts["pairs"]
 
 
-def _annotators(project: Project, votes: list[Vote]) -> list[AnnotatorQuality]:
-    stats = project_annotator_stats(project, votes)
-    users = {
+def _names(raters: set[int]) -> dict[int, str]:
+    """The annotators' names as the report shows them."""
+    return {
         pk: display_name(username, first_name, is_active=active)
         for pk, username, first_name, active in get_user_model()
-        .objects.filter(pk__in=[s.rater for s in stats])
+        .objects.filter(pk__in=raters)
         .values_list("pk", "username", "first_name", "is_active")
     }
+
+
+def _annotators(
+    project: Project, votes: list[Vote], users: dict[int, str]
+) -> list[AnnotatorQuality]:
+    stats = project_annotator_stats(project, votes)
     paused = dict(
         Membership.objects.filter(project=project).values_list("user_id", "paused_reason")
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.api.serializers import PauseInputSerializer
 from annotate.judging.gold import pause_annotator, reinstate_annotator
 from annotate.permissions import access_project
+from annotate.quality.measures import RateJSON
 from annotate.quality.report import QualityReport
+from annotate.quality.shapes import OVERALL, ShapedQuality
 from annotate.statistics import QUALITY, RETRY_AFTER_SECONDS, refresh_kind, serve
 from annotate.views.parsing import InvalidInput, parse
 
@@ -38,6 +40,7 @@ def quality_page(request: HttpRequest, slug: str) -> HttpResponse:
         "report": report,
         "chart": left_rate_chart(report) if report else None,
         "judges": [row for row in report["annotators"] if row["kind"] == "judge"] if report else [],
+        "shapes": shaped_tables(report.get("shapes")) if report else None,
     }
     return render(request, "annotate/quality.html", context)
 
@@ -126,4 +129,50 @@ def left_rate_chart(report: QualityReport) -> LeftRateChart:
         ticks=[ChartTick(x=x(share), label=f"{share:.0%}") for share in (0, 0.5, 1)],
         name_x=NAME_WIDTH - 8,
         value_x=NAME_WIDTH + PLOT_WIDTH + 8,
+    )
+
+
+@dataclass(frozen=True)
+class ReliabilityRow:
+    name: str
+    cells: list[RateJSON | None]  # in the order of ShapedTables.columns
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    position: int
+    best: RateJSON
+    expected: float
+    off: bool  # the expected share lies outside the 95% interval
+
+
+@dataclass(frozen=True)
+class ShapedTables:
+    """The `shapes` section as the page's tables read it (templates cannot index by name)."""
+
+    section: ShapedQuality
+    ranking: bool
+    columns: list[str]
+    reliability: list[ReliabilityRow]
+    positions: list[PositionRow]
+
+
+def shaped_tables(section: ShapedQuality | None) -> ShapedTables | None:
+    if section is None:
+        return None
+    columns = [OVERALL, *section["criteria"]]
+    positions = []
+    for row in section["positions"]:
+        interval: Any = row["best"]["interval"]
+        off = interval is not None and not interval[0] <= row["expected"] <= interval[1]
+        positions.append(PositionRow(row["position"], row["best"], row["expected"], off))
+    return ShapedTables(
+        section=section,
+        ranking=section["comparison"] == "ranking",
+        columns=columns,
+        reliability=[
+            ReliabilityRow(a["name"], [a["criteria"].get(name) for name in columns])
+            for a in section["annotators"]
+        ],
+        positions=positions,
     )
