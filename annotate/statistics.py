@@ -256,7 +256,11 @@ def refresh_snapshots(*, debounce_seconds: float | None = None) -> int:
 
 
 def _compute_leaderboard(project: Project, options: dict[str, str]) -> dict[str, Any]:
-    board = project_leaderboard(project, length_control=options.get("length_control") == "1")
+    board = project_leaderboard(
+        project,
+        length_control=options.get("length_control") == "1",
+        criterion=options.get("criterion", ""),
+    )
     return board.to_json()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -9,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.api.serializers import LeaderboardQuerySerializer
+from annotate.leaderboard.board import criterion_problem
+from annotate.models import Project
 from annotate.permissions import CanViewLeaderboard, ProjectAPIView
 from annotate.statistics import (
     LEADERBOARD,
@@ -113,16 +117,57 @@ def statistic_response(served: Served) -> Response:
     return Response(body, status=code, headers=headers)
 
 
+class LeaderboardOptionsSerializer(LeaderboardQuerySerializer):
+    """The leaderboard's query string (page, CSV and API); checks `criterion` against the
+    project in its context."""
+
+    criterion = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=40,
+        help_text="Rank by the votes on this criterion of the project instead of the overall "
+        "preference.",
+    )
+
+    def validate_criterion(self, value: str) -> str:
+        problem = criterion_problem(self.context["project"], value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+def leaderboard_options(project: Project, query: Any) -> dict[str, Any]:
+    """The stored board's variant for a query string; raises ValidationError on bad input."""
+    parsed = LeaderboardOptionsSerializer(data=query, context={"project": project})
+    parsed.is_valid(raise_exception=True)
+    options = {"length_control": parsed.validated_data["length_control"]}
+    if parsed.validated_data["criterion"]:
+        # Only when asked for: the overall board keeps the variant it always had.
+        options["criterion"] = parsed.validated_data["criterion"]
+    return options
+
+
 class LeaderboardSerializer(serializers.Serializer):
     status = status_fields()["status"]
     freshness = FreshnessSerializer()
     length_control = serializers.BooleanField()
-    votes = serializers.IntegerField()
+    criterion = serializers.CharField(help_text='the criterion ranked by; "": overall')
+    votes = serializers.IntegerField(
+        help_text="pairwise comparisons counted: votes and the implied pairs of rankings"
+    )
+    rankings = serializers.IntegerField(help_text="rankings counted through their implied pairs")
+    implied_pairs = serializers.IntegerField(
+        help_text="implied pairs among the votes; each of a ranking of k weighs 2/k, so a "
+        "ranking counts as k-1 votes"
+    )
     bootstrap_rounds = serializers.IntegerField()
     models = ModelRowSerializer(many=True)
     length_coefficient = LengthCoefficientSerializer(allow_null=True)
     win_rates = WinRatesSerializer()
-    reward_model = RewardModelViewSerializer(allow_null=True)
+    reward_model = RewardModelViewSerializer(
+        allow_null=True, help_text="of the overall board only (null on a criterion's)"
+    )
 
 
 class LeaderboardView(ProjectAPIView):
@@ -136,11 +181,10 @@ class LeaderboardView(ProjectAPIView):
     throttle_scope = "expensive"
 
     @extend_schema(
-        parameters=[LeaderboardQuerySerializer],
+        parameters=[LeaderboardOptionsSerializer],
         responses={200: LeaderboardSerializer, 202: StatisticStatusSerializer},
     )
     def get(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        query = LeaderboardQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return statistic_response(serve(project, LEADERBOARD, query.validated_data))
+        options = leaderboard_options(project, request.query_params)
+        return statistic_response(serve(project, LEADERBOARD, options))

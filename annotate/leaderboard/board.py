@@ -17,14 +17,17 @@ from django.db.models.functions import Length
 from annotate.leaderboard.bradley_terry import (
     DEFAULT_ROUNDS,
     Fit,
+    ImpliedRow,
     Tally,
+    VoteRow,
     Votes,
     build_votes,
     counted_judgements,
     fit_leaderboard,
     tally,
 )
-from annotate.models import Judgement, Pair, Project, Response
+from annotate.leaderboard.implied import shaped_vote_rows
+from annotate.models import Comparison, Judgement, Pair, Project, Response, ReviewEvent
 from annotate.signals import RewardModelRow, RewardModelView, judge_votes, leaderboard_built
 
 # A cached board is keyed by the counted judgements' count and latest id, so it goes stale only
@@ -99,7 +102,7 @@ class Board:
     """What the leaderboard page, its CSV and the API show; models in rank order."""
 
     length_control: bool
-    votes: int
+    votes: int  # pairwise comparisons counted: votes, and the implied pairs of rankings
     bootstrap_rounds: int
     models: list[ModelRow] = field(default_factory=list)
     length_coefficient: LengthCoefficient | None = None
@@ -107,6 +110,11 @@ class Board:
     # Added on every build by a receiver of `leaderboard_built` (rewards), never in the process
     # cache; the stored board (annotate/statistics.py) is rebuilt when the served model changes.
     reward_model: RewardModelView | None = None
+    # The criterion whose votes it counts ("": the overall preference).
+    criterion: str = ""
+    # Rankings counted, and the implied pairs among `votes` (each weighs 2/k; implied.py).
+    rankings: int = 0
+    implied_pairs: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The API's body: a row has `without_length_control` only when length is controlled."""
@@ -144,32 +152,63 @@ def models_with_votes(project: Project) -> int:
     return len(names - {""})
 
 
+def leaderboard_criteria(project: Project) -> list[str]:
+    """The criteria a board can be asked for, in the project's order."""
+    return [c["name"] for c in project.criteria]
+
+
+def criterion_problem(project: Project, criterion: str) -> str | None:
+    """Why a board cannot be of `criterion` (naming the project's criteria), or None."""
+    names = leaderboard_criteria(project)
+    if not criterion or criterion in names:
+        return None
+    return f"{criterion!r} is not a criterion of this project ({', '.join(names) or 'none'})"
+
+
 def project_leaderboard(
-    project: Project, *, length_control: bool = False, rounds: int = DEFAULT_ROUNDS
+    project: Project,
+    *,
+    length_control: bool = False,
+    rounds: int = DEFAULT_ROUNDS,
+    criterion: str = "",
 ) -> Board:
     """Ratings, intervals, ranks, counts and win rates; with length control, both rankings.
 
+    From the overall preference, or from the votes on `criterion` (a name the project has).
+    Rankings count through their implied pairs, weighted (annotate/leaderboard/implied.py).
     Seconds of CPU on a large project: a worker builds it (annotate/statistics.py), requests
     serve what it stored. The human part (a query over every vote and a bootstrap) is cached
     in the process until the counted judgements change; the reward model's view (from
-    `leaderboard_built`) is added every call.
+    `leaderboard_built`, of the overall board) is added every call.
     """
     judgements = counted_judgements(project)
     state = judgements.aggregate(n=Count("id"), last=Max("id"))
     # The value is a HumanBoard; "board" keeps it apart from the dicts older releases cached.
     key = f"leaderboard:board:{project.pk}:{state['n']}:{state['last']}:{length_control:d}:{rounds}"
-    # AI judges' votes count only where the project says so (their votes are not judgements).
-    judges = judge_votes(project) if project.judge_votes_count else []
+    shaped = bool(criterion) or project.comparison == Comparison.RANKING
+    if criterion:
+        # Review may invalidate one criterion's vote, which leaves the count as it was.
+        review = ReviewEvent.objects.filter(judgement__pair__project=project).aggregate(
+            last=Max("id")
+        )
+        key += f":criterion:{criterion}:{review['last'] or 0}"
+    # AI judges' votes count only where the project says so (their votes are not judgements),
+    # and only on the overall board: they say nothing of a criterion.
+    judges = judge_votes(project) if project.judge_votes_count and not criterion else []
     if judges:
         key += ":judges:" + ",".join(f"{j.rater}-{len(j.votes)}" for j in judges)
     human: HumanBoard | None = cache.get(key)
     if human is None:
-        rows: Iterable[tuple[str, str, str, int, int]] = vote_rows(judgements)
+        rows: Iterable[VoteRow | ImpliedRow] = (
+            shaped_vote_rows(judgements, criterion=criterion) if shaped else vote_rows(judgements)
+        )
         if judges:
             rows = itertools.chain(rows, *(judge_vote_rows(j.votes) for j in judges))
         human = board_from_rows(project, rows, length_control=length_control, rounds=rounds)
+        if criterion:
+            human = replace(human, board=replace(human.board, criterion=criterion))
         cache.set(key, human, timeout=CACHE_SECONDS)
-    if not human.ratings:
+    if not human.ratings or criterion:
         return human.board
     # django-stubs types a receiver's reply as `str | None`; ours return a RewardModelView.
     replies: Sequence[tuple[Any, object]] = leaderboard_built.send(
@@ -200,16 +239,23 @@ def judge_vote_rows(votes: dict[int, str]) -> Iterator[tuple[str, str, str, int,
 
 def board_from_rows(
     project: Project,
-    rows: Iterable[tuple[str, str, str, int, int]],
+    rows: Iterable[VoteRow | ImpliedRow],
     *,
     length_control: bool = False,
     rounds: int = DEFAULT_ROUNDS,
 ) -> HumanBoard:
-    """A board from (choice, model a, model b, length a, length b) rows: the humans' votes, or
-    another rater's (an AI judge's board beside the humans', generation/judges_board.py)."""
+    """A board from (choice, model a, model b, length a, length b[, weight, ranking]) rows: the
+    humans' votes, or another rater's (an AI judge's board beside the humans',
+    generation/judges_board.py)."""
     votes = build_votes(rows)
     if len(votes.models) < 2:
-        empty = Board(length_control=length_control, votes=len(votes), bootstrap_rounds=rounds)
+        empty = Board(
+            length_control=length_control,
+            votes=len(votes),
+            bootstrap_rounds=rounds,
+            rankings=votes.rankings,
+            implied_pairs=votes.implied_pairs,
+        )
         return HumanBoard(board=empty, ratings=[])
     plain = fit_leaderboard(votes, rounds=rounds)
     fit = fit_leaderboard(votes, length_control=True, rounds=rounds) if length_control else plain
@@ -229,6 +275,8 @@ def board_from_rows(
             ties=counts.pair_ties.tolist(),
             both_bad=counts.pair_both_bad.tolist(),
         ),
+        rankings=votes.rankings,
+        implied_pairs=votes.implied_pairs,
     )
     return HumanBoard(board=board, ratings=plain.ratings.tolist())
 
@@ -451,4 +499,7 @@ def board_from_json(body: dict[str, Any]) -> Board:
         else RewardModelView(
             **{**reward, "models": [RewardModelRow(**row) for row in reward["models"]]}
         ),
+        criterion=body.get("criterion", ""),
+        rankings=body.get("rankings", 0),
+        implied_pairs=body.get("implied_pairs", 0),
     )

@@ -4,9 +4,15 @@ Pure functions over vote arrays (numpy/scipy), plus `counted_judgements`, the on
 a project's judgements that the leaderboard counts. Ties and "both bad" count as half a win for
 each side, as in Chatbot Arena (lm-sys/FastChat `fastchat/serve/monitor/elo_analysis.py`).
 
-Votes are first collapsed into vote types (model pair, outcome, binned length ratio), so a fit
-costs the number of distinct types, not of votes; a bootstrap round reweighs the votes
+Votes are first collapsed into vote types (model pair, outcome, binned length ratio, weight),
+so a fit costs the number of distinct types, not of votes; a bootstrap round reweighs the votes
 (Poisson bootstrap: each vote counts a Poisson(1) number of times), drawn as counts per type.
+
+A ranking's implied pairs (annotate/leaderboard/implied.py) are votes with a weight below one
+and the ranking they came from (their *cluster*): a bootstrap round draws one Poisson(1) count
+per ranking and applies it to all its pairs together, so intervals see that one annotator's
+look decided them, not k(k-1)/2 independent votes. Rankings with the same implied vote types
+are collapsed into one *signature*, drawn as Poisson(count) like a vote type.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 from django.db.models import F, QuerySet, Value
@@ -59,18 +65,47 @@ BOOTSTRAP_TOLERANCE = 1e-6
 MAX_CELLS_PER_CHUNK = 4_000_000
 
 
+# A vote as the board reads it: (choice, model a, model b, length a, length b) in characters;
+# an implied pair of a ranking adds its weight and its cluster (one number per ranking).
+VoteRow = tuple[str, str, str, int, int]
+ImpliedRow = tuple[str, str, str, int, int, float, int]
+
+
 @dataclass(frozen=True)
 class Votes:
-    """One entry per vote: indices into `models`, the outcome code and log(len first/second)."""
+    """One entry per vote: indices into `models`, the outcome code and log(len first/second);
+    where some votes are a ranking's implied pairs, each vote's weight and cluster (-1: a vote
+    of its own). None for both: every vote weighs 1 and stands alone."""
 
     models: tuple[str, ...]
     first: np.ndarray
     second: np.ndarray
     outcome: np.ndarray
     log_length_ratio: np.ndarray
+    weight: np.ndarray | None = None
+    cluster: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.outcome)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.ones(len(self)) if self.weight is None else self.weight
+
+    @property
+    def clusters(self) -> np.ndarray:
+        return np.full(len(self), -1, dtype=np.int64) if self.cluster is None else self.cluster
+
+    @property
+    def implied_pairs(self) -> int:
+        """How many votes are implied pairs of a ranking."""
+        return int((self.clusters >= 0).sum())
+
+    @property
+    def rankings(self) -> int:
+        """How many rankings the implied pairs come from."""
+        clusters = self.clusters
+        return len(np.unique(clusters[clusters >= 0]))
 
 
 @dataclass(frozen=True)
@@ -114,13 +149,15 @@ class VoteModels(TypedDict):
 def counted_judgements(project: Project) -> QuerySet[WithAnnotations[Judgement, VoteModels]]:
     """The judgements the leaderboard counts: human and imported, between two named models.
 
-    The same selection as training: gold pairs are left out (every annotator sees them, so
-    they would outweigh the rest) and so are flagged annotators where the project says so.
+    The same selection as training: gold pairs and gold ranking items are left out (every
+    annotator sees them, so they would outweigh the rest) and so are flagged annotators where
+    the project says so.
     Each is annotated with the models it compared, `vote_model_a` and `vote_model_b`: the ones
     its source row named, else the models of the pair's responses.
     """
     return (
         training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
+        .filter(pair__gold_ranking__isnull=True)
         .annotate(
             vote_model_a=Coalesce(
                 NullIf(F("model_a"), Value("")), F("pair__response_a__model_name")
@@ -134,27 +171,40 @@ def counted_judgements(project: Project) -> QuerySet[WithAnnotations[Judgement, 
     )
 
 
-def build_votes(rows: Iterable[tuple[str, str, str, int, int]]) -> Votes:
-    """Votes from (choice, model a, model b, length a, length b) rows.
+def build_votes(rows: Iterable[VoteRow | ImpliedRow]) -> Votes:
+    """Votes from (choice, model a, model b, length a, length b[, weight, cluster]) rows.
 
     Rows without both model names, or with one model on both sides, say nothing about which
     model is better and are left out.
     """
     index: dict[str, int] = {}
     first, second, outcome, ratio = [], [], [], []
-    for choice, model_a, model_b, len_a, len_b in rows:
+    weight: list[float] = []
+    cluster: list[int] = []
+    shaped = False
+    for row in rows:
+        choice, model_a, model_b, len_a, len_b = row[0], row[1], row[2], row[3], row[4]
         if not model_a or not model_b or model_a == model_b:
             continue
         first.append(index.setdefault(model_a, len(index)))
         second.append(index.setdefault(model_b, len(index)))
         outcome.append(CHOICE_CODES[choice])
         ratio.append(math.log((len_a + 1) / (len_b + 1)))
+        if len(row) == 7:
+            shaped = True
+            weight.append(row[5])  # type: ignore[misc]
+            cluster.append(row[6])  # type: ignore[misc]
+        else:
+            weight.append(1.0)
+            cluster.append(-1)
     return Votes(
         models=tuple(index),
         first=np.array(first, dtype=np.int64),
         second=np.array(second, dtype=np.int64),
         outcome=np.array(outcome, dtype=np.int64),
         log_length_ratio=np.array(ratio, dtype=float),
+        weight=np.array(weight, dtype=float) if shaped else None,
+        cluster=np.array(cluster, dtype=np.int64) if shaped else None,
     )
 
 
@@ -197,11 +247,14 @@ def tally(votes: Votes) -> Tally:
 
 @dataclass(frozen=True)
 class VoteTypes:
-    """Votes collapsed: cells (model pair, length bin) and, within them, types by outcome.
+    """Votes collapsed: cells (model pair, length bin) and, within them, types by outcome
+    and weight.
 
     Each pair of models is put in one orientation (lower index first) so that the same
-    comparison read either way is one cell. The fit needs only each cell's vote count and
-    score; the bootstrap resamples the types.
+    comparison read either way is one cell. The fit needs only each cell's weighted vote count
+    and score; the bootstrap resamples the votes that stand alone by type (`single_counts`)
+    and the rankings by signature: `signatures[s, t]` votes of type t in each ranking of
+    signature s, `signature_counts[s]` rankings of it.
     """
 
     first: np.ndarray
@@ -209,16 +262,28 @@ class VoteTypes:
     ratio: np.ndarray
     type_cell: np.ndarray
     type_score: np.ndarray
+    type_weight: np.ndarray
     type_counts: np.ndarray
+    single_counts: np.ndarray
+    signatures: Any = None  # a scipy.sparse matrix (signatures x types), None without rankings
+    signature_counts: np.ndarray | None = None
 
     def collapse(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-cell votes and score won by the first model, for each row of type counts."""
-        counts = np.atleast_2d(counts).astype(float)
+        counts = np.atleast_2d(counts).astype(float) * self.type_weight
         # Types are sorted by cell (np.unique sorts its rows), so each cell is one run of types.
         starts = np.flatnonzero(np.diff(self.type_cell, prepend=-1))
         totals = np.add.reduceat(counts, starts, axis=1)
         won = np.add.reduceat(counts * self.type_score, starts, axis=1)
         return totals, won
+
+    def resample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` Poisson bootstrap draws of the type counts (rankings drawn whole)."""
+        drawn = rng.poisson(self.single_counts, size=(size, len(self.single_counts)))
+        if self.signatures is not None and self.signature_counts is not None:
+            rankings = rng.poisson(self.signature_counts, size=(size, len(self.signature_counts)))
+            drawn = drawn + np.asarray(self.signatures.T @ rankings.T).T
+        return drawn
 
 
 def vote_types(votes: Votes, *, length_control: bool) -> VoteTypes:
@@ -233,17 +298,55 @@ def vote_types(votes: Votes, *, length_control: bool) -> VoteTypes:
         length_bin = np.rint(np.where(flip, -ratio, ratio) / LENGTH_STEP).astype(np.int64)
     else:
         length_bin = np.zeros(len(votes), dtype=np.int64)
-    keys = np.stack([first, second, length_bin, half_wins], axis=1)
-    types, counts = np.unique(keys, axis=0, return_counts=True)
+    levels, level = np.unique(votes.weights, return_inverse=True)
+    keys = np.stack([first, second, length_bin, half_wins, level.ravel()], axis=1)
+    types, vote_type, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     cells, type_cell = np.unique(types[:, :3], axis=0, return_inverse=True)
+    clusters = votes.clusters
+    single = clusters < 0
+    single_counts = np.bincount(vote_type.ravel()[single], minlength=len(types))
+    signatures, signature_counts = _signatures(clusters[~single], vote_type.ravel()[~single])
     return VoteTypes(
         first=cells[:, 0],
         second=cells[:, 1],
         ratio=cells[:, 2] * LENGTH_STEP,
         type_cell=type_cell.ravel(),
         type_score=types[:, 3] / 2,
+        type_weight=levels[types[:, 4]],
         type_counts=counts,
+        single_counts=single_counts if signatures is not None else counts,
+        signatures=_signature_matrix(signatures, len(types)),
+        signature_counts=signature_counts,
     )
+
+
+def _signatures(
+    clusters: np.ndarray, vote_type: np.ndarray
+) -> tuple[list[tuple[int, ...]] | None, np.ndarray | None]:
+    """The distinct rankings by the vote types they imply, and how many share each."""
+    if not len(clusters):
+        return None, None
+    order = np.lexsort((vote_type, clusters))
+    clusters, vote_type = clusters[order], vote_type[order]
+    starts = np.flatnonzero(np.diff(clusters, prepend=clusters[0] - 1))
+    found: dict[tuple[int, ...], int] = {}
+    for run in np.split(vote_type, starts[1:]):
+        key = tuple(run.tolist())
+        found[key] = found.get(key, 0) + 1
+    return list(found), np.array(list(found.values()), dtype=np.int64)
+
+
+def _signature_matrix(signatures: list[tuple[int, ...]] | None, n_types: int) -> Any:
+    if signatures is None:
+        return None
+    from scipy.sparse import csr_matrix  # loaded when needed: web processes stay smaller
+
+    rows = np.repeat(np.arange(len(signatures)), [len(s) for s in signatures])
+    columns = np.concatenate([np.array(s, dtype=np.int64) for s in signatures])
+    # Duplicate (row, column) entries are summed: a ranking may imply one type twice.
+    return csr_matrix(
+        (np.ones(len(columns)), (rows, columns)), shape=(len(signatures), n_types)
+    ).astype(np.int64)
 
 
 def fit_strengths(
@@ -354,14 +457,15 @@ def fit_leaderboard(
     counts = types.type_counts
     point = fit(counts, POINT_TOLERANCE)[0]
     rng = np.random.default_rng(seed)
-    chunk = max(1, MAX_CELLS_PER_CHUNK // len(counts))
+    rankings = 0 if types.signature_counts is None else len(types.signature_counts)
+    widest = max(len(counts), rankings)
+    chunk = max(1, MAX_CELLS_PER_CHUNK // widest)
     samples = []
     for start in range(0, rounds, chunk):
         size = min(chunk, rounds - start)
-        # Poisson bootstrap: every vote weighs Poisson(1) (a type of n votes: Poisson(n)), the
-        # large-sample twin of resampling votes with replacement and 3x cheaper to draw.
-        resampled = rng.poisson(counts, size=(size, len(counts)))
-        samples.append(fit(resampled, BOOTSTRAP_TOLERANCE))
+        # Poisson bootstrap: every vote (every ranking) weighs Poisson(1) (a type of n votes:
+        # Poisson(n)), the large-sample twin of resampling with replacement, 3x cheaper to draw.
+        samples.append(fit(types.resample(rng, size), BOOTSTRAP_TOLERANCE))
     boot = np.concatenate(samples)
     elo = to_elo(boot[:, :m])
     low, high = np.percentile(elo, [2.5, 97.5], axis=0)

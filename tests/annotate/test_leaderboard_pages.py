@@ -243,7 +243,10 @@ def test_no_served_model_means_no_reward_model_view(
 def test_the_schema_documents_the_leaderboard(admin: Any) -> None:
     schema = client_for(admin).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/projects/{slug}/leaderboard"]["get"]
-    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["length_control"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == [
+        "criterion",
+        "length_control",
+    ]
 
 
 def test_the_demo_project_ranks_its_five_source_models() -> None:
