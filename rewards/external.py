@@ -13,7 +13,7 @@ import math
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import transaction
@@ -32,7 +32,11 @@ from annotate.importing.reading import read_rows
 from annotate.models import Pair, Project, Prompt, Response
 from rewards.models import Mode, ResponseScore, RewardModel
 from rewards.normalization import record_reward_stats
+from rewards.pair_ids import item_of, responses_of
 from rewards.tasks import rerank_project_task
+
+if TYPE_CHECKING:  # the model side stays out of web processes' imports
+    from rewards.ml.data import PreferencePair
 
 # An upload this long is a few MB of JSON; larger score sets go in several uploads.
 MAX_SCORE_ROWS = 200_000
@@ -247,17 +251,18 @@ def measure_external_model(model: RewardModel) -> None:
     from rewards.worker.snapshot import snapshot_project
 
     snapshot = snapshot_project(model.project)
-    validation = {int(p.id): p for p in snapshot.validation if p.id is not None}
-    sides = Pair.objects.filter(pk__in=validation).values_list(
-        "pk", "response_a_id", "response_b_id"
-    )
+    sides = _compared_responses(snapshot.validation)
     rewards = dict(
         ResponseScore.objects.filter(
             model=model, response__prompt__project=model.project_id
         ).values_list("response_id", "mean")
     )
-    scored = [(pk, a, b) for pk, a, b in sides if a in rewards and b in rewards]
-    pairs = [validation[pk] for pk, _, _ in scored]
+    scored = [
+        (p, *sides[p.id])
+        for p in snapshot.validation
+        if p.id in sides and all(rid in rewards for rid in sides[p.id])
+    ]
+    pairs = [p for p, _, _ in scored]
     rewards_a = np.array([rewards[a] for _, a, _ in scored])
     rewards_b = np.array([rewards[b] for _, _, b in scored])
     p_a = 1.0 / (1.0 + np.exp(-(rewards_a - rewards_b)))
@@ -268,6 +273,26 @@ def measure_external_model(model: RewardModel) -> None:
     model.judgements = snapshot.judgements
     model.last_judgement_id = snapshot.last_judgement_id
     model.save(update_fields=["metrics", "baseline", "judgements", "last_judgement_id"])
+
+
+def _compared_responses(pairs: list[PreferencePair]) -> dict[str, tuple[int, int]]:
+    """Each training pair's two response ids, by its id (pairs whose id names no item left
+    out): a ranking item's implied pair names them in its id, a whole pair is its item's."""
+    sides: dict[str, tuple[int, int]] = {}
+    whole: dict[int, str] = {}
+    for p in pairs:
+        item = item_of(p.id)
+        if p.id is None or item is None:
+            continue
+        if compared := responses_of(p.id):
+            sides[p.id] = compared
+        else:
+            whole[item] = p.id
+    for pk, a, b in Pair.objects.filter(pk__in=list(whole)).values_list(
+        "pk", "response_a_id", "response_b_id"
+    ):
+        sides[whole[pk]] = (a, b)
+    return sides
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from django.db.models import Max, Q, QuerySet
 from annotate.models import Choice, Judgement, Project
 from annotate.quality.measures import training_judgements
 from rewards.models import ResponseScore, RewardModel
+from rewards.pair_ids import item_of
 
 if TYPE_CHECKING:  # the model side stays out of web processes' imports
     from rewards.ml.data import PreferencePair
@@ -142,17 +143,20 @@ def split_by_lease_kind(
 ) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """(model-chosen, random-slice) training pairs by how their human judgements were leased.
 
-    A pair judged on any random-slice lease counts as random; imported judgements (no lease)
-    and pairs without an id count as neither.
+    A pair judged on any random-slice lease counts as random (a ranking item's implied pairs
+    by their item's leases); imported judgements (no lease) and pairs whose id names no item
+    count as neither.
     """
+    items = {p.id: item_of(p.id) for p in pairs}
     kinds: dict[int, bool] = {}
     for pair_id, in_slice in Judgement.objects.filter(
-        pair_id__in=[int(p.id) for p in pairs if p.id is not None], assignment__isnull=False
+        pair_id__in={pid for pid in items.values() if pid is not None}, assignment__isnull=False
     ).values_list("pair_id", "assignment__random_slice"):
         kinds[pair_id] = kinds.get(pair_id, False) or in_slice
 
     def kind(p: PreferencePair) -> bool | None:
-        return None if p.id is None else kinds.get(int(p.id))
+        item = items[p.id]
+        return None if item is None else kinds.get(item)
 
     chosen = [p for p in pairs if kind(p) is False]
     random_slice = [p for p in pairs if kind(p) is True]

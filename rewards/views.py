@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.permissions import access_project
-from annotate.views.parsing import InvalidInput, parse
+from annotate.views.parsing import describe
 from config.celery import WAITING_FOR_WORKERS, unsent_tasks
 from rewards.api.serializers import RetrainInputSerializer
 from rewards.costs import NeedsConfirmation, check_cost
@@ -43,11 +43,11 @@ def models_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def retrain(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug, admin=True)
-    try:
-        options = parse(RetrainInputSerializer, request.POST)
-    except InvalidInput as exc:
-        messages.error(request, str(exc))
+    checked = RetrainInputSerializer(data=request.POST, context={"project": project})
+    if not checked.is_valid():
+        messages.error(request, describe(checked.errors))
         return redirect("models", slug=slug)
+    options = dict(checked.validated_data)
     mode = options.pop("mode")
     try:
         check_cost(project, mode, confirm=options.pop("confirm"), options=options)

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotate.exporting.shaped import UnknownCriterion, check_criterion
 from annotate.formats import FieldError, parse_prompt
 from annotate.models import Project
 from annotate.statistics import StatisticStatus
@@ -165,6 +166,30 @@ class RunOptionFields(serializers.Serializer):
     max_tokens_per_batch = serializers.IntegerField(
         required=False, min_value=64, max_value=10_000_000, help_text="padded tokens per device"
     )
+    # A train option (rewards.ml's TrainConfig); the pairs carry the judgements' strengths.
+    margin_per_strength = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=10.0,
+        help_text="reward margin per strength point (1-3) in the loss; 0 (default) disables it",
+    )
+    # A snapshot option: which votes the pairs are made of (rewards.worker.snapshot).
+    criterion = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="train on this criterion's votes instead of the overall preference",
+    )
+
+    def validate_criterion(self, value: str) -> str:
+        """One of the project's criteria (the serializer's `project` context); blank: overall."""
+        project = self.context.get("project")
+        if value and project is not None:
+            try:
+                check_criterion(project, value)
+            except UnknownCriterion as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return value
 
 
 class RetrainOptionsSerializer(RunOptionFields):
@@ -209,7 +234,10 @@ class RetrainInputSerializer(RunOptionFields):
         if clashes:
             message = "given at the top level and in options with different values"
             raise serializers.ValidationError({k: [message] for k in clashes})
-        return {**data, **nested}
+        merged = {**data, **nested}
+        if not merged.get("criterion"):  # blank: the overall preference, as with none
+            merged.pop("criterion", None)
+        return merged
 
 
 class SliceFreshnessSerializer(serializers.Serializer):

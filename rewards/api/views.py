@@ -76,7 +76,7 @@ class RetrainView(ProjectAPIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = self.get_object()
-        data = RetrainInputSerializer(data=request.data)
+        data = RetrainInputSerializer(data=request.data, context={"project": project})
         data.is_valid(raise_exception=True)
         options = dict(data.validated_data)
         mode = options.pop("mode")

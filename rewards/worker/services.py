@@ -61,6 +61,7 @@ RUN_OPTIONS = (
     "gpus",
     "sharding",
     "max_tokens_per_batch",
+    "margin_per_strength",
 )
 
 
@@ -80,7 +81,7 @@ def train_reward_model(run_id: int) -> None:
     """
     run = TrainingRun.objects.select_related("project").get(pk=run_id)  # claimed: it exists
     try:
-        snapshot = snapshot_project(run.project)
+        snapshot = snapshot_project(run.project, criterion=run.options.get("criterion", ""))
         if len(snapshot.train) < MIN_TRAIN_PAIRS:
             raise NotEnoughJudgements(
                 f"{len(snapshot.train)} decided pairs to train on; at least {MIN_TRAIN_PAIRS} "
@@ -138,6 +139,8 @@ def _train_version(run: TrainingRun, snapshot: Snapshot) -> RewardModel:
     settings.REWARDS_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="training-", dir=settings.REWARDS_MODEL_DIR))
     metadata = {"project": run.project.slug, "last_judgement_id": snapshot.last_judgement_id}
+    if run.options.get("criterion"):  # trained on that criterion's votes, not the overall ones
+        metadata["criterion"] = run.options["criterion"]
     progress = _throttled_progress(run.pk)
     try:
         if run.mode == Mode.FINETUNE:  # minutes to hours: in child processes, one per GPU

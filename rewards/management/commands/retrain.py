@@ -40,6 +40,12 @@ class Command(BaseCommand):
             "--sharding", choices=["ddp", "fsdp"], help="fsdp shards weights over the GPUs"
         )
         parser.add_argument("--max-tokens-per-batch", type=int, help="padded tokens per device")
+        parser.add_argument(
+            "--margin-per-strength", type=float, help="loss margin per strength point (1-3)"
+        )
+        parser.add_argument(
+            "--criterion", help="train on this criterion's votes instead of the overall preference"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
@@ -47,7 +53,8 @@ class Command(BaseCommand):
             raise CommandError(f"no project with slug {options['slug']!r}")
         values = {k: options[k] for k in RUN_OPTION_NAMES if options.get(k) is not None}
         checked = RetrainInputSerializer(
-            data={**values, "mode": options["mode"], "confirm": options["yes"]}
+            data={**values, "mode": options["mode"], "confirm": options["yes"]},
+            context={"project": project},
         )
         if not checked.is_valid():
             raise CommandError(describe(checked.errors))
