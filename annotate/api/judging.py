@@ -57,7 +57,22 @@ class ProgressSerializer(serializers.Serializer):
     remaining = serializers.IntegerField()
 
 
-class NextPairSerializer(serializers.Serializer):
+class JudgementAsksSerializer(serializers.Serializer):
+    """What a project asks beside the choice; in `next` only where it asks more than it."""
+
+    comparison = serializers.CharField(required=False, help_text='"pairwise" or "ranking"')
+    criteria = serializers.JSONField(required=False, help_text="the project's criteria")
+    rating_scale = serializers.JSONField(required=False, help_text="its values, worst first")
+    edits = serializers.CharField(required=False, help_text='"off", "optional" or "required"')
+    edit_below = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='with edits "required": an edit is needed only where the better response is '
+        "rated below this value (null: always; unrated: needed)",
+    )
+
+
+class NextPairSerializer(JudgementAsksSerializer):
     assignment = serializers.IntegerField()
     pair = serializers.IntegerField()
     prompt = MessageSerializer(many=True)
@@ -71,7 +86,7 @@ class RankedTextSerializer(TextSerializer):
     id = serializers.IntegerField(help_text="the response's id, as a ranking names it")
 
 
-class NextRankingSerializer(serializers.Serializer):
+class NextRankingSerializer(JudgementAsksSerializer):
     """What a ranking project's `next` answers: the item's responses in display order."""
 
     assignment = serializers.IntegerField()
@@ -176,6 +191,8 @@ def blind_view(assignment: Assignment, project: Project) -> dict[str, Any]:
         body["criteria"] = project.criteria
         body["rating_scale"] = project.rating_scale
         body["edits"] = project.edits
+        # With edits "required": needed only where the better response is rated below this.
+        body["edit_below"] = project.edit_below
     return body
 
 

@@ -50,6 +50,12 @@ SETTINGS_EXAMPLE = OpenApiExample(
     value={"judgements_per_pair": 2, "allow_tie": False, "gold_rate": 0.05},
     request_only=True,
 )
+EDIT_RULES_EXAMPLE = OpenApiExample(
+    "Edits required below a rating of 4, each edit judged later",
+    value={"rating_scale": [1, 2, 3, 4, 5], "edits": "required", "edit_below": 4}
+    | {"judge_edits": True},
+    request_only=True,
+)
 
 
 class ProjectViewSet(
@@ -93,7 +99,7 @@ class ProjectViewSet(
     @extend_schema(
         request=ProjectSettingsSerializer,
         responses=ProjectDetailSerializer,
-        examples=[SETTINGS_EXAMPLE],
+        examples=[SETTINGS_EXAMPLE, EDIT_RULES_EXAMPLE],
     )
     def partial_update(self, request: Request, slug: str) -> Response:
         """Change any of the project's settings (project admins); the slug stays fixed."""

@@ -14,6 +14,7 @@ from annotate.formats import FORMATS
 from annotate.importing.pipeline import LABEL_MODES
 from annotate.judging.shapes import (
     ShapeError,
+    check_edit_rules,
     check_settings_change,
     clean_criteria,
     clean_rating_scale,
@@ -68,6 +69,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "criteria",
             "rating_scale",
             "edits",
+            "edit_below",
+            "judge_edits",
             "created_at",
             "archived_at",
             "role",
@@ -88,6 +91,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
             check_settings_change(self.instance, attrs)
+            check_edit_rules(self.instance, attrs)
         except ShapeError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
         return attrs
@@ -529,9 +533,22 @@ class InvalidateInputSerializer(serializers.Serializer):
 
 
 class GoldInputSerializer(serializers.Serializer):
-    """A pair's gold label (pair page and API); "" clears it."""
+    """A pair's gold label, a ranking item's gold ranking, gold per criterion (pair page and
+    API); "" without a ranking clears it."""
 
     # The metaclass takes declared fields off the class; the stubs see Field.label's type.
     label = serializers.ChoiceField(  # type: ignore[assignment]
         choices=Choice.choices, allow_blank=True
+    )
+    ranking = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        required=False,
+        allow_null=True,
+        help_text="A ranking item's gold ranking: groups of its response ids, best first "
+        "(sets the label to what it says of a against b).",
+    )
+    criteria = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="Gold votes per criterion: a/b/tie/both_bad, or a ranking on ranking items.",
     )

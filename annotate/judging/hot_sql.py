@@ -4,8 +4,7 @@ Building and compiling these two ORM queries cost more CPU than everything else 
 does (about 2 ms each on every call), so their text is written here once, from the models'
 own columns, and rows become model instances as the ORM makes them (`Model.from_db` with the
 backend's converters). The SQL is the same on PostgreSQL and SQLite but for row locks, which
-SQLite has no need of (it serialises writers). `queue._candidates` is the ORM form of the
-candidate query, kept for reading its plan in tests; the two must say the same.
+SQLite has no need of (it serialises writers).
 """
 
 from __future__ import annotations
@@ -177,9 +176,9 @@ def lock_candidate(
     skip_locked: bool = True,
     passed: Sequence[int] = (),
 ) -> Pair | None:
-    """The best pending pair with a free slot the annotator has not been shown, locked (SKIP
-    LOCKED passes over pairs other annotators hold), with its prompt and responses; None if
-    there is none. The same query as `queue._candidates`."""
+    """The best pending pair with a free slot the annotator has not been shown and whose
+    response_b is not their own edit, locked (SKIP LOCKED passes over pairs other annotators
+    hold), with its prompt and responses; None if there is none."""
     connection = connections[Pair.objects.db]
     pair_cols, prompt_cols, a_cols, b_cols = _candidate_shape(connection.alias)
     # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per pair.
@@ -206,7 +205,8 @@ def lock_candidate(
           AND NOT EXISTS (
             SELECT 1 FROM {_table(Judgement)} AS j
             WHERE j.pair_id = p.id AND j.annotator_id = %s
-          ){not_passed}
+          )
+          AND (rb.author_id IS NULL OR rb.author_id <> %s){not_passed}
         ORDER BY {order}
         LIMIT 1{lock}
     """  # in this order SQLite scans pair_pending_queue in order (test_queue_concurrency)
@@ -216,6 +216,7 @@ def lock_candidate(
         project.judgements_per_pair,
         annotator_id,
         annotator_id,
+        annotator_id,  # nobody judges their own edit (an edit is a pair's response_b)
         *passed,
     ]
     with connection.cursor() as cursor:

@@ -1,4 +1,5 @@
-"""Recording a judgement: idempotent on client_id, stored in canonical a/b terms."""
+"""Recording a judgement: idempotent on client_id, stored in canonical a/b terms; with the
+project's `judge_edits`, its edit queued to be judged as a new pending pair."""
 
 from __future__ import annotations
 
@@ -7,22 +8,31 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from annotate.formats import sha256
+from annotate.formats import pair_key, ranking_key, sha256
 from annotate.judging.gold import AnnotatorPaused, paused_reason, update_gold_pause
 from annotate.judging.hot_sql import Locked, lock_for_judging
-from annotate.judging.overlap import settle, settling_reads_votes, target
+from annotate.judging.overlap import (
+    SETTLED_FIELDS,
+    settle_from_votes,
+    settling_reads_votes,
+    target,
+)
 from annotate.judging.queue import LeaseContended, lease_new_pair, lease_next_pair, live_leases
 from annotate.judging.shapes import Judged, RichInput, ShapeError, read_judgement
 from annotate.models import (
     AskRationale,
     Assignment,
     Choice,
+    Comparison,
     Judgement,
     Pair,
     PairStatus,
     Project,
+    Prompt,
+    RankedResponse,
     Response,
 )
 from annotate.permissions import visible_projects
@@ -177,15 +187,18 @@ def _record(
         rationale=submitted["rationale"],
     )
     _check_slot(assignment, pair, already_judged=locked.already_judged)
+    edited = _save_edit(pair, annotator, judged)
     judgement = Judgement.objects.create(
         pair=pair,
         annotator=annotator,
         assignment=assignment,
         shown_left="a" if assignment.left_is_a else "b",
         client_id=client_id,
-        edit=_save_edit(pair, annotator, judged),
+        edit=edited[0] if edited else None,
         **_stored_fields(project, assignment, judged, **submitted),
     )
+    if edited is not None and project.judge_edits:
+        queue_edit(project, judgement, *edited)
     _close(assignment, Assignment.Outcome.JUDGED)
     completed = _count(pair)
     if pair.gold_label:
@@ -222,8 +235,9 @@ def _judged(project: Project, assignment: Assignment, submitted: dict[str, Any])
         raise InvalidJudgement(exc.message, field=exc.field) from exc
 
 
-def _save_edit(pair: Pair, annotator: User, judged: Judged) -> Response | None:
-    """The annotator's edit as a response of the pair's prompt, its parent the one improved."""
+def _save_edit(pair: Pair, annotator: User, judged: Judged) -> tuple[Response, Response] | None:
+    """The annotator's edit as a response of the pair's prompt, its parent the one improved;
+    returns (edit, the response it improves)."""
     if judged.edit is None or judged.edit_parent is None:
         return None
     parent = Response.objects.get(pk=judged.edit_parent)
@@ -235,7 +249,73 @@ def _save_edit(pair: Pair, annotator: User, judged: Judged) -> Response | None:
         content_hash=sha256(judged.edit),
         defaults={"text": judged.edit, "parent": parent, "author": annotator},
     )
-    return edit
+    return edit, parent
+
+
+# ---------------------------------------------------------------- edits judged later
+
+
+def queue_edit(project: Project, judgement: Judgement, edit: Response, parent: Response) -> None:
+    """Make the edit a new pending item of its prompt, judged like any other: a pairwise
+    project's pair of the edit and the response it improves; a ranking project's item of the
+    edit and the judged item's responses, best first by this judgement, up to max_ranked (the
+    worst left out). Its key is the one an import of the same responses computes, so the same
+    edit again (or an item the project has) makes nothing new. Caller is in the judgement's
+    transaction; the pair's meta names the edit's origin."""
+    pair = judgement.pair
+    prompt_digest = Prompt.objects.values_list("content_hash", flat=True).get(pk=pair.prompt_id)
+    if project.comparison == Comparison.RANKING:
+        responses = _edit_item(judgement, edit, parent, project.max_ranked)
+        if responses is None:
+            return
+        key = ranking_key(prompt_digest, (r.content_hash for r in responses))
+    else:
+        responses = [parent, edit]
+        key = pair_key(prompt_digest, parent.content_hash, edit.content_hash)
+    same = Q(content_key=key) | Q(
+        prompt_id=pair.prompt_id, response_a__in=responses[:2], response_b__in=responses[:2]
+    )
+    if Pair.objects.filter(same, project=project).exists():
+        return
+    meta = {"edit_of": parent.pk, "edit_judgement": judgement.pk}
+    try:
+        with transaction.atomic():  # another annotator's same edit may commit first
+            item = Pair.objects.create(
+                project=project,
+                prompt_id=pair.prompt_id,
+                response_a=parent,
+                response_b=edit,
+                content_key=key,
+                tiebreak=int(key[:15], 16),
+                meta=meta,
+            )
+            if project.comparison == Comparison.RANKING:
+                RankedResponse.objects.bulk_create(
+                    RankedResponse(pair=item, response=r, position=i)
+                    for i, r in enumerate(responses)
+                )
+    except IntegrityError:
+        return
+
+
+def _edit_item(
+    judgement: Judgement, edit: Response, parent: Response, most: int
+) -> list[Response] | None:
+    """The improved response, the edit, then the item's others in this judgement's order;
+    None where the edit is one of the item's responses already."""
+    ranked = {r.pk: r for r in _item_responses(judgement.pair_id)}
+    if edit.pk in ranked:
+        return None
+    order = [rid for group in judgement.ranking or [] for rid in group if rid != parent.pk]
+    others = [ranked[rid] for rid in order if rid in ranked]
+    return [parent, edit, *others][:most]
+
+
+def _item_responses(pair_id: int) -> list[Response]:
+    return [
+        row.response
+        for row in RankedResponse.objects.filter(pair_id=pair_id).select_related("response")
+    ]
 
 
 def _stored_fields(
@@ -369,11 +449,10 @@ def _count(pair: Pair) -> bool:
     project = pair.project
     if pair.judgement_count >= target(pair, project):
         if settling_reads_votes(project):
-            choices = Judgement.objects.valid().filter(pair=pair).values_list("choice", flat=True)
-            settle(pair, project, list(choices))
+            settle_from_votes(pair, project)
         else:  # a fixed overlap is done at its target (saves reading the votes)
             pair.status = PairStatus.COMPLETE
-    pair.save(update_fields=["judgement_count", "status", "extra_judgements", "gold_label"])
+    pair.save(update_fields=SETTLED_FIELDS)
     return pair.status == PairStatus.COMPLETE and not was_complete
 
 

@@ -1,8 +1,9 @@
 """What a judgement holds beyond one pairwise choice: a ranking, criteria, ratings, an edit.
 
 The one place that checks a project's judgement settings (`comparison`, `criteria`,
-`rating_scale`, `edits`) and the payload a judgement carries under them, raising ShapeError
-named for the field; and what a ranking says of two of its responses.
+`rating_scale`, `edits` with its rules `edit_below` and `judge_edits`) and the payload a
+judgement carries under them, raising ShapeError named for the field; and what a ranking says
+of two of its responses.
 
 A ranking is a list of groups of response ids, best first; the ids of one group are tied
 (`[[12], [7, 9], [3]]`). Stored canonically: ids sorted within a group. It implies, for every
@@ -30,8 +31,11 @@ MAX_GUIDANCE = 2000
 MAX_SCALE_VALUES = 11
 MAX_SCALE_LABEL = 40
 MAX_EDIT = 100_000
-# Settings that give every judgement its meaning: fixed once the project has one.
+# Settings that give every judgement its meaning: fixed once the project has one. The edit
+# rules (`edits`, `edit_below`, `judge_edits`) are not: they say what is asked from now on,
+# and a stored edit means the same whatever they were.
 FIXED_ONCE_JUDGED = ("comparison", "criteria", "rating_scale")
+EDIT_RULES = ("edits", "rating_scale", "edit_below", "judge_edits")
 # A pairwise criterion vote as the annotator saw it, and as it is stored (the pair's a/b).
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -116,6 +120,32 @@ def check_settings_change(project: Project | None, changes: dict[str, Any]) -> N
         raise ShapeError(
             changed[0], "is fixed once judging has started; make a new project to change it"
         )
+
+
+def check_edit_rules(project: Project | None, changes: dict[str, Any]) -> None:
+    """Refuse an `edit_below` off the rating scale or without required edits, and
+    `judge_edits` without edits, as the project would be with `changes` applied."""
+    base = project if project is not None else Project()
+    after = {name: changes.get(name, getattr(base, name)) for name in EDIT_RULES}
+    below, scale = after["edit_below"], after["rating_scale"] or []
+    if below is not None:
+        if after["edits"] != Edits.REQUIRED:
+            raise ShapeError("edit_below", 'applies only where edits are "required"')
+        if not scale:
+            raise ShapeError("edit_below", "needs a rating scale")
+        if not on_scale(below, scale):
+            raise ShapeError("edit_below", f"{below!r} is not on this project's rating scale")
+        if below == scale[0]:
+            raise ShapeError("edit_below", f"no rating is below {below!r}, the lowest")
+    if after["judge_edits"] and after["edits"] == Edits.OFF:
+        raise ShapeError("judge_edits", "needs edits (optional or required)")
+
+
+def on_scale(value: Any, scale: Sequence[int | str]) -> bool:
+    """A value of the scale as it is stored (true is not 1, "1" is not 1)."""
+    return type(value) in (int, str) and any(
+        type(value) is type(item) and value == item for item in scale
+    )
 
 
 # ---------------------------------------------------------------- rankings
@@ -237,7 +267,7 @@ def read_judgement(
         raise ShapeError("choice", "is required")
     criteria = _criteria(project, assignment, ids, rich.criteria)
     ratings = _ratings(project, assignment, ids, rich.ratings)
-    edit, parent = _edit(project, assignment, choice, ranking, rich.edit)
+    edit, parent = _edit(project, assignment, choice, ranking, ratings, rich.edit)
     return Judged(choice, ranking, criteria, ratings, edit, parent)
 
 
@@ -303,19 +333,27 @@ def _ratings(
         rid = sides.get(key) or (int(key) if key.isascii() and key.isdecimal() else None)
         if rid not in ids:
             raise ShapeError("ratings", f"{key!r} is not one of the responses shown")
-        if type(rating) not in (int, str) or rating not in scale:
+        if not on_scale(rating, scale):
             raise ShapeError("ratings", f"{rating!r} is not on this project's scale")
         ratings[str(rid)] = rating
     return ratings
 
 
 def _edit(
-    project: Project, assignment: Assignment, choice: str, ranking: Ranking | None, value: Any
+    project: Project,
+    assignment: Assignment,
+    choice: str,
+    ranking: Ranking | None,
+    ratings: dict[str, Any],
+    value: Any,
 ) -> tuple[str | None, int | None]:
     """The edit's text and the response it improves: the single best one."""
     if value is None:
-        if project.edits == Edits.REQUIRED and _best(assignment, choice, ranking) is not None:
-            raise ShapeError("edit", "is required in this project: improve the better response")
+        best = _best(assignment, choice, ranking)
+        if best is not None and edit_required(project, ratings.get(str(best))):
+            below = project.edit_below
+            when = "" if below is None else f" when the better response is rated below {below!r}"
+            raise ShapeError("edit", f"is required{when}: improve the better response")
         return None, None
     if project.edits == Edits.OFF:
         raise ShapeError("edit", "this project does not take edits")
@@ -327,6 +365,18 @@ def _edit(
     if best is None:
         raise ShapeError("edit", "needs one best response to improve (not a tie)")
     return value, best
+
+
+def edit_required(project: Project, rating: Any) -> bool:
+    """Whether a judgement whose better response got `rating` (None: unrated) needs an edit:
+    with edits required, always, or under `edit_below` only below that value of the scale
+    (an unrated better response needs one too)."""
+    if project.edits != Edits.REQUIRED:
+        return False
+    below, scale = project.edit_below, list(project.rating_scale)
+    if below is None or rating is None or not on_scale(below, scale):
+        return True
+    return scale.index(rating) < scale.index(below)
 
 
 def _best(assignment: Assignment, choice: str, ranking: Ranking | None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from django.utils.text import slugify
 from annotate.api.serializers import MembershipInputSerializer
 from annotate.judging.shapes import (
     ShapeError,
+    check_edit_rules,
     check_settings_change,
     clean_criteria,
     clean_rating_scale,
@@ -55,6 +57,15 @@ PROJECT_HELP = {
     '[1, 2, 3, 4, 5] or ["bad", "good"]. Fixed once judging starts.',
     "edits": "Annotators improve the better response: off, optional or required.",
 }
+# The edit rules, on the page after the settings above. Kept out of PROJECT_HELP: its keys are
+# what every settings post carries as is, and an unset `edit_below` posts as an empty field.
+EDIT_RULES_HELP = {
+    "edit_below": "With edits required: required only when the better response is rated below "
+    "this value of the rating scale (empty: always required; unrated: required).",
+    "judge_edits": "Each new edit becomes a pending pair of its prompt, judged like any other: "
+    "the edit against the response it improves (a ranking project: a new ranking item of the "
+    "edit and the judged item's best responses).",
+}
 # Upper bounds keep typos (an overlap of 3000) from making a project unusable. They are the
 # model's, which the API's ProjectSerializer enforces too: page and API accept the same values.
 LIMITS = {
@@ -66,16 +77,32 @@ LIMITS = {
 MAX_INVITES = 100
 # The judgement's shape: a form that leaves one out keeps the project's value (the default
 # for a new project), so a post of the other settings changes nothing of what judgements hold.
-SHAPE_FIELDS = ("comparison", "max_ranked", "criteria", "rating_scale", "edits")
+SHAPE_FIELDS = ("comparison", "max_ranked", "criteria", "rating_scale", "edits", "edit_below")
+
+
+class ScaleValueField(forms.CharField):
+    """A value of the rating scale as typed: `3` or `good` (JSON also reads: `"3"`);
+    ProjectForm.clean matches it to the scale."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else value
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        return text or None
 
 
 class ProjectForm(forms.ModelForm):
     """Every project setting; the creator becomes the project's admin."""
 
+    edit_below = ScaleValueField(
+        required=False, max_length=60, help_text=EDIT_RULES_HELP["edit_below"]
+    )
+
     class Meta:
         model = Project
-        fields = list(PROJECT_HELP)
-        help_texts = PROJECT_HELP
+        fields = [*PROJECT_HELP, *EDIT_RULES_HELP]
+        help_texts = PROJECT_HELP | EDIT_RULES_HELP
         widgets = {"guidelines": forms.Textarea(attrs={"rows": 8, "data-markdown-source": ""})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,8 +127,13 @@ class ProjectForm(forms.ModelForm):
         for name in SHAPE_FIELDS:
             if name not in self.data and name not in self.errors:
                 cleaned[name] = getattr(self.instance, name)
+        instance = self.instance if self.instance.pk else None
+        if "edit_below" in self.data:
+            cleaned["edit_below"] = _scale_value(cleaned.get("edit_below"), cleaned)
         try:
-            check_settings_change(self.instance if self.instance.pk else None, cleaned)
+            check_settings_change(instance, cleaned)
+            if not self.errors:
+                check_edit_rules(instance, cleaned)
         except ShapeError as exc:
             self.add_error(exc.field, exc.message)
         return cleaned
@@ -115,6 +147,17 @@ class ProjectForm(forms.ModelForm):
         return slug
 
 
+def _scale_value(typed: Any, cleaned: dict[str, Any]) -> Any:
+    """The scale's value the text names (`3` is the integer where the scale has it); text
+    naming none stays as typed, for check_edit_rules to refuse."""
+    if not isinstance(typed, str):
+        return typed
+    for value in cleaned.get("rating_scale") or []:
+        if typed.strip() in (str(value), json.dumps(value)):
+            return value
+    return typed.strip()
+
+
 def _shaped(clean: Any, value: Any) -> Any:
     try:
         return clean(value)
@@ -126,7 +169,7 @@ class ProjectSettingsForm(ProjectForm):
     """The same settings for an existing project; the slug stays fixed."""
 
     class Meta(ProjectForm.Meta):
-        fields = [f for f in PROJECT_HELP if f != "slug"]
+        fields = [f for f in ProjectForm.Meta.fields if f != "slug"]
 
 
 class DeleteProjectForm(forms.Form):
