@@ -30,6 +30,8 @@ def annotate_page(request: HttpRequest, slug: str) -> HttpResponse:
         "criteria": project.criteria,
         "rating_scale": project.rating_scale,
         "edits": project.edits,
+        # With edits "required", only a better response rated below this needs one.
+        "edit_below": project.edit_below,
         "rich": project.comparison == Comparison.PAIRWISE and not is_plain(project),
     }
     context = {

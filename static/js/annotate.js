@@ -5,6 +5,19 @@
 // there; they are retried with backoff, on `online` events and on page load. Each judgement
 // carries a client_id made once, so a retry whose first attempt did land is stored only once.
 
+import { diffNodes } from "./diff.js";
+import {
+  addTo,
+  editNeedReason,
+  editNeedText,
+  editRequired,
+  orderText,
+  Ratings,
+  ratingIndex,
+  removeLast,
+  SCALE_KEYS,
+} from "./ranking.js";
+
 const root = document.getElementById("annotator");
 const options = JSON.parse(document.getElementById("annotate-options").textContent);
 const OUTBOX_KEY = `prefloop:outbox:${options.slug}`;
@@ -20,6 +33,7 @@ const guidelines = $("guidelines");
 
 // A ranking project shows an item's responses in the lease's order and takes their order.
 const RANKING = options.comparison === "ranking";
+const SCALE = options.rating_scale || [];
 
 const ALLOWED = new Set(["left", "right"]);
 if (options.allow_tie) ALLOWED.add("tie");
@@ -301,12 +315,16 @@ let tieNext = false; // "=" pressed: the next response joins the last group
 // `placed` is the ranking of the highlighted row.
 const RANK_ROWS = RANKING && (options.criteria || []).length > 0;
 let rankingOf = { "": placed };
+// Each response's rating (a ranking project with a scale): Shift and the value's key rate the
+// outlined response and outline the next; ←/→ outline another.
+const rated = new Ratings(SCALE);
 
 function showResponses(pair) {
   placed = [];
   tieNext = false;
   rankingOf = { "": placed };
   for (const criterion of options.criteria || []) rankingOf[criterion.name] = [];
+  rated.reset(pair.responses.length);
   cursor = 0;
   if (RANK_ROWS) selectRanking();
   closeEdit();
@@ -328,29 +346,47 @@ function showResponses(pair) {
       body.className = "ann-response-body prose";
       fill(body, response);
       card.append(label, body);
+      if (SCALE.length) card.append(ratingControl());
       return card;
     }),
   );
   renderRanking();
 }
 
+// A response's rating buttons, each with its Shift+key; outlined while the keys rate it.
+function ratingControl() {
+  const row = document.createElement("div");
+  row.className = "ann-row ann-rating";
+  row.dataset.role = "rate";
+  const name = document.createElement("p");
+  name.className = "ann-row-name";
+  name.textContent = "Rating";
+  const picks = document.createElement("div");
+  picks.className = "ann-picks";
+  picks.append(
+    ...SCALE.map((value, i) => button(String(value), `⇧${SCALE_KEYS[i]}`, { rate: i })),
+  );
+  row.append(name, picks);
+  return row;
+}
+
+function rate(index, value) {
+  if (!queue[0] || advancing) return;
+  rated.rate(index, value);
+  renderRanking();
+}
+
 function place(index) {
   const pair = queue[0];
   if (!pair || advancing || index >= pair.responses.length) return;
-  if (placed.some((group) => group.includes(index))) return;
-  if (tieNext && placed.length) placed[placed.length - 1].push(index);
-  else placed.push([index]);
+  if (!addTo(placed, index, tieNext)) return;
   tieNext = false;
   renderRanking();
 }
 
 function undoPlace() {
-  const last = placed[placed.length - 1];
   if (tieNext) tieNext = false;
-  else if (last) {
-    last.pop();
-    if (!last.length) placed.pop();
-  }
+  else removeLast(placed);
   renderRanking();
 }
 
@@ -358,10 +394,6 @@ function tieWithLast() {
   if (!options.allow_tie || !placed.length) return;
   tieNext = true;
   renderRanking();
-}
-
-function orderText(groups) {
-  return groups.map((group) => group.map((i) => i + 1).join(" = ")).join(" > ");
 }
 
 // The highlighted row's ranking becomes the one the number keys fill.
@@ -379,6 +411,8 @@ function renderRanking() {
     const at = placed.findIndex((group) => group.includes(index));
     card.classList.toggle("placed", at >= 0);
     card.querySelector('[data-role="place"]').textContent = at >= 0 ? `#${at + 1}` : "";
+    const rating = card.querySelector('[data-role="rate"]');
+    if (rating) paintRating(rating, index);
   }
   const left = pair ? pair.responses.length - placed.flat().length : 0;
   const order = orderText(placed);
@@ -386,7 +420,26 @@ function renderRanking() {
     (RANK_ROWS ? `${rows()[cursor]?.dataset.name ?? "Overall"}: ` : "") +
     (order ? `Your ranking: ${order}` : "Press the numbers of the responses, best first.") +
     (tieNext ? " (next one ties)" : "") +
-    (left ? ` · ${left} to place` : " · Enter submits");
+    (left ? ` · ${left} to place` : nextStep());
+}
+
+function paintRating(row, index) {
+  row.classList.toggle("active", index === rated.at && !editing);
+  for (const pick of row.querySelectorAll(".ann-pick")) {
+    const on = rated.values[index] === SCALE[Number(pick.dataset.rate)];
+    pick.classList.toggle("picked", on);
+    pick.setAttribute("aria-pressed", String(on));
+  }
+}
+
+// What Enter does once every response of the overall ranking is placed.
+function nextStep() {
+  const best = placed.length && placed[0].length === 1 ? placed[0][0] : -1;
+  if (!editBox || best < 0 || placed !== rankingOf[""]) return " · Enter submits";
+  const rating = rated.values[best];
+  return editRequired(options, rating)
+    ? ` · Enter opens response ${best + 1} to improve (${editNeedText(options, rating)})`
+    : ` · Enter opens response ${best + 1} to improve (optional)`;
 }
 
 // The criteria's rankings in response ids, or null (after a notice) when one is unfinished.
@@ -431,9 +484,10 @@ function submitRanking() {
     return;
   }
   let extra = Object.keys(criteria).length ? { criteria } : {};
+  if (Object.keys(rated.values).length) extra.ratings = rated.body(pair.responses);
   if (editBox && placed[0].length === 1) {
     const best = placed[0][0];
-    extra = editOf(`rank:${best}`, pair.responses[best].text ?? "", extra);
+    extra = editOf(`rank:${best}`, pair.responses[best].text ?? "", extra, rated.values[best]);
     if (!extra) return;
   }
   const body = {
@@ -453,7 +507,10 @@ function onRankingKey(event, key) {
   if (/^[1-9]$/.test(key)) place(Number(key) - 1);
   else if (key === "=") tieWithLast();
   else if (key === "backspace") undoPlace();
-  else if (RANK_ROWS && (key === "arrowup" || key === "arrowdown")) {
+  else if (SCALE.length && (key === "arrowleft" || key === "arrowright")) {
+    rated.move(key === "arrowleft" ? -1 : 1);
+    renderRanking();
+  } else if (RANK_ROWS && (key === "arrowup" || key === "arrowdown")) {
     moveCursor(key === "arrowup" ? -1 : 1);
   } else if (key === "enter" && onCriterion) moveCursor(1);
   else if (key === "enter") submitRanking();
@@ -470,8 +527,6 @@ function onRankingKey(event, key) {
 // and one side won, it opens the better response for editing, with a live diff.
 
 const RICH = Boolean(options.rich);
-const SCALE = options.rating_scale || [];
-const SCALE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "-"];
 const VOTES = [
   ["left", "Left", "1"],
   ["tie", "Tie", "3"],
@@ -612,15 +667,19 @@ function missingRow() {
 }
 
 // `choice` is the side chosen, or on a ranking project "rank:" and the best one's display index.
-function openEdit(choice, original) {
+function openEdit(choice, original, rating) {
   editing = { choice, original };
   editBox.value = original;
   $("edit").hidden = false;
+  const need = $("edit-need");
+  need.textContent = editNeedText(options, rating);
+  need.className = editRequired(options, rating) ? "ann-required" : "hint";
   for (const b of root.querySelectorAll(".ann-choice")) {
     b.classList.toggle("staged", b.dataset.choice === choice);
   }
   renderDiff();
-  renderRows();
+  if (RANKING) renderRanking();
+  else renderRows();
   editBox.focus();
 }
 
@@ -632,76 +691,15 @@ function closeEdit() {
   $("edit-diff").replaceChildren();
   if (document.activeElement === editBox) editBox.blur();
   for (const b of root.querySelectorAll(".ann-choice")) b.classList.remove("staged");
-  renderRows();
-}
-
-// Words and the spaces between them; a diff of those reads like the edit that was made.
-function tokens(text) {
-  return text.split(/(\s+)/).filter(Boolean);
-}
-
-// [op, text] runs, op one of "same", "del", "ins": a longest common subsequence of the words
-// between the common head and tail (whole-block replace when that would be too slow).
-function diff(before, after) {
-  const a = tokens(before);
-  const b = tokens(after);
-  let head = 0;
-  while (head < a.length && head < b.length && a[head] === b[head]) head++;
-  let tail = 0;
-  while (tail < a.length - head && tail < b.length - head && a.at(-1 - tail) === b.at(-1 - tail)) {
-    tail++;
-  }
-  const x = a.slice(head, a.length - tail);
-  const y = b.slice(head, b.length - tail);
-  const middle = [];
-  if (x.length * y.length > 250000) {
-    middle.push(["del", x.join("")], ["ins", y.join("")]);
-  } else {
-    const lcs = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
-    for (let i = x.length - 1; i >= 0; i--) {
-      for (let j = y.length - 1; j >= 0; j--) {
-        lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-      }
-    }
-    let i = 0;
-    let j = 0;
-    while (i < x.length || j < y.length) {
-      if (i < x.length && j < y.length && x[i] === y[j]) {
-        middle.push(["same", x[i]]);
-        i++;
-        j++;
-      } else if (j < y.length && (i === x.length || lcs[i][j + 1] >= lcs[i + 1][j])) {
-        middle.push(["ins", y[j++]]);
-      } else middle.push(["del", x[i++]]);
-    }
-  }
-  const runs = [];
-  const parts = [["same", a.slice(0, head).join("")], ...middle];
-  parts.push(["same", a.slice(a.length - tail).join("")]);
-  for (const [op, text] of parts) {
-    if (!text) continue;
-    const last = runs.at(-1);
-    if (last && last[0] === op) last[1] += text;
-    else runs.push([op, text]);
-  }
-  return runs;
+  if (RANKING) renderRanking();
+  else renderRows();
 }
 
 function renderDiff() {
   const out = $("edit-diff");
   if (!editing) return;
-  if (editBox.value === editing.original) {
-    out.textContent = "No change yet.";
-    return;
-  }
-  const tags = { same: "span", del: "del", ins: "ins" };
-  out.replaceChildren(
-    ...diff(editing.original, editBox.value).map(([op, text]) => {
-      const part = document.createElement(tags[op]);
-      part.textContent = text;
-      return part;
-    }),
-  );
+  if (editBox.value === editing.original) out.textContent = "No change yet.";
+  else out.replaceChildren(...diffNodes(editing.original, editBox.value));
 }
 
 function onEditKey(event) {
@@ -731,18 +729,21 @@ function richBody(choice) {
   if (Object.keys(ratings).length) extra.ratings = { ...ratings };
   const edits = options.edits || "off";
   if (edits === "off" || (choice !== "left" && choice !== "right")) return extra;
-  return editOf(choice, queue[0][choice].text ?? "", extra);
+  return editOf(choice, queue[0][choice].text ?? "", extra, ratings[choice]);
 }
 
 // `extra` with the edit of the better response; null while the edit is still to be made.
-function editOf(choice, original, extra) {
+// `rating` is the better response's rating (undefined: not rated), for `edit_below`.
+function editOf(choice, original, extra, rating) {
   if (!editing || editing.choice !== choice) {
-    openEdit(choice, original);
+    openEdit(choice, original, rating);
     return null;
   }
   if (editBox.value.trim() && editBox.value !== editing.original) extra.edit = editBox.value;
-  else if (options.edits === "required") {
-    notify("Improve the better response first: this project asks for an edit.");
+  else if (editRequired(options, rating)) {
+    const reason = editNeedReason(options, rating);
+    const why = reason ? ` (${reason})` : "";
+    notify(`Improve the better response first: this project asks for an edit${why}.`);
     editBox.focus();
     return null;
   }
@@ -898,6 +899,12 @@ function onKey(event) {
     return;
   }
   if (root.dataset.state !== "pair") return;
+  const rating = RANKING ? ratingIndex(event, SCALE.length) : -1;
+  if (rating >= 0) {
+    event.preventDefault();
+    rate(rated.at, SCALE[rating]);
+    return;
+  }
   if (event.shiftKey && options.ask_strength && /^Digit[123]$/.test(event.code)) {
     event.preventDefault();
     setStrength(Number(event.code.slice(-1)));
@@ -925,7 +932,10 @@ document.addEventListener("keydown", onKey);
 root.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button || (RICH && onRowClick(button))) return;
-  if (button.dataset.choice) choose(button.dataset.choice);
+  if (button.dataset.rate) {
+    const card = button.closest(".ann-response");
+    rate(Number(card.dataset.index), SCALE[Number(button.dataset.rate)]);
+  } else if (button.dataset.choice) choose(button.dataset.choice);
   else if (button.dataset.action === "skip") skip();
   else if (button.dataset.action === "undo") undoPlace();
   else if (button.dataset.action === "tie") tieWithLast();
@@ -933,7 +943,7 @@ root.addEventListener("click", (event) => {
 });
 root.addEventListener("click", (event) => {
   const card = RANKING && event.target.closest(".ann-ranked .ann-response");
-  if (card && !event.target.closest("a")) place(Number(card.dataset.index));
+  if (card && !event.target.closest("a, button")) place(Number(card.dataset.index));
 });
 if (RICH || RANK_ROWS) buildRows();
 editBox?.addEventListener("input", renderDiff);
