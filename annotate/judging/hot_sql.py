@@ -176,9 +176,10 @@ def lock_candidate(
     skip_locked: bool = True,
     passed: Sequence[int] = (),
 ) -> Pair | None:
-    """The best pending pair with a free slot the annotator has not been shown and whose
-    response_b is not their own edit, locked (SKIP LOCKED passes over pairs other annotators
-    hold), with its prompt and responses; None if there is none."""
+    """The best pending pair with a free slot the annotator has not been shown, locked (SKIP
+    LOCKED passes over pairs other annotators hold), with its prompt and responses; None if
+    there is none. A pair whose response_b is the annotator's own edit, or an edit review
+    invalidated, is not served."""
     connection = connections[Pair.objects.db]
     pair_cols, prompt_cols, a_cols, b_cols = _candidate_shape(connection.alias)
     # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per pair.
@@ -206,7 +207,8 @@ def lock_candidate(
             SELECT 1 FROM {_table(Judgement)} AS j
             WHERE j.pair_id = p.id AND j.annotator_id = %s
           )
-          AND (rb.author_id IS NULL OR rb.author_id <> %s){not_passed}
+          AND (rb.author_id IS NULL OR (rb.author_id <> %s AND rb.invalidated_at IS NULL))
+          {not_passed}
         ORDER BY {order}
         LIMIT 1{lock}
     """  # in this order SQLite scans pair_pending_queue in order (test_queue_concurrency)

@@ -356,3 +356,24 @@ def test_an_edit_judged_with_next_is_queued_in_the_same_request_for_others(
     assert made.status == "pending"
     assert response.json()["next"] is None
     assert client_for(annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
+
+
+def test_an_edit_review_invalidated_is_not_served_for_judging(
+    admin: Any, annotator: Any, second_annotator: Any, edited: Project
+) -> None:
+    # given bob's edit became a pending pair
+    lease = _next(annotator, edited)
+    judged = _judge(annotator, lease["assignment"], choice="left", edit=lease["left"]["text"] + "!")
+    assert judged.status_code == 201, judged.json()
+    made = Pair.objects.get(meta__has_key="edit_of")
+    # when the admin invalidates the edit in review
+    url = (
+        f"/api/projects/{edited.slug}/pairs/{lease['pair']}/judgements/"
+        f"{judged.json()['judgement']}/invalidate"
+    )
+    refused = client_for(admin).post(url, {"reason": "made up a fact", "part": "edit"}, "json")
+    assert refused.status_code == 200, refused.json()
+    # then nobody is asked to judge it, and the pair stays pending
+    assert client_for(second_annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
+    made.refresh_from_db()
+    assert made.status == "pending"
