@@ -169,14 +169,18 @@ class Project(WorkspaceActions):
         """
         return Quality.from_json(self._stored(f"{self._base}/quality", timeout=timeout))
 
-    def leaderboard(self, *, length_control: bool = False, timeout: float = 300.0) -> Leaderboard:
-        """The source models ranked from the votes (Bradley-Terry, Elo scale).
+    def leaderboard(
+        self, *, length_control: bool = False, criterion: str = "", timeout: float = 300.0
+    ) -> Leaderboard:
+        """The source models ranked from the votes (Bradley-Terry, Elo scale); with
+        `criterion`, from the votes on that criterion instead of the overall preference.
 
         The server's worker computes it; the first time, this waits until it is in.
         """
-        data = self._stored(
-            f"{self._base}/leaderboard", timeout=timeout, length_control=length_control
-        )
+        params: dict[str, Any] = {"length_control": length_control}
+        if criterion:
+            params["criterion"] = criterion
+        data = self._stored(f"{self._base}/leaderboard", timeout=timeout, **params)
         return Leaderboard.from_json(data)
 
     def _stored(self, path: str, *, timeout: float, **params: Any) -> Any:

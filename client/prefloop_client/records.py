@@ -195,6 +195,10 @@ class Leaderboard:
     length_coefficient: dict[str, Any] | None = None
     win_rates: dict[str, Any] = field(default_factory=dict)
     reward_model: dict[str, Any] | None = None
+    # "" for the overall preference; rankings counted, and the implied pairs they gave
+    criterion: str = ""
+    rankings: int = 0
+    implied_pairs: int = 0
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod

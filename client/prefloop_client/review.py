@@ -39,22 +39,31 @@ class PairRow(Keyed):
     target: int = 0
     gold_label: str = ""
     priority: float = 0.0
+    # a ranking item's responses (null for a pair); judgements with an edit (null: no edits)
+    responses: int | None = None
+    edits: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
 class ReviewEvent:
-    """One step of a judgement's review: `invalidated` or `restored`, by whom, when, why."""
+    """One step of a judgement's review: `invalidated` or `restored`, by whom, when, why;
+    `part` is "" (the whole judgement), "criterion:NAME" or "edit"."""
 
     action: str
     reason: str = ""
     by: str | None = None
     at: datetime | None = None
+    part: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReviewEvent:
         return cls(
-            data["action"], data.get("reason", ""), data.get("by"), parse_time(data.get("at"))
+            data["action"],
+            data.get("reason", ""),
+            data.get("by"),
+            parse_time(data.get("at")),
+            data.get("part", ""),
         )
 
 
@@ -79,6 +88,13 @@ class PairJudgement(Keyed):
     invalidated_by: str | None = None
     invalid_reason: str = ""
     reviews: list[ReviewEvent] = field(default_factory=list)
+    # what it holds beyond a choice: groups of response ids best first, {criterion: vote},
+    # criteria review invalidated, {response id: rating}, {"id", "text", "parent", "valid"}
+    ranking: list[list[int]] | None = None
+    criteria: dict[str, Any] | None = None
+    invalid_criteria: list[str] = field(default_factory=list)
+    ratings: dict[str, Any] | None = None
+    edit: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -115,6 +131,10 @@ class PairDetail(Keyed):
     prompt: list[dict[str, Any]] = field(default_factory=list)
     judgements: list[PairJudgement] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
+    # a ranking item's responses in item order ({"id", "text", "model_name"}), its gold
+    ranked: list[dict[str, Any]] = field(default_factory=list)
+    gold_ranking: list[list[int]] | None = None
+    gold_criteria: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod

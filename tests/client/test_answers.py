@@ -160,3 +160,24 @@ def test_webhook_deliveries_come_with_their_attempts(
     assert all(isinstance(a, DeliveryAttempt) for a in got.attempt_log)
     assert _keys(DeliveryAttempt) == set(page["results"][0]["attempt_log"][0])
     assert webhook.id == hook.pk and webhook.url == hook.url and webhook.secret == ""
+
+
+def test_a_criterions_leaderboard_is_asked_for_by_name_and_says_what_it_counted(
+    fault_server: FaultServer, admin: User, tmp_path: Path
+) -> None:
+    from tests.annotate.statistics_support import fetched
+    from tests.annotate.test_leaderboard_shapes import RANKINGS, criteria_project
+
+    # given the server's own answer for a ranking project's board of one criterion
+    project = criteria_project(admin, tmp_path)
+    body = fetched(client_for(admin), f"/api/projects/{project.slug}/leaderboard?criterion=safety")
+    about = client_for(admin).get(f"/api/projects/{project.slug}/").json()
+    fault_server.script(Reply(200, about), Reply(200, body.json()))
+    # when the client asks for it
+    board = (
+        Client(fault_server.url, token="t0k").project(project.slug).leaderboard(criterion="safety")
+    )
+    # then it sent the name, and the typed board says which votes it counted
+    assert "criterion=safety" in fault_server.seen[1].path
+    assert (board.criterion, board.rankings) == ("safety", len(RANKINGS))
+    assert board.implied_pairs > board.rankings and board.models
