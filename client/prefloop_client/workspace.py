@@ -145,13 +145,19 @@ class WorkspaceActions:
         """A pair with its prompt, responses and every judgement."""
         return PairDetail.from_json(self._transport.get(f"{self._base}/pairs/{pair_id}"))
 
-    def invalidate(self, pair_id: int, judgement_id: int, reason: str) -> PairJudgement:
-        """Mark a judgement invalid (kept, with who and why); its pair may go back to the queue."""
-        return self._review(pair_id, judgement_id, "invalidate", {"reason": reason})
+    def invalidate(
+        self, pair_id: int, judgement_id: int, reason: str, *, part: str = ""
+    ) -> PairJudgement:
+        """Mark a judgement invalid (kept, with who and why); its pair may go back to the queue.
 
-    def restore(self, pair_id: int, judgement_id: int) -> PairJudgement:
-        """Count an invalidated judgement again."""
-        return self._review(pair_id, judgement_id, "restore", {})
+        `part` "criterion:NAME" or "edit" invalidates only that criterion's vote or the edit.
+        """
+        body = {"reason": reason, **({"part": part} if part else {})}
+        return self._review(pair_id, judgement_id, "invalidate", body)
+
+    def restore(self, pair_id: int, judgement_id: int, *, part: str = "") -> PairJudgement:
+        """Count an invalidated judgement (or the `part` of one) again."""
+        return self._review(pair_id, judgement_id, "restore", {"part": part} if part else {})
 
     def _review(
         self, pair_id: int, judgement_id: int, action: str, body: dict[str, Any]
@@ -159,11 +165,23 @@ class WorkspaceActions:
         path = f"{self._base}/pairs/{pair_id}/judgements/{judgement_id}/{action}"
         return PairJudgement.from_json(self._transport.post(path, body, idempotent=True))
 
-    def set_gold(self, pair_id: int, label: str) -> PairDetail:
-        """Set the pair's gold label (a, b, tie, both_bad; "" clears); returns the pair."""
-        response = self._transport.request(
-            "PUT", f"{self._base}/pairs/{pair_id}/gold", json={"label": label}
-        )
+    def set_gold(
+        self,
+        pair_id: int,
+        label: str = "",
+        *,
+        ranking: list[list[int]] | None = None,
+        criteria: dict[str, Any] | None = None,
+    ) -> PairDetail:
+        """Set the pair's gold label (a, b, tie, both_bad; "" clears), or a ranking item's gold
+        `ranking` (groups of response ids, best first), with gold `criteria` beside either;
+        returns the pair."""
+        body: dict[str, Any] = {"label": label}
+        if ranking is not None:
+            body["ranking"] = ranking
+        if criteria is not None:
+            body["criteria"] = criteria
+        response = self._transport.request("PUT", f"{self._base}/pairs/{pair_id}/gold", json=body)
         return PairDetail.from_json(response.json())
 
     def clear_gold(self, pair_id: int) -> PairDetail:

@@ -181,3 +181,37 @@ def test_a_criterions_leaderboard_is_asked_for_by_name_and_says_what_it_counted(
     assert "criterion=safety" in fault_server.seen[1].path
     assert (board.criterion, board.rankings) == ("safety", len(RANKINGS))
     assert board.implied_pairs > board.rankings and board.models
+
+
+def test_review_of_one_criterion_and_gold_per_criterion_come_typed(
+    fault_server: FaultServer, admin: User, tmp_path: Path
+) -> None:
+    from annotate.projects.members import set_member
+    from tests.factories import make_project
+
+    # given a pair whose vote has a criterion, and the server's answers to reviewing that vote
+    # and to a gold label with a gold vote on the criterion
+    project = make_project(
+        "crit", criteria=[{"name": "helpful", "guidance": "", "required": False}]
+    )
+    set_member(project, username=admin.username, role="admin")
+    make_pairs(project, tmp_path, 1)
+    pair = Pair.objects.get(project=project)
+    judgement = pair.judgements.get()
+    judgement.criteria = {"helpful": "b"}
+    judgement.save(update_fields=["criteria"])
+    api = client_for(admin)
+    base = f"/api/projects/{project.slug}/pairs/{pair.pk}"
+    part = {"reason": "off topic", "part": "criterion:helpful"}
+    invalid = api.post(f"{base}/judgements/{judgement.pk}/invalidate", part, format="json")
+    gold = api.put(f"{base}/gold", {"label": "a", "criteria": {"helpful": "b"}}, format="json")
+    assert (invalid.status_code, gold.status_code) == (200, 200), (invalid.json(), gold.json())
+    # when the client sends the same calls
+    handle = _client_project(fault_server, project, admin, invalid.json(), gold.json())
+    got_invalid = handle.invalidate(pair.pk, judgement.pk, "off topic", part="criterion:helpful")
+    got_gold = handle.set_gold(pair.pk, "a", criteria={"helpful": "b"})
+    # then the bodies name the part and the gold, and the answers say what changed
+    assert b'"part": "criterion:helpful"' in fault_server.seen[1].body.replace(b'":"', b'": "')
+    assert got_invalid.valid is True and got_invalid.invalid_criteria == ["helpful"]
+    assert [r.part for r in got_invalid.reviews] == ["criterion:helpful"]
+    assert (got_gold.gold_label, got_gold.gold_criteria) == ("a", {"helpful": "b"})
