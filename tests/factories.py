@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from annotate.importing.pipeline import import_file
-from annotate.models import Project
+from annotate.models import Pair, Project, RankedResponse
 from annotate.projects.lifecycle import create_project
 
 # Real labelled pairs committed with the repo (PandaLM, Apache-2.0; see annotate/demo/README.md).
@@ -59,3 +59,12 @@ def tasks_sent(callbacks: list[Any]) -> list[Any]:
     from annotate.signals import _send_project_event
 
     return [c for c in callbacks if getattr(c, "func", None) is not _send_project_event]
+
+
+def item_response_ids(pair: Pair) -> list[int]:
+    """A ranking item's response ids in item order (as imported)."""
+    return list(
+        RankedResponse.objects.filter(pair=pair)
+        .order_by("position")
+        .values_list("response_id", flat=True)
+    )

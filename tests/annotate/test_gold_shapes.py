@@ -14,10 +14,10 @@ from annotate.formats import ImportFormatError
 from annotate.importing.pipeline import import_file
 from annotate.judging.gold import gold_record, gold_records, ranking_right
 from annotate.judging.overlap import settle, settle_from_votes
-from annotate.models import Judgement, Pair, PairStatus, Project, RankedResponse
+from annotate.models import Judgement, Pair, PairStatus, Project
 from annotate.projects.members import set_member
 from tests.conftest import client_for
-from tests.factories import make_pairs, make_project, write_jsonl
+from tests.factories import item_response_ids, make_pairs, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -53,14 +53,6 @@ def _project(tmp_path: Path, *users: User, gold: list[dict[str, Any]], **options
     return project
 
 
-def _ids(pair: Pair) -> list[int]:
-    return list(
-        RankedResponse.objects.filter(pair=pair)
-        .order_by("position")
-        .values_list("response_id", flat=True)
-    )
-
-
 def _rank(user: User, project: Project, order: list[list[int]], **criteria: Any) -> Any:
     """Lease the next item and rank it by positions in its import order (criteria likewise)."""
     client = client_for(user)
@@ -68,7 +60,7 @@ def _rank(user: User, project: Project, order: list[list[int]], **criteria: Any)
     if lease.status_code != 200:
         return lease
     body = lease.json()
-    ids = _ids(Pair.objects.get(pk=body["pair"]))
+    ids = item_response_ids(Pair.objects.get(pk=body["pair"]))
 
     def in_ids(groups: list[list[int]]) -> list[list[int]]:
         return [[ids[i] for i in group] for group in groups]
@@ -114,7 +106,7 @@ def test_gold_rankings_import_as_hidden_gold_in_each_items_ids(
     )
     # then: the gold items hold the rankings in response ids, and no vote was made
     first, second = Pair.objects.exclude(gold_label="").order_by("pk")
-    ids = _ids(first)
+    ids = item_response_ids(first)
     assert first.gold_ranking == [[ids[0]], sorted([ids[1], ids[2]]), [ids[3]]]
     assert first.gold_label == "a"  # what it says of the item's a (first) and b (second)
     assert second.gold_label == "tie"
@@ -135,7 +127,7 @@ def test_a_prompt_split_into_items_gives_each_item_its_part_of_the_gold(
         Pair.objects.filter(project=project, prompt__messages__0__content="g").order_by("pk")
     )
     assert [bool(p.gold_label) for p in items] == [False, True]
-    ids = _ids(items[1])
+    ids = item_response_ids(items[1])
     assert items[1].gold_ranking == [sorted(ids[:2]), [ids[2]], [ids[3]]]
 
 
@@ -145,7 +137,7 @@ def test_gold_per_criterion_imports_beside_the_gold_ranking(
     row = _gold_row("g", criteria={"helpful": [[3], [0, 1, 2]]})
     _project(tmp_path, annotator, gold=[row], criteria=[HELPFUL])
     pair = Pair.objects.exclude(gold_label="").get()
-    ids = _ids(pair)
+    ids = item_response_ids(pair)
     assert pair.gold_criteria == {"helpful": [[ids[3]], sorted(ids[:3])]}
 
 
@@ -214,7 +206,7 @@ def test_a_criterion_gold_missing_before_is_added(tmp_path: Path) -> None:
     row = _gold_row("g", criteria={"helpful": [[1], [0, 2, 3]]})
     import_file(project, write_jsonl(tmp_path / "b.jsonl", [row]), labels="gold")
     pair = Pair.objects.get()
-    ids = _ids(pair)
+    ids = item_response_ids(pair)
     assert pair.gold_criteria == {"helpful": [[ids[1]], sorted([ids[0], ids[2], ids[3]])]}
 
 
@@ -226,7 +218,7 @@ def test_ranked_rows_bring_criteria_votes_or_nothing_when_labels_are_ignored(
     import_file(project, write_jsonl(tmp_path / "i.jsonl", [row]), labels="ignore")
     assert (Pair.objects.count(), Judgement.objects.count()) == (1, 0)
     import_file(project, write_jsonl(tmp_path / "v.jsonl", [row]))
-    ids = _ids(Pair.objects.get())
+    ids = item_response_ids(Pair.objects.get())
     assert Judgement.objects.get().criteria == {"helpful": [[i] for i in ids[::-1]]}
 
 
@@ -294,7 +286,7 @@ def _ranked_item(tmp_path: Path, **options: Any) -> tuple[Project, Pair, list[in
     row = {"prompt": "p?", "responses": _texts("p")}
     import_file(project, write_jsonl(tmp_path / "p.jsonl", [row]))
     pair = Pair.objects.get(project=project)
-    return project, pair, _ids(pair)
+    return project, pair, item_response_ids(pair)
 
 
 def _votes(pair: Pair, rankings: list[list[list[int]]], ids: list[int]) -> None:

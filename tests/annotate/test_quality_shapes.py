@@ -16,14 +16,14 @@ from scipy.stats import kendalltau
 
 from annotate.importing.pipeline import import_file
 from annotate.judging.shapes import implied_choice
-from annotate.models import Assignment, Judgement, Pair, Project, RankedResponse
+from annotate.models import Assignment, Judgement, Pair, Project
 from annotate.quality.measures import krippendorff_alpha
 from annotate.quality.report import quality_report
 from annotate.quality.shapes import kendall_tau
 from tests.annotate.statistics_support import fetched
 from tests.annotate.test_leaderboard_pages import page_client
 from tests.conftest import client_for
-from tests.factories import make_pairs, make_project, write_jsonl
+from tests.factories import item_response_ids, make_pairs, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +46,6 @@ def _ranking_project(tmp_path: Path, admin: Any, items: int = 3) -> tuple[Projec
     return project, list(Pair.objects.filter(project=project).order_by("pk"))
 
 
-def _ids(pair: Pair) -> list[int]:
-    return list(
-        RankedResponse.objects.filter(pair=pair)
-        .order_by("position")
-        .values_list("response_id", flat=True)
-    )
-
-
 def _rank(
     pair: Pair,
     user: Any,
@@ -63,7 +55,7 @@ def _rank(
     shown: list[int] | None = None,
 ) -> Judgement:
     """A ranking judgement; `order`, `helpful` and `shown` are positions in the item."""
-    ids = _ids(pair)
+    ids = item_response_ids(pair)
     ranking = [sorted(ids[p] for p in group) for group in order]
     shown_ids = [ids[p] for p in (shown or range(len(ids)))]
     a, b = pair.response_a_id, pair.response_b_id

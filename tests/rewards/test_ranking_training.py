@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from annotate.importing.pipeline import import_file
 from annotate.judging.shapes import implied_choice
-from annotate.models import Assignment, Judgement, Pair, Project, RankedResponse, Response
+from annotate.models import Assignment, Judgement, Pair, Project, Response
 from annotate.projects.members import set_member
 from rewards.external import measure_external_model
 from rewards.models import ResponseScore, RewardModel, TrainingRun
@@ -25,7 +25,7 @@ from rewards.pair_ids import item_of, responses_of
 from rewards.random_slice import split_by_lease_kind
 from rewards.worker.snapshot import snapshot_project
 from tests.conftest import client_for
-from tests.factories import make_pairs, make_project, write_jsonl
+from tests.factories import item_response_ids, make_pairs, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -49,15 +49,6 @@ def _items(project: Project, tmp_path: Path, n: int) -> list[Pair]:
     return list(Pair.objects.filter(project=project).order_by("pk"))
 
 
-def _members(pair: Pair) -> list[int]:
-    """The item's response ids in item order."""
-    return list(
-        RankedResponse.objects.filter(pair=pair)
-        .order_by("position")
-        .values_list("response_id", flat=True)
-    )
-
-
 def _rank(
     pair: Pair,
     user: Any,
@@ -68,7 +59,7 @@ def _rank(
     in_slice: bool | None = None,
 ) -> Judgement:
     """A ranking of the item's responses by their places (0 first) in item order."""
-    ids = _members(pair)
+    ids = item_response_ids(pair)
     ranking = [sorted(ids[k] for k in group) for group in order]
     lease = None
     if in_slice is not None:
@@ -94,7 +85,7 @@ def _rank(
 
 
 def _as_ranking(pair: Pair, order: list[list[int]]) -> list[list[int]]:
-    ids = _members(pair)
+    ids = item_response_ids(pair)
     return [sorted(ids[k] for k in group) for group in order]
 
 
@@ -261,7 +252,7 @@ def test_an_external_model_is_measured_on_a_ranking_projects_implied_pairs(
     ResponseScore.objects.bulk_create(
         ResponseScore(response_id=rid, model=model, mean=-float(k), std=0.0)
         for item in items
-        for k, rid in enumerate(_members(item))
+        for k, rid in enumerate(item_response_ids(item))
     )
     # when
     measure_external_model(model)
