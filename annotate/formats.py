@@ -96,6 +96,9 @@ class PairIn:
     label: str | None = None
     external_id: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # The row it was read from (pairs format), for the fields only some projects read: a gold
+    # import's per-criterion labels where the project has criteria.
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- hashing
@@ -222,7 +225,7 @@ def _parse_pairs(row: dict[str, Any]) -> list[PairIn]:
     if label is not None and label not in LABELS:
         raise FieldError("label", f"must be one of a, b, tie (got {shown(label)})")
     external_id = optional_str(row.get("id"), "id", max_length=MAX_EXTERNAL_ID)
-    return [PairIn(messages, a, b, label, external_id, meta)]
+    return [PairIn(messages, a, b, label, external_id, meta, source=row)]
 
 
 def _parse_responses(row: dict[str, Any]) -> list[PairIn]:

@@ -9,6 +9,12 @@ adds nothing twice. Rows are inserted in file order, so ids follow the file as b
 is the same on both backends. Once the responses are written, the staged texts' ids are looked
 up once (`import_rid`), and the sources and pairs join that small table instead of the project's
 prompts and responses again.
+
+With `labels="gold"` on a project with criteria, a row's per-criterion labels (`criterion_NAME`
+or `criteria`, in the row's a/b terms) are staged too (`import_crit`) and become the new
+pair's `gold_criteria`. Gold is checked before anything is written: rows that give one pair
+different gold, or a gold that differs from the one an existing pair has, are each refused at
+their line and counted.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from django.utils import timezone
 
 from annotate.formats import (
     MAX_REPORTED_ERRORS,
+    FieldError,
     ImportFormatError,
     PairIn,
     RowError,
@@ -30,7 +37,8 @@ from annotate.formats import (
     prompt_hash,
     sha256,
 )
-from annotate.models import PairStatus, Project
+from annotate.importing.judgement_format import ImportShape, parse_criteria
+from annotate.models import Comparison, PairStatus, Project
 
 # Pairs per COPY / executemany: a few MB of Python objects.
 STAGE_BATCH = 5000
@@ -77,6 +85,9 @@ _TEMP_TABLES = (
     "import_judgement",
     "import_outcome",
 )
+# A gold import's per-criterion labels, staged only where the project has criteria.
+_CRITERIA_TABLES = ("import_crit", "import_gold_crit", "import_gold_criteria")
+_CRITERIA_COLUMNS = ("seq", "pair_key", "a_hash", "line", "name", "label")
 
 
 class BulkImport:
@@ -88,11 +99,24 @@ class BulkImport:
         self.staged = 0
         self._buffer: list[tuple[Any, ...]] = []
         self._prompt: tuple[str, str] | None = None  # the last prompt's JSON and hash
+        # Gold per criterion is read only where the project has criteria (pairwise; a ranking
+        # project imports through rankings.py).
+        gold_criteria = (
+            labels == "gold" and project.criteria and project.comparison == Comparison.PAIRWISE
+        )
+        self._shape = ImportShape.of(project) if gold_criteria else None
+        self._votes: list[tuple[Any, ...]] = []
+        # Rows refused here (a criterion the project lacks); `write` raises them.
+        self.errors: list[RowError] = []
+        self.error_total = 0
 
     def __enter__(self) -> BulkImport:
         self._drop()
         columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in COLUMNS)
         _execute(f"CREATE TEMPORARY TABLE import_stage ({columns})")
+        if self._shape is not None:
+            columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in _CRITERIA_COLUMNS)
+            _execute(f"CREATE TEMPORARY TABLE import_crit ({columns})")
         return self
 
     def __exit__(
@@ -104,15 +128,34 @@ class BulkImport:
         self._drop()
 
     def _drop(self) -> None:
-        for table in _TEMP_TABLES:
+        tables = _TEMP_TABLES + (_CRITERIA_TABLES if self._shape is not None else ())
+        for table in tables:
             _execute(f"DROP TABLE IF EXISTS {table}")
 
     def add(self, pairs: list[PairIn], line: int = 0) -> None:
         """Stage the pairs of one row; `line` is the file's line, for errors."""
         for item in pairs:
-            self._buffer.append((*self._row(item), line))
+            row = self._row(item)
+            self._buffer.append((*row, line))
+            if self._shape is not None and item.source is not None:
+                self._add_criteria(item, row, line)
         if len(self._buffer) >= STAGE_BATCH:
             self._flush()
+
+    def _add_criteria(self, item: PairIn, row: tuple[Any, ...], line: int) -> None:
+        """Stage a gold row's per-criterion labels, or note the line's error."""
+        assert self._shape is not None and item.source is not None
+        try:
+            votes = parse_criteria(item.source, None, self._shape)
+            if votes and item.label is None:
+                raise FieldError("label", "is required with gold criteria: the overall gold")
+        except FieldError as exc:
+            self.error_total += 1
+            if len(self.errors) < MAX_REPORTED_ERRORS:
+                self.errors.append(RowError(line, exc.field, exc.message))
+            return
+        seq, a_hash, key = row[0], row[4], row[10]
+        self._votes.extend((seq, key, a_hash, line, name, vote) for name, vote in votes.items())
 
     def _row(self, item: PairIn) -> tuple[Any, ...]:
         messages = orjson.dumps(item.messages).decode()
@@ -142,22 +185,18 @@ class BulkImport:
         )
 
     def _flush(self) -> None:
-        if not self._buffer:
-            return
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                names = ", ".join(COLUMNS)
-                with cursor.cursor.copy(f"COPY import_stage ({names}) FROM STDIN") as copy:
-                    for row in self._buffer:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(COLUMNS))
-                cursor.executemany(f"INSERT INTO import_stage VALUES ({marks})", self._buffer)
-        self._buffer.clear()
+        if self._buffer:
+            _load("import_stage", COLUMNS, self._buffer)
+            self._buffer.clear()
+        if self._votes:
+            _load("import_crit", _CRITERIA_COLUMNS, self._votes)
+            self._votes.clear()
 
     def write(self, progress: Callable[[float], None] | None = None) -> dict[str, int]:
         """Insert what is new; return created/existing counts. Caller holds a transaction."""
         self._flush()
+        if self.error_total:
+            raise ImportFormatError(self.errors, self.error_total)
         steps = [self._prepare, self._prompts, self._responses, self._sources, self._pairs]
         if self.labels == "gold":
             steps.insert(1, self._gold)
@@ -273,13 +312,17 @@ class BulkImport:
                 " GROUP BY pair_key) g ON g.pair_key = f.pair_key"
             )
         gold = "COALESCE(g.label, '')" if self.labels == "gold" else "''"
+        criteria = "NULL"
+        if self._shape is not None:
+            joins += " LEFT JOIN import_gold_criteria gc ON gc.pair_key = f.pair_key"
+            criteria = _json("gc.criteria")
         created = _execute(
             "INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,"
             " content_key, status, priority, tiebreak, judgement_count, extra_judgements,"
-            " gold_label, external_id, meta, created_at)"
+            " gold_label, gold_criteria, external_id, meta, created_at)"
             f" SELECT %s, ra.prompt_id, ra.response_id, rb.response_id, f.pair_key,"
             f" CASE WHEN {n} >= %s THEN %s ELSE %s END, 0.0, f.tiebreak, {n}, 0, {gold},"
-            f" f.external_id, {_json('f.meta')}, %s FROM import_first f"
+            f" {criteria}, f.external_id, {_json('f.meta')}, %s FROM import_first f"
             " JOIN import_rid ra ON ra.prompt_hash = f.prompt_hash AND ra.hash = f.a_hash"
             " JOIN import_rid rb ON rb.prompt_hash = f.prompt_hash AND rb.hash = f.b_hash"
             f" {joins}"
@@ -296,7 +339,8 @@ class BulkImport:
         return {"pairs_created": created, "pairs_existing": total - created}
 
     def _gold(self, now: Any) -> dict[str, int]:
-        """Each pair's gold label: its labelled rows must agree on it, or nothing is imported.
+        """Each pair's gold: its labelled rows must agree on it, and on the gold of each
+        criterion, and agree with the gold an existing pair has, or nothing is imported.
 
         A label is read in the pair's terms (those of its first row): a reversed row's a is b.
         """
@@ -308,6 +352,7 @@ class BulkImport:
         disagreeing = (
             "SELECT pair_key FROM import_gold GROUP BY pair_key HAVING COUNT(DISTINCT label) > 1"
         )
+        errors: list[RowError] = []
         total = _scalar(f"SELECT COUNT(*) FROM import_gold WHERE pair_key IN ({disagreeing})")
         if total:
             shown = _rows(
@@ -330,8 +375,88 @@ class BulkImport:
                 )
                 for key, line in shown
             ]
-            raise ImportFormatError(errors, total)
+        # Only the label conflicts are many enough to count apart from the ones shown.
+        others = self._criteria_conflicts() if self._shape is not None else []
+        others += self._existing_conflicts()
+        errors += others
+        total += len(others)
+        if total:
+            errors.sort(key=lambda error: error.line)
+            raise ImportFormatError(errors[:MAX_REPORTED_ERRORS], total)
+        if self._shape is not None:
+            self._stage_gold_criteria()
         return {}
+
+    def _criteria_conflicts(self) -> list[RowError]:
+        """Rows giving one pair different gold for a criterion, in the pair's terms."""
+        _execute(
+            "CREATE TEMPORARY TABLE import_gold_crit AS SELECT c.pair_key, c.line, c.name,"
+            f" {_canonical('c', 'f.a_hash')} AS label FROM import_crit c"
+            " JOIN import_first f ON f.pair_key = c.pair_key"
+        )
+        lines: dict[tuple[str, str], list[int]] = {}
+        for key, name, line in _rows(
+            "SELECT g.pair_key, g.name, g.line FROM import_gold_crit g JOIN (SELECT pair_key,"
+            " name FROM import_gold_crit GROUP BY pair_key, name"
+            " HAVING COUNT(DISTINCT label) > 1) d ON d.pair_key = g.pair_key AND d.name = g.name"
+            " ORDER BY g.line"
+        ):
+            lines.setdefault((key, name), []).append(line)
+        return [
+            RowError(line, "criteria", f"{_lines(at)} give one pair different gold for {name!r}")
+            for (_, name), at in lines.items()
+            for line in at
+        ]
+
+    def _existing_conflicts(self) -> list[RowError]:
+        """Rows whose gold differs from the gold the pair already has (in its stored terms)."""
+        if not _scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM annotate_pair WHERE project_id = %s"
+            " AND gold_label <> '' LIMIT 1) g",
+            [self.project.pk],
+        ):
+            return []
+        stored = (
+            " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = {0}.pair_key"
+            " JOIN annotate_response ra ON ra.id = pr.response_a_id WHERE pr.gold_label <> ''"
+        )
+        errors = [
+            RowError(line, "label", "the pair already has a different gold label")
+            for (line,) in _rows(
+                f"SELECT s.line FROM import_stage s{stored.format('s')} AND s.label IS NOT NULL"
+                f" AND pr.gold_label <> {_canonical('s', 'ra.content_hash')} ORDER BY s.line",
+                [self.project.pk],
+            )
+        ]
+        if self._shape is None:
+            return errors
+        for line, name, vote, gold in _rows(
+            f"SELECT c.line, c.name, {_canonical('c', 'ra.content_hash')}, pr.gold_criteria"
+            f" FROM import_crit c{stored.format('c')} AND pr.gold_criteria IS NOT NULL"
+            " ORDER BY c.line",
+            [self.project.pk],
+        ):
+            given = orjson.loads(gold) if isinstance(gold, str | bytes) else gold
+            if (given or {}).get(name, vote) != vote:
+                message = f"the pair already has a different gold for {name!r}"
+                errors.append(RowError(line, "criteria", message))
+        return errors
+
+    def _stage_gold_criteria(self) -> None:
+        """Each pair's agreed gold per criterion, as JSON in the project's order of criteria."""
+        assert self._shape is not None
+        order = {name: i for i, name in enumerate(self._shape.criteria)}
+        by_pair: dict[str, dict[str, str]] = {}
+        agreed = "SELECT DISTINCT pair_key, name, label FROM import_gold_crit"
+        for key, name, label in _rows(agreed):
+            by_pair.setdefault(key, {})[name] = label
+        rows = [
+            (key, orjson.dumps(dict(sorted(votes.items(), key=lambda v: order[v[0]]))).decode())
+            for key, votes in by_pair.items()
+        ]
+        _execute("CREATE TEMPORARY TABLE import_gold_criteria (pair_key text, criteria text)")
+        if rows:
+            _load("import_gold_criteria", ("pair_key", "criteria"), rows)
 
     def _judgements(self, now: Any) -> dict[str, int]:
         """Each labelled row is a vote, in the stored pair's a/b terms, with the models it named.
@@ -446,7 +571,8 @@ _OLD_PAIRS = "SELECT pair_id FROM import_judgement WHERE pair_created_at <> %s"
 def _canonical(row: str, stored_a_hash: str) -> str:
     """SQL for the row's label in the stored pair's terms: a/b swap when its a is the other."""
     return (
-        f"CASE WHEN {row}.label = 'tie' OR {row}.a_hash = {stored_a_hash} THEN {row}.label"
+        f"CASE WHEN {row}.label IN ('tie', 'both_bad') OR {row}.a_hash = {stored_a_hash}"
+        f" THEN {row}.label"
         f" WHEN {row}.label = 'a' THEN 'b' ELSE 'a' END"
     )
 
@@ -462,6 +588,19 @@ def _lines(lines: list[int]) -> str:
 
 def _json(column: str) -> str:
     return f"CAST({column} AS jsonb)" if connection.vendor == "postgresql" else column
+
+
+def _load(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Append rows to a temporary table: COPY on PostgreSQL, executemany on SQLite."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            names = ", ".join(columns)
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
 
 
 def _execute(sql: str, params: list[Any] | None = None) -> int:

@@ -136,7 +136,7 @@ def parse_judgement(row: Any, shape: ImportShape = PLAIN) -> JudgementIn:
         pair=None if shape.ranking else _pair(row),
         item=item,
         ranking=ranking,
-        criteria=_criteria(row, size, shape),
+        criteria=parse_criteria(row, size, shape),
         ratings=_ratings(row.get("ratings"), size, shape),
         shown_left=shown_left,
         strength=_bounded_int(row, "strength", 1, 3),
@@ -182,7 +182,7 @@ def _ranking(value: Any, name: str, size: int | None, shape: ImportShape) -> Ran
         raise FieldError(exc.field, exc.message.replace("response id", "response index")) from None
 
 
-def _criteria(row: dict[str, Any], size: int | None, shape: ImportShape) -> dict[str, Any]:
+def parse_criteria(row: dict[str, Any], size: int | None, shape: ImportShape) -> dict[str, Any]:
     """{criterion name: choice (a/b/tie/both_bad) or ranking of positions}."""
     given: dict[str, tuple[str, Any]] = {}
     whole = row.get("criteria")

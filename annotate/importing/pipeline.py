@@ -250,7 +250,9 @@ def _stage_file(
             progress(READ_SHARE * min(line / max(lines, 1), 1.0))
     if rows == 0:
         raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
-    if total_errors:
+    if total_errors:  # with what the rows read before the first bad one found (gold conflicts)
+        total_errors += bulk.error_total
+        errors = sorted(errors + bulk.errors, key=lambda e: e.line)[:MAX_REPORTED_ERRORS]
         raise ImportFormatError(errors, total_errors)
     return detected or "pairs", rows
 

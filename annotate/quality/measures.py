@@ -16,7 +16,8 @@ from typing import TypedDict
 import numpy as np
 from django.db.models import QuerySet
 
-from annotate.models import Choice, Judgement, Project
+from annotate.judging.gold import gold_records
+from annotate.models import Choice, Comparison, Judgement, Project
 
 CHOICES = tuple(Choice.values)
 DECISIVE = (Choice.A, Choice.B)
@@ -228,16 +229,32 @@ def by_pair(votes: Iterable[Vote]) -> dict[int, list[Vote]]:
     return grouped
 
 
-def annotator_stats(votes: Sequence[Vote]) -> list[AnnotatorStats]:
-    """Per annotator: agreement with the others' majority, gold accuracy, left rate, pace."""
+def annotator_stats(
+    votes: Sequence[Vote], gold_records: Mapping[int, tuple[int, int]] | None = None
+) -> list[AnnotatorStats]:
+    """Per annotator: agreement with the others' majority, gold accuracy, left rate, pace.
+
+    Gold accuracy is each vote's choice against its pair's gold label, or, given
+    `gold_records` ({annotator: (right, asked)} check questions, `gold.gold_records`), those.
+    """
     pairs = by_pair(votes)
     mine: dict[int, list[Vote]] = defaultdict(list)
     for vote in votes:
         mine[vote.rater].append(vote)
-    return [_stats_of(rater, own, pairs) for rater, own in sorted(mine.items())]
+    return [
+        _stats_of(
+            rater, own, pairs, None if gold_records is None else gold_records.get(rater, (0, 0))
+        )
+        for rater, own in sorted(mine.items())
+    ]
 
 
-def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> AnnotatorStats:
+def _stats_of(
+    rater: int,
+    own: list[Vote],
+    pairs: dict[int, list[Vote]],
+    gold_record: tuple[int, int] | None = None,
+) -> AnnotatorStats:
     from scipy.stats import binomtest
 
     agree = compared = 0
@@ -247,7 +264,9 @@ def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> Anno
         if consensus is not None:
             compared += 1
             agree += consensus == vote.choice
-    gold = [v for v in own if v.gold]
+    if gold_record is None:
+        gold = [v.choice == v.gold for v in own if v.gold]
+        gold_record = (sum(gold), len(gold))
     sided = [v for v in own if v.shown_left and v.choice in DECISIVE]
     left = sum(v.choice == v.shown_left for v in sided)
     seconds = [v.duration_ms / 1000 for v in own if v.duration_ms is not None]
@@ -256,7 +275,7 @@ def _stats_of(rater: int, own: list[Vote], pairs: dict[int, list[Vote]]) -> Anno
         rater=rater,
         judgements=len(own),
         agreement=Rate(agree, compared),
-        gold=Rate(sum(v.choice == v.gold for v in gold), len(gold)),
+        gold=Rate(*gold_record),
         left=Rate(left, len(sided)),
         left_p_value=binomtest(left, len(sided)).pvalue if sided else None,
         tie_rate=sum(v.choice == Choice.TIE for v in own) / len(own),
@@ -356,8 +375,16 @@ def project_votes(project: Project) -> list[Vote]:
 def project_annotator_stats(
     project: Project, votes: list[Vote] | None = None
 ) -> list[AnnotatorStats]:
-    """Per-annotator stats with flags, from the project's votes."""
-    stats = annotator_stats(project_votes(project) if votes is None else votes)
+    """Per-annotator stats with flags, from the project's votes.
+
+    Where a gold item may hold a gold ranking or gold criteria (a ranking project, or one with
+    criteria), gold accuracy counts check questions as the pause does (`gold.gold_records`);
+    a plain pairwise project's is its votes against the gold labels (the same figure).
+    """
+    records = None
+    if project.comparison != Comparison.PAIRWISE or project.criteria:
+        records = gold_records(project)
+    stats = annotator_stats(project_votes(project) if votes is None else votes, records)
     flag_annotators(stats, gold_min_accuracy=project.gold_min_accuracy)
     return stats
 
