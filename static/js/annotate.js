@@ -11,12 +11,14 @@ import {
   editNeedReason,
   editNeedText,
   editRequired,
+  moveTo,
   orderText,
   Ratings,
   ratingIndex,
   removeLast,
   SCALE_KEYS,
 } from "./ranking.js";
+import { dragHandle, enableDrag } from "./ranking_drag.js";
 
 const root = document.getElementById("annotator");
 const options = JSON.parse(document.getElementById("annotate-options").textContent);
@@ -345,7 +347,7 @@ function showResponses(pair) {
       const body = document.createElement("div");
       body.className = "ann-response-body prose";
       fill(body, response);
-      card.append(label, body);
+      card.append(dragHandle(index), label, body);
       if (SCALE.length) card.append(ratingControl());
       return card;
     }),
@@ -380,6 +382,13 @@ function place(index) {
   const pair = queue[0];
   if (!pair || advancing || index >= pair.responses.length) return;
   if (!addTo(placed, index, tieNext)) return;
+  tieNext = false;
+  renderRanking();
+}
+
+// A drop of a dragged response (ranking_drag.js): the same ranking the keys fill.
+function dropAt(index, where, target) {
+  if (!queue[0] || advancing || editing || !moveTo(placed, index, where, target)) return;
   tieNext = false;
   renderRanking();
 }
@@ -945,6 +954,10 @@ root.addEventListener("click", (event) => {
   const card = RANKING && event.target.closest(".ann-ranked .ann-response");
   if (card && !event.target.closest("a, button")) place(Number(card.dataset.index));
 });
+if (RANKING) {
+  const placeOf = (index) => placed.findIndex((group) => group.includes(index));
+  enableDrag($("ranked"), { allowTie: options.allow_tie, placeOf, onDrop: dropAt });
+}
 if (RICH || RANK_ROWS) buildRows();
 editBox?.addEventListener("input", renderDiff);
 $("sync").addEventListener("click", () => sync());

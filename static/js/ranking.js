@@ -27,6 +27,23 @@ export function removeLast(groups) {
   if (!last.length) groups.pop();
 }
 
+// Moves response `index` (placed or not) next to placed response `target`: "above" gives it
+// its own place just better than the target's, "below" just worse, "tie" puts it in the
+// target's group; "last" (or a target not placed) puts it below every group. Edits `groups` in
+// place, so the ranking it belongs to keeps it; false when the order does not change.
+export function moveTo(groups, index, where, target) {
+  if (index === target && where !== "last") return false;
+  const before = orderText(groups);
+  const rest = groups.map((group) => group.filter((i) => i !== index)).filter((g) => g.length);
+  const at = rest.findIndex((group) => group.includes(target));
+  if (at >= 0 && where === "tie") rest[at].push(index);
+  else if (at >= 0 && where === "above") rest.splice(at, 0, [index]);
+  else if (at >= 0 && where === "below") rest.splice(at + 1, 0, [index]);
+  else rest.push([index]);
+  groups.splice(0, groups.length, ...rest);
+  return orderText(groups) !== before;
+}
+
 // The scale index a Shift+key rates with, or -1. A Shift+key that types "=" (Shift+0 on some
 // layouts) stays the tie key.
 export function ratingIndex(event, size) {
