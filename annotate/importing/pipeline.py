@@ -39,7 +39,7 @@ from annotate.importing.compression import (
 )
 from annotate.importing.judgements import import_judgements
 from annotate.importing.prompts import import_prompts
-from annotate.importing.rankings import import_rankings
+from annotate.importing.rankings import import_ranking_pairs, import_rankings
 from annotate.importing.reading import read_rows
 from annotate.importing.summary import ImportSummary
 from annotate.models import (
@@ -154,6 +154,8 @@ def import_file(
         return import_prompts(project, path, file_type=file_type)
     if project.comparison == Comparison.RANKING:
         rows.close()
+        if first == "pairs":  # the pairs sharing a prompt become its ranking items
+            return import_ranking_pairs(project, path, file_type=file_type, labels=labels, fmt=fmt)
         return import_rankings(project, path, file_type=file_type, labels=labels)
     lines = _estimate_lines(path, file_type) if progress else 0
     with BulkImport(project, labels=labels) as bulk:

@@ -1,4 +1,4 @@
-"""Importing a `responses` file into a ranking project: one ranking item per prompt.
+"""Importing a `responses` (or `pairs`) file into a ranking project: items per prompt.
 
 A prompt's responses make one item when they fit the project's `max_ranked`; more are split
 into overlapping items (`formats.ranking_items`). An item is a Pair, so the queue, leases and
@@ -25,6 +25,9 @@ only then is anything written, in one transaction. An item already in the projec
 prompt and the same responses) is skipped, so a re-import is a no-op. Written row by row with
 the ORM: ranking files hold a few responses per prompt, not the millions of pairs the bulk
 path is built for.
+
+A `pairs` file makes ranking items too (`import_ranking_pairs`): the pairs sharing a prompt
+bring its candidates, and they become its items as a `responses` row of them would.
 """
 
 from __future__ import annotations
@@ -35,16 +38,21 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from annotate.formats import (
     MAX_REPORTED_ERRORS,
     FieldError,
     ImportFormatError,
+    Messages,
+    PairIn,
     RankingIn,
     ResponseIn,
     RowError,
+    detect_format,
     parse_ranking_row,
+    parse_row,
     prompt_hash,
     ranking_items,
     ranking_key,
@@ -190,8 +198,8 @@ def _import_row(
     conflicts: GoldConflicts,
 ) -> None:
     item = row.item
-    prompt = _prompt(project, item, summary)
-    responses = [_response(prompt, r, summary) for r in item.responses]
+    prompt = _prompt(project, item.messages, summary)
+    responses = [_response(prompt.pk, r, summary) for r in item.responses]
     for window in ranking_items(len(responses), project.max_ranked):
         pair = _ranking_item(project, prompt, [responses[i] for i in window], summary, line=line)
         criteria = {name: _within(vote, responses, window) for name, vote in row.criteria.items()}
@@ -287,13 +295,13 @@ def _vote(
     pair.save(update_fields=["judgement_count", "status"])
 
 
-def _prompt(project: Project, item: RankingIn, summary: ImportSummary) -> Prompt:
+def _prompt(project: Project, messages: Messages, summary: ImportSummary) -> Prompt:
     prompt, created = Prompt.objects.get_or_create(
         project=project,
-        content_hash=prompt_hash(item.messages),
+        content_hash=prompt_hash(messages),
         defaults={
-            "messages": item.messages,
-            "turn_count": sum(1 for m in item.messages if m["role"] == "user"),
+            "messages": messages,
+            "turn_count": sum(1 for m in messages if m["role"] == "user"),
         },
     )
     if created:
@@ -303,9 +311,9 @@ def _prompt(project: Project, item: RankingIn, summary: ImportSummary) -> Prompt
     return prompt
 
 
-def _response(prompt: Prompt, item: ResponseIn, summary: ImportSummary) -> Response:
+def _response(prompt_id: int, item: ResponseIn, summary: ImportSummary) -> Response:
     response, created = Response.objects.get_or_create(
-        prompt=prompt,
+        prompt_id=prompt_id,
         content_hash=sha256(item.text),
         defaults={"text": item.text, "model_name": item.model},
     )
@@ -313,10 +321,15 @@ def _response(prompt: Prompt, item: ResponseIn, summary: ImportSummary) -> Respo
         summary.responses_created += 1
     else:
         summary.responses_existing += 1
-    if item.model:
-        _, added = ResponseSource.objects.get_or_create(response=response, model_name=item.model)
-        summary.sources_created += int(added)
+    _source(response.pk, item.model, summary)
     return response
+
+
+def _source(response_id: int, model: str, summary: ImportSummary) -> None:
+    """Record that `model` wrote the response (once per model)."""
+    if model:
+        _, added = ResponseSource.objects.get_or_create(response_id=response_id, model_name=model)
+        summary.sources_created += int(added)
 
 
 def _ranking_item(
@@ -357,3 +370,144 @@ def _ranking_item(
     )
     summary.pairs_created += 1
     return pair
+
+
+# ---------------------------------------------------------------- pairs sharing a prompt
+
+# A pairs row's columns that carry a vote: in a ranking project they need a `rankings` row.
+PAIR_VOTE_COLUMNS = ("label", "criteria")
+
+
+@dataclass
+class PromptPairs:
+    """One prompt's pairs, gathered from a file: its distinct responses in first-seen order
+    (text digest -> response id, 0 until written) and the line of its last row."""
+
+    last: int
+    responses: dict[str, int] = field(default_factory=dict)
+    prompt_id: int = 0
+
+
+def import_ranking_pairs(
+    project: Project,
+    path: str | Path,
+    *,
+    file_type: str | None = None,
+    labels: str = "judgements",
+    fmt: str = "auto",
+) -> ImportSummary:
+    """Import a `pairs` file into a ranking project: the pairs sharing a prompt become that
+    prompt's ranking items; raises ImportFormatError naming lines.
+
+    A prompt's distinct responses, in the order the file first names them (with every model a
+    row names as a source), make its items exactly as a `responses` row of them would: one item,
+    or overlapping items past `max_ranked`, with the same keys, so a re-import is a no-op and a
+    `responses` row of the same candidates finds the same items. A prompt of one pair makes an
+    item of two, as a `responses` row of two does. A pair's label is a vote on two responses,
+    not one rater's ranking of the item, so labelled rows are refused unless `labels` is
+    "ignore" (import votes as `rankings` rows). A row's `id` and `meta` are not kept: an item
+    stands for many rows.
+
+    The file is read twice (check, then write) and never held: memory grows with its distinct
+    prompts and responses (a digest and an id each, not their texts).
+    """
+    gathered, rows = _gather_pairs(path, file_type, labels, fmt)
+    summary = ImportSummary(format="pairs", rows=rows)
+    with transaction.atomic():
+        for _line, pair in _pair_rows(path, file_type, labels, fmt):
+            _add_pair(project, pair, gathered[prompt_hash(pair.messages)], summary)
+        for group in gathered.values():
+            _pairs_items(project, group, summary)
+        if summary.responses_created:
+            transaction.on_commit(lambda: responses_imported.send(sender=Project, project=project))
+    return summary
+
+
+def _gather_pairs(
+    path: str | Path, file_type: str | None, labels: str, fmt: str
+) -> tuple[dict[str, PromptPairs], int]:
+    """Check every row; the prompts' distinct responses and the row count, or ImportFormatError
+    naming the bad lines."""
+    most = settings.IMPORT_MAX_RESPONSES_PER_PROMPT
+    gathered: dict[str, PromptPairs] = {}
+    errors: list[RowError] = []
+    total = rows = 0
+    for line, row in read_rows(path, file_type):
+        rows += 1
+        error = row if isinstance(row, RowError) else None
+        try:
+            if error is None:
+                pair = _pair_row(row, labels, fmt)
+                group = gathered.setdefault(prompt_hash(pair.messages), PromptPairs(line))
+                for name, response in (("response_a", pair.a), ("response_b", pair.b)):
+                    digest = sha256(response.text)
+                    if digest not in group.responses and len(group.responses) >= most:
+                        raise FieldError(
+                            name,
+                            f"is one response too many for its prompt: at most {most} different"
+                            " responses per prompt (IMPORT_MAX_RESPONSES_PER_PROMPT)",
+                        )
+                    group.responses.setdefault(digest, 0)
+                group.last = line
+        except FieldError as exc:
+            error = RowError(line, exc.field, exc.message)
+        if error is not None:
+            total += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(error)
+    if rows == 0:
+        raise ImportFormatError([RowError(0, "", "the file has no rows")], 1)
+    if total:
+        raise ImportFormatError(errors, total)
+    return gathered, rows
+
+
+def _pair_rows(
+    path: str | Path, file_type: str | None, labels: str, fmt: str
+) -> Iterator[tuple[int, PairIn]]:
+    for line, row in read_rows(path, file_type):
+        yield line, _pair_row(row, labels, fmt)
+
+
+def _pair_row(row: Any, labels: str, fmt: str) -> PairIn:
+    """A pairs row read for a ranking project (raising FieldError)."""
+    detected = fmt if fmt != "auto" else detect_format(row)
+    if detected is None:
+        raise FieldError("", "unrecognised row: expected prompt, response_a and response_b")
+    if detected != "pairs":
+        raise FieldError("", f"a {detected} row among pairs: import it in a file of its own")
+    (pair,) = parse_row("pairs", row)
+    if labels != "ignore":
+        voted = [k for k in row if k in PAIR_VOTE_COLUMNS or k.startswith("criterion_")]
+        for name in voted:
+            if row[name] is not None:
+                raise FieldError(
+                    name,
+                    "a pair's vote is not a ranking of its prompt's item: import votes as"
+                    " `rankings` rows (prompt, responses, ranking, annotator), or import these"
+                    " pairs with labels `ignore` (--labels ignore)",
+                )
+    return pair
+
+
+def _add_pair(project: Project, pair: PairIn, group: PromptPairs, summary: ImportSummary) -> None:
+    """Write a row's prompt and responses (each once) and the models it names."""
+    if not group.prompt_id:
+        group.prompt_id = _prompt(project, pair.messages, summary).pk
+    for response in (pair.a, pair.b):
+        digest = sha256(response.text)
+        if group.responses[digest]:
+            _source(group.responses[digest], response.model, summary)
+        else:
+            group.responses[digest] = _response(group.prompt_id, response, summary).pk
+    summary.rows_gathered += 1
+
+
+def _pairs_items(project: Project, group: PromptPairs, summary: ImportSummary) -> None:
+    """A gathered prompt's ranking items, as a `responses` row of its responses makes them."""
+    prompt = Prompt.objects.only("id", "content_hash").get(pk=group.prompt_id)
+    found = Response.objects.only("id", "content_hash").in_bulk(list(group.responses.values()))
+    responses = [found[pk] for pk in group.responses.values()]
+    for window in ranking_items(len(responses), project.max_ranked):
+        items = [responses[i] for i in window]
+        _ranking_item(project, prompt, items, summary, line=group.last)

@@ -26,6 +26,9 @@ class ImportSummary:
     comparisons_created: int = 0
     comparisons_merged: int = 0
     comparisons_skipped: int = 0
+    # Pairs rows read into a ranking project: each gathered into the ranking items of its
+    # prompt (new or already present), its two responses among the prompt's candidates.
+    rows_gathered: int = 0
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -39,6 +42,11 @@ class ImportSummary:
                 f"comparisons: {self.comparisons_created} made a new pair,"
                 f" {self.comparisons_merged} merged into a pair already present (vote and"
                 f" models kept), {self.comparisons_skipped} already imported (skipped)"
+            )
+        if self.rows_gathered:
+            lines.append(
+                f"pairs rows: {self.rows_gathered} gathered into the ranking items of their"
+                f" {self.prompts_created + self.prompts_existing} prompts"
             )
         for kind in kinds:
             created = getattr(self, f"{kind}_created")
