@@ -88,7 +88,9 @@ def test_a_reimport_makes_nothing_twice(tmp_path: Path) -> None:
     assert Pair.objects.count() == RankedResponse.objects.values("pair").distinct().count() == 3
 
 
-def test_it_refuses_a_pairs_row_among_responses_naming_the_line_and_imports_nothing(tmp_path: Path) -> None:
+def test_it_refuses_a_pairs_row_among_responses_naming_the_line_and_imports_nothing(
+    tmp_path: Path,
+) -> None:
     # given
     project = make_project("ranked", comparison="ranking")
     rows = [_row("p1", 4), {"prompt": "q", "response_a": "x", "response_b": "y"}]
