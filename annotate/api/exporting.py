@@ -13,7 +13,7 @@ from rest_framework.request import Request
 
 from annotate.api.serializers import ExportQuerySerializer
 from annotate.exporting.datasets import export_response
-from annotate.exporting.shaped import UnknownCriterion
+from annotate.exporting.shaped import BadExportOption
 from annotate.permissions import IsProjectAdmin
 
 
@@ -33,5 +33,5 @@ class ExportActions(generics.GenericAPIView):
         query.is_valid(raise_exception=True)
         try:
             return export_response(project, **query.validated_data)
-        except UnknownCriterion as exc:
-            raise ValidationError({"criterion": [str(exc)]}) from exc
+        except BadExportOption as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from exc

@@ -204,6 +204,18 @@ class ExportQuerySerializer(serializers.Serializer):
         max_length=40,
         help_text="trl/hh: the preferences of this criterion instead of the overall one",
     )
+    min_chosen_rating = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="trl/hh: leave out pairs whose chosen response is rated below this value of"
+        " the rating scale (mean place over its ratings in the pair; unrated: kept)",
+    )
+    with_edits = serializers.BooleanField(
+        default=False,
+        help_text="trl/hh: also each edit as chosen over every response of its pair or item",
+    )
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):

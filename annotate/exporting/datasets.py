@@ -8,6 +8,10 @@ to "significantly better"), and 0.0, TRL's loss without a margin, where none of 
 TRL needs a number in every row once the column exists, so it is all or nothing per file.
 Rankings and criteria have no strength: their exports have no margin.
 
+`min_chosen_rating` and `with_edits` (trl, hh) read the ratings and edits the judgements hold
+(exporting/shaped.py): rows whose chosen response is rated below a value of the scale leave,
+and each edit comes in as chosen over the responses of the item it improves.
+
 Each export is one streamed query (a server-side cursor on PostgreSQL) read as plain tuples, so
 memory stays flat whatever the size of the project and no ORM object is built per row.
 """
@@ -18,6 +22,7 @@ import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -28,13 +33,17 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import StreamingHttpResponse
 
 from annotate.exporting.shaped import (
+    Decided,
     check_criterion,
     decided_pairs,
     decode_json,
+    edit_pairs,
     iter_kto_rows,
     iter_ranking_rows,
     iter_sft_rows,
     ranking_items,
+    rated_indexes,
+    rating_index,
     uses_shaped_pairs,
 )
 from annotate.formats import jsonl_chunks, parquet_chunks, render_hh_transcript
@@ -117,6 +126,8 @@ def export_chunks(
     min_agreement: float = 0.0,
     exclude_flagged: bool = False,
     criterion: str = "",
+    min_chosen_rating: str = "",
+    with_edits: bool = False,
 ) -> Iterator[bytes]:
     """Yield the encoded export file in chunks."""
     if fmt not in EXPORT_FORMATS:
@@ -129,6 +140,8 @@ def export_chunks(
         min_agreement=min_agreement,
         exclude_flagged=exclude_flagged,
         criterion=criterion,
+        min_chosen_rating=min_chosen_rating,
+        with_edits=with_edits,
     )
     if file_type == "parquet":
         return parquet_chunks(rows, export_schema(project, schema_name))
@@ -186,13 +199,16 @@ def export_response(
     package: str = "",
     license: str = "unknown",
     criterion: str = "",
+    min_chosen_rating: str = "",
+    with_edits: bool = False,
 ) -> StreamingHttpResponse:
     """The streamed download (page and API): named after the project and the format.
 
     With `package` (zip or tar), the dataset folder with its card instead (exporting/package.py).
-    Raises UnknownCriterion before anything is sent for a criterion the project lacks.
+    Raises BadExportOption before anything is sent for an option the project cannot take (a
+    criterion it lacks, a rating off its scale).
     """
-    check_criterion(project, criterion)
+    check_options(project, criterion=criterion, min_chosen_rating=min_chosen_rating)
     if package:
         # package.py builds on this module: imported here, not at the top, to avoid a cycle.
         from annotate.exporting.package import package_response
@@ -206,6 +222,8 @@ def export_response(
             exclude_flagged=exclude_flagged,
             license=license,
             criterion=criterion,
+            min_chosen_rating=min_chosen_rating,
+            with_edits=with_edits,
         )
     chunks = export_chunks(
         project,
@@ -214,6 +232,8 @@ def export_response(
         min_agreement=min_agreement,
         exclude_flagged=exclude_flagged,
         criterion=criterion,
+        min_chosen_rating=min_chosen_rating,
+        with_edits=with_edits,
     )
     content_type = "application/x-ndjson" if file == "jsonl" else "application/vnd.apache.parquet"
     response = StreamingHttpResponse(chunks, content_type=content_type)
@@ -228,21 +248,30 @@ def export_rows(
     min_agreement: float = 0.0,
     exclude_flagged: bool = False,
     criterion: str = "",
+    min_chosen_rating: str = "",
+    with_edits: bool = False,
 ) -> tuple[Iterator[dict[str, Any]], str]:
     """Return the row iterator and the name of its schema.
 
     Judgements on gold pairs are never exported; `exclude_flagged` also leaves out the
     annotators the quality checks flag. `criterion` makes trl and hh the preferences of that
-    criterion (exporting/shaped.py).
+    criterion; `min_chosen_rating` (a value of the scale, as text) leaves out their rows whose
+    chosen response is rated below it, and `with_edits` adds the edits' rows, to the overall
+    preferences only (exporting/shaped.py). Other formats take neither.
     """
-    check_criterion(project, criterion)
+    check_options(project, criterion=criterion, min_chosen_rating=min_chosen_rating)
+    pairs = PairOptions(
+        min_agreement=min_agreement,
+        criterion=criterion,
+        least_rating=rating_index(project, min_chosen_rating),
+        with_edits=with_edits and not criterion,
+    )
     votes = training_judgements(project, exclude_flagged=exclude_flagged)
     if fmt == "judgements":
         both = itertools.chain(iter_judgement_rows(project, votes), iter_judge_rows(project))
         return both, "judgements"
     if fmt == "hh":
-        hh = iter_hh_rows(project, min_agreement=min_agreement, votes=votes, criterion=criterion)
-        return hh, "hh"
+        return iter_hh_rows(project, votes=votes, options=pairs), "hh"
     conversational = uses_conversational_form(project)
     form = "_conversational" if conversational else ""
     if fmt == "rankings":
@@ -255,14 +284,26 @@ def export_rows(
         return shaped[fmt](project, votes, conversational=conversational), fmt + form
     margin = has_margin(project, votes, criterion)
     rows = iter_trl_rows(
-        project,
-        min_agreement=min_agreement,
-        conversational=conversational,
-        votes=votes,
-        criterion=criterion,
-        margin=margin,
+        project, conversational=conversational, votes=votes, options=pairs, margin=margin
     )
     return rows, "trl" + form + ("_margin" if margin else "")
+
+
+def check_options(project: Project, *, criterion: str, min_chosen_rating: str) -> None:
+    """Raise BadExportOption (its `field` names the option) for a criterion the project lacks
+    or a `min_chosen_rating` off its scale, whatever the format."""
+    check_criterion(project, criterion)
+    rating_index(project, min_chosen_rating)
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """Which preference pairs trl and hh hold (see export_rows)."""
+
+    min_agreement: float = 0.0
+    criterion: str = ""
+    least_rating: int | None = None  # a position on the rating scale; None: no threshold
+    with_edits: bool = False
 
 
 def has_margin(project: Project, votes: QuerySet[Judgement], criterion: str = "") -> bool:
@@ -317,24 +358,45 @@ def _margin(strengths: dict[str, tuple[int, int]], winner: str) -> float | None:
 
 
 def _decided_pairs(
-    project: Project,
-    min_agreement: float,
-    selection: QuerySet[Judgement] | None,
-    criterion: str = "",
-) -> Iterator[tuple[list[dict[str, str]], str, str, float | None]]:
-    """Yield (prompt messages, chosen text, rejected text, margin) for pairs decided by
-    majority; margin: the mean strength of the majority's votes (None: none has one).
+    project: Project, selection: QuerySet[Judgement] | None, options: PairOptions
+) -> Iterator[Decided]:
+    """The preference pairs of trl and hh: those the majority decides, less the rows whose
+    chosen response is rated below `options.least_rating`, then the edits' rows."""
+    votes = training_judgements(project) if selection is None else selection
+    decided = _majority_pairs(project, options.min_agreement, votes, options.criterion)
+    if options.least_rating is not None:
+        decided = _rated_at_least(decided, rated_indexes(project, votes), options.least_rating)
+    yield from decided
+    if options.with_edits:
+        yield from edit_pairs(votes)
+
+
+def _rated_at_least(
+    decided: Iterator[Decided], rated: Iterator[tuple[int, dict[int, list[int]]]], least: int
+) -> Iterator[Decided]:
+    """The pairs whose chosen response's mean position on the scale, over its ratings in that
+    pair's judgements, is at least `least`; unrated ones too. Both streams in pair id order."""
+    here = next(rated, None)
+    for pair in decided:
+        while here is not None and here[0] < pair.pair_id:
+            here = next(rated, None)
+        given = here[1].get(pair.chosen_id, []) if here and here[0] == pair.pair_id else []
+        if not given or sum(given) >= least * len(given):
+            yield pair
+
+
+def _majority_pairs(
+    project: Project, min_agreement: float, votes: QuerySet[Judgement], criterion: str = ""
+) -> Iterator[Decided]:
+    """The pairs decided by majority, in pair id order; margin: the mean strength of the
+    majority's votes (None: none has one).
 
     Pairs and their vote tallies are two streams in pair id order, merged here: neither query
     groups by long texts, and neither is repeated per page. A ranking project's, or a
     criterion's, come from their votes' response pairs instead (exporting/shaped.py).
     """
     if uses_shaped_pairs(project, criterion):
-        shaped = training_judgements(project) if selection is None else selection
-        for messages, chosen, rejected in decided_pairs(
-            project, shaped, min_agreement=min_agreement, criterion=criterion
-        ):
-            yield messages, chosen, rejected, None
+        yield from decided_pairs(project, votes, min_agreement=min_agreement, criterion=criterion)
         return
     judged = Q(judgement_count__gt=0)
     extra = judge_tallies(project)
@@ -343,23 +405,33 @@ def _decided_pairs(
     pairs = (
         Pair.objects.filter(judged, project=project)
         .order_by("pk")
-        .values_list("pk", "prompt__messages", "response_a__text", "response_b__text")
+        .values_list(
+            "pk",
+            "prompt__messages",
+            "response_a_id",
+            "response_a__text",
+            "response_b_id",
+            "response_b__text",
+        )
     )
-    tallies = _vote_tallies(training_judgements(project) if selection is None else selection)
+    tallies = _vote_tallies(votes)
     tally = next(tallies, None)
-    for pair_id, messages, a, b in stream_rows(pairs):
+    for pair_id, messages, a_id, a, b_id, b in stream_rows(pairs):
         while tally is not None and tally[0] < pair_id:
             tally = next(tallies, None)
         here = tally is not None and tally[0] == pair_id
         counted, strengths = tally[1] if tally is not None and here else ({}, {})
-        votes = Counter(counted)
-        votes.update(extra.get(pair_id, {}))
-        if not votes:
+        said = Counter(counted)
+        said.update(extra.get(pair_id, {}))
+        if not said:
             continue
-        winner, share = majority(votes)
+        winner, share = majority(said)
         if winner in (Choice.A, Choice.B) and share >= min_agreement:
             decoded, margin = _messages(messages), _margin(strengths, winner)
-            yield (decoded, a, b, margin) if winner == Choice.A else (decoded, b, a, margin)
+            if winner == Choice.A:
+                yield Decided(pair_id, decoded, a_id, a, b_id, b, margin)
+            else:
+                yield Decided(pair_id, decoded, b_id, b, a_id, a, margin)
 
 
 def judge_tallies(project: Project) -> dict[int, Counter[str]]:
@@ -386,48 +458,48 @@ def _messages(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
 def iter_trl_rows(
     project: Project,
     *,
-    min_agreement: float = 0.0,
     conversational: bool = False,
     votes: QuerySet[Judgement] | None = None,
-    criterion: str = "",
+    options: PairOptions | None = None,
     margin: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """`{"prompt", "chosen", "rejected"}`: strings, or message lists when conversational;
-    with `margin`, also `"margin"`, a float in every row (0.0 where no vote has a strength)."""
-    for messages, chosen, rejected, graded in _decided_pairs(
-        project, min_agreement, votes, criterion
-    ):
+    with `margin`, also `"margin"`, a float in every row (0.0 where no vote has a strength,
+    and in an edit's rows)."""
+    for pair in _decided_pairs(project, votes, options or PairOptions()):
         row: dict[str, Any]
         if conversational:
             row = {
-                "prompt": messages,
-                "chosen": [{"role": "assistant", "content": chosen}],
-                "rejected": [{"role": "assistant", "content": rejected}],
+                "prompt": pair.messages,
+                "chosen": [{"role": "assistant", "content": pair.chosen}],
+                "rejected": [{"role": "assistant", "content": pair.rejected}],
             }
         else:
             row = {
-                "prompt": messages[-1]["content"],
-                "chosen": chosen,
-                "rejected": rejected,
+                "prompt": pair.messages[-1]["content"],
+                "chosen": pair.chosen,
+                "rejected": pair.rejected,
             }
         if margin:
-            row["margin"] = 0.0 if graded is None else graded
+            row["margin"] = 0.0 if pair.margin is None else pair.margin
         yield row
 
 
 def iter_hh_rows(
     project: Project,
     *,
-    min_agreement: float = 0.0,
     votes: QuerySet[Judgement] | None = None,
-    criterion: str = "",
+    options: PairOptions | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`{"chosen", "rejected"}` as full HH-RLHF dialogues."""
-    for dialogue, chosen, rejected, _ in _decided_pairs(project, min_agreement, votes, criterion):
+    for pair in _decided_pairs(project, votes, options or PairOptions()):
+        dialogue = pair.messages
         yield {
-            "chosen": render_hh_transcript([*dialogue, {"role": "assistant", "content": chosen}]),
+            "chosen": render_hh_transcript(
+                [*dialogue, {"role": "assistant", "content": pair.chosen}]
+            ),
             "rejected": render_hh_transcript(
-                [*dialogue, {"role": "assistant", "content": rejected}]
+                [*dialogue, {"role": "assistant", "content": pair.rejected}]
             ),
         }
 

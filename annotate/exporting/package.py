@@ -49,6 +49,8 @@ def write_dataset_folder(
     exclude_flagged: bool = False,
     license: str = "unknown",
     criterion: str = "",
+    min_chosen_rating: str = "",
+    with_edits: bool = False,
 ) -> Path:
     """Write the export and its card into `folder` (made if missing); return the folder."""
     rows, schema_name = export_rows(
@@ -57,6 +59,8 @@ def write_dataset_folder(
         min_agreement=min_agreement,
         exclude_flagged=exclude_flagged,
         criterion=criterion,
+        min_chosen_rating=min_chosen_rating,
+        with_edits=with_edits,
     )
     counted = _Counted(rows)
     data_path = f"data/train.{file}"
@@ -74,6 +78,10 @@ def write_dataset_folder(
     }
     if criterion:
         options["criterion"] = criterion
+    if min_chosen_rating:
+        options["min_chosen_rating"] = min_chosen_rating
+    if with_edits:
+        options["with_edits"] = True
     card = dataset_card(
         project,
         fmt=format,

@@ -13,6 +13,13 @@ preferences, absolute ratings (KTO) and edits (SFT).
   scale (worst 0, best 1): above the middle is desirable (true), below it undesirable (false),
   exactly the middle (the middle value of an odd scale, or split ratings) is left out.
 - `sft`: one row per distinct edit, the prompt and the improved response.
+- `min_chosen_rating=VALUE` (trl, hh) leaves out a preference pair whose chosen response's
+  ratings in that item's valid judgements have a mean place on the scale below VALUE's; a
+  chosen response nobody rated there is kept.
+- `with_edits` (trl, hh) adds each edit as the chosen response against every response of the
+  item it was made on, the response it improves included: the edit beats both (each edit and
+  response once, however many judgements carry the edit); the overall preferences only, not
+  a criterion's. An edit is not rated where it was made, so `min_chosen_rating` keeps its rows.
 
 A criterion's vote that review invalidated counts in none of that criterion's exports (the
 rest of its judgement still counts), and an edit review found wanting leaves `sft`
@@ -26,8 +33,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import combinations
-from typing import Any
+from itertools import combinations, islice
+from typing import Any, NamedTuple
 
 import orjson
 from django.db.models import QuerySet
@@ -44,14 +51,57 @@ BATCH = 500
 Messages = list[dict[str, str]]
 
 
-class UnknownCriterion(ValueError):
+class BadExportOption(ValueError):
+    """An export option this project cannot take; `field` names the option."""
+
+    field = ""
+
+
+class UnknownCriterion(BadExportOption):
     """An export asked for a criterion the project does not have."""
+
+    field = "criterion"
+
+
+class OffScaleRating(BadExportOption):
+    """`min_chosen_rating` is not a value of the project's rating scale."""
+
+    field = "min_chosen_rating"
+
+
+class Decided(NamedTuple):
+    """A preference pair of an export: the chosen and rejected responses' ids and texts."""
+
+    pair_id: int
+    messages: Messages
+    chosen_id: int
+    chosen: str
+    rejected_id: int
+    rejected: str
+    margin: float | None  # the mean strength of the majority's votes, where one has it
 
 
 def check_criterion(project: Project, criterion: str) -> None:
     if criterion and criterion not in {c["name"] for c in project.criteria}:
         names = ", ".join(c["name"] for c in project.criteria) or "none"
         raise UnknownCriterion(f"{criterion!r} is not a criterion of this project ({names})")
+
+
+def rating_index(project: Project, text: str) -> int | None:
+    """The position on the project's scale (0 the worst) of the value `text` spells (`3`,
+    `good`); None for no text. Raises OffScaleRating for a value the scale lacks."""
+    if not text:
+        return None
+    scale = project.rating_scale
+    if not scale:
+        raise OffScaleRating("this project has no rating scale")
+    # A label is matched as it is spelled; a number by its digits (a label "1" before 1).
+    for wanted in (str, int):
+        for i, value in enumerate(scale):
+            if type(value) is wanted and str(value) == text:
+                return i
+    values = ", ".join(str(v) for v in scale)
+    raise OffScaleRating(f"{text!r} is not on this project's rating scale ({values})")
 
 
 def uses_shaped_pairs(project: Project, criterion: str) -> bool:
@@ -147,9 +197,9 @@ VOTE_COLUMNS = ("choice", "ranking", "criteria", "invalid_criteria")
 
 def decided_pairs(
     project: Project, votes: QuerySet[Judgement], *, min_agreement: float, criterion: str = ""
-) -> Iterator[tuple[Messages, str, str]]:
-    """(prompt messages, chosen text, rejected text) for every response pair of an item that
-    its votes decide (see the module's docstring)."""
+) -> Iterator[Decided]:
+    """Every response pair of an item that its votes decide (see the module's docstring), in
+    item (pair id) order, without a margin."""
     groups = _votes(votes, VOTE_COLUMNS)
     for batch in _batches(groups):
         items = ranking_items([pair_id for pair_id, _ in batch])
@@ -169,7 +219,49 @@ def decided_pairs(
                 winner, share = majority(tally)
                 if winner in ("first", "second") and share >= min_agreement:
                     better, worse = (first, second) if winner == "first" else (second, first)
-                    yield messages, texts[better], texts[worse]
+                    yield Decided(
+                        pair_id, messages, better, texts[better], worse, texts[worse], None
+                    )
+
+
+def rated_indexes(
+    project: Project, votes: QuerySet[Judgement]
+) -> Iterator[tuple[int, dict[int, list[int]]]]:
+    """(pair id, {response id: its ratings as positions on the scale}) in pair id order, from
+    the ratings of `votes` (values off the scale are passed over, as in `kto`)."""
+    index = {value: i for i, value in enumerate(project.rating_scale)}
+    for pair_id, group in _votes(votes.filter(ratings__isnull=False), ("ratings",)):
+        rated: dict[int, list[int]] = defaultdict(list)
+        for (ratings,) in group:
+            for rid, value in (decode_json(ratings) or {}).items():
+                if type(value) in (int, str) and value in index:
+                    rated[int(rid)].append(index[value])
+        yield pair_id, rated
+
+
+def edit_pairs(votes: QuerySet[Judgement]) -> Iterator[Decided]:
+    """Each valid edit (review has not found it wanting) as chosen against every response of
+    the item it was made on but itself; each (edit, response) once, without a margin."""
+    rows = (
+        votes.exclude(edit=None)
+        .filter(edit__invalidated_at__isnull=True)
+        .order_by("edit_id", "pair_id")
+        .values_list("edit_id", "pair_id", "edit__text")
+        .distinct()
+    )
+    streamed = iter(stream_rows(rows))
+    current: int | None = None
+    beaten: set[int] = set()
+    while batch := list(islice(streamed, BATCH)):
+        items = ranking_items(sorted({pair_id for _, pair_id, _ in batch}))
+        for edit_id, pair_id, text in batch:
+            if edit_id != current:
+                current, beaten = edit_id, set()
+            messages, ids, texts = items[pair_id]
+            for rid in ids:
+                if rid != edit_id and rid not in beaten:
+                    beaten.add(rid)
+                    yield Decided(pair_id, messages, edit_id, text, rid, texts[rid], None)
 
 
 def _said(first: int, second: int) -> str:

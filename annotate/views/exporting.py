@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from annotate.api.serializers import ExportQuerySerializer
 from annotate.exporting.datasets import export_response
-from annotate.exporting.shaped import UnknownCriterion
+from annotate.exporting.shaped import BadExportOption
 from annotate.permissions import access_project
 from annotate.views.parsing import InvalidInput, bad_input_is_400, parse
 
@@ -20,5 +20,5 @@ def project_export(request: HttpRequest, slug: str) -> StreamingHttpResponse | H
     project = access_project(request.user, slug, admin=True)
     try:
         return export_response(project, **parse(ExportQuerySerializer, request.GET))
-    except UnknownCriterion as exc:
-        raise InvalidInput({"criterion": [str(exc)]}) from exc
+    except BadExportOption as exc:
+        raise InvalidInput({exc.field: [str(exc)]}) from exc

@@ -145,7 +145,8 @@ class Project(WorkspaceActions):
         return ImportJob.from_json(self._transport, self._transport.get(f"/api/imports/{job_id}"))
 
     def export(self, format: str = "trl", **options: Any) -> Export:
-        """An export (trl, hh, judgements; options: file, min_agreement, exclude_flagged...).
+        """An export (trl, hh, judgements, rankings, kto, sft; options: file, min_agreement,
+        exclude_flagged, criterion, min_chosen_rating, with_edits...).
 
         `.save(path)`, `.to_pandas()`, `.to_datasets()` or `.rows()` fetch it.
         """

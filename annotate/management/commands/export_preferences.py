@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.exporting.datasets import EXPORT_FORMATS, export_chunks
-from annotate.exporting.shaped import UnknownCriterion
+from annotate.exporting.shaped import BadExportOption
 from annotate.formats import file_type_of
 from annotate.models import Project
 
@@ -36,6 +36,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--criterion", default="", help="trl/hh: the preferences of this criterion"
         )
+        parser.add_argument(
+            "--min-chosen-rating",
+            default="",
+            help="trl/hh: leave out pairs whose chosen response is rated below this value of"
+            " the rating scale (unrated: kept)",
+        )
+        parser.add_argument(
+            "--with-edits",
+            action="store_true",
+            help="trl/hh: also each edit as chosen over every response of its pair or item",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
@@ -53,8 +64,10 @@ class Command(BaseCommand):
                 min_agreement=options["min_agreement"],
                 exclude_flagged=options["exclude_flagged"],
                 criterion=options["criterion"],
+                min_chosen_rating=options["min_chosen_rating"],
+                with_edits=options["with_edits"],
             )
-        except UnknownCriterion as exc:
+        except BadExportOption as exc:
             raise CommandError(str(exc)) from exc
         if output is None:
             for chunk in chunks:
