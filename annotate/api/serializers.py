@@ -550,7 +550,7 @@ class GoldInputSerializer(serializers.Serializer):
 
     # The metaclass takes declared fields off the class; the stubs see Field.label's type.
     label = serializers.ChoiceField(  # type: ignore[assignment]
-        choices=Choice.choices, allow_blank=True
+        choices=Choice.choices, allow_blank=True, required=False, default=""
     )
     ranking = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField()),
@@ -562,5 +562,6 @@ class GoldInputSerializer(serializers.Serializer):
     criteria = serializers.DictField(
         required=False,
         allow_null=True,
-        help_text="Gold votes per criterion: a/b/tie/both_bad, or a ranking on ranking items.",
+        help_text="Gold votes per criterion: a/b/tie/both_bad, or a ranking on ranking items "
+        "(left out: kept as they are; {}: cleared).",
     )

@@ -292,7 +292,10 @@ def judgement_count(annotator: User, project: Project) -> int:
 
 
 def _remaining(annotator: User, project: Project) -> int:
-    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING).count()
+    pending_pairs = Pair.objects.filter(project=project, status=PairStatus.PENDING)
+    if project.judge_edits:  # nobody is served a pair of their own edit
+        pending_pairs = pending_pairs.exclude(response_b__author_id=annotator.pk)
+    pending = pending_pairs.count()
     done_pending = (
         Assignment.objects.filter(
             annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING

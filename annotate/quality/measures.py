@@ -17,7 +17,7 @@ import numpy as np
 from django.db.models import QuerySet
 
 from annotate.judging.gold import gold_records
-from annotate.models import Choice, Comparison, Judgement, Project
+from annotate.models import Choice, Comparison, Edits, Judgement, Project
 
 CHOICES = tuple(Choice.values)
 DECISIVE = (Choice.A, Choice.B)
@@ -357,8 +357,15 @@ def analysis_judgements(project: Project, *, exclude_flagged: bool = False) -> Q
 
 
 def training_judgements(project: Project, *, exclude_flagged: bool = False) -> QuerySet[Judgement]:
-    """What training snapshots and exports may use: never judgements on gold pairs."""
-    return analysis_judgements(project, exclude_flagged=exclude_flagged).filter(pair__gold_label="")
+    """What training snapshots and exports may use: never judgements on gold pairs, nor on the
+    pair of an edit review found wanting (where the project takes edits)."""
+    judgements = analysis_judgements(project, exclude_flagged=exclude_flagged)
+    judgements = judgements.filter(pair__gold_label="")
+    if project.edits != Edits.OFF or project.judge_edits:
+        judgements = judgements.filter(
+            pair__response_a__invalidated_at=None, pair__response_b__invalidated_at=None
+        )
+    return judgements
 
 
 def project_votes(project: Project) -> list[Vote]:

@@ -20,8 +20,23 @@ from django.utils import timezone
 
 from annotate.judging.gold import set_gold
 from annotate.judging.overlap import SETTLED_FIELDS, settle_from_votes
-from annotate.judging.shapes import SHOWN_CHOICES, Ranking, ShapeError, parse_ranking
-from annotate.models import Choice, Judgement, Pair, Project, RankedResponse, Response, ReviewEvent
+from annotate.judging.shapes import (
+    SHOWN_CHOICES,
+    Ranking,
+    ShapeError,
+    implied_choice,
+    parse_ranking,
+)
+from annotate.models import (
+    Choice,
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+    RankedResponse,
+    Response,
+    ReviewEvent,
+)
 from annotate.review.parts import CRITERION, EDIT, WHOLE
 
 
@@ -108,6 +123,9 @@ def _invalidate_whole(judgement: Judgement, by: User, reason: str) -> bool:
     judgement.invalidated_by = by
     judgement.invalid_reason = reason
     judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+    # its edit goes with it, unless another valid judgement wrote the same text
+    if judgement.edit_id is not None and not _edit_named_elsewhere(judgement):
+        _edit_found_wanting(judgement.edit_id)
     return True
 
 
@@ -118,14 +136,65 @@ def _restore_whole(judgement: Judgement) -> bool:
     judgement.invalidated_by = None
     judgement.invalid_reason = ""
     judgement.save(update_fields=["invalidated_at", "invalidated_by", "invalid_reason"])
+    # its edit comes back with it, unless review found the edit itself wanting
+    if judgement.edit_id is not None and not _edit_reviewed_wanting(judgement.edit_id):
+        _edit_restored(judgement)
+    return True
+
+
+def _edit_named_elsewhere(judgement: Judgement) -> bool:
+    others = Judgement.objects.valid().filter(edit_id=judgement.edit_id)
+    return others.exclude(pk=judgement.pk).exists()
+
+
+def _edit_reviewed_wanting(edit_id: int) -> bool:
+    """Whether the last review of this edit itself (part "edit") invalidated it."""
+    last = (
+        ReviewEvent.objects.filter(judgement__edit_id=edit_id, part=EDIT)
+        .order_by("-at", "-pk")
+        .values_list("action", flat=True)
+        .first()
+    )
+    return last == ReviewEvent.Action.INVALIDATED
+
+
+def _edit_found_wanting(edit_id: int) -> bool:
+    """Mark the edit invalid, and take it out of later pairs: its queued pairs nobody judged
+    yet go, the judged ones want no more votes (their votes stay, out of exports and
+    training)."""
+    found = Response.objects.filter(pk=edit_id, invalidated_at__isnull=True)
+    if found.update(invalidated_at=timezone.now()) != 1:
+        return False
+    queued = Pair.objects.filter(response_b_id=edit_id, meta__has_key="edit_of")
+    queued.filter(judgement_count=0).exclude(judgements__isnull=False).delete()
+    queued.filter(status=PairStatus.PENDING).update(status=PairStatus.COMPLETE)
+    return True
+
+
+def _edit_restored(judgement: Judgement) -> bool:
+    """Count the edit again, and queue it again where the project judges edits."""
+    edit_id = _edit_id(judgement)
+    if (
+        Response.objects.filter(pk=edit_id, invalidated_at__isnull=False).update(
+            invalidated_at=None
+        )
+        != 1
+    ):
+        return False
+    project = judgement.pair.project
+    if project.judge_edits:
+        from annotate.judging.recording import queue_edit
+
+        edit = Response.objects.select_related("parent").get(pk=edit_id)
+        if edit.parent is not None:
+            queue_edit(project, judgement, edit, edit.parent)
     return True
 
 
 def _invalidate_part(judgement: Judgement, part: str) -> bool:
     if part == EDIT:
         # The edit is a response of its own: found wanting, it is wanting wherever it is used.
-        found = Response.objects.filter(pk=_edit_id(judgement), invalidated_at__isnull=True)
-        return found.update(invalidated_at=timezone.now()) == 1
+        return _edit_found_wanting(_edit_id(judgement))
     name = part.removeprefix(CRITERION)
     invalid = list(judgement.invalid_criteria or [])
     if name in invalid:
@@ -137,8 +206,7 @@ def _invalidate_part(judgement: Judgement, part: str) -> bool:
 
 def _restore_part(judgement: Judgement, part: str) -> bool:
     if part == EDIT:
-        found = Response.objects.filter(pk=_edit_id(judgement), invalidated_at__isnull=False)
-        return found.update(invalidated_at=None) == 1
+        return _edit_restored(judgement)
     name = part.removeprefix(CRITERION)
     invalid = list(judgement.invalid_criteria or [])
     if name not in invalid:
@@ -177,11 +245,19 @@ def set_gold_label(
     criteria: dict[str, Any] | None = None,
 ) -> Pair:
     """Set the item's gold: a label (a, b, tie, both_bad), or a ranking item's gold ranking
-    (groups of its response ids, best first), with gold votes per criterion beside either;
-    "" and no ranking clears all of it."""
+    (groups of its response ids, best first), with gold votes per criterion beside either.
+
+    `criteria` None keeps the item's gold per criterion ({} clears it); a label that agrees
+    with the item's gold ranking keeps the ranking. "" and no ranking clears all of it.
+    """
     if label and label not in Choice.values:
         raise ReviewError(f"unknown gold label {label!r}", field="label")
     if not label and ranking is None:
+        if criteria:
+            raise ReviewError(
+                "gold per criterion needs the overall gold beside it: a label or a ranking",
+                field="criteria",
+            )
         pair.gold_label, pair.gold_ranking, pair.gold_criteria = "", None, None
         pair.save(update_fields=GOLD_FIELDS)
         return pair
@@ -191,16 +267,17 @@ def set_gold_label(
             if not ids:
                 raise ShapeError("ranking", "only a ranking item has a gold ranking")
             ranking = parse_ranking(ranking, ids)
-        votes = _gold_criteria(pair.project, ids, criteria or {})
-        if label and ranking is None:
-            pair.gold_ranking = None
-        changed = set_gold(pair, label=label, ranking=ranking, criteria=votes)
+        votes = None if criteria is None else _gold_criteria(pair.project, ids, criteria)
+        kept = pair.gold_ranking
+        a, b = pair.response_a_id, pair.response_b_id
+        if ranking is None and kept is not None and label != implied_choice(kept, a, b):
+            pair.gold_ranking = None  # a label the stored ranking does not say
+        changed = set_gold(pair, label=label, ranking=ranking, criteria=votes or None)
     except ShapeError as exc:
         raise ReviewError(exc.message, field=exc.field) from exc
-    if not votes and pair.gold_criteria:
+    if votes == {}:
         pair.gold_criteria = None
-        changed.append("gold_criteria")
-    pair.save(update_fields=sorted({*changed, "gold_ranking"}))
+    pair.save(update_fields=sorted({*changed, *GOLD_FIELDS}))
     return pair
 
 

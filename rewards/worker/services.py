@@ -217,10 +217,17 @@ def _finite(value: Any) -> Any:
 def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
     """Serve the new version unless it is worse than the active one on the same pairs.
 
-    A project may also require beating response length alone (the baseline's interval).
+    A project may also require beating response length alone (the baseline's interval). A
+    version trained on one criterion is kept (scored, exported) but never served.
     """
     active = RewardModel.objects.served(model.project_id)
     new_accuracy = model.metrics.get("accuracy")
+    criterion = snapshot.criterion
+    if criterion:  # the served model orders the queue by the overall preference
+        note = f"not served: trained on the criterion {criterion!r}, not the overall preference"
+        RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
+        model.promotion_note = note
+        return False
     if model.project.promotion_requires_beating_length and not beats_length(model.baseline):
         verdict = model.baseline.get("verdict", "no baseline measured")
         note = f"not served: the project requires beating response length; {verdict}"

@@ -42,6 +42,7 @@ class Snapshot:
     validation: list[PreferencePair]
     judgements: int
     last_judgement_id: int
+    criterion: str = ""  # the criterion whose votes it holds; "" the overall preference
 
 
 def aggregate_label(choices: list[str]) -> str | None:
@@ -82,6 +83,7 @@ def snapshot_project(project: Project, *, criterion: str = "") -> Snapshot:
         validation=[p for pid, pairs in by_item.items() if pid in validation_ids for p in pairs],
         judgements=sum(len(v) for v in votes.values()),
         last_judgement_id=last_id,
+        criterion=criterion,
     )
 
 
@@ -92,12 +94,13 @@ def _votes(
     votes: dict[int, list[Vote]] = {}
     if criterion:
         rows = selection.filter(criteria__isnull=False).values_list(
-            "pair_id", "criteria", "invalid_criteria", "strength"
+            "pair_id", "criteria", "invalid_criteria"
         )
-        for pair_id, criteria, invalid, strength in rows.iterator(chunk_size=5000):
+        for pair_id, criteria, invalid in rows.iterator(chunk_size=5000):
             vote = (criteria or {}).get(criterion)
+            # strength grades the overall choice only: a criterion's vote has none
             if vote is not None and criterion not in (invalid or []):
-                votes.setdefault(pair_id, []).append((vote, strength))
+                votes.setdefault(pair_id, []).append((vote, None))
         return votes
     if project.comparison == Comparison.RANKING:
         ranked = selection.values_list("pair_id", "choice", "ranking", "strength")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from annotate.importing.pipeline import import_file
 from annotate.models import Assignment, Judgement, Pair, Project, RankedResponse, Response
@@ -373,7 +374,77 @@ def test_an_edit_review_invalidated_is_not_served_for_judging(
     )
     refused = client_for(admin).post(url, {"reason": "made up a fact", "part": "edit"}, "json")
     assert refused.status_code == 200, refused.json()
-    # then nobody is asked to judge it, and the pair stays pending
+    # then nobody is asked to judge it: its pair, which nobody judged, is gone
     assert client_for(second_annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
-    made.refresh_from_db()
-    assert made.status == "pending"
+    assert not Pair.objects.filter(pk=made.pk).exists()
+
+
+def _invalidate(admin: Any, project: Project, pair: int, judgement: int, **body: Any) -> Any:
+    base = f"/api/projects/{project.slug}/pairs/{pair}/judgements/{judgement}"
+    return client_for(admin).post(f"{base}/invalidate", {"reason": "spam", **body}, "json")
+
+
+def _restore(admin: Any, project: Project, pair: int, judgement: int, **body: Any) -> Any:
+    base = f"/api/projects/{project.slug}/pairs/{pair}/judgements/{judgement}"
+    return client_for(admin).post(f"{base}/restore", body, "json")
+
+
+def test_votes_on_an_edit_review_found_wanting_leave_the_exports(
+    admin: Any, annotator: Any, second_annotator: Any, edited: Project
+) -> None:
+    # given bob's edit, judged better than its parent by carol
+    lease = _next(annotator, edited)
+    text = lease["left"]["text"] + " EDITED"
+    judged = _judge(annotator, lease["assignment"], choice="left", edit=text)
+    served = _next(second_annotator, edited)
+    side = "left" if served["left"]["text"] == text else "right"
+    assert _judge(second_annotator, served["assignment"], choice=side).status_code == 201
+
+    def chosen() -> list[str]:
+        export = client_for(admin).get(f"/api/projects/{edited.slug}/export", {"format": "trl"})
+        lines = b"".join(export.streaming_content).decode().splitlines()
+        return [json.loads(line)["chosen"] for line in lines]
+
+    assert text in chosen()
+    # when the admin finds the edit wanting
+    assert _invalidate(admin, edited, lease["pair"], judged.json()["judgement"], part="edit")
+    # then carol's vote on it no longer makes the edit a chosen response
+    assert text not in chosen() and len(chosen()) == 1
+
+
+def test_invalidating_a_whole_judgement_takes_its_edit_out_of_later_pairs_and_back(
+    admin: Any, annotator: Any, second_annotator: Any, edited: Project
+) -> None:
+    # given bob's edit, queued as a pair nobody judged yet
+    lease = _next(annotator, edited)
+    judged = _judge(annotator, lease["assignment"], choice="left", edit=lease["left"]["text"] + "?")
+    judgement = judged.json()["judgement"]
+    assert Pair.objects.filter(meta__has_key="edit_of").count() == 1
+    # when the admin invalidates bob's whole judgement
+    assert _invalidate(admin, edited, lease["pair"], judgement).status_code == 200
+    # then the edit is invalid too and its pair is gone from the queue
+    edit = Judgement.objects.get(pk=judgement).edit
+    assert edit is not None and edit.invalidated_at is not None
+    assert not Pair.objects.filter(meta__has_key="edit_of").exists()
+    # (the judged pair went back to the queue, wanting a valid vote: carol passes it)
+    back = _next(second_annotator, edited)
+    assert back["pair"] == lease["pair"]
+    skipped = client_for(second_annotator).post(f"/api/assignments/{back['assignment']}/skip")
+    assert skipped.status_code in (200, 204)
+    assert client_for(second_annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
+    # when it is restored, the edit counts again and is queued again
+    assert _restore(admin, edited, lease["pair"], judgement).status_code == 200
+    edit.refresh_from_db()
+    assert edit.invalidated_at is None
+    assert _next(second_annotator, edited)["pair"] == Pair.objects.get(meta__has_key="edit_of").pk
+
+
+def test_an_edits_author_is_not_counted_as_having_its_pair_left(
+    annotator: Any, edited: Project
+) -> None:
+    # given bob judged the only pair with an edit, which made a pair for others
+    lease = _next(annotator, edited)
+    cache.clear()  # his progress is counted afresh
+    answer = _judge(annotator, lease["assignment"], choice="left", edit=lease["left"]["text"] + "!")
+    # then his progress says nothing is left for him
+    assert answer.json()["progress"]["remaining"] == 0

@@ -418,3 +418,53 @@ def test_a_gold_ranking_needs_a_ranking_item(tmp_path: Path, admin: User) -> Non
         url, {"label": "", "ranking": [[pair.response_a_id], [pair.response_b_id]]}, format="json"
     )
     assert answer.status_code == 400 and "ranking" in answer.json()
+
+
+def test_saving_the_same_gold_label_on_the_pair_page_keeps_the_gold_ranking_and_criteria(
+    tmp_path: Path, admin: User
+) -> None:
+    from tests.annotate.workspace_support import logged_in
+
+    # given a ranking item with a gold ranking and a gold ranking for a criterion
+    project, item, ids = _ranked_item(tmp_path, criteria=[HELPFUL])
+    set_member(project, username=admin.username, role="admin")
+    gold = [[ids[3]], [ids[0], ids[2]], [ids[1]]]
+    helpful = [[ids[0]], [ids[1]], [ids[2]], [ids[3]]]
+    url = f"/api/projects/{project.slug}/pairs/{item.pk}/gold"
+    # (a gold ranking alone: the label is what it says of a against b)
+    put = client_for(admin).put(url, {"ranking": gold, "criteria": {"helpful": helpful}}, "json")
+    assert put.status_code == 200, put.json()
+    item.refresh_from_db()
+    label = item.gold_label
+    # when the admin saves the label shown on the pair page as it is
+    page = logged_in(admin, csrf=True)
+    page.get(f"/projects/{project.slug}/pairs/{item.pk}")
+    token = page.cookies["csrftoken"].value
+    page.post(
+        f"/projects/{project.slug}/pairs/{item.pk}/gold",
+        {"label": label, "csrfmiddlewaretoken": token},
+    )
+    # then the gold ranking and the gold per criterion are still there
+    item.refresh_from_db()
+    assert (item.gold_label, item.gold_criteria) == (label, {"helpful": helpful})
+    assert item.gold_ranking is not None
+    # and a label the ranking does not say replaces the ranking, keeping the criteria
+    other = "b" if label == "a" else "a"
+    assert client_for(admin).put(url, {"label": other}, "json").status_code == 200
+    item.refresh_from_db()
+    assert (item.gold_label, item.gold_ranking, item.gold_criteria) == (
+        other,
+        None,
+        {"helpful": helpful},
+    )
+
+
+def test_gold_per_criterion_without_an_overall_gold_is_a_400(tmp_path: Path, admin: User) -> None:
+    project, item, ids = _ranked_item(tmp_path, criteria=[HELPFUL])
+    set_member(project, username=admin.username, role="admin")
+    url = f"/api/projects/{project.slug}/pairs/{item.pk}/gold"
+    helpful = [[ids[0]], [ids[1]], [ids[2]], [ids[3]]]
+    answer = client_for(admin).put(url, {"label": "", "criteria": {"helpful": helpful}}, "json")
+    assert answer.status_code == 400 and "criteria" in answer.json()
+    item.refresh_from_db()
+    assert (item.gold_label, item.gold_criteria) == ("", None)

@@ -261,8 +261,10 @@ def test_a_ranking_is_invalidated_whole_through_the_api_and_the_pair_answer_show
     assert [r["text"] for r in detail["ranked"]] == ["w", "x", "y", "z"]
     [shown] = detail["judgements"]
     assert shown["ranking"] == judgement.ranking and shown["criteria"] == judgement.criteria
-    assert shown["edit"]["text"] == "z, improved" and shown["edit"]["valid"] is True
+    # (its edit, which no other judgement wrote, is invalid with it)
+    assert shown["edit"]["text"] == "z, improved" and shown["edit"]["valid"] is False
     assert shown["edit"]["parent"] == detail["ranked"][3]["id"]
-    # when restored, it counts again
+    # when restored, it counts again, its edit too
     api.post(_review_url(judgement, "restore"), {}, format="json")
     assert len(_rows(admin, ranked, format="trl")) == 5
+    assert len(_rows(admin, ranked, format="sft")) == 1

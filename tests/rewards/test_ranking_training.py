@@ -333,3 +333,8 @@ def test_a_heads_run_trains_on_a_criterion_of_rankings(
     validation = snapshot_project(ranked, criterion="safe").validation
     assert run.model.metrics["n"] == len(validation) > 0 and len(validation) % 5 == 0
     assert len(snapshot_project(ranked).validation) == len(validation) // 5 * 6
+    # and it is kept but not served: the queue is ordered by the overall preference
+    assert not run.model.is_active
+    assert run.model.promotion_note.startswith("not served: trained on the criterion 'safe'")
+    # and a criterion's vote carries no strength (it grades the overall choice only)
+    assert {p.strength for p in validation} == {None}
