@@ -640,13 +640,25 @@ def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
     """AI judges' votes as `source: "judge"` rows, where the project counts them."""
     judges = judge_votes(project) if project.judge_votes_count else []
     salt = project.pseudonym_salt
-    # A judge gives only the overall pairwise choice: the shape's columns stay empty.
+    # A judge gives only the overall pairwise choice: the shape's columns stay empty, but for
+    # a ranking item's prompt and responses, which name the item as on every other row.
     empty = dict.fromkeys(name for name, _ in shape_columns(project, False))
+    ranked = project.comparison == Comparison.RANKING
+    conversational = ranked and uses_conversational_form(project)
     for judge in judges:
         ids = sorted(judge.votes)
         for start in range(0, len(ids), 5000):
             pairs = Pair.objects.filter(pk__in=ids[start : start + 5000], gold_label="")
-            for pair_id, external_id in pairs.order_by("pk").values_list("pk", "external_id"):
+            found = list(pairs.order_by("pk").values_list("pk", "external_id"))
+            items = ranking_items([pk for pk, _ in found]) if ranked else {}
+            for pair_id, external_id in found:
+                named = {}
+                if pair_id in items:
+                    messages, members, texts = items[pair_id]
+                    named = {
+                        "prompt": messages if conversational else messages[-1]["content"],
+                        "responses": [texts[rid] for rid in members],
+                    }
                 yield {
                     "pair_id": pair_id,
                     "pair_external_id": external_id,
@@ -658,4 +670,4 @@ def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
                     "rationale": "",
                     "duration_ms": None,
                     "created_at": None,
-                } | empty
+                } | empty | named

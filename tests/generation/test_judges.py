@@ -546,3 +546,29 @@ def test_the_page_makes_a_judge_runs_it_and_saves_settings(
     project.refresh_from_db()
     assert project.judge_votes_count and project.judge_settled_votes == 1
     assert project.judge_audit_share == 0.3
+
+
+@pytest.mark.django_db
+def test_a_ranking_projects_judge_rows_name_their_item(
+    admin: User, tmp_path: Path, server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    from annotate.exporting.datasets import export_rows
+    from annotate.importing.pipeline import import_file
+    from tests.factories import make_project, write_jsonl
+
+    # given a ranking project of two items whose judge's votes count
+    ranked = make_project("ranked-judged", admin=admin, comparison="ranking", max_ranked=3)
+    texts = ["x", "y, longer", "z"]  # the judge prefers the longer answer
+    rows = [{"prompt": f"q{n}?", "responses": [f"q{n} {t}" for t in texts]} for n in range(2)]
+    import_file(ranked, write_jsonl(tmp_path / "items.jsonl", rows))
+    judged(ranked, server[0], "longer")
+    Project.objects.filter(pk=ranked.pk).update(judge_votes_count=True)
+    ranked.refresh_from_db()
+    # when
+    exported = list(export_rows(ranked, fmt="judgements")[0])
+    # then each judge row names its item as a human's row would: the prompt and its responses
+    assert {r["source"] for r in exported} == {"judge"} and len(exported) == 2
+    assert sorted((r["prompt"], tuple(r["responses"])) for r in exported) == [
+        ("q0?", ("q0 x", "q0 y, longer", "q0 z")),
+        ("q1?", ("q1 x", "q1 y, longer", "q1 z")),
+    ]
