@@ -377,4 +377,20 @@ def decode_structured_cells(row: dict[str, Any]) -> dict[str, Any]:
             if lenient and (bad := _bad_number(decoded, column)) is not None:
                 raise FieldError(*bad)
             row[column] = decoded
+    _decode_vote_cells(row)
     return row
+
+
+def _decode_vote_cells(row: dict[str, Any]) -> None:
+    """Decode the list columns of a vote (`ranking`, `ratings`, a `criterion_NAME` ranking) and
+    the `criteria` object, which a CSV cell or Parquet string carries as JSON text."""
+    for column, value in row.items():
+        vote = column in ("ranking", "ratings", "criteria") or column.startswith("criterion_")
+        if not vote or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
+            continue
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue  # left as text: the column's own check names it
+        if isinstance(decoded, dict if column == "criteria" else list):
+            row[column] = decoded

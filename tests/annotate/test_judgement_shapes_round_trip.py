@@ -4,6 +4,7 @@ the same settings and exported again unchanged; bad shapes named by line."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from pathlib import Path
@@ -162,6 +163,27 @@ def test_a_ranking_export_with_criteria_and_ratings_imports_back_unchanged(
     assert _portable(_rows(_export(admin, fresh))) == _portable(rows)
     again = Judgement.objects.filter(pair__project=fresh).values_list("ranking", flat=True)
     assert all(sum(map(len, ranking)) == 4 for ranking in again)
+    # and the same rows as CSV, lists and objects as JSON text in their cells, import the same
+    by_csv = make_project("by-csv", admin=admin, **settings)
+    import_file(by_csv, responses)
+    summary = import_file(by_csv, _write_csv(tmp_path / "v.csv", rows))
+    assert summary.judgements_created == 3
+    assert _portable(_rows(_export(admin, by_csv))) == _portable(rows)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows as CSV: lists and objects as JSON text, nulls as empty cells."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    k: json.dumps(v) if isinstance(v, list | dict) else ("" if v is None else v)
+                    for k, v in row.items()
+                }
+            )
+    return path
 
 
 def test_shapes_the_project_cannot_take_are_named_by_line(admin: Any, tmp_path: Path) -> None:
