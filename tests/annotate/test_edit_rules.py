@@ -16,7 +16,7 @@ from annotate.importing.pipeline import import_file
 from annotate.models import Assignment, Judgement, Pair, Project, RankedResponse, Response
 from annotate.projects.members import set_member
 from tests.annotate.workspace_support import logged_in
-from tests.conftest import client_for
+from tests.conftest import client_for, streamed
 from tests.factories import make_pairs, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -402,7 +402,7 @@ def test_votes_on_an_edit_review_found_wanting_leave_the_exports(
 
     def chosen() -> list[str]:
         export = client_for(admin).get(f"/api/projects/{edited.slug}/export", {"format": "trl"})
-        lines = b"".join(export.streaming_content).decode().splitlines()
+        lines = streamed(export).decode().splitlines()
         return [json.loads(line)["chosen"] for line in lines]
 
     assert text in chosen()
