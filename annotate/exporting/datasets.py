@@ -659,15 +659,19 @@ def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
                         "prompt": messages if conversational else messages[-1]["content"],
                         "responses": [texts[rid] for rid in members],
                     }
-                yield {
-                    "pair_id": pair_id,
-                    "pair_external_id": external_id,
-                    "annotator": _pseudonym(salt, judge.rater),
-                    "source": "judge",
-                    "choice": judge.votes[pair_id],
-                    "shown_left": None,
-                    "strength": None,
-                    "rationale": "",
-                    "duration_ms": None,
-                    "created_at": None,
-                } | empty | named
+                yield (
+                    {
+                        "pair_id": pair_id,
+                        "pair_external_id": external_id,
+                        "annotator": _pseudonym(salt, judge.rater),
+                        "source": "judge",
+                        "choice": judge.votes[pair_id],
+                        "shown_left": None,
+                        "strength": None,
+                        "rationale": "",
+                        "duration_ms": None,
+                        "created_at": None,
+                    }
+                    | empty
+                    | named
+                )
