@@ -475,6 +475,17 @@ def _send_events(
             "duration_ms": judgement.duration_ms,
             "gold": bool(pair.gold_label),
             "created_at": judgement.created_at.isoformat(),
+            # what the judgement holds beyond a choice, where the project asks for it
+            **{
+                key: value
+                for key, value in (
+                    ("ranking", judgement.ranking),
+                    ("criteria", judgement.criteria),
+                    ("ratings", judgement.ratings),
+                    ("edit_id", judgement.edit_id),
+                )
+                if value is not None
+            },
         },
     )
     if completed:

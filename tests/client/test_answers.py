@@ -215,3 +215,57 @@ def test_review_of_one_criterion_and_gold_per_criterion_come_typed(
     assert got_invalid.valid is True and got_invalid.invalid_criteria == ["helpful"]
     assert [r.part for r in got_invalid.reviews] == ["criterion:helpful"]
     assert (got_gold.gold_label, got_gold.gold_criteria) == ("a", {"helpful": "b"})
+
+
+def test_a_ranking_item_is_leased_and_ranked_through_the_client(
+    fault_server: FaultServer, admin: User, annotator: User, tmp_path: Path
+) -> None:
+    import json
+
+    from annotate.importing.pipeline import import_file
+    from annotate.projects.members import set_member
+    from tests.factories import make_project, write_jsonl
+
+    # given a ranking project with a criterion and a rating scale, and the server's own answers
+    # to leasing its item and to ranking it
+    project = make_project(
+        "ranked",
+        admin=admin,
+        comparison="ranking",
+        max_ranked=3,
+        criteria=[{"name": "helpful", "guidance": "", "required": True}],
+        rating_scale=[1, 2, 3],
+    )
+    set_member(project, username=annotator.username, role="annotator")
+    import_file(
+        project, write_jsonl(tmp_path / "i.jsonl", [{"prompt": "p?", "responses": list("xyz")}])
+    )
+    api = client_for(annotator)
+    lease = api.post(f"/api/projects/{project.slug}/next").json()
+    ids = [r["id"] for r in lease["responses"]]
+    ranking = [[ids[2]], [ids[0], ids[1]]]
+    criteria = {"helpful": [[ids[0]], [ids[1]], [ids[2]]]}
+    ratings = {str(ids[2]): 3}
+    body: dict[str, Any] = {"ranking": ranking, "criteria": criteria, "ratings": ratings}
+    url = f"/api/assignments/{lease['assignment']}/judgement"
+    judged = api.post(url, {**body, "client_id": "real"}, format="json")
+    assert judged.status_code == 201, judged.json()
+    about = client_for(annotator).get(f"/api/projects/{project.slug}/").json()
+    fault_server.script(Reply(200, about), Reply(200, lease), Reply(201, judged.json()))
+    # when a script leases and ranks it through the client
+    handle = Client(fault_server.url, token="t0k").project(project.slug)
+    assignment = handle.next()
+    assert assignment is not None
+    recorded = assignment.rank(ranking, criteria=criteria, ratings=ratings)
+    # then the assignment shows the item's responses and what the project asks for
+    assert [r["text"] for r in assignment.responses] == [r["text"] for r in lease["responses"]]
+    assert (assignment.comparison, assignment.left, assignment.rating_scale) == (
+        "ranking",
+        "",
+        [1, 2, 3],
+    )
+    assert [c["name"] for c in assignment.criteria] == ["helpful"]
+    # and the judgement it sent is the ranking with its criteria and ratings
+    sent = json.loads(fault_server.seen[2].body)
+    assert {k: v for k, v in sent.items() if k != "client_id"} == body
+    assert recorded.created and recorded.ranking == judged.json()["ranking"]

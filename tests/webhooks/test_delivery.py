@@ -243,3 +243,30 @@ def test_a_rolled_back_transaction_delivers_nothing(
     deliver(delivery.pk)
     [request] = receiver.wait_for(1)
     assert json.loads(request.body)["data"]["judgement_id"] == committed.judgement.pk
+
+
+def test_a_judgement_event_carries_its_criteria_and_ratings(
+    pending: Project, annotator: User, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tests.conftest import client_for
+
+    # given a project that asks for a criterion and a rating beside the choice
+    Project.objects.filter(pk=pending.pk).update(
+        criteria=[{"name": "helpful", "guidance": "", "required": True}], rating_scale=[1, 2, 3]
+    )
+    _subscribe(pending, receiver)
+    api = client_for(annotator)
+    lease = api.post(f"/api/projects/{pending.slug}/next").json()
+    body = {"choice": "left", "criteria": {"helpful": "right"}, "ratings": {"left": 3}}
+    # when it is judged and the event delivered
+    with django_capture_on_commit_callbacks(execute=True):
+        url = f"/api/assignments/{lease['assignment']}/judgement"
+        answer = api.post(url, {**body, "client_id": "w-1"}, format="json")
+    assert answer.status_code == 201, answer.json()
+    deliver(Delivery.objects.latest("pk").pk)
+    # then the receiver learns the criterion's vote and the rating, in the pair's a/b terms
+    [request] = receiver.wait_for(1)
+    data = json.loads(request.body)["data"]
+    a_left = data["shown_left"] == "a"
+    assert data["criteria"] == {"helpful": "b" if a_left else "a"}
+    assert list(data["ratings"].values()) == [3] and "ranking" not in data
