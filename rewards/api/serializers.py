@@ -41,10 +41,15 @@ NOT_MEASURED = {
 
 
 class SliceSummarySerializer(serializers.Serializer):
-    n = serializers.IntegerField(help_text="decided judgements made after this version")
+    n = serializers.IntegerField(
+        help_text="decided judgements made after this version (a ranking project: its decisive "
+        "implied pairs)"
+    )
     accuracy = serializers.FloatField(allow_null=True)
     interval = serializers.ListField(
-        child=serializers.FloatField(), allow_null=True, help_text="95% Wilson, percent"
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="95% Wilson, percent (a ranking project: counted per item)",
     )
 
 

@@ -72,7 +72,7 @@ def snapshot_project(project: Project, *, criterion: str = "") -> Snapshot:
     last_id = Judgement.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     selection = training_judgements(project, exclude_flagged=project.exclude_flagged_from_training)
     selection = selection.filter(pk__lte=last_id)
-    votes = _votes(project, selection, criterion)
+    votes = item_votes(project, selection, criterion)
     if project.comparison == Comparison.RANKING:
         by_item = _ranking_pairs(votes)
     else:
@@ -87,7 +87,7 @@ def snapshot_project(project: Project, *, criterion: str = "") -> Snapshot:
     )
 
 
-def _votes(
+def item_votes(
     project: Project, selection: QuerySet[Judgement], criterion: str
 ) -> dict[int, list[Vote]]:
     """Each item's votes on the preference asked for, by pair id."""
@@ -128,11 +128,11 @@ def _votes(
 def _pairwise_pairs(votes: dict[int, list[Vote]]) -> dict[int, list[PreferencePair]]:
     """One pair per decided item, labelled by its majority (ties kept)."""
     decided: dict[int, tuple[str, int | None]] = {}
-    for pair_id, item_votes in votes.items():
-        choices = [c for c, _ in item_votes if isinstance(c, str)]
+    for pair_id, its_votes in votes.items():
+        choices = [c for c, _ in its_votes if isinstance(c, str)]
         label = aggregate_label(choices)
         if label:
-            agreeing = [s for c, s in item_votes if c == label] if label != Choice.TIE else []
+            agreeing = [s for c, s in its_votes if c == label] if label != Choice.TIE else []
             decided[pair_id] = (label, aggregate_strength(agreeing))
     pairs: dict[int, list[PreferencePair]] = {}
     for pid, messages, a, b in (
@@ -153,13 +153,13 @@ def _ranking_pairs(votes: dict[int, list[Vote]]) -> dict[int, list[PreferencePai
     pairs: dict[int, list[PreferencePair]] = {}
     ids = sorted(votes)
     for start in range(0, len(ids), BATCH):
-        for pid, item in _items(ids[start : start + BATCH]).items():
-            if found := _implied_pairs(pid, item, votes[pid]):
+        for pid, item in load_items(ids[start : start + BATCH]).items():
+            if found := implied_pairs(pid, item, votes[pid]):
                 pairs[pid] = found
     return pairs
 
 
-def _implied_pairs(pid: int, item: Item, votes: list[Vote]) -> list[PreferencePair]:
+def implied_pairs(pid: int, item: Item, votes: list[Vote]) -> list[PreferencePair]:
     """Every two responses of the item its votes decide (a: the earlier in the item's order)."""
     messages, members, sides, texts = item
     tallies: dict[tuple[int, int], list[Vote]] = defaultdict(list)
@@ -200,7 +200,7 @@ def _places(vote: Any, a: int, b: int) -> dict[int, int]:
     return {Choice.A: {a: 0, b: 1}, Choice.B: {a: 1, b: 0}, Choice.TIE: {a: 0, b: 0}}.get(vote, {})
 
 
-def _items(pair_ids: list[int]) -> dict[int, Item]:
+def load_items(pair_ids: list[int]) -> dict[int, Item]:
     """Per item: its prompt messages, response ids in item order, (a, b) and texts."""
     found: dict[int, Item] = {}
     for pk, messages, a, b in Pair.objects.filter(pk__in=pair_ids).values_list(
