@@ -565,3 +565,10 @@ class GoldInputSerializer(serializers.Serializer):
         help_text="Gold votes per criterion: a/b/tie/both_bad, or a ranking on ranking items "
         "(left out: kept as they are; {}: cleared).",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "label" not in self.initial_data and attrs.get("ranking") is None:
+            raise serializers.ValidationError(
+                {"label": 'give a label ("" clears the gold) or a ranking'}
+            )
+        return attrs

@@ -649,6 +649,10 @@ def iter_judge_rows(project: Project) -> Iterator[dict[str, Any]]:
         ids = sorted(judge.votes)
         for start in range(0, len(ids), 5000):
             pairs = Pair.objects.filter(pk__in=ids[start : start + 5000], gold_label="")
+            if project.edits != Edits.OFF or project.judge_edits:  # as training_judgements
+                pairs = pairs.filter(
+                    response_a__invalidated_at=None, response_b__invalidated_at=None
+                )
             found = list(pairs.order_by("pk").values_list("pk", "external_id"))
             items = ranking_items([pk for pk, _ in found]) if ranked else {}
             for pair_id, external_id in found:

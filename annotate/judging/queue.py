@@ -293,8 +293,10 @@ def judgement_count(annotator: User, project: Project) -> int:
 
 def _remaining(annotator: User, project: Project) -> int:
     pending_pairs = Pair.objects.filter(project=project, status=PairStatus.PENDING)
-    if project.judge_edits:  # nobody is served a pair of their own edit
-        pending_pairs = pending_pairs.exclude(response_b__author_id=annotator.pk)
+    if project.judge_edits:  # nobody is served a pair of their own edit, or of one found wanting
+        pending_pairs = pending_pairs.exclude(response_b__author_id=annotator.pk).exclude(
+            response_b__invalidated_at__isnull=False
+        )
     pending = pending_pairs.count()
     done_pending = (
         Assignment.objects.filter(

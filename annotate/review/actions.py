@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.judging.gold import set_gold
@@ -158,30 +159,34 @@ def _edit_reviewed_wanting(edit_id: int) -> bool:
     return last == ReviewEvent.Action.INVALIDATED
 
 
+# An edit written while judging has the response it improves; a text the prompt already had
+# is that response itself, which review of an edit never touches.
+WRITTEN = Q(parent__isnull=False)
+
+
 def _edit_found_wanting(edit_id: int) -> bool:
-    """Mark the edit invalid, and take it out of later pairs: its queued pairs nobody judged
-    yet go, the judged ones want no more votes (their votes stay, out of exports and
-    training)."""
-    found = Response.objects.filter(pk=edit_id, invalidated_at__isnull=True)
+    """Mark the edit invalid, and take it out of later pairs: its queued pairs want no more
+    votes (the votes on them stay, out of exports and training)."""
+    found = Response.objects.filter(WRITTEN, pk=edit_id, invalidated_at__isnull=True)
     if found.update(invalidated_at=timezone.now()) != 1:
         return False
     queued = Pair.objects.filter(response_b_id=edit_id, meta__has_key="edit_of")
-    queued.filter(judgement_count=0).exclude(judgements__isnull=False).delete()
     queued.filter(status=PairStatus.PENDING).update(status=PairStatus.COMPLETE)
     return True
 
 
 def _edit_restored(judgement: Judgement) -> bool:
-    """Count the edit again, and queue it again where the project judges edits."""
+    """Count the edit again: its queued pairs settle on their votes again (back in the queue
+    when short of them), and it is queued where it has no pair yet."""
     edit_id = _edit_id(judgement)
-    if (
-        Response.objects.filter(pk=edit_id, invalidated_at__isnull=False).update(
-            invalidated_at=None
-        )
-        != 1
-    ):
+    found = Response.objects.filter(WRITTEN, pk=edit_id, invalidated_at__isnull=False)
+    if found.update(invalidated_at=None) != 1:
         return False
     project = judgement.pair.project
+    queued = Pair.objects.filter(response_b_id=edit_id, meta__has_key="edit_of")
+    for pair in queued.select_for_update().select_related("project"):
+        settle_from_votes(pair, pair.project)
+        pair.save(update_fields=SETTLED_FIELDS)
     if project.judge_edits:
         from annotate.judging.recording import queue_edit
 
@@ -194,7 +199,10 @@ def _edit_restored(judgement: Judgement) -> bool:
 def _invalidate_part(judgement: Judgement, part: str) -> bool:
     if part == EDIT:
         # The edit is a response of its own: found wanting, it is wanting wherever it is used.
-        return _edit_found_wanting(_edit_id(judgement))
+        # Already invalid with its judgement, the finding is still recorded, so restoring the
+        # judgement leaves the edit out.
+        edit_id = _edit_id(judgement)
+        return _edit_found_wanting(edit_id) or not _edit_reviewed_wanting(edit_id)
     name = part.removeprefix(CRITERION)
     invalid = list(judgement.invalid_criteria or [])
     if name in invalid:

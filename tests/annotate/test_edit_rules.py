@@ -374,9 +374,10 @@ def test_an_edit_review_invalidated_is_not_served_for_judging(
     )
     refused = client_for(admin).post(url, {"reason": "made up a fact", "part": "edit"}, "json")
     assert refused.status_code == 200, refused.json()
-    # then nobody is asked to judge it: its pair, which nobody judged, is gone
+    # then nobody is asked to judge it: its pair wants no more votes
     assert client_for(second_annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
-    assert not Pair.objects.filter(pk=made.pk).exists()
+    made.refresh_from_db()
+    assert (made.status, made.judgement_count) == ("complete", 0)
 
 
 def _invalidate(admin: Any, project: Project, pair: int, judgement: int, **body: Any) -> Any:
@@ -425,18 +426,52 @@ def test_invalidating_a_whole_judgement_takes_its_edit_out_of_later_pairs_and_ba
     # then the edit is invalid too and its pair is gone from the queue
     edit = Judgement.objects.get(pk=judgement).edit
     assert edit is not None and edit.invalidated_at is not None
-    assert not Pair.objects.filter(meta__has_key="edit_of").exists()
+    assert Pair.objects.get(meta__has_key="edit_of").status == "complete"
     # (the judged pair went back to the queue, wanting a valid vote: carol passes it)
     back = _next(second_annotator, edited)
     assert back["pair"] == lease["pair"]
     skipped = client_for(second_annotator).post(f"/api/assignments/{back['assignment']}/skip")
     assert skipped.status_code in (200, 204)
     assert client_for(second_annotator).post(f"/api/projects/{edited.slug}/next").status_code == 204
-    # when it is restored, the edit counts again and is queued again
+    # when it is restored, the edit counts again and its pair is back in the queue
     assert _restore(admin, edited, lease["pair"], judgement).status_code == 200
     edit.refresh_from_db()
     assert edit.invalidated_at is None
-    assert _next(second_annotator, edited)["pair"] == Pair.objects.get(meta__has_key="edit_of").pk
+    made = Pair.objects.get(meta__has_key="edit_of")
+    assert made.status == "pending" and _next(second_annotator, edited)["pair"] == made.pk
+
+
+def test_the_edit_found_wanting_stays_out_when_its_judgement_is_restored(
+    admin: Any, annotator: Any, edited: Project
+) -> None:
+    # given bob's edit, invalidated with his whole judgement and then found wanting itself
+    lease = _next(annotator, edited)
+    judged = _judge(annotator, lease["assignment"], choice="left", edit=lease["left"]["text"] + "#")
+    judgement = judged.json()["judgement"]
+    assert _invalidate(admin, edited, lease["pair"], judgement).status_code == 200
+    assert _invalidate(admin, edited, lease["pair"], judgement, part="edit").status_code == 200
+    # when the judgement is restored
+    assert _restore(admin, edited, lease["pair"], judgement).status_code == 200
+    # then the judgement counts again, and the edit stays wanting
+    restored = Judgement.objects.select_related("edit").get(pk=judgement)
+    assert restored.invalidated_at is None
+    assert restored.edit is not None and restored.edit.invalidated_at is not None
+
+
+def test_an_edit_with_a_text_the_prompt_had_is_not_touched_by_review(
+    admin: Any, annotator: Any, second_annotator: Any, edited: Project
+) -> None:
+    # given bob "improves" the left response into the right one, which the prompt already has
+    lease = _next(annotator, edited)
+    judged = _judge(annotator, lease["assignment"], choice="left", edit=lease["right"]["text"])
+    assert judged.status_code == 201, judged.json()
+    judgement = Judgement.objects.select_related("edit").get(pk=judged.json()["judgement"])
+    assert judgement.edit is not None and judgement.edit.parent_id is None
+    # when the admin invalidates his whole judgement
+    assert _invalidate(admin, edited, lease["pair"], judgement.pk).status_code == 200
+    # then the response the prompt had is not marked wanting
+    judgement.edit.refresh_from_db()
+    assert judgement.edit.invalidated_at is None
 
 
 def test_an_edits_author_is_not_counted_as_having_its_pair_left(

@@ -468,3 +468,17 @@ def test_gold_per_criterion_without_an_overall_gold_is_a_400(tmp_path: Path, adm
     assert answer.status_code == 400 and "criteria" in answer.json()
     item.refresh_from_db()
     assert (item.gold_label, item.gold_criteria) == ("", None)
+
+
+def test_a_gold_put_with_neither_a_label_nor_a_ranking_is_a_400(
+    tmp_path: Path, admin: User
+) -> None:
+    project, item, _ = _ranked_item(tmp_path)
+    set_member(project, username=admin.username, role="admin")
+    url = f"/api/projects/{project.slug}/pairs/{item.pk}/gold"
+    assert client_for(admin).put(url, {"label": "a"}, "json").status_code == 200
+    for body in ({}, {"criteria": None}):
+        answer = client_for(admin).put(url, body, "json")
+        assert answer.status_code == 400 and "label" in answer.json()
+    item.refresh_from_db()
+    assert item.gold_label == "a"
