@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.utils import timezone
+
 from annotate.importing.pipeline import import_file
-from annotate.models import Pair, Project, RankedResponse
+from annotate.models import Assignment, Pair, Project, RankedResponse
 from annotate.projects.lifecycle import create_project
 
 # Real labelled pairs committed with the repo (PandaLM, Apache-2.0; see annotate/demo/README.md).
@@ -67,4 +70,17 @@ def item_response_ids(pair: Pair) -> list[int]:
         RankedResponse.objects.filter(pair=pair)
         .order_by("position")
         .values_list("response_id", flat=True)
+    )
+
+
+def judged_lease(pair: Pair, user: Any, *, random_slice: bool) -> Assignment:
+    """A closed lease of `pair` that `user` judged, from the random slice or not."""
+    return Assignment.objects.create(
+        pair=pair,
+        annotator=user,
+        left_is_a=True,
+        expires_at=timezone.now() + timedelta(minutes=5),
+        random_slice=random_slice,
+        closed_at=timezone.now(),
+        outcome="judged",
     )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from annotate.models import Assignment, Judgement, Pair, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.random_slice import wilson_interval
 from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
-from tests.factories import make_pairs
+from tests.factories import judged_lease, make_pairs
 
 pytestmark = pytest.mark.django_db
 
@@ -75,15 +73,7 @@ def test_the_share_is_a_project_setting_between_0_and_1(admin: Any, project: Pro
 
 
 def _judge(pair: Pair, user: Any, *, choice: str, in_slice: bool, n: int) -> Judgement:
-    lease = Assignment.objects.create(
-        pair=pair,
-        annotator=user,
-        left_is_a=True,
-        expires_at=timezone.now() + timedelta(minutes=5),
-        random_slice=in_slice,
-        closed_at=timezone.now(),
-        outcome="judged",
-    )
+    lease = judged_lease(pair, user, random_slice=in_slice)
     return Judgement.objects.create(
         pair=pair, annotator=user, assignment=lease, choice=choice, client_id=f"c{n}"
     )

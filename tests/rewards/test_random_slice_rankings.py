@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from annotate.importing.pipeline import import_file
 from annotate.judging.shapes import implied_choice
-from annotate.models import Assignment, Judgement, Pair, Project
+from annotate.models import Judgement, Pair, Project
 from annotate.projects.members import set_member
 from rewards.models import ResponseScore, RewardModel
 from rewards.random_slice import wilson_interval
 from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
-from tests.factories import item_response_ids, make_project, write_jsonl
+from tests.factories import item_response_ids, judged_lease, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -44,15 +42,7 @@ def _rank(pair: Pair, user: Any, order: list[list[int]], *, in_slice: bool) -> J
     """A ranking by places (0 first) in item order, judged on a lease of the kind given."""
     ids = item_response_ids(pair)
     ranking = [sorted(ids[k] for k in group) for group in order]
-    lease = Assignment.objects.create(
-        pair=pair,
-        annotator=user,
-        left_is_a=True,
-        expires_at=timezone.now() + timedelta(minutes=5),
-        random_slice=in_slice,
-        closed_at=timezone.now(),
-        outcome="judged",
-    )
+    lease = judged_lease(pair, user, random_slice=in_slice)
     return Judgement.objects.create(
         pair=pair,
         annotator=user,

@@ -4,7 +4,6 @@ overall preference or one criterion, with the judgements' strengths for the marg
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,10 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.utils import timezone
 
 from annotate.importing.pipeline import import_file
 from annotate.judging.shapes import implied_choice
-from annotate.models import Assignment, Judgement, Pair, Project, Response
+from annotate.models import Judgement, Pair, Project, Response
 from annotate.projects.members import set_member
 from rewards.external import measure_external_model
 from rewards.models import ResponseScore, RewardModel, TrainingRun
@@ -25,7 +23,7 @@ from rewards.pair_ids import item_of, responses_of
 from rewards.random_slice import split_by_lease_kind
 from rewards.worker.snapshot import snapshot_project
 from tests.conftest import client_for
-from tests.factories import item_response_ids, make_pairs, make_project, write_jsonl
+from tests.factories import item_response_ids, judged_lease, make_pairs, make_project, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -59,19 +57,10 @@ def _rank(
     in_slice: bool | None = None,
 ) -> Judgement:
     """A ranking of the item's responses by their places (0 first) in item order."""
-    ids = item_response_ids(pair)
-    ranking = [sorted(ids[k] for k in group) for group in order]
+    ranking = _as_ranking(pair, order)
     lease = None
     if in_slice is not None:
-        lease = Assignment.objects.create(
-            pair=pair,
-            annotator=user,
-            left_is_a=True,
-            expires_at=timezone.now() + timedelta(minutes=5),
-            random_slice=in_slice,
-            closed_at=timezone.now(),
-            outcome="judged",
-        )
+        lease = judged_lease(pair, user, random_slice=in_slice)
     return Judgement.objects.create(
         pair=pair,
         annotator=user,
