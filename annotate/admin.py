@@ -53,6 +53,11 @@ class PairAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "status", "priority", "judgement_count", "gold_label"]
     list_filter = ["project", "status"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
+    list_select_related = ["project", "rank"]
+
+    @admin.display(ordering="rank__priority")
+    def priority(self, pair: Pair) -> float:
+        return pair.rank.priority
 
 
 @admin.register(Assignment)

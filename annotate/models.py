@@ -326,8 +326,14 @@ class Response(models.Model):
     # Set by review on an edit found wanting: it leaves the sft export and later pairs.
     invalidated_at = models.DateTimeField(null=True, blank=True)
     # An annotator's edit of another response (`parent`): written by `author` while judging.
+    # Indexed only where set (Meta): an imported response writes no entry for either.
     parent = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="edits"
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="edits",
+        db_index=False,
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -335,6 +341,7 @@ class Response(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -342,6 +349,14 @@ class Response(models.Model):
             models.UniqueConstraint(
                 fields=["prompt", "content_hash"], name="one_response_per_content"
             )
+        ]
+        indexes = [
+            models.Index(
+                fields=["parent"], condition=Q(parent__isnull=False), name="response_edits"
+            ),
+            models.Index(
+                fields=["author"], condition=Q(author__isnull=False), name="response_author"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -393,9 +408,7 @@ class Pair(models.Model):
     # one pair.
     content_key = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=PairStatus.choices, default=PairStatus.PENDING)
-    # Written by the model side: a rank quantile in (0, 1] under the project's acquisition
-    # strategy; 0 until a served model has ranked the pair, so unranked pairs come last.
-    priority = models.FloatField(default=0.0, help_text="Higher is served first.")
+    # Its priority and reward margin live in PairRank (`pair.rank`), which a re-rank rewrites.
     # A fixed pseudo-random rank derived from content_key: breaks priority ties randomly but
     # reproducibly, and lets the index serve the order directly.
     tiebreak = models.BigIntegerField(default=0)
@@ -410,35 +423,22 @@ class Pair(models.Model):
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # |reward a - reward b| under the reward model version `margin_version` (its primary key),
-    # written with the priorities at each re-rank, so the data browser sorts by it from an index.
-    reward_margin = models.FloatField(null=True, blank=True)
-    margin_version = models.BigIntegerField(null=True, blank=True)
     # Fewer human votes than the project's overlap: set where the AI judges agreed on the pair
     # and it is not in their audit share (generation/judges_steering.py); empty: the project's.
     min_votes = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["project", "prompt", "response_a", "response_b"],
-                name="one_pair_per_responses",
-            ),
+            # content_key hashes the prompt and both texts, so it also keeps one pair per
+            # (prompt, response a, response b).
             models.UniqueConstraint(fields=["project", "content_key"], name="one_pair_per_key"),
             models.CheckConstraint(
                 condition=~Q(response_a=models.F("response_b")), name="pair_of_two_responses"
             ),
         ]
         indexes = [
-            # Serves "highest-priority pending pair of a project" as an ordered index scan.
-            models.Index(
-                "project",
-                models.F("priority").desc(),
-                "tiebreak",
-                condition=Q(status="pending"),
-                name="pair_pending_queue",
-            ),
-            # The same for a random-slice lease, which ignores priorities (annotate/queue.py).
+            # A random-slice lease's order, which ignores priorities (judging/hot_sql.py); the
+            # priority order is PairRank's.
             models.Index(
                 "project",
                 "tiebreak",
@@ -452,24 +452,75 @@ class Pair(models.Model):
             # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).
             models.Index(
                 "project",
-                models.F("priority").desc(),
-                models.F("id").desc(),
-                name="pair_by_priority",
-            ),
-            models.Index(
-                "project",
                 models.F("judgement_count").desc(),
                 models.F("id").desc(),
                 name="pair_by_votes",
-            ),
-            models.Index(
-                fields=["project", "margin_version", "reward_margin", "id"],
-                name="pair_by_margin",
             ),
         ]
 
     def __str__(self) -> str:
         return f"pair {self.pk} of {self.project_id}"
+
+
+class PairRank(models.Model):
+    """Where a pair stands in its project's queue, and its reward margin: the values a re-rank
+    rewrites, in a narrow table of their own.
+
+    Rewriting a Pair row would add an entry to each of its many indexes; a PairRank row has
+    four. Database triggers (migration 0015) add the row with its pair and keep `pending` and
+    `tiebreak` equal to the pair's, so no writer of pairs has to remember it.
+    """
+
+    # No foreign-key constraint: only the trigger writes these rows, from pairs that exist, and
+    # Django deletes them with their pair; a check would cost every imported pair at commit.
+    pair = models.OneToOneField(
+        Pair,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="rank",
+        db_constraint=False,
+    )
+    # The pair's project, copied so the queue's index can lead with it (a plain column, for the
+    # same reason).
+    project_id = models.BigIntegerField()
+    # status == pending, kept by the triggers.
+    pending = models.BooleanField(default=True)
+    # Written by the model side: a rank quantile in (0, 1] under the project's acquisition
+    # strategy; 0 until a served model has ranked the pair, so unranked pairs come last.
+    priority = models.FloatField(default=0.0, help_text="Higher is served first.")
+    # The pair's tiebreak, copied for the queue's order.
+    tiebreak = models.BigIntegerField(default=0)
+    # |reward a - reward b| under the reward model version `margin_version` (its primary key),
+    # written with the priorities at each re-rank, so the data browser sorts by it from an index.
+    reward_margin = models.FloatField(null=True, blank=True)
+    margin_version = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Serves "highest-priority pending pair of a project" as an ordered index scan.
+            models.Index(
+                "project_id",
+                models.F("priority").desc(),
+                "tiebreak",
+                condition=Q(pending=True),
+                name="pairrank_queue",
+            ),
+            # The data browser's priority and margin sorts, read a page at a time by keyset.
+            models.Index(
+                "project_id",
+                models.F("priority").desc(),
+                models.F("pair").desc(),
+                name="pairrank_by_priority",
+            ),
+            models.Index(
+                fields=["project_id", "margin_version", "reward_margin", "pair"],
+                condition=Q(margin_version__isnull=False),
+                name="pairrank_by_margin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rank of pair {self.pair_id}"
 
 
 class RankedResponse(models.Model):
@@ -554,13 +605,18 @@ class Judgement(models.Model):
         HUMAN = "human", "Human"
         IMPORT = "import", "Imported"
 
-    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgements")
+    # No index of its own: judgement_pair_choice leads with pair.
+    pair = models.ForeignKey(
+        Pair, on_delete=models.CASCADE, related_name="judgements", db_index=False
+    )
+    # No index of its own: one_judgement_per_client_id leads with annotator (where there is one).
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="judgements",
+        db_index=False,
     )
     assignment = models.OneToOneField(
         Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgement"
@@ -576,8 +632,9 @@ class Judgement(models.Model):
     duration_ms = models.PositiveIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(MAX_DURATION_MS)]
     )
-    # Unique per annotator (and among imports), so one user's ids reveal nothing of another's.
-    client_id = models.CharField(max_length=100, db_index=True)
+    # Unique per annotator (and among imports), so one user's ids reveal nothing of another's;
+    # the two unique constraints are its indexes.
+    client_id = models.CharField(max_length=100)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
     # The models this vote compared, in the pair's a/b terms, when its source row named them: one
     # text may come from several models, so a pair's responses alone cannot say. Blank: the
@@ -597,7 +654,12 @@ class Judgement(models.Model):
     invalid_criteria = models.JSONField(null=True, blank=True)
     # The annotator's improvement of the better response: a Response whose parent it is.
     edit = models.ForeignKey(
-        Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Response,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by review (annotate/review/actions.py); an invalid judgement is kept but counts nowhere.
@@ -608,6 +670,7 @@ class Judgement(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     invalid_reason = models.TextField(blank=True)
 
@@ -648,6 +711,13 @@ class Judgement(models.Model):
                 fields=["annotator"],
                 condition=Q(invalidated_at__isnull=False),
                 name="judgement_invalidated",
+            ),
+            # Indexed only where set: an imported vote writes no entry for either.
+            models.Index(fields=["edit"], condition=Q(edit__isnull=False), name="judgement_edit"),
+            models.Index(
+                fields=["invalidated_by"],
+                condition=Q(invalidated_by__isnull=False),
+                name="judgement_reviewer",
             ),
         ]
 

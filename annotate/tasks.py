@@ -44,3 +44,11 @@ def refresh_statistics_task() -> int:
     from annotate.statistics import refresh_snapshots
 
     return refresh_snapshots()
+
+
+@shared_task
+def index_texts_task() -> int:
+    """Fill the search documents of texts written since the last run (after imports; beat)."""
+    from annotate.review.text_index import index_texts
+
+    return index_texts()

@@ -381,6 +381,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotate.tasks.recover_imports_task",
         "schedule": 30,
     },
+    # Texts written outside imports (edits, generated responses) and any an import's own
+    # task missed get their search documents here; search parses them until then.
+    "index-texts": {
+        "task": "annotate.tasks.index_texts_task",
+        "schedule": 30,
+    },
     "recover-generations": {
         "task": "generation.tasks.recover_generations_task",
         "schedule": 30,

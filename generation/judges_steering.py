@@ -13,7 +13,7 @@ import numpy as np
 from django.db import transaction
 
 from annotate.judging.overlap import settle_pairs
-from annotate.models import Acquisition, Pair, PairStatus, Project
+from annotate.models import Acquisition, Pair, PairRank, PairStatus, Project
 from annotate.quality.judges import in_audit, judges_agreed
 from annotate.signals import JudgeVotes
 from generation.judges_votes import project_judge_votes
@@ -86,8 +86,10 @@ def rank_by_judges(project: Project, judges: list[JudgeVotes]) -> int:
     ids = [pid for pid, _, _ in pairs]
     scores = disagreement_scores(ids, judges, _model_p_a(project, pairs))
     priorities = rank_quantiles(scores)
-    rows = [Pair(pk=pid, priority=float(p)) for pid, p in zip(ids, priorities, strict=True)]
-    Pair.objects.bulk_update(rows, ["priority"], batch_size=1000)
+    rows = [
+        PairRank(pair_id=pid, priority=float(p)) for pid, p in zip(ids, priorities, strict=True)
+    ]
+    PairRank.objects.bulk_update(rows, ["priority"], batch_size=1000)
     return len(rows)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from annotate.models import Judgement, Project
+from annotate.projects.counts import counts_of, current_counts
 from rewards.models import Mode, RewardModel
 
 # Versions of one kind whose speed is pooled (the median resists one odd run).
@@ -52,7 +53,8 @@ class ModeCost:
     """A kind of run's measured speed and what it would take on the project's judgements now."""
 
     mode: str
-    judgements: int
+    # None on the models page while the project's stored counts are being taken.
+    judgements: int | None
     judgements_per_s: float | None
     pairs_per_s: float | None
     tokens_per_s: float | None
@@ -73,6 +75,12 @@ class ModeCost:
     @property
     def summary(self) -> str:
         """One line for the page, the API answer and the command."""
+        if self.seconds is None and self.judgements is None and self.judgements_per_s:
+            return (
+                f"{self.mode}: {self.judgements_per_s:.3g} judgements/s end to end (median of "
+                f"the last {self.measured_versions} {self.mode} versions trained this way); "
+                "the time follows once the project's judgements are counted"
+            )
         if self.seconds is None:
             risk = f"; {self.unmeasured_risk}" if self.unmeasured_risk else ""
             return (
@@ -198,8 +206,13 @@ def unmeasured_risk(kind: RunKind) -> str:
 
 
 def mode_cost(project: Project, mode: str, options: Mapping[str, Any] | None = None) -> ModeCost:
-    """The estimate for a run of `mode` with these options on `project`'s judgements."""
-    kind = run_kind(mode, options or {})
+    """The estimate for a run of `mode` with these options on `project`'s judgements now."""
+    judgements = Judgement.objects.filter(pair__project=project).count()
+    return _mode_cost(mode, options or {}, judgements)
+
+
+def _mode_cost(mode: str, options: Mapping[str, Any], judgements: int | None) -> ModeCost:
+    kind = run_kind(mode, options)
     candidates = [
         (judgements, seconds, metrics.get("throughput") or {}, config)
         for judgements, seconds, metrics, config in RewardModel.objects.filter(
@@ -211,7 +224,6 @@ def mode_cost(project: Project, mode: str, options: Mapping[str, Any] | None = N
     recent = _same_kind(kind, candidates)
     speeds = [speed for _, _, speed, _ in recent]
     rate = _median([j / s for j, s, _, _ in recent])
-    judgements = Judgement.objects.filter(pair__project=project).count()
     return ModeCost(
         mode=mode,
         judgements=judgements,
@@ -221,14 +233,16 @@ def mode_cost(project: Project, mode: str, options: Mapping[str, Any] | None = N
         mfu=_median([s["mfu"] for s in speeds if s.get("mfu") is not None]),
         device=next((str(s["device"]) for s in speeds if s.get("device")), ""),
         measured_versions=len(recent),
-        seconds=judgements / rate if rate else None,
+        seconds=judgements / rate if rate and judgements is not None else None,
         unmeasured_risk="" if rate else unmeasured_risk(kind),
     )
 
 
 def mode_costs(project: Project) -> list[ModeCost]:
-    """Estimates for the modes an admin can start (heads, finetune), with the site defaults."""
-    return [mode_cost(project, mode) for mode in (Mode.HEADS, Mode.FINETUNE)]
+    """Estimates for the modes an admin can start (heads, finetune), with the site defaults,
+    on the judgements as last counted (the models page: counting them takes seconds)."""
+    judgements = counts_of(current_counts(project))["judgements"]
+    return [_mode_cost(mode, {}, judgements) for mode in (Mode.HEADS, Mode.FINETUNE)]
 
 
 def check_cost(

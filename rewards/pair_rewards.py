@@ -46,18 +46,20 @@ def on_pair_details(sender: Any, pair: Pair, **kwargs: Any) -> PairDetail | None
 def margin_sort(project: Project) -> PairSort | None:
     """Sort by |reward a - reward b| under the served version, smallest (least sure) first.
 
-    The margin is stored on each pair at re-rank (rewards/ranking.py) and indexed with the
-    version that wrote it, so every page is an index range scan; pairs the served version has
-    not scored (yet) are left out of this sort.
+    The margin is stored in each pair's PairRank at re-rank (rewards/worker/priorities.py) and
+    indexed with the version that wrote it, so every page is an index range scan; pairs the
+    served version has not scored (yet) are left out of this sort.
     """
     model = RewardModel.objects.served(project)
     if model is None:
         return None
 
     def annotate(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
-        return pairs.filter(margin_version=model.pk, reward_margin__isnull=False).annotate(
-            sort_key=F("reward_margin")
-        )
+        return pairs.filter(
+            rank__project_id=project.pk,
+            rank__margin_version=model.pk,
+            rank__reward_margin__isnull=False,
+        ).annotate(sort_key=F("rank__reward_margin"))
 
     return PairSort("margin", f"reward margin (v{model.version}, scored pairs)", annotate)
 

@@ -221,11 +221,13 @@ def test_web_and_workers_share_no_disk_only_the_database_broker_and_bucket(
 
     # then: each step ran where it was routed, and the served version answered
     ran = {name: _tasks_run(log) for name, log in logs.items()}
-    # (the default worker also computes the stored statistics the pages ask for)
+    # (the default worker also computes the stored statistics the pages ask for, and indexes
+    # the imported texts for search)
     assert "annotate.tasks.import_file_task" in ran["default"]
     assert ran["default"] <= {
         "annotate.tasks.import_file_task",
         "annotate.tasks.compute_statistics_task",
+        "annotate.tasks.index_texts_task",
     }
     assert "rewards.tasks.retrain_project_task" in ran["gpu-a"]
     assert {"rewards.tasks.rerank_project_task", "rewards.tasks.score_request_task"} <= ran["gpu-b"]

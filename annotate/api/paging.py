@@ -18,8 +18,11 @@ from annotate.paging import Page, keyset_page
 LIST_PAGE = 50
 
 
-def keyset_answer(request: Request, page: Page, results: Any) -> Response:
-    """`{next, cursor, results}`: `next` repeats the query with `after` set to the cursor.
+def keyset_answer(
+    request: Request, page: Page, results: Any, extra: dict[str, Any] | None = None
+) -> Response:
+    """`{next, cursor, results}` (and `extra`'s fields): `next` repeats the query with `after`
+    set to the cursor.
 
     Rows added while a client pages sort before the cursor or after it by their key and id, so
     no row is shown twice or skipped.
@@ -30,7 +33,7 @@ def keyset_answer(request: Request, page: Page, results: Any) -> Response:
         query = request.query_params.copy()
         query["after"] = cursor
         next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-    return Response({"next": next_url, "cursor": cursor, "results": results})
+    return Response({"next": next_url, "cursor": cursor, "results": results, **(extra or {})})
 
 
 def keyset_list(
@@ -52,8 +55,12 @@ def keyset_list(
     return keyset_answer(request, page, serialize(page.rows))
 
 
-def keyset_schema(name: str, row: type[serializers.Serializer]) -> serializers.Serializer:
-    """The schema of a keyset page of `row`."""
+def keyset_schema(
+    name: str,
+    row: type[serializers.Serializer],
+    extra: dict[str, serializers.Field] | None = None,
+) -> serializers.Serializer:
+    """The schema of a keyset page of `row`, with `extra` fields beside the rows."""
     return inline_serializer(
         name,
         {
@@ -63,5 +70,6 @@ def keyset_schema(name: str, row: type[serializers.Serializer]) -> serializers.S
                 help_text="pass as `after` (with the same filters) for the next page",
             ),
             "results": row(many=True),
+            **(extra or {}),
         },
     )

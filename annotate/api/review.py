@@ -32,6 +32,7 @@ from annotate.review.actions import (
     set_gold_label,
 )
 from annotate.review.browsing import SORTS, browse_pairs, extra_sorts, pair_judgements
+from annotate.review.text_index import UNINDEXED_SHOWN, unindexed_count
 from annotate.signals import PairDetail, pair_details
 
 ADMIN_ONLY = [IsAuthenticated & IsProjectAdmin]
@@ -149,7 +150,17 @@ class PairListView(ProjectAPIView):
     @extend_schema(
         operation_id="projects_pairs_list",
         parameters=[PairFilterSerializer],
-        responses=keyset_schema("PairPage", BrowserRowSerializer),
+        responses=keyset_schema(
+            "PairPage",
+            BrowserRowSerializer,
+            {
+                "unindexed_texts": serializers.IntegerField(
+                    help_text="with `q`: the project's texts not yet indexed for search (counted"
+                    f" up to {UNINDEXED_SHOWN} + 1); matches among them are found more slowly."
+                    " 0 without `q`"
+                )
+            },
+        ),
     )
     def get(self, request: Request, slug: str) -> Response:
         project = self.get_object()
@@ -160,9 +171,11 @@ class PairListView(ProjectAPIView):
         }
         query = PairFilterSerializer(data=request.query_params, context=context)
         query.is_valid(raise_exception=True)
-        page = browse_pairs(project, query.pair_filter(), after=query.cursor(), extra=extra)
+        wanted = query.pair_filter()
+        page = browse_pairs(project, wanted, after=query.cursor(), extra=extra)
         rows = BrowserRowSerializer(page.rows, many=True, context={"project": project}).data
-        return keyset_answer(request, page, rows)
+        unindexed = unindexed_count(project, cap=UNINDEXED_SHOWN) if wanted.text else 0
+        return keyset_answer(request, page, rows, {"unindexed_texts": unindexed})
 
 
 def pair_answer(project: Project, pair: Pair) -> dict[str, Any]:
@@ -173,7 +186,7 @@ def pair_answer(project: Project, pair: Pair) -> dict[str, Any]:
 
 
 def _pair(project: Project, pk: int) -> Pair:
-    pairs = Pair.objects.select_related("prompt", "response_a", "response_b")
+    pairs = Pair.objects.select_related("prompt", "response_a", "response_b", "rank")
     return get_object_or_404(pairs, project=project, pk=pk)
 
 

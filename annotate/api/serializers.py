@@ -30,7 +30,7 @@ from annotate.models import (
     Role,
 )
 from annotate.permissions import role_in
-from annotate.projects.lifecycle import project_counts
+from annotate.projects.counts import COUNT_NAMES, counts_fields, current_counts
 from annotate.review.browsing import SORTS, STATUSES, PairFilter
 
 # At most this many addresses per invitation request.
@@ -109,14 +109,44 @@ def _shaped(clean: Any, value: Any) -> Any:
 
 
 class ProjectDetailSerializer(ProjectSerializer):
-    counts = serializers.SerializerMethodField()
+    """A project with its counts as a worker last took them (never counted in the request)."""
+
+    counts = serializers.SerializerMethodField(
+        help_text="prompts, pairs, pending, complete, judgements, human_judgements, annotators, "
+        "models_with_votes; each null until the first count is in"
+    )
+    counts_status = serializers.SerializerMethodField(
+        help_text='"ready", or "computing" while a worker takes the first count'
+    )
+    counts_as_of = serializers.SerializerMethodField(help_text="when the counts were taken")
 
     class Meta(ProjectSerializer.Meta):
-        fields = [*ProjectSerializer.Meta.fields, "counts"]
+        fields = [*ProjectSerializer.Meta.fields, "counts", "counts_status", "counts_as_of"]
 
-    def get_counts(self, project: Project) -> dict[str, int]:
+    def _counts(self, project: Project) -> dict[str, Any]:
+        """The stored counts, read once per project and response."""
+        read = self.context.setdefault("stored_counts", {})
+        if project.pk not in read:
+            read[project.pk] = counts_fields(current_counts(project))
+        return dict(read[project.pk])
 
-        return project_counts(project)
+    @extend_schema_field(
+        inline_serializer(
+            "ProjectCounts",
+            {name: serializers.IntegerField(allow_null=True) for name in COUNT_NAMES},
+        )
+    )
+    def get_counts(self, project: Project) -> dict[str, int | None]:
+        return dict(self._counts(project)["counts"])
+
+    @extend_schema_field(serializers.ChoiceField(choices=["ready", "computing"]))
+    def get_counts_status(self, project: Project) -> str:
+        return str(self._counts(project)["counts_status"])
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_counts_as_of(self, project: Project) -> str | None:
+        as_of = self._counts(project)["counts_as_of"]
+        return None if as_of is None else str(as_of)
 
 
 class MembershipInputSerializer(serializers.Serializer):
@@ -418,7 +448,7 @@ class PairRowSerializer(serializers.Serializer):
     judgement_count = serializers.IntegerField()
     target = serializers.SerializerMethodField(help_text="votes the pair needs")
     gold_label = serializers.CharField()
-    priority = serializers.FloatField()
+    priority = serializers.FloatField(source="rank.priority")
 
     def get_target(self, pair: Pair) -> int:
         return int(self.context["project"].judgements_per_pair)
@@ -490,6 +520,9 @@ class PairDetailSerializer(serializers.ModelSerializer):
     target = serializers.SerializerMethodField(help_text="votes the pair needs")
     status = serializers.CharField(help_text="pending or complete")
     gold_label = serializers.CharField(help_text='a, b, tie, both_bad; "" when not a gold pair')
+    priority = serializers.FloatField(
+        source="rank.priority", help_text="higher is served first (the served model's order)"
+    )
     judgements = serializers.SerializerMethodField()
     details = serializers.SerializerMethodField(
         help_text="what other parts of the product know of the pair (the served model's rewards)"

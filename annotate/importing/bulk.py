@@ -221,10 +221,14 @@ class BulkImport:
         return counts
 
     def _prepare(self, now: Any) -> dict[str, int]:
-        _execute("CREATE INDEX import_stage_key ON import_stage (pair_key, seq)")
+        if connection.vendor != "postgresql":  # SQLite joins by index lookups; PostgreSQL hashes
+            _execute("CREATE INDEX import_stage_key ON import_stage (pair_key, seq)")
+        # The first row of each pair, without its texts (the responses are written from
+        # import_response).
         _execute(
-            "CREATE TEMPORARY TABLE import_first AS SELECT s.* FROM import_stage s "
-            "WHERE s.seq IN (SELECT MIN(seq) FROM import_stage GROUP BY pair_key)"
+            "CREATE TEMPORARY TABLE import_first AS SELECT s.seq, s.prompt_hash, s.a_hash,"
+            " s.b_hash, s.pair_key, s.tiebreak, s.external_id, s.meta FROM import_stage s"
+            " WHERE s.seq IN (SELECT MIN(seq) FROM import_stage GROUP BY pair_key)"
         )
         _execute(
             "CREATE TEMPORARY TABLE import_response AS "
@@ -251,7 +255,8 @@ class BulkImport:
             " ORDER BY seq ON CONFLICT DO NOTHING",
             [self.project.pk, now],
         )
-        total = _scalar("SELECT COUNT(DISTINCT prompt_hash) FROM import_stage")
+        # (a count of groups hashes them; COUNT(DISTINCT) would sort every row)
+        total = _scalar("SELECT COUNT(*) FROM (SELECT 1 FROM import_stage GROUP BY prompt_hash) g")
         return {"prompts_created": created, "prompts_existing": total - created}
 
     def _responses(self, now: Any) -> dict[str, int]:
@@ -318,10 +323,10 @@ class BulkImport:
             criteria = _json("gc.criteria")
         created = _execute(
             "INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,"
-            " content_key, status, priority, tiebreak, judgement_count, extra_judgements,"
+            " content_key, status, tiebreak, judgement_count, extra_judgements,"
             " gold_label, gold_criteria, external_id, meta, created_at)"
             f" SELECT %s, ra.prompt_id, ra.response_id, rb.response_id, f.pair_key,"
-            f" CASE WHEN {n} >= %s THEN %s ELSE %s END, 0.0, f.tiebreak, {n}, 0, {gold},"
+            f" CASE WHEN {n} >= %s THEN %s ELSE %s END, f.tiebreak, {n}, 0, {gold},"
             f" {criteria}, f.external_id, {_json('f.meta')}, %s FROM import_first f"
             " JOIN import_rid ra ON ra.prompt_hash = f.prompt_hash AND ra.hash = f.a_hash"
             " JOIN import_rid rb ON rb.prompt_hash = f.prompt_hash AND rb.hash = f.b_hash"

@@ -15,8 +15,9 @@ from annotate.formats import ImportFormatError, file_type_of
 from annotate.importing.pipeline import import_file
 from annotate.importing.summary import ImportSummary
 from annotate.models import ImportJob
+from annotate.projects.counts import request_recount
 from annotate.signals import send_project_event
-from annotate.tasks import import_file_task
+from annotate.tasks import import_file_task, index_texts_task
 from config.celery import try_send
 from config.storage import local_copy
 from workers.heartbeat import beating
@@ -107,6 +108,10 @@ def run_import_job(job_id: int) -> None:
         )
         raise
     _finish(job_id, ImportJob.Status.SUCCEEDED, result=summary.as_dict(), progress=1.0)
+    request_recount(job.project)
+    if summary.prompts_created or summary.responses_created:
+        # Search parses the new texts itself until a worker stores their documents.
+        index_texts_task.delay_on_commit()  # type: ignore[attr-defined]
 
 
 def _import(job: ImportJob) -> ImportSummary:

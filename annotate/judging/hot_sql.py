@@ -24,6 +24,7 @@ from annotate.models import (
     Judgement,
     Membership,
     Pair,
+    PairRank,
     PairStatus,
     Project,
     Prompt,
@@ -182,19 +183,28 @@ def lock_candidate(
     invalidated, is not served."""
     connection = connections[Pair.objects.db]
     pair_cols, prompt_cols, a_cols, b_cols = _candidate_shape(connection.alias)
-    # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per pair.
-    order = "p.tiebreak, p.id" if random_order else "p.priority DESC, p.tiebreak"
+    # A random-slice lease ignores the model: `tiebreak` is a pseudo-random rank fixed per pair,
+    # read from the pair's own index. The model's order is PairRank's queue index, read first.
+    if random_order:
+        source = f"{_table(Pair)} AS p"
+        ranked = ""
+        order = "p.tiebreak, p.id"
+    else:
+        source = f"{_table(PairRank)} AS k CROSS JOIN {_table(Pair)} AS p"
+        ranked = " AND k.project_id = %s AND k.pending AND p.id = k.pair_id"
+        order = "k.priority DESC, k.tiebreak"
     not_passed = f" AND p.id NOT IN ({', '.join(['%s'] * len(passed))})" if passed else ""
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE OF p" + (" SKIP LOCKED" if skip_locked else "")
     sql = f"""
         SELECT {pair_cols.select}, {prompt_cols.select}, {a_cols.select}, {b_cols.select}
-        FROM {_table(Pair)} AS p
+        FROM {source}
         JOIN {_table(Prompt)} AS q ON q.id = p.prompt_id
         JOIN {_table(Response)} AS ra ON ra.id = p.response_a_id
         JOIN {_table(Response)} AS rb ON rb.id = p.response_b_id
         WHERE p.gold_label = '' AND p.project_id = %s AND p.status = '{PairStatus.PENDING}'
+          {ranked}
           AND (
             SELECT COUNT(*) FROM {_table(Assignment)} AS l
             WHERE l.pair_id = p.id AND l.closed_at IS NULL AND l.expires_at > %s
@@ -211,9 +221,10 @@ def lock_candidate(
           {not_passed}
         ORDER BY {order}
         LIMIT 1{lock}
-    """  # in this order SQLite scans pair_pending_queue in order (test_queue_concurrency)
+    """  # in this order SQLite scans pairrank_queue in order (test_queue_concurrency)
     params = [
         project.pk,
+        *([] if random_order else [project.pk]),
         connection.ops.adapt_datetimefield_value(now),
         project.judgements_per_pair,
         annotator_id,

@@ -1,4 +1,4 @@
-"""Creating, configuring, archiving and deleting projects, and the counts their pages show."""
+"""Creating, configuring, archiving and deleting projects (their counts: projects/counts.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,14 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.judging.queue import live_leases
-from annotate.models import (
-    Assignment,
-    Judgement,
-    Membership,
-    Pair,
-    PairStatus,
-    Project,
-    Prompt,
-    Role,
-)
+from annotate.models import Assignment, Membership, Pair, PairStatus, Project, Prompt, Role
+
+# pair_status_counts is re-exported for the workspace's progress endpoint.
+from annotate.projects.counts import pair_status_counts as pair_status_counts
+from annotate.projects.counts import request_recount
 from annotate.tasks import delete_project_task
 
 
@@ -60,6 +53,7 @@ def update_project(project: Project, **changes: Any) -> Project:
     stored.save()
     if stored.judgements_per_pair != overlap_before:
         _restatus_pairs(stored)
+        request_recount(stored)  # pending and complete moved without a vote
     return stored
 
 
@@ -120,53 +114,3 @@ def purge_project(project_id: int) -> None:
         while batch := list(rows[:PURGE_BATCH]):
             model.objects.filter(pk__in=batch).delete()
     project.delete()
-
-
-def pair_status_counts(project: Project) -> dict[str, int]:
-    """Pending and complete pairs, in one query."""
-    return Pair.objects.filter(project=project).aggregate(
-        pending=Count("id", filter=Q(status=PairStatus.PENDING)),
-        complete=Count("id", filter=Q(status=PairStatus.COMPLETE)),
-    )
-
-
-def project_counts(project: Project) -> dict[str, int]:
-    """Counts shown on the project page: prompts, pairs by status, judgements, annotators."""
-    pairs = pair_status_counts(project)
-    judgements = (
-        Judgement.objects.valid()
-        .filter(pair__project=project)
-        .aggregate(
-            total=Count("id"),
-            human=Count("id", filter=Q(source=Judgement.Source.HUMAN)),
-        )
-    )
-    return {
-        "prompts": project.prompts.count(),
-        "pairs": pairs["pending"] + pairs["complete"],
-        "pending": pairs["pending"],
-        "complete": pairs["complete"],
-        "judgements": judgements["total"],
-        "human_judgements": judgements["human"],
-        "annotators": project.memberships.filter(role=Role.ANNOTATOR).count(),
-    }
-
-
-def _count_of(queryset: QuerySet[Any], project_field: str) -> Coalesce:
-    counted = (
-        queryset.filter(**{project_field: OuterRef("pk")})
-        .order_by()
-        .values(project_field)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
-def with_list_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
-    """Annotate the project list's counts (pairs, pending, judgements) in the same query."""
-    return projects.annotate(
-        pair_count=_count_of(Pair.objects.all(), "project"),
-        pending_count=_count_of(Pair.objects.filter(status=PairStatus.PENDING), "project"),
-        judgement_count=_count_of(Judgement.objects.valid(), "pair__project"),
-    )

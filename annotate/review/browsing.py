@@ -11,6 +11,8 @@ from django.db import connection
 from django.db.models import (
     Count,
     Exists,
+    Expression,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -36,9 +38,10 @@ from annotate.models import (
 from annotate.paging import Page, keyset_page
 from annotate.signals import PairSort, pair_sorts
 
-# Sort name -> the Pair field the keyset runs on (descending, then by id). Other apps may offer
-# more sorts through the pair_sorts signal (rewards: the served model's reward margin).
-SORTS = {"newest": "pk", "priority": "priority", "votes": "judgement_count"}
+# Sort name -> the Pair field the keyset runs on (descending, then by id); "priority" is its
+# PairRank's. Other apps may offer more sorts through the pair_sorts signal (rewards: the served
+# model's reward margin).
+SORTS = {"newest": "pk", "priority": "sort_key", "votes": "judgement_count"}
 STATUSES = ("pending", "complete", "judged", "unjudged")
 PAGE_SIZE = 50
 # Model names feed the filter's suggestions; listing them reads every response, so it is cached.
@@ -114,36 +117,69 @@ SEARCH_ID_LIMIT = 5000
 
 
 def _full_text(project: Project, pairs: QuerySet[Pair], text: str) -> QuerySet[Pair]:
-    """Rare words: the GIN indexes of migration 0003 find the texts; common words: each pair
-    is tested in order until a page is full, so neither parses every row's text."""
-    from django.contrib.postgres.search import SearchQuery, SearchVector
+    """Rare words: the GIN indexes of the stored documents find the texts; common words: each
+    pair is tested in order until a page is full, so neither parses every row's text.
+
+    A text the worker has not indexed yet (annotate/review/text_index.py) is parsed here, found
+    through the partial index of the unindexed rows, so search misses nothing meanwhile.
+    """
+    from django.contrib.postgres.search import SearchQuery
 
     query = SearchQuery(text, search_type="websearch", config="english")
-    prompt_vector = SearchVector(Cast("messages", TextField()), config="english")
-    prompts = _ids_if_few(Prompt.objects.filter(project=project), prompt_vector, query)
+    prompts = _ids_if_few(Prompt.objects.filter(project=project), _text_matches("messages", query))
     responses = _ids_if_few(
-        Response.objects.filter(prompt__project=project),
-        SearchVector("text", config="english"),
-        query,
+        Response.objects.filter(prompt__project=project), _text_matches("text", query)
     )
     if prompts is not None and responses is not None:
         return pairs.filter(
             Q(prompt__in=prompts) | Q(response_a__in=responses) | Q(response_b__in=responses)
         )
-    vector = SearchVector(
-        Cast("prompt__messages", TextField()),
-        "response_a__text",
-        "response_b__text",
-        config="english",
+    return pairs.filter(
+        _text_matches("prompt__messages", query)
+        | _text_matches("response_a__text", query)
+        | _text_matches("response_b__text", query)
     )
-    return pairs.annotate(search=vector).filter(search=query)
 
 
-def _ids_if_few(rows: QuerySet[Any], vector: Any, query: Any) -> list[int] | None:
-    ids = list(
-        rows.annotate(v=vector).filter(v=query).values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1]
-    )
+def _ids_if_few(rows: QuerySet[Any], matches: Q) -> list[int] | None:
+    ids = list(rows.filter(matches).values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1])
     return ids if len(ids) <= SEARCH_ID_LIMIT else None
+
+
+def _text_matches(field: str, query: Any) -> Q:
+    """The text in `field` (a prompt's messages or a response's text) matches `query`: by its
+    stored document, or, while it has none, by parsing the text."""
+    from django.contrib.postgres.search import SearchVector, SearchVectorExact
+    from django.db.models.lookups import IsNull
+
+    document = _SearchDocument(field)
+    source = Cast(field, TextField()) if field.endswith("messages") else F(field)
+    parsed = SearchVector(source, config="english")
+    return Q(SearchVectorExact(document, query)) | Q(
+        IsNull(document, True), SearchVectorExact(parsed, query)
+    )
+
+
+class _SearchDocument(Expression):
+    """The `search_document` column (migration 0016, not a model field) of the table that holds
+    `field`, in the query's alias for that table."""
+
+    def __init__(self, field: str) -> None:
+        from django.contrib.postgres.search import SearchVectorField
+
+        super().__init__(output_field=SearchVectorField())
+        self.column: Any = F(field)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.column,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        # A resolved reference is a Col; its alias is the joined or subquery table's name.
+        table = compiler.quote_name_unless_alias(self.column.alias)
+        return f"{table}.search_document", []
 
 
 def extra_sorts(project: Project) -> dict[str, PairSort]:
@@ -169,10 +205,10 @@ def browse_pairs(
     """
     pairs = (
         _with_shape_counts(project, filter_pairs(project, wanted))
-        .select_related("prompt", "response_a", "response_b")
+        .select_related("prompt", "response_a", "response_b", "rank")
         .only(
             "status",
-            "priority",
+            "rank__priority",
             "judgement_count",
             "gold_label",
             "external_id",
@@ -190,6 +226,9 @@ def browse_pairs(
             after=after,
             size=PAGE_SIZE,
         )
+    if wanted.sort == "priority":
+        # Filtered on the rank's own project column, so its index serves the order.
+        pairs = pairs.filter(rank__project_id=project.pk).annotate(sort_key=F("rank__priority"))
     return keyset_page(pairs, key=SORTS[wanted.sort], after=after, size=PAGE_SIZE)
 
 

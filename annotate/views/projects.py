@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.exporting.datasets import EXPORT_FORMATS
 from annotate.formats import FORMATS
 from annotate.importing.pipeline import LABEL_MODES
-from annotate.leaderboard.board import models_with_votes
 from annotate.permissions import (
     access_project,
     can_create_projects,
@@ -22,14 +24,13 @@ from annotate.permissions import (
     signed_in_user,
     visible_projects,
 )
+from annotate.projects.counts import counts_of, current_counts, list_counts
 from annotate.projects.lifecycle import (
     archive_project,
     create_project,
     delete_project,
-    project_counts,
     unarchive_project,
     update_project,
-    with_list_counts,
 )
 from annotate.rendering import render_markdown
 from annotate.views.forms import DeleteProjectForm, ProjectForm, ProjectSettingsForm
@@ -117,8 +118,13 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = with_list_counts(visible_projects(request.user)).order_by("name")
-    context = {"projects": projects, "can_create": can_create_projects(request.user)}
+    projects = list(visible_projects(request.user).order_by("name"))
+    counts = list_counts(projects)
+    context = {
+        "projects": projects,
+        "rows": [(project, counts[project.pk]) for project in projects],
+        "can_create": can_create_projects(request.user),
+    }
     return render(request, "annotate/project_list.html", context)
 
 
@@ -127,9 +133,14 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project = access_project(request.user, slug)
     is_admin = is_project_admin(request.user, project)
+    served = current_counts(project)
+    counts = counts_of(served)
     context = {
         "project": project,
-        "counts": project_counts(project),
+        "counts": counts,
+        "counts_freshness": served.freshness,
+        "counts_just_now": served.freshness.computed_at is not None
+        and timezone.now() - served.freshness.computed_at < timedelta(minutes=1),
         "is_admin": is_admin,
         "imports": project.imports.all()[:10] if is_admin else [],
         "members": project.memberships.select_related("user").order_by("role", "user__username")
@@ -139,6 +150,6 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "label_modes": LABEL_MODES,
         "export_formats": EXPORT_FORMATS,
         "show_leaderboard": can_view_leaderboard(request.user, project)
-        and models_with_votes(project) >= 2,
+        and (counts["models_with_votes"] or 0) >= 2,
     }
     return render(request, "annotate/project_detail.html", context)

@@ -36,6 +36,7 @@ from annotate.review.actions import (
 )
 from annotate.review.browsing import browse_pairs, extra_sorts, model_names, pair_judgements
 from annotate.review.parts import CRITERION, EDIT, WHOLE, criterion_part
+from annotate.review.text_index import UNINDEXED_SHOWN, unindexed_count
 from annotate.signals import PairDetail, pair_details
 from annotate.views.forms import GoldForm, InvalidateForm, PairFilterForm
 
@@ -59,7 +60,8 @@ def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         context = {"project": project, "form": form, "page": None, "models": []}
         return render(request, "annotate/pairs.html", context, status=400)
-    page = browse_pairs(project, form.pair_filter(), after=form.cursor(), extra=extra)
+    wanted = form.pair_filter()
+    page = browse_pairs(project, wanted, after=form.cursor(), extra=extra)
     next_query = None
     if page.next_after is not None:
         value, pk = page.next_after
@@ -74,6 +76,9 @@ def pair_list(request: HttpRequest, slug: str) -> HttpResponse:
         "target": project.judgements_per_pair,
         "ranked": project.comparison == Comparison.RANKING,
         "edits": project.edits != Edits.OFF,
+        # Texts search must still parse itself (the notice says matches there come slower).
+        "unindexed": unindexed_count(project, cap=UNINDEXED_SHOWN) if wanted.text else 0,
+        "unindexed_shown": UNINDEXED_SHOWN,
     }
     return render(request, "annotate/pairs.html", context)
 
@@ -99,7 +104,9 @@ def _pair_page(
 ) -> HttpResponse:
     """The pair page; `failed` is a review form to show with its errors."""
     pair = get_object_or_404(
-        Pair.objects.select_related("prompt", "response_a", "response_b"), project=project, pk=pk
+        Pair.objects.select_related("prompt", "response_a", "response_b", "rank"),
+        project=project,
+        pk=pk,
     )
     ranked = list(
         RankedResponse.objects.filter(pair=pair).select_related("response").order_by("position")

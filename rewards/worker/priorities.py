@@ -4,9 +4,10 @@ The project's pending pairs are read with both responses' ensemble scores in one
 query (a server-side cursor on PostgreSQL), CHUNK rows at a time, and turned into priorities
 with numpy. Every new value is loaded into one temporary table (COPY on PostgreSQL), then
 written by id range, CHUNK pairs per `UPDATE ... FROM` and per transaction, so annotators never
-wait on a long-held lock on the whole queue. A pair whose priority and margin are already what
-the model says is not rewritten: each rewrite is a new row version and an entry in every index
-of the pair table. Memory is the few numbers per pair the ranking needs, not rows of Python.
+wait on a long-held lock on the whole queue. The values live in PairRank, a narrow table with
+four indexes, not in the pair table with its dozen. A pair whose priority and margin are already
+what the model says is not rewritten: each rewrite is a new row version and an entry in every
+index. Memory is the few numbers per pair the ranking needs, not rows of Python.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import orjson
 from django.db import connection, transaction
 
-from annotate.models import Pair, PairStatus
+from annotate.models import Pair, PairRank, PairStatus
 from rewards.ml.acquisition import acquisition_scores, rank_quantiles
 from rewards.models import ResponseScore
 
@@ -132,13 +133,14 @@ def _load(pair_ids: np.ndarray, priorities: np.ndarray | None, margins: np.ndarr
 
 def _write(model_id: int) -> None:
     """Write the loaded values, CHUNK pairs of consecutive ids per UPDATE and transaction."""
-    table = Pair._meta.db_table
+    table = PairRank._meta.db_table
     priority = f"COALESCE(t.priority, {table}.priority)"
     # Rows already holding these values are left alone (a re-rank by the same model).
     update = (
         f"UPDATE {table} SET priority = {priority}, reward_margin = t.margin,"
-        f" margin_version = %s FROM {_TEMP} t WHERE {table}.id = t.pair_id"
-        f" AND t.pair_id >= %s AND t.pair_id <= %s AND {table}.id >= %s AND {table}.id <= %s"
+        f" margin_version = %s FROM {_TEMP} t WHERE {table}.pair_id = t.pair_id"
+        f" AND t.pair_id >= %s AND t.pair_id <= %s AND {table}.pair_id >= %s"
+        f" AND {table}.pair_id <= %s"
         # (a margin is never negative and a model id never 0: the COALESCEs stand for NULL)
         f" AND NOT ({table}.priority = {priority}"
         f" AND COALESCE({table}.reward_margin, -1) = t.margin"

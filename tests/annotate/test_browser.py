@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotate.models import Assignment, Judgement, Pair, Project
+from annotate.models import Assignment, Judgement, PairRank, Project
 from annotate.projects.members import set_member
 from tests.annotate.browser_support import (
     ARTIFACTS,
@@ -184,8 +184,8 @@ def test_it_renders_a_finished_looking_page(
     ]
     import_rows(project, tmp_path, rows)
     # One short pair first, so the progress bar has moved; then the conversation.
-    Pair.objects.filter(external_id="q-0").update(priority=2)
-    Pair.objects.filter(prompt__turn_count__gt=1).update(priority=1)
+    PairRank.objects.filter(pair__external_id="q-0").update(priority=2)
+    PairRank.objects.filter(pair__prompt__turn_count__gt=1).update(priority=1)
     log_in(page, live_server.url, "bob", next_path=annotate_path(project))
     first = wait_for_pair(page)
     page.keyboard.press("2")

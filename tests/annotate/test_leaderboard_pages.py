@@ -186,10 +186,12 @@ def test_the_page_and_csv_refuse_a_bad_flag_with_the_api_message(
 def test_the_project_page_links_the_leaderboard_once_two_models_have_votes(
     tmp_path: Path, admin: Any, annotator: Any, project: Project
 ) -> None:
+    # (the page reads the models with votes from the counts a worker stored)
     link = f'href="/projects/{project.slug}/leaderboard"'
-    assert link not in page_client(admin).get(f"/projects/{project.slug}/").content.decode()
+    url = f"/projects/{project.slug}/"
+    assert link not in fetched(page_client(admin), url).content.decode()
     import_votes(project, tmp_path)
-    assert link in page_client(admin).get(f"/projects/{project.slug}/").content.decode()
+    assert link in fetched(page_client(admin), url).content.decode()
     assert link in page_client(annotator).get(f"/projects/{project.slug}/").content.decode()
     Project.objects.filter(pk=project.pk).update(leaderboard_for_annotators=False)
     assert link not in page_client(annotator).get(f"/projects/{project.slug}/").content.decode()
@@ -262,7 +264,7 @@ def test_the_demo_project_ranks_its_five_source_models() -> None:
     assert all(f'<tr data-model="{name}">' in page for name in models)
     assert (
         'href="/projects/demo/leaderboard"'
-        in page_client(demo_admin).get("/projects/demo/").content.decode()
+        in fetched(page_client(demo_admin), "/projects/demo/").content.decode()
     )
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 
 from annotate.importing.pipeline import import_file, refresh_pair_counts
 from annotate.models import ImportJob, Judgement, Pair, Project
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for, streamed
 from tests.factories import pair_rows, write_jsonl
 
@@ -34,7 +35,8 @@ def test_the_project_page_shows_counts_and_admin_tools(
     tmp_path: Path, admin: Any, project: Project
 ) -> None:
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4, labelled=False)))
-    page = _client(admin).get(f"/projects/{project.slug}/").content.decode()
+    # the counts as a worker stores them once the first read asked for them
+    page = fetched(_client(admin), f"/projects/{project.slug}/").content.decode()
     assert 'data-count="pending">4<' in page
     assert 'data-count="annotators">2<' in page
     assert "Import" in page and "?format=trl&file=parquet" in page

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from annotate.importing.pipeline import import_file
-from annotate.models import Judgement, Pair, PairStatus, Project
+from annotate.models import Judgement, Pair, PairRank, PairStatus, Project
 from annotate.review.actions import invalidate_judgement
 from tests.annotate.workspace_support import judge_next, logged_in
 from tests.factories import make_pairs, pair_rows, write_jsonl
@@ -39,8 +39,7 @@ def mixed(tmp_path: Path, project: Project, annotator: Any, second_annotator: An
     rows[4]["response_a"] = "The capital of France is Paris."
     import_file(project, write_jsonl(tmp_path / "mixed.jsonl", rows))
     for i, pair in enumerate(Pair.objects.order_by("pk")):
-        pair.priority = i / 10
-        pair.save()
+        PairRank.objects.filter(pair=pair).update(priority=i / 10)
     # A gold check: never leased as an ordinary pair (gold_rate is 0 here).
     Pair.objects.filter(external_id="q-0").update(gold_label="a")
     judge_next(annotator, project, "a")  # q-5 has the top priority
@@ -100,7 +99,7 @@ def test_keyset_pages_cover_every_pair_once(
     # given 120 pairs, many with equal priorities and vote counts
     make_pairs(project, tmp_path, 120)
     for i, pair in enumerate(Pair.objects.all()):
-        Pair.objects.filter(pk=pair.pk).update(priority=(i % 3) / 2)
+        PairRank.objects.filter(pair=pair).update(priority=(i % 3) / 2)
     client = logged_in(admin)
 
     # when the admin follows "Next page" to the end
@@ -126,8 +125,9 @@ def test_the_list_runs_a_fixed_number_of_queries(
 
     # then a filtered page costs the same few queries (session, user, the project with the
     # user's role, the served model for the margin sort, annotators for the filter, the page;
-    # on Postgres also the indexed lookups of matching prompts and responses) whatever its size
-    with django_assert_num_queries(8 if connection.vendor == "postgresql" else 6):
+    # on Postgres also the indexed lookups of matching prompts and responses, and the count of
+    # texts still being indexed for search) whatever its size
+    with django_assert_num_queries(9 if connection.vendor == "postgresql" else 6):
         page = client.get(f"/projects/{project.slug}/pairs", {"status": "judged", "q": "question"})
     assert len(_ids(page.content.decode())) == 50
 

@@ -203,5 +203,5 @@ def test_the_next_pair_query_reads_the_queue_index(tmp_path: Path, annotator: Us
         cursor.execute(explain + sql, params)
         plan = " ".join(str(row) for row in cursor.fetchall())
     # then: an ordered scan of the partial index, no sort of all pending pairs
-    assert "pair_pending_queue" in plan, plan
+    assert "pairrank_queue" in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort Key" not in plan, plan

@@ -11,7 +11,7 @@ import pytest
 from annotate.exporting.datasets import export_chunks
 from annotate.judging.queue import lease_next_pair
 from annotate.models import PairStatus, Project, ReviewEvent
-from annotate.projects.lifecycle import project_counts
+from annotate.projects.counts import project_counts
 from annotate.review.actions import (
     ReviewError,
     invalidate_judgement,

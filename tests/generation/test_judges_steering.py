@@ -109,9 +109,9 @@ def test_the_judges_acquisition_serves_pairs_they_disagree_on_first(
     judged(project, url, "longer")
     judged(project, url, "contrary")
     # then the pairs they disagree on rank above the others
-    pairs = Pair.objects.filter(project=project).select_related("response_a")
+    pairs = Pair.objects.filter(project=project).select_related("response_a", "rank")
     number = {p.pk: int(NUMBER.findall(p.response_a.text)[0]) for p in pairs}
-    priority = {p.pk: p.priority for p in pairs}
+    priority = {p.pk: p.rank.priority for p in pairs}
     even = [priority[pk] for pk, n in number.items() if n % 2 == 0]
     odd = [priority[pk] for pk, n in number.items() if n % 2 == 1]
     assert min(even) > max(odd)

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def _uncertainty_order(project: Project, rewards: dict[int, float]) -> list[float]:
     """|P(a beats b) - 0.5| of the pending pairs in the order the queue serves them."""
     pending = Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
-        "-priority", "tiebreak"
+        "-rank__priority", "tiebreak"
     )
     return [
         abs(1 / (1 + math.exp(-(rewards[p.response_a_id] - rewards[p.response_b_id]))) - 0.5)
@@ -71,7 +71,7 @@ def test_uploaded_scores_are_served_and_reorder_the_queue(
     assert len(set(np.round(closeness, 9))) > 1  # a real ordering, not one flat priority
     # and the next lease is its top pair
     top = Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
-        "-priority", "tiebreak"
+        "-rank__priority", "tiebreak"
     )[0]
     assert (
         admin_api.post(f"/api/projects/{project.slug}/next", {}, format="json").json()["pair"]

@@ -108,7 +108,7 @@ def test_retraining_promotes_a_version_and_reranks_the_queue(
     # and the pending pairs are ordered by uncertainty: P(a>b) nearest 0.5 first
     pending = list(
         Pair.objects.filter(project=project, status=PairStatus.PENDING).order_by(
-            "-priority", "tiebreak"
+            "-rank__priority", "tiebreak"
         )
     )
     closeness = [abs(_mean_p_a(p, model) - 0.5) for p in pending]

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from annotate.models import Pair, PairStatus, Project
+from annotate.models import Pair, PairRank, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.worker.priorities import rewrite_priorities
 from tests.annotate.workspace_support import logged_in
@@ -78,7 +78,7 @@ def test_the_data_browser_sorts_by_the_served_models_margin_smallest_first(
                 response=side, model=served, mean=reward, std=0, members=[reward, reward]
             )
     # an older version's margin on the unscored pair does not count for the served one
-    Pair.objects.filter(pk=pairs[3].pk).update(reward_margin=0.0, margin_version=old.pk)
+    PairRank.objects.filter(pair=pairs[3]).update(reward_margin=0.0, margin_version=old.pk)
     rewrite_priorities(project.pk, model_id=served.pk, seed=1, strategy="random")
 
     # when the admin sorts by margin, two pairs a page

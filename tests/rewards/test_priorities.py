@@ -37,8 +37,8 @@ def _rows(n: int, prefix: str) -> list[dict[str, str]]:
 
 def _queue(project: Project) -> list[Pair]:
     """Pending pairs in the order the queue serves them."""
-    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING)
-    return list(pending.order_by("-priority", "tiebreak"))
+    pending = Pair.objects.filter(project=project, status=PairStatus.PENDING).select_related("rank")
+    return list(pending.order_by("-rank__priority", "tiebreak"))
 
 
 def _raw_scores(pairs: list[Pair], model: RewardModel, strategy: str) -> np.ndarray:
@@ -57,19 +57,19 @@ def test_new_pairs_wait_last_then_take_their_place_on_the_same_scale(
     old = _rows(12, "old")
     import_file(project, write_jsonl(rewards_dirs / "old.jsonl", old), labels="ignore")
     model = train_version(project, rewards_dirs)
-    assert all(0.0 < p.priority <= 1.0 for p in _queue(project))
+    assert all(0.0 < p.rank.priority <= 1.0 for p in _queue(project))
     # when 6 pairs are imported
     new = _rows(6, "new")
     import_file(project, write_jsonl(rewards_dirs / "new.jsonl", new), labels="ignore")
     # then, until they are scored, they are served after every ranked pair
     waiting = _queue(project)
     assert [p.external_id.split("-")[0] for p in waiting] == ["old"] * 12 + ["new"] * 6
-    assert {p.priority for p in waiting[12:]} == {0.0}
+    assert {p.rank.priority for p in waiting[12:]} == {0.0}
     # when their embed-ahead run finishes
     embed_project(EmbeddingRun.objects.create(project=project).pk)
     # then all 18 share one ranking: rank quantiles spread over (0, 1], new pairs among them
     ranked = _queue(project)
-    priorities = np.array([p.priority for p in ranked])
+    priorities = np.array([p.rank.priority for p in ranked])
     # (tied scores share their mean rank, so the quantiles' mean is the same for any ties)
     assert priorities.min() > 0.0 and priorities.max() <= 1.0
     assert priorities.mean() == pytest.approx(19 / 36)

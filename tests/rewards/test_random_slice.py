@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from annotate.models import Assignment, Judgement, Pair, Project
+from annotate.models import Assignment, Judgement, Pair, PairRank, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.random_slice import wilson_interval
 from tests.annotate.statistics_support import fetched
@@ -26,7 +26,7 @@ def _prioritised(project: Project, tmp_path: Path, *, acquisition: str, share: f
     make_pairs(project, tmp_path, 30, labelled=False)
     Project.objects.filter(pk=project.pk).update(acquisition=acquisition, random_slice_share=share)
     for i, pair in enumerate(Pair.objects.filter(project=project).order_by("pk")):
-        Pair.objects.filter(pk=pair.pk).update(priority=i / 30)
+        PairRank.objects.filter(pair=pair).update(priority=i / 30)
     project.refresh_from_db()
 
 
@@ -38,7 +38,7 @@ def test_a_random_slice_lease_ignores_the_models_priority(
     assert lease.random_slice
     first_by_tiebreak = Pair.objects.filter(project=project).order_by("tiebreak", "pk").first()
     assert lease.pair == first_by_tiebreak
-    assert lease.pair != Pair.objects.filter(project=project).order_by("-priority").first()
+    assert lease.pair != Pair.objects.filter(project=project).order_by("-rank__priority").first()
 
 
 def test_with_no_share_every_lease_follows_the_model(
@@ -47,7 +47,7 @@ def test_with_no_share_every_lease_follows_the_model(
     _prioritised(project, tmp_path, acquisition="uncertainty", share=0.0)
     lease = _lease(annotator, project)
     assert not lease.random_slice
-    assert lease.pair == Pair.objects.filter(project=project).order_by("-priority").first()
+    assert lease.pair == Pair.objects.filter(project=project).order_by("-rank__priority").first()
 
 
 def test_a_random_queue_has_no_slice_to_mark(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotate.models import Pair, PairStatus, Project
+from annotate.models import Pair, PairRank, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.worker.priorities import rewrite_priorities
 from tests.factories import make_pairs
@@ -43,18 +43,19 @@ def test_it_orders_pending_pairs_by_uncertainty_and_leaves_the_rest_alone(
         _score(model, pair.response_a_id, [0.1 * i, 0.2 * i, 0.3 * i])
         if i != 8:
             _score(model, pair.response_b_id, [0.0, -0.1, 0.1 * (i % 3)])
-    Pair.objects.filter(pk=pairs[8].pk).update(priority=0.25)
-    Pair.objects.filter(pk=pairs[9].pk).update(status=PairStatus.COMPLETE, priority=0.75)
+    PairRank.objects.filter(pair=pairs[8]).update(priority=0.25)
+    Pair.objects.filter(pk=pairs[9].pk).update(status=PairStatus.COMPLETE)
+    PairRank.objects.filter(pair=pairs[9]).update(priority=0.75)
     # when
     written = rewrite_priorities(project.pk, model_id=model.pk, seed=1, strategy="uncertainty")
     # then: P(a>b) nearest 0.5 comes first among the scored pending pairs
     assert written == 8
-    scored = list(Pair.objects.filter(pk__in=[p.pk for p in pairs[:8]]).order_by("-priority"))
+    scored = list(Pair.objects.filter(pk__in=[p.pk for p in pairs[:8]]).order_by("-rank__priority"))
     closeness = [abs(_p_a(p, model) - 0.5) for p in scored]
     assert closeness == sorted(closeness)
     # and the unscored and the complete pair keep their priorities
-    assert Pair.objects.get(pk=pairs[8].pk).priority == 0.25
-    assert Pair.objects.get(pk=pairs[9].pk).priority == 0.75
+    assert PairRank.objects.get(pair=pairs[8]).priority == 0.25
+    assert PairRank.objects.get(pair=pairs[9]).priority == 0.75
 
 
 def test_it_rewrites_again_after_scores_change(project: Project, tmp_path: Path) -> None:
@@ -68,14 +69,14 @@ def test_it_rewrites_again_after_scores_change(project: Project, tmp_path: Path)
         _score(model, pair.response_a_id, [float(i), float(i)])
         _score(model, pair.response_b_id, [0.0, 0.0])
     rewrite_priorities(project.pk, model_id=model.pk, seed=1, strategy="uncertainty")
-    first = Pair.objects.filter(project=project).order_by("-priority").first()
+    first = Pair.objects.filter(project=project).order_by("-rank__priority").first()
     assert first == pairs[0]
     # when the last pair becomes the closest call and the queue is rewritten
     _score(model, pairs[0].response_a_id, [5.0, 5.0])
     _score(model, pairs[2].response_a_id, [0.0, 0.0])
     rewrite_priorities(project.pk, model_id=model.pk, seed=1, strategy="uncertainty")
     # then
-    assert Pair.objects.filter(project=project).order_by("-priority").first() == pairs[2]
+    assert Pair.objects.filter(project=project).order_by("-rank__priority").first() == pairs[2]
 
 
 def test_priorities_are_one_ranking_however_many_chunks_are_read(
@@ -95,5 +96,5 @@ def test_priorities_are_one_ranking_however_many_chunks_are_read(
     rewrite_priorities(project.pk, model_id=model.pk, seed=1, strategy="uncertainty")
     # then: the rank quantiles k/9 over all pairs, the closest call (the first) highest,
     # not three separate rankings of 4, 4 and 1 pairs
-    priorities = [Pair.objects.get(pk=p.pk).priority for p in pairs]
+    priorities = [PairRank.objects.get(pair=p).priority for p in pairs]
     assert priorities == pytest.approx([(9 - k) / 9 for k in range(9)])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from annotate.models import Pair, PairStatus, Project
+from annotate.models import Pair, PairRank, PairStatus, Project
 from rewards.models import ResponseScore, RewardModel
 from rewards.worker.priorities import rewrite_priorities
 from tests.factories import make_pairs
@@ -34,12 +34,12 @@ def _score_all(model: RewardModel, pairs: list[Pair]) -> None:
 
 
 def _state(project: Project) -> list[tuple[float, float | None, int | None]]:
-    rows = Pair.objects.filter(project=project).order_by("pk")
+    rows = PairRank.objects.filter(pair__project=project).order_by("pair")
     return list(rows.values_list("priority", "reward_margin", "margin_version"))
 
 
-class PairUpdates:
-    """Counts the UPDATEs of the pair table run inside it, and the rows they changed."""
+class RankUpdates:
+    """Counts the UPDATEs of the pairs' rank table run inside it, and the rows they changed."""
 
     def __init__(self) -> None:
         self.statements = 0
@@ -49,14 +49,14 @@ class PairUpdates:
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
         result = execute(sql, params, many, context)
-        if sql.startswith("UPDATE annotate_pair"):
+        if sql.startswith(f"UPDATE {PairRank._meta.db_table} "):
             self.statements += 1
             self.rows += context["cursor"].rowcount
         return result
 
 
-def _rerank(project: Project, model: RewardModel) -> PairUpdates:
-    updates = PairUpdates()
+def _rerank(project: Project, model: RewardModel) -> RankUpdates:
+    updates = RankUpdates()
     with connection.execute_wrapper(updates):
         rewrite_priorities(
             project.pk, model_id=model.pk, seed=model.version, strategy="uncertainty"
@@ -71,7 +71,8 @@ def test_a_second_rerank_by_the_same_model_rewrites_no_pair(
     monkeypatch.setattr("rewards.worker.priorities.CHUNK", 3)
     make_pairs(project, tmp_path, 8, labelled=False)
     pairs = list(Pair.objects.filter(project=project).order_by("pk"))
-    Pair.objects.filter(pk=pairs[-1].pk).update(status=PairStatus.COMPLETE, priority=0.5)
+    Pair.objects.filter(pk=pairs[-1].pk).update(status=PairStatus.COMPLETE)
+    PairRank.objects.filter(pair=pairs[-1]).update(priority=0.5)
     model = _model(project, 1)
     _score_all(model, pairs)
     first = _rerank(project, model)

@@ -73,7 +73,8 @@ def test_a_lora_run_trains_in_a_child_process_and_records_its_speed(
     assert score_missing_responses(model) == len(one)
     two = dict(model.scores.values_list("response_id", "mean"))
     assert two.keys() == one.keys()
-    assert all(abs(two[k] - one[k]) < 1e-6 for k in one)
+    # (equal up to float32 rounding: the two devices batch the responses differently)
+    assert all(abs(two[k] - one[k]) < 1e-5 for k in one)
 
 
 def test_a_killed_training_process_fails_the_run_and_the_served_model_keeps_serving(

@@ -14,6 +14,7 @@ from django.test import Client
 from annotate.models import Project
 from rewards.costs import PACKAGED_BACKBONE, check_cost, mode_cost
 from rewards.models import RewardModel, TrainingRun
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
 from tests.factories import make_pairs
 
@@ -210,7 +211,7 @@ def test_the_models_page_shows_each_modes_cost_and_each_versions_speed(
     # when the admin opens the models page
     client = Client()
     client.force_login(admin)
-    page = client.get(f"/projects/{project.slug}/models").content.decode()
+    page = fetched(client, f"/projects/{project.slug}/models").content.decode()
 
     # then the estimate per mode and the version's speed are on it
     assert "heads: about 0 s for 0 judgements on cpu (25 judgements/s" in page

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from annotate.importing.pipeline import import_file
-from annotate.models import Assignment, Judgement, Pair, PairStatus, Project
+from annotate.models import Assignment, Judgement, Pair, PairRank, PairStatus, Project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 
@@ -23,8 +23,8 @@ def pending(project: Project, tmp_path: Path) -> Project:
     rows[0]["meta"] = {"secret": "do-not-show"}
     import_file(project, write_jsonl(tmp_path / "p.jsonl", rows))
     for pair in Pair.objects.all():
-        pair.priority = float(pair.external_id.split("-")[1])
-        pair.save()
+        priority = float(pair.external_id.split("-")[1])
+        PairRank.objects.filter(pair=pair).update(priority=priority)
     return project
 
 

@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.importing.pipeline import import_file
-from annotate.models import Assignment, Judgement, Membership, Pair, Project
+from annotate.models import Assignment, Judgement, Membership, Pair, PairRank, Project
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 
@@ -24,8 +24,8 @@ def pending(project: Project, tmp_path: Path) -> Project:
     """The project with 4 pending pairs whose priorities are 0..3 (pair q-3 first)."""
     import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4, labelled=False)))
     for pair in Pair.objects.all():
-        pair.priority = float(pair.external_id.split("-")[1])
-        pair.save()
+        priority = float(pair.external_id.split("-")[1])
+        PairRank.objects.filter(pair=pair).update(priority=priority)
     return project
 
 

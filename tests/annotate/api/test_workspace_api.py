@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Invitation, Judgement, Pair, Project
 from annotate.projects.invitations import invite_members
+from tests.annotate.statistics_support import fetched
 from tests.conftest import client_for
 from tests.factories import make_pairs
 
@@ -28,6 +29,8 @@ def _all_pages(client: Any, url: str) -> list[int]:
 
 
 def test_patch_changes_any_setting_but_the_slug(admin: User, project: Project) -> None:
+    # given the project's counts, as a worker stored them
+    fetched(client_for(admin), f"/api/projects/{project.slug}/")
     # when
     response = client_for(admin).patch(
         f"/api/projects/{project.slug}/",
