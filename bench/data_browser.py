@@ -48,21 +48,23 @@ def fill(project_id: int, pairs: int, users: list[int]) -> None:
                   'model-' || k, md5(pr.id || '-' || k), now()
            FROM annotate_prompt pr, generate_series(1, 3) k WHERE pr.project_id = %(p)s""",
         """INSERT INTO annotate_pair (project_id, prompt_id, response_a_id, response_b_id,
-                  content_key, status, priority, tiebreak, judgement_count, gold_label,
-                  external_id, meta, created_at)
+                  content_key, status, tiebreak, judgement_count, extra_judgements,
+                  gold_label, external_id, meta, created_at)
            SELECT %(p)s, a.prompt_id, a.id, b.id, md5(a.id || '-' || b.id), 'pending',
-                  random(), (random() * 1e15)::bigint, 0, '', '', '{}', now()
+                  (random() * 1e15)::bigint, 0, 0, '', '', '{}', now()
            FROM annotate_response a JOIN annotate_prompt pr ON pr.id = a.prompt_id
            JOIN annotate_response b ON b.prompt_id = a.prompt_id
            WHERE pr.project_id = %(p)s AND a.model_name = 'model-1'
                  AND b.model_name IN ('model-2', 'model-3')""",
+        # Each pair's rank row was added by the pair table's trigger, at priority 0.
+        "UPDATE annotate_pairrank SET priority = random() WHERE project_id = %(p)s",
         """INSERT INTO annotate_judgement (pair_id, annotator_id, choice, shown_left, rationale,
-                  client_id, source, created_at, invalid_reason)
-           SELECT id, %(u1)s, 'a', 'a', '', 'bench-1-' || id, 'human', now(), ''
+                  client_id, source, created_at, invalid_reason, model_a, model_b)
+           SELECT id, %(u1)s, 'a', 'a', '', 'bench-1-' || id, 'human', now(), '', '', ''
            FROM annotate_pair WHERE project_id = %(p)s AND id %% 10 < 3""",
         """INSERT INTO annotate_judgement (pair_id, annotator_id, choice, shown_left, rationale,
-                  client_id, source, created_at, invalid_reason)
-           SELECT id, %(u2)s, 'b', 'b', '', 'bench-2-' || id, 'human', now(), ''
+                  client_id, source, created_at, invalid_reason, model_a, model_b)
+           SELECT id, %(u2)s, 'b', 'b', '', 'bench-2-' || id, 'human', now(), '', '', ''
            FROM annotate_pair WHERE project_id = %(p)s AND id %% 10 < 1""",
         """UPDATE annotate_pair SET judgement_count = CASE WHEN id %% 10 < 1 THEN 2 ELSE 1 END,
                   status = 'complete'
@@ -77,10 +79,12 @@ def fill(project_id: int, pairs: int, users: list[int]) -> None:
 
 
 def serve_random_model(project: Project) -> None:
-    """A served version with a random score for every response: the margin sort's input."""
+    """A served version with a random score for every response, and the re-rank that stores
+    each pair's margin under it: the margin sort's input."""
     from django.db import connection
 
     from rewards.models import RewardModel
+    from rewards.worker.priorities import rewrite_priorities
 
     if RewardModel.objects.filter(project=project, is_active=True).exists():
         return
@@ -96,6 +100,9 @@ def serve_random_model(project: Project) -> None:
             [model.pk, project.pk],
         )
         cursor.execute("ANALYZE rewards_responsescore")
+    rewrite_priorities(project.pk, model_id=model.pk, seed=1, strategy="random")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotate_pairrank")
 
 
 def timed(client: Client, url: str) -> tuple[float, int]:
@@ -116,6 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     setup()
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -148,15 +156,24 @@ def main() -> None:
         print(f"filled {args.pairs} pairs in {time.perf_counter() - start:.0f} s", flush=True)
 
     serve_random_model(project)
+    # Pages render without collectstatic's manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     client = Client()
     client.force_login(root)
     base = f"/projects/{slug}/pairs"
-    middle = Pair.objects.filter(project=project).order_by("-priority", "-id")[args.pairs // 2]
+    by_priority = Pair.objects.filter(project=project).select_related("rank")
+    middle = by_priority.order_by("-rank__priority", "-id")[args.pairs // 2]
     cases = [
         ("newest, first page", {}),
         ("newest, deep page", {"after": f"{middle.pk}~{middle.pk}"}),
         ("priority, first page", {"sort": "priority"}),
-        ("priority, deep page", {"sort": "priority", "after": f"{middle.priority!r}~{middle.pk}"}),
+        (
+            "priority, deep page",
+            {"sort": "priority", "after": f"{middle.rank.priority!r}~{middle.pk}"},
+        ),
         ("votes", {"sort": "votes"}),
         ("status=pending", {"status": "pending"}),
         ("status=judged, priority", {"status": "judged", "sort": "priority"}),
