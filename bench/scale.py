@@ -400,6 +400,7 @@ def delete_project(project_id: int) -> None:
         f"(SELECT id FROM annotate_response WHERE prompt_id IN ({prompts}))",
         f"DELETE FROM annotate_judgement WHERE pair_id IN ({pairs})",
         f"DELETE FROM annotate_assignment WHERE pair_id IN ({pairs})",
+        "DELETE FROM annotate_pairrank WHERE project_id = %s",
         "DELETE FROM annotate_pair WHERE project_id = %s",
         f"DELETE FROM annotate_response WHERE prompt_id IN ({prompts})",
         "DELETE FROM annotate_prompt WHERE project_id = %s",

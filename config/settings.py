@@ -153,7 +153,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # PostgreSQL plans the judging path's statements once, not on every request (planning was
     # most of the database's CPU per judgement). Set DATABASE_PREPARED=false behind a pooler in
     # transaction mode, which cannot keep prepared statements.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
+    # (added to the URL's own options, such as sslmode)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the Celery worker write to the same file: wait for the lock instead
     # of failing, take it at BEGIN so two writers never deadlock, and let readers run in WAL.

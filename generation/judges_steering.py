@@ -14,6 +14,7 @@ from django.db import transaction
 
 from annotate.judging.overlap import settle_pairs
 from annotate.models import Acquisition, Pair, PairRank, PairStatus, Project
+from annotate.projects.counts import request_recount
 from annotate.quality.judges import in_audit, judges_agreed
 from annotate.signals import JudgeVotes
 from generation.judges_votes import project_judge_votes
@@ -48,6 +49,7 @@ def settle_with_judges(project: Project, judges: list[JudgeVotes]) -> int:
         )
         if done:
             settle_pairs(project, done)
+            request_recount(project)  # pairs completed without a vote the counts would see
     return len(shortcut)
 
 

@@ -21,7 +21,7 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Left
 
 from annotate.models import (
     Comparison,
@@ -36,6 +36,7 @@ from annotate.models import (
     ResponseSource,
 )
 from annotate.paging import Page, keyset_page
+from annotate.review.text_index import SEARCHED_CHARS
 from annotate.signals import PairSort, pair_sorts
 
 # Sort name -> the Pair field the keyset runs on (descending, then by id); "priority" is its
@@ -154,7 +155,8 @@ def _text_matches(field: str, query: Any) -> Q:
 
     document = _SearchDocument(field)
     source = Cast(field, TextField()) if field.endswith("messages") else F(field)
-    parsed = SearchVector(source, config="english")
+    # As text_index stores it: the first SEARCHED_CHARS characters.
+    parsed = SearchVector(Left(source, SEARCHED_CHARS), config="english")
     return Q(SearchVectorExact(document, query)) | Q(
         IsNull(document, True), SearchVectorExact(parsed, query)
     )

@@ -8,6 +8,8 @@ documents.
 
 from __future__ import annotations
 
+import time
+
 from django.db import connection, transaction
 
 from annotate.models import Project
@@ -24,24 +26,37 @@ VACUUM_AFTER = 10_000
 # The data browser counts a project's unindexed texts up to this many ("over 10000" past it).
 UNINDEXED_SHOWN = 10_000
 
+# A text is searched in its first this many characters: PostgreSQL refuses a document over 1 MB,
+# and one text it refused would stop the indexing of every later one.
+SEARCHED_CHARS = 200_000
+# A run stops after this long, so it never holds a worker for a whole backlog; beat's next run
+# (every 30 s) goes on from there.
+RUN_SECONDS = 25.0
+
 # Table -> the document of a row: the same expressions search falls back on for unindexed rows
-# (SearchVector(..., config="english") emits these) and migration 0003 indexed.
+# (browsing._text_matches).
 DOCUMENTS = {
-    "annotate_response": "to_tsvector('english'::regconfig, COALESCE(text, ''))",
-    "annotate_prompt": "to_tsvector('english'::regconfig, COALESCE((messages)::text, ''))",
+    "annotate_response": (
+        f"to_tsvector('english'::regconfig, COALESCE(LEFT(text, {SEARCHED_CHARS}), ''))"
+    ),
+    "annotate_prompt": (
+        f"to_tsvector('english'::regconfig, COALESCE(LEFT((messages)::text, {SEARCHED_CHARS}), ''))"
+    ),
 }
 
 
-def index_texts(*, batch: int = BATCH) -> int:
-    """Fill the search documents still missing, in every project; return how many were filled.
+def index_texts(*, batch: int = BATCH, seconds: float = RUN_SECONDS) -> int:
+    """Fill the search documents still missing, in every project, for at most about `seconds`;
+    return how many were filled.
 
     Safe to run in several workers at once: each batch skips the rows another one holds.
     """
     if connection.vendor != "postgresql":
         return 0
     filled = 0
+    deadline = time.monotonic() + seconds
     for table, document in DOCUMENTS.items():
-        done = _fill(table, document, batch=batch)
+        done = _fill(table, document, batch=batch, deadline=deadline)
         if done >= VACUUM_AFTER and not connection.in_atomic_block:
             with connection.cursor() as cursor:
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
@@ -49,8 +64,9 @@ def index_texts(*, batch: int = BATCH) -> int:
     return filled
 
 
-def _fill(table: str, document: str, *, batch: int) -> int:
-    """Fill the table's missing documents, a batch a transaction; return how many."""
+def _fill(table: str, document: str, *, batch: int, deadline: float) -> int:
+    """Fill the table's missing documents, a batch a transaction, until none is left or the
+    deadline passes; return how many."""
     filled = 0
     # Each batch starts past the last: the rows just filled stay in the partial index as dead
     # entries until vacuum, and scanning them again from the start would make a large backlog
@@ -73,6 +89,8 @@ def _fill(table: str, document: str, *, batch: int) -> int:
             break
         filled += done
         after = last
+        if time.monotonic() > deadline:
+            break
     return filled
 
 

@@ -139,7 +139,18 @@ def run_job(job: Path) -> int:
         text = json.dumps(summary, default=float)
         (job / f".{RESULT}.tmp").write_text(text, encoding="utf-8")
         os.replace(job / f".{RESULT}.tmp", job / RESULT)
+    _leave_group()
     return 0
+
+
+def _leave_group() -> None:
+    """Leave the process group, together, before exiting: a gloo group left to the exit's own
+    teardown can abort a rank ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def result_object(job: Path) -> Any:

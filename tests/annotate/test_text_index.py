@@ -91,6 +91,23 @@ def test_it_finds_the_texts_the_worker_indexed(imported: Project, id_limit: int)
 
 
 @postgres_only
+def test_a_text_too_large_for_one_document_neither_stops_indexing_nor_search(
+    tmp_path: Path, project: Project
+) -> None:
+    # given an import whose first response is 1.4 MB of distinct words (over PostgreSQL's 1 MB
+    # for one document), and a later one that names Paris
+    words = " ".join(f"w{i:07d}" for i in range(170_000))
+    rows = pair_rows(3, labelled=False)
+    rows[0]["response_a"] = "Zanzibar first. " + words
+    rows[2]["response_a"] = "The capital of France is Paris."
+    import_file(project, write_jsonl(tmp_path / "big.jsonl", rows))
+    # then search works before indexing, indexing fills every text, and search finds both after
+    assert _found(project, "Zanzibar") == ["q-0"]
+    assert index_texts() == 9 and _unindexed_rows() == 0
+    assert _found(project, "Zanzibar") == ["q-0"] and _found(project, "Paris") == ["q-2"]
+
+
+@postgres_only
 def test_a_search_reads_the_stored_documents_through_their_gin_indexes(
     tmp_path: Path, project: Project
 ) -> None:

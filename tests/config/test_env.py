@@ -110,3 +110,25 @@ def test_a_backoff_that_is_not_a_non_negative_number_is_refused(monkeypatch: Any
     monkeypatch.setenv("WEBHOOK_BACKOFF_SECONDS", raw)
     with pytest.raises(ImproperlyConfigured, match="WEBHOOK_BACKOFF_SECONDS"):
         env_float("WEBHOOK_BACKOFF_SECONDS", 10.0, minimum=0.0)
+
+
+@pytest.mark.parametrize("prepared", ["true", "false"])
+def test_a_postgres_urls_own_options_survive_prepared_statements(prepared: str) -> None:
+    # given a PostgreSQL URL that asks for TLS
+    code = "import django; django.setup(); from django.conf import settings;" + (
+        " print(sorted(settings.DATABASES['default']['OPTIONS'].items()))"
+    )
+    url = "postgres://u:p@db.example/x?sslmode=require"
+    # when the settings are read, with prepared statements on or off
+    result = _settings_in_subprocess(
+        code,
+        DEBUG="true",
+        DATABASE_URL=url,
+        DATABASE_PREPARED=prepared,
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    # then TLS is still asked for, and binding follows the setting
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.strip()
+    assert "('sslmode', 'require')" in options
+    assert ("server_side_binding" in options) == (prepared == "true")
