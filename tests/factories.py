@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from annotate.importing.pipeline import import_file
@@ -84,3 +85,14 @@ def judged_lease(pair: Pair, user: Any, *, random_slice: bool) -> Assignment:
         closed_at=timezone.now(),
         outcome="judged",
     )
+
+
+def database_triggers() -> set[str]:
+    """The names of the database's own triggers (a SQLite table rebuild drops a table's)."""
+    if connection.vendor == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return {row[0] for row in cursor.fetchall()}

@@ -32,7 +32,7 @@ from annotate.judging.shapes import is_plain
 from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
 from annotate.models import Response as ResponseRow
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin, signed_in_user
-from annotate.projects.lifecycle import pair_status_counts
+from annotate.projects.counts import pair_status_counts
 from annotate.rendering import render_markdown
 
 

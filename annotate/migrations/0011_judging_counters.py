@@ -144,7 +144,7 @@ SQLITE_UNINSTALL = [
 def _run(schema_editor: Any, statements: dict[str, list[str]]) -> None:
     vendor = schema_editor.connection.vendor
     if vendor not in statements:
-        raise NotImplementedError(f"judgement counters have no triggers for {vendor}")
+        raise NotImplementedError(f"these triggers have no {vendor} version")
     for sql in statements[vendor]:
         schema_editor.execute(sql, params=None)
 

@@ -105,12 +105,7 @@ RESTORE = (
 )
 
 
-def _run(schema_editor: Any, statements: dict[str, list[str]]) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor not in statements:
-        raise NotImplementedError(f"pair ranks have no triggers for {vendor}")
-    for sql in statements[vendor]:
-        schema_editor.execute(sql, params=None)
+_run = _counters._run  # each vendor's statements, or NotImplementedError
 
 
 def install(apps: Any, schema_editor: Any) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,11 +93,7 @@ def stored_counts(project: Project) -> Served:
 
 def pair_id_span(project: Project) -> int:
     """More than or as many as the project's pairs: the span of their ids (two index probes)."""
-    ids = Pair.objects.filter(project=project).order_by()
-    low = ids.aggregate(n=Min("id"))["n"]
-    if low is None:
-        return 0
-    return int(ids.aggregate(n=Max("id"))["n"]) - low + 1
+    return _id_spans(Project.objects.filter(pk=project.pk)).get(project.pk, 0)
 
 
 def current_counts(project: Project) -> Served:

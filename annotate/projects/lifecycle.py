@@ -10,9 +10,6 @@ from django.utils import timezone
 
 from annotate.judging.queue import live_leases
 from annotate.models import Assignment, Membership, Pair, PairStatus, Project, Prompt, Role
-
-# pair_status_counts is re-exported for the workspace's progress endpoint.
-from annotate.projects.counts import pair_status_counts as pair_status_counts
 from annotate.projects.counts import request_recount
 from annotate.tasks import delete_project_task
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
-from django.db import connection
 
 from annotate.importing.pipeline import import_file
 from annotate.importing.raters import rater_username
@@ -21,7 +20,7 @@ from annotate.models import Judgement, Membership, Pair, Project, Role
 from annotate.projects.members import set_member
 from annotate.review.actions import invalidate_judgement, restore_judgement
 from tests.conftest import client_for
-from tests.factories import make_project, pair_rows, write_jsonl
+from tests.factories import database_triggers, make_project, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -61,14 +60,7 @@ def pending(project: Project, tmp_path: Path) -> Project:
 
 def test_the_triggers_that_keep_the_counts_exist() -> None:
     # A migration that rebuilds the judgement or membership table on SQLite drops them.
-    if connection.vendor == "sqlite":
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-    else:
-        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        names = {row[0] for row in cursor.fetchall()}
-    assert names >= TRIGGERS
+    assert database_triggers() >= TRIGGERS
 
 
 def test_judging_counts_each_vote_for_its_annotator_only(

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 
 from annotate.importing.pipeline import import_file
 from annotate.models import Pair, PairRank, PairStatus, Project, Prompt, Response
 from annotate.projects.lifecycle import delete_project, purge_project
 from annotate.review.actions import invalidate_judgement
 from tests.annotate.workspace_support import judge_next
-from tests.factories import make_project, pair_rows, write_jsonl
+from tests.factories import database_triggers, make_project, pair_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -65,14 +64,7 @@ def _new_pairs(project: Project, n: int, *, start: int = 0) -> list[Pair]:
 
 def test_the_triggers_that_keep_the_ranks_exist() -> None:
     # A migration that rebuilds the pair table on SQLite drops them.
-    if connection.vendor == "sqlite":
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-    else:
-        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        names = {row[0] for row in cursor.fetchall()}
-    assert names >= TRIGGERS
+    assert database_triggers() >= TRIGGERS
 
 
 def test_a_pair_made_one_at_a_time_or_in_bulk_is_ranked_last_in_its_queue(
