@@ -86,6 +86,15 @@ def grow_members(world: World, start: int, n: int) -> None:
     )
 
 
+def grow_judged_members(world: World, start: int, n: int) -> None:
+    """Members who have judged (the progress endpoint lists each with their count)."""
+    users = User.objects.bulk_create(User(username=f"judge-{start + i}") for i in range(n))
+    Membership.objects.bulk_create(
+        Membership(project=world.project, user=u, role=Role.ANNOTATOR, judgement_count=i + 1)
+        for i, u in enumerate(users)
+    )
+
+
 def grow_invitations(world: World, start: int, n: int) -> None:
     expires = timezone.now() + timedelta(days=7)
     Invitation.objects.bulk_create(
@@ -168,6 +177,7 @@ API_LISTS = {
     "pairs": Listing("/api/projects/{slug}/pairs", grow_pairs),
     "imports": Listing("/api/projects/{slug}/imports", grow_imports),
     "members": Listing("/api/projects/{slug}/members", grow_members),
+    "stats": Listing("/api/projects/{slug}/stats", grow_judged_members),
     "invitations": Listing("/api/projects/{slug}/invitations", grow_invitations),
     "projects": Listing("/api/projects/", grow_projects),
     "models": Listing("/api/projects/{slug}/models", grow_models, few=12),
@@ -197,8 +207,8 @@ PAGES = {
 
 # Lists answered whole: they grow with the people and servers a project's admins add, not
 # with its data (members and invitations keep the array the client reads; the models overview
-# lists every version beside the learning curve).
-WHOLE = {"members", "invitations", "endpoints", "judges", "models"}
+# lists every version beside the learning curve; the progress endpoint, each member who judged).
+WHOLE = {"members", "invitations", "endpoints", "judges", "models", "stats"}
 # Lists that page by keyset, `{next, cursor, results}`, and the rows each one lists.
 KEYSET: dict[str, Callable[[World], QuerySet[Any]]] = {
     "pairs": lambda w: Pair.objects.filter(project=w.project),

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -29,10 +27,11 @@ from annotate.judging.recording import (
     skip_assignment,
 )
 from annotate.judging.shapes import is_plain
-from annotate.models import MAX_DURATION_MS, Assignment, Judgement, Project
+from annotate.models import MAX_DURATION_MS, Assignment, Project
 from annotate.models import Response as ResponseRow
 from annotate.permissions import IsProjectMember, ProjectAPIView, is_project_admin, signed_in_user
-from annotate.projects.counts import pair_status_counts
+from annotate.projects.counts import counts_fields, current_counts
+from annotate.projects.members import judgement_counts
 from annotate.rendering import render_markdown
 
 
@@ -368,9 +367,9 @@ class StatsView(ProjectAPIView):
         responses=inline_serializer(
             "ProjectStats",
             {
-                "pending": serializers.IntegerField(),
-                "complete": serializers.IntegerField(),
-                "judgements": serializers.IntegerField(),
+                "pending": serializers.IntegerField(allow_null=True),
+                "complete": serializers.IntegerField(allow_null=True),
+                "judgements": serializers.IntegerField(allow_null=True),
                 "annotators": inline_serializer(
                     "AnnotatorCount",
                     {
@@ -379,6 +378,8 @@ class StatsView(ProjectAPIView):
                     },
                     many=True,
                 ),
+                "counts_status": serializers.ChoiceField(choices=["ready", "computing"]),
+                "counts_as_of": serializers.DateTimeField(allow_null=True),
             },
         )
     )
@@ -388,18 +389,19 @@ class StatsView(ProjectAPIView):
 
 
 def project_stats(project: Project, user: Any) -> dict[str, Any]:
-    per_annotator = (
-        get_user_model()
-        .objects.filter(judgements__pair__project=project)
-        .annotate(n=Count("judgements", filter=Q(judgements__invalidated_at__isnull=True)))
-    )
-    if not is_project_admin(user, project):
-        per_annotator = per_annotator.filter(pk=user.pk)
+    """Pairs by status and valid judgements (a large project's as a worker last counted them,
+    with `counts_status` and `counts_as_of`), and each member's valid judgements (their own to
+    an annotator) from the maintained counts: no request counts a large project."""
+    counted = counts_fields(current_counts(project))
+    counts = counted["counts"]
+    only = None if is_project_admin(user, project) else user
     return {
-        **pair_status_counts(project),
-        "judgements": Judgement.objects.valid().filter(pair__project=project).count(),
+        "pending": counts["pending"],
+        "complete": counts["complete"],
+        "judgements": counts["judgements"],
         "annotators": [
-            {"annotator": u.get_username(), "judgements": u.n}
-            for u in per_annotator.order_by("username")
+            {"annotator": name, "judgements": n} for name, n in judgement_counts(project, only)
         ],
+        "counts_status": counted["counts_status"],
+        "counts_as_of": counted["counts_as_of"],
     }

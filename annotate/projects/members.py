@@ -92,6 +92,33 @@ def member_rows(project: Project) -> list[MemberRow]:
     The count is the membership's maintained `judgement_count` less the member's invalidated
     judgements (few: review marks them by hand), so no member's history is counted per request.
     """
+    leased = (
+        Assignment.objects.filter(pair__project=project, annotator=OuterRef("user"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    memberships = (
+        project.memberships.select_related("user")
+        .annotate(invalidated=_invalidated(project), leased=Subquery(leased))
+        .order_by("role", "user__username")
+    )
+    return [MemberRow(m, _valid_count(m), m.leased) for m in memberships]
+
+
+def judgement_counts(project: Project, only: User | None = None) -> list[tuple[str, int]]:
+    """(username, valid judgements here) of each member who has judged (0 when review
+    invalidated them all), by username; with `only`, that member alone. Read from the
+    maintained counts, whatever the project's size."""
+    memberships = project.memberships.filter(judgement_count__gt=0)
+    if only is not None:
+        memberships = memberships.filter(user=only)
+    rows = memberships.select_related("user").annotate(invalidated=_invalidated(project))
+    return [(m.user.get_username(), _valid_count(m)) for m in rows.order_by("user__username")]
+
+
+def _invalidated(project: Project) -> Subquery:
+    """Each membership's invalidated judgements here (few: review marks them by hand; read
+    through the judgement_invalidated index)."""
     invalidated = (
         Judgement.objects.filter(
             pair__project=project, annotator=OuterRef("user"), invalidated_at__isnull=False
@@ -100,17 +127,8 @@ def member_rows(project: Project) -> list[MemberRow]:
         .annotate(n=Count("id"))
         .values("n")
     )
-    leased = (
-        Assignment.objects.filter(pair__project=project, annotator=OuterRef("user"))
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    memberships = (
-        project.memberships.select_related("user")
-        .annotate(invalidated=Subquery(invalidated), leased=Subquery(leased))
-        .order_by("role", "user__username")
-    )
-    return [
-        MemberRow(m, max(m.judgement_count - (m.invalidated or 0), 0), m.leased)
-        for m in memberships
-    ]
+    return Subquery(invalidated)
+
+
+def _valid_count(membership: Membership) -> int:
+    return max(membership.judgement_count - (getattr(membership, "invalidated", 0) or 0), 0)

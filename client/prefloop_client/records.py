@@ -67,10 +67,15 @@ class Invitation:
 
 @dataclass
 class Stats:
-    pending: int
-    complete: int
-    judgements: int
+    """Progress: a large project's pair and vote counts as a worker last took them (None while
+    `counts_status` is "computing"); each member's count is current."""
+
+    pending: int | None
+    complete: int | None
+    judgements: int | None
     annotators: list[dict[str, Any]] = field(default_factory=list)
+    counts_status: str = "ready"
+    counts_as_of: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_pandas(self) -> Any:

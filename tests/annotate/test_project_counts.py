@@ -133,3 +133,29 @@ def test_the_list_reads_the_same_statements_for_one_project_or_five(
         make_pairs(create_project(slug=f"p{i}", admin=admin), tmp_path, 2)
     # when the list is read, then it costs the same statements
     assert statements() == one
+
+
+@pytest.mark.usefixtures("large")
+def test_the_progress_endpoint_serves_stored_pair_counts_and_live_member_counts(
+    tmp_path: Path, admin: Any, annotator: Any, project: Project
+) -> None:
+    # given three unlabelled pairs and bob's judgement of one, never counted by a worker
+    make_pairs(project, tmp_path, 3, labels="ignore")
+    bob = client_for(annotator)
+    lease = bob.post(f"/api/projects/{project.slug}/next", {}, format="json").json()
+    body = {"choice": "left", "duration_ms": 900, "client_id": "c-1"}
+    assert bob.post(f"/api/assignments/{lease['assignment']}/judgement", body).status_code == 201
+    url = f"/api/projects/{project.slug}/stats"
+    # when the progress endpoint is read before any count and after the worker's
+    with CaptureQueriesContext(connection) as queries:
+        first = client_for(admin).get(url).json()
+    counted = fetched(client_for(admin), url).json()
+    own = bob.get(url).json()
+    # then it says "computing" rather than count the pairs, then serves the stored counts,
+    # while each member's own count is live
+    assert first["counts_status"] == "computing" and first["pending"] is None
+    assert first["annotators"] == [{"annotator": annotator.username, "judgements": 1}]
+    assert not [q for q in queries if "COUNT(" in q["sql"].upper() and "annotate_pair" in q["sql"]]
+    assert counted["counts_status"] == "ready" and counted["counts_as_of"]
+    assert (counted["pending"] + counted["complete"], counted["judgements"]) == (3, 1)
+    assert own["annotators"] == [{"annotator": annotator.username, "judgements": 1}]
