@@ -176,13 +176,17 @@ def _load(
 
     path, local_only = resolve_backbone(name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+    torch_device = resolve_device(device)
     # A causal-LM folder loads as its base model (no LM head); pooling reads the hidden states.
-    model = AutoModel.from_pretrained(path, local_files_only=local_only)
+    # On a GPU the weights keep the folder's dtype (bf16 for most decoders: half the memory of
+    # a frozen or LoRA-adapted base); a CPU computes in float32.
+    model = AutoModel.from_pretrained(
+        path, local_files_only=local_only, dtype=_load_dtype(torch_device)
+    )
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         # Decoders often ship without one; padded positions are masked and never pooled.
         tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.eos_token_id
-    torch_device = resolve_device(device)
     model.to(torch_device).train(trainable)
     model.requires_grad_(trainable)
     how = default_pooling(model.config.model_type) if pooling == "auto" else pooling
@@ -194,6 +198,11 @@ def _load(
         fingerprint=weights_fingerprint(path),
         device=torch_device,
     )
+
+
+def _load_dtype(device: torch.device) -> torch.dtype | str:
+    """float32 on a CPU; the folder's own dtype elsewhere ("auto")."""
+    return torch.float32 if device.type == "cpu" else "auto"
 
 
 @torch.no_grad()

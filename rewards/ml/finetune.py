@@ -292,6 +292,11 @@ def prepare_backbone(config: TrainConfig) -> Backbone:
     rank = config.resolved_lora_rank(backbone.pooling)
     if rank:
         backbone.model = apply_lora(backbone.model, config, rank)
+    else:
+        # A full fine-tune keeps float32 master weights (bf16 autocast still runs the matmuls
+        # in bf16 on a GPU): AdamW's small steps are lost when added to bf16 weights, so a
+        # folder stored in bf16, as most decoders are, would barely train.
+        backbone.model.float()
     return backbone
 
 

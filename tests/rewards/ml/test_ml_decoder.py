@@ -10,10 +10,11 @@ import pytest
 from transformers import AutoModel
 
 from rewards.ml.backbone import load_backbone
-from rewards.ml.checkpoint import export_merged, read_metadata
+from rewards.ml.checkpoint import describe, export_merged, read_metadata, write_checkpoint
 from rewards.ml.config import TrainConfig
+from rewards.ml.finetune import prepare_backbone
 from rewards.ml.score import load, score
-from rewards.ml.train import train
+from rewards.ml.train import fit, train
 from tests.rewards.ml.synthetic import synthetic_pairs
 
 
@@ -76,25 +77,57 @@ def test_lora_training_lowers_the_loss_on_separable_pairs(tiny_llama: str, tmp_p
     assert result.details["throughput"]["tokens_per_s"] > 0
 
 
-def test_an_adapter_checkpoint_holds_no_base_weights_and_scores_identically(
-    tiny_llama: str, tmp_path: Path
+@pytest.mark.parametrize("rank", [8, 0], ids=["lora", "full"])
+def test_a_checkpoint_scores_exactly_as_the_model_that_wrote_it(
+    tiny_llama: str, tmp_path: Path, rank: int
 ) -> None:
-    # given a LoRA model and its rewards straight from training
+    # given a model just trained, in memory, and its rewards
     pairs = synthetic_pairs(40, seed=4)
-    train(llama_config(tiny_llama, epochs=1), pairs, tmp_path / "m")
+    config = llama_config(tiny_llama, epochs=1, lora_rank=rank)
+    trained, details = fit(config, pairs[:32], pairs[32:], None)
+    trained.meta = describe(trained, config, training=details)
     items = [(p.prompt, p.a) for p in pairs[:12]]
-    first = score(load(tmp_path / "m"), items)
+    in_memory = score(trained, items)
 
-    # when loaded again in a fresh scorer
-    second = score(tmp_path / "m", items)
+    # when its checkpoint is written and loaded in a fresh scorer
+    write_checkpoint(trained, tmp_path / "m")
+    reloaded = score(tmp_path / "m", items)
 
-    # then the rewards are identical and the folder names its base by path and hash
-    np.testing.assert_array_equal(first.per_member, second.per_member)
+    # then the rewards are identical; a LoRA folder names its base by path and hash
+    np.testing.assert_array_equal(in_memory.per_member, reloaded.per_member)
     meta = read_metadata(tmp_path / "m")
     assert meta["backbone"]["name"] == tiny_llama
     assert len(meta["backbone"]["fingerprint"]) == 16
-    assert not (tmp_path / "m" / "backbone").exists()
-    assert (tmp_path / "m" / "adapter" / "adapter_model.safetensors").exists()
+    if rank:
+        assert not (tmp_path / "m" / "backbone").exists()
+        assert (tmp_path / "m" / "adapter" / "adapter_model.safetensors").exists()
+    else:
+        assert (tmp_path / "m" / "backbone").is_dir()
+
+
+def test_a_folder_stored_in_bf16_fine_tunes_float32_weights(
+    tiny_llama: str, tmp_path: Path
+) -> None:
+    # given a decoder folder stored in bf16, as most released decoders are
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = shutil.copytree(tiny_llama, tmp_path / "bf16")
+    stored = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+    stored.save_pretrained(folder)
+    before = {k: v.float() for k, v in AutoModel.from_pretrained(folder).state_dict().items()}
+
+    # when fully fine-tuned at a small learning rate
+    config = llama_config(str(folder), epochs=1, lora_rank=0, lr=1e-5)
+    assert all(p.dtype == torch.float32 for p in prepare_backbone(config).model.parameters())
+    train(config, synthetic_pairs(40, seed=8), tmp_path / "m")
+
+    # then nearly every weight moved (bf16 weights would round most small steps away)
+    after = AutoModel.from_pretrained(tmp_path / "m" / "backbone").state_dict()
+    changed = sum(int((after[k].float() != v).sum()) for k, v in before.items() if k in after)
+    assert changed > 0.9 * sum(v.numel() for v in before.values())
 
 
 def test_it_refuses_an_adapter_whose_base_model_changed(tiny_llama: str, tmp_path: Path) -> None:
