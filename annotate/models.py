@@ -56,6 +56,8 @@ MAX_RETRAIN_EVERY = 1_000_000
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000
 # How many responses one ranking item holds at most (the project's max_ranked lies between).
 MIN_RANKED, MAX_RANKED = 3, 8
+# Tokens of prompt and response a reward model reads, when a project sets it.
+MIN_REWARD_TOKENS, MAX_REWARD_TOKENS = 16, 32_768
 
 
 class Project(models.Model):
@@ -86,6 +88,13 @@ class Project(models.Model):
         default=0,
         validators=[MaxValueValidator(MAX_RETRAIN_EVERY)],
         help_text="Retrain after this many new judgements (0: never automatically).",
+    )
+    reward_max_tokens = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_REWARD_TOKENS), MaxValueValidator(MAX_REWARD_TOKENS)],
+        help_text="Tokens of prompt and response the reward model reads; the prompt is cut "
+        "from its start (empty: the site's default, 256; a run's max_length overrides it).",
     )
     leaderboard_for_annotators = models.BooleanField(
         default=True,

@@ -55,6 +55,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "lease_seconds",
             "acquisition",
             "retrain_every",
+            "reward_max_tokens",
             "leaderboard_for_annotators",
             "max_judgements_per_pair",
             "gold_rate",

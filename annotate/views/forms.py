@@ -26,8 +26,10 @@ from annotate.models import (
     MAX_OVERLAP,
     MAX_RANKED,
     MAX_RETRAIN_EVERY,
+    MAX_REWARD_TOKENS,
     MIN_LEASE_SECONDS,
     MIN_RANKED,
+    MIN_REWARD_TOKENS,
     Choice,
     Project,
     Role,
@@ -47,6 +49,9 @@ PROJECT_HELP = {
     "lease_seconds": "How long an annotator holds a pair before it goes back to the queue.",
     "acquisition": "Which pending pairs the served reward model puts first.",
     "retrain_every": "Retrain automatically after this many new judgements (0: only by hand).",
+    "reward_max_tokens": "Tokens of prompt and response the reward model reads; a long "
+    "prompt loses its start, so the last user turn and the response survive (empty: the "
+    "site's default, 256; a run's own max_length overrides it).",
     "comparison": "Pairwise: the better of two responses. Ranking: order up to max_ranked "
     "responses of one prompt, ties allowed. Fixed once the project has pairs.",
     "max_ranked": "Ranking: the most responses ranked together (3 to 8); a prompt with more is "
@@ -72,6 +77,7 @@ LIMITS = {
     "judgements_per_pair": (1, MAX_OVERLAP),
     "lease_seconds": (MIN_LEASE_SECONDS, MAX_LEASE_SECONDS),
     "retrain_every": (0, MAX_RETRAIN_EVERY),
+    "reward_max_tokens": (MIN_REWARD_TOKENS, MAX_REWARD_TOKENS),
     "max_ranked": (MIN_RANKED, MAX_RANKED),
 }
 MAX_INVITES = 100

@@ -112,9 +112,11 @@ class Action:
 
 
 def _settings_form(project: Project, **changes: Any) -> dict[str, Any]:
-    """The settings form as the page posts it: every field; unchecked boxes are left out."""
+    """The settings form as the page posts it: every field (an unset one empty); unchecked
+    boxes are left out."""
     values = {name: getattr(project, name) for name in SETTINGS} | changes
-    return {k: ("on" if v is True else v) for k, v in values.items() if v is not False}
+    posted = {k: "" if v is None else v for k, v in values.items()}
+    return {k: ("on" if v is True else v) for k, v in posted.items() if v is not False}
 
 
 def _new_project_form(world: World) -> dict[str, Any]:
