@@ -48,12 +48,17 @@ def resolve_backbone(name: str | None) -> tuple[str, bool]:
     return str(name), Path(str(name)).is_dir()
 
 
+# The weight files a fingerprint hashes (safetensors, or PyTorch's pickles in older folders).
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
 def weights_fingerprint(path: str) -> str:
     """Hash of a local model folder's config and weights, so rebuilt folders miss the cache."""
     folder = Path(path)
     if not folder.is_dir():
         return hashlib.sha256(path.encode()).hexdigest()[:16]
-    files = sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors"))
+    files = sorted(folder.glob("*.json"))
+    files += sorted(f for pattern in WEIGHT_FILES for f in folder.glob(pattern))
     stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     return _hash_files(tuple(files), stamp)
 

@@ -114,3 +114,18 @@ def test_the_weights_fingerprint_reads_in_chunks_and_hashes_every_byte(
     # then the chunked digest is the one of the whole files, and the last byte counts
     assert first == whole
     assert second != first
+
+
+@pytest.mark.parametrize("weights", ["pytorch_model.bin", "model.pt"])
+def test_a_folder_of_pytorch_weights_is_fingerprinted_by_its_weights(
+    tmp_path: Path, weights: str
+) -> None:
+    # given a folder whose weights are a PyTorch pickle, not safetensors
+    from rewards.ml import backbone
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / weights).write_bytes(b"first weights")
+    first = backbone.weights_fingerprint(str(tmp_path))
+    # when the weights change, then so does the fingerprint
+    (tmp_path / weights).write_bytes(b"other weights")
+    assert backbone.weights_fingerprint(str(tmp_path)) != first
