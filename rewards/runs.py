@@ -1,4 +1,4 @@
-"""Run lifecycle in the database: request, claim, heartbeat, finish; promote and activate.
+"""Run lifecycle in the database: request, claim, heartbeat, cancel, finish; promote, activate.
 
 Nothing here loads torch: web requests call these functions, workers do the heavy part.
 """
@@ -22,6 +22,14 @@ from rewards.tasks import rerank_project_task, retrain_project_task
 from workers.heartbeat import beating as keep_beating
 
 Status = TrainingRun.Status
+
+
+class RunNotCancellable(Exception):
+    """The run has ended, or has already served the version it made."""
+
+
+class RunNoLongerLive(Exception):
+    """The worker's run was ended (cancelled, or failed as stale) while it worked on it."""
 
 
 def request_retrain(
@@ -69,16 +77,61 @@ def claim_run(run_id: int) -> bool:
     stale = now - timedelta(seconds=settings.REWARDS_STALE_RUN_SECONDS)
     claimed = TrainingRun.objects.filter(
         Q(status=Status.QUEUED) | Q(status=Status.RUNNING, heartbeat_at__lt=stale), pk=run_id
-    ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+    ).update(
+        status=Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        # A dead attempt may have served a version; this attempt serves its own (or none).
+        model=None,
+    )
     return claimed == 1
 
 
-def report_progress(run_id: int, fraction: float, message: str) -> None:
-    TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+def report_progress(run_id: int, fraction: float, message: str) -> bool:
+    """Record a running run's progress; False when the run is no longer running."""
+    updated = TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         progress=round(min(max(fraction, 0.0), 1.0), 4),
         message=message[:500],
         heartbeat_at=timezone.now(),
     )
+    return updated == 1
+
+
+def ensure_running(run_id: int) -> None:
+    """Raise RunNoLongerLive once the run was cancelled or failed as stale: the worker stops."""
+    if not TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).exists():
+        raise RunNoLongerLive(f"run {run_id} was ended while its worker worked on it")
+
+
+def cancel_run(run: TrainingRun, *, by: Any) -> None:
+    """Fail a queued or running run as cancelled by `by`; its worker stops within seconds.
+
+    One conditional update, so a run that ended meanwhile keeps its outcome, and one that has
+    already served its version (it is re-ranking the queue) runs to its end: both raise
+    RunNotCancellable saying why. `run` is re-read either way. The served model is unchanged.
+    """
+    cancelled = TrainingRun.objects.filter(
+        pk=run.pk, status__in=[Status.QUEUED, Status.RUNNING], model__isnull=True
+    ).update(
+        status=Status.FAILED,
+        error=f"Cancelled by {by.get_username()}",
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    if not cancelled:
+        raise RunNotCancellable(_why_not_cancellable(run))
+    _send_run_finished([run.pk])
+
+
+def _why_not_cancellable(run: TrainingRun) -> str:
+    if run.is_live:
+        version = f"v{run.model.version}" if run.model else "its version"
+        return (
+            f"Run {run.pk} already serves {version} and ends once the queue is re-ranked; "
+            "activate another version to stop serving it."
+        )
+    return f"Run {run.pk} already {run.status}; only a queued or running run can be cancelled."
 
 
 def finish_run(run_id: int, status: str, **fields: Any) -> None:
@@ -158,6 +211,21 @@ def promote_model(model: RewardModel, *, note: str = "") -> None:
             "note": model.promotion_note,
         },
     )
+
+
+def promote_run_model(run_id: int, model: RewardModel, *, note: str) -> bool:
+    """Serve the version a run made, unless the run was ended meanwhile; True if served.
+
+    The run records its version in the same transaction, and cancel_run refuses a run that has
+    one, so a cancel and a promotion never both happen.
+    """
+    with transaction.atomic():
+        if not TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING, model=None).update(
+            model=model, heartbeat_at=timezone.now()
+        ):
+            return False
+        promote_model(model, note=note)
+    return True
 
 
 def activate_model(model: RewardModel, *, user: Any) -> None:

@@ -13,4 +13,9 @@ urlpatterns = [
         views.activate_version,
         name="models-activate",
     ),
+    path(
+        "projects/<slug:slug>/models/runs/<id:pk>/cancel",
+        views.cancel_training_run,
+        name="models-cancel-run",
+    ),
 ]

@@ -1,4 +1,4 @@
-"""The models dashboard: retrain, follow the run, versions, learning curve, activate."""
+"""The models dashboard: retrain, follow or cancel the run, versions, learning curve, activate."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from annotate.permissions import access_project
 from annotate.views.parsing import describe
 from config.celery import WAITING_FOR_WORKERS, unsent_tasks
 from rewards.api.serializers import RetrainInputSerializer
-from rewards.costs import NeedsConfirmation, check_cost
+from rewards.costs import NeedsConfirmation, check_cost, workers_have_gpu
 from rewards.models import RewardModel, TrainingRun
 from rewards.overview import learning_curve, models_overview
-from rewards.runs import activate_model, request_retrain
+from rewards.runs import RunNotCancellable, activate_model, cancel_run, request_retrain
 
 
 @login_required
@@ -35,6 +35,7 @@ def models_page(request: HttpRequest, slug: str) -> HttpResponse:
         ),
         "curve": learning_curve(overview.models),
         "freshness": overview.slice_freshness,
+        "workers_have_gpu": workers_have_gpu(),
     }
     return render(request, "rewards/models.html", context)
 
@@ -70,4 +71,18 @@ def activate_version(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     model = get_object_or_404(RewardModel, project=project, pk=pk)
     activate_model(model, user=request.user)
     messages.info(request, f"Version {model.version} is now served; the queue is being re-ranked.")
+    return redirect("models", slug=slug)
+
+
+@login_required
+@require_POST
+def cancel_training_run(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = access_project(request.user, slug, admin=True)
+    run = get_object_or_404(TrainingRun, project=project, pk=pk)
+    try:
+        cancel_run(run, by=request.user)
+    except RunNotCancellable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"Run {run.pk} is cancelled; the served model is unchanged.")
     return redirect("models", slug=slug)

@@ -162,3 +162,11 @@ class TrainingRun(_Job):
         """Poll until the run finished; raises JobFailed with the server's error if it failed."""
         super().wait(**kwargs)
         return self
+
+    def cancel(self) -> TrainingRun:
+        """Cancel the run while queued or running (admins): it fails, the served model stays.
+
+        Raises Conflict, with the server's reason, when it had already ended.
+        """
+        self._update(self._transport.post(f"{self._path()}/cancel"))
+        return self

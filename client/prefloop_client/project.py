@@ -200,13 +200,19 @@ class Project(WorkspaceActions):
     def retrain(self, **options: Any) -> TrainingRun:
         """Queue a training run (options: mode, backbone, members, epochs); `.wait()` on it.
 
-        While a run is live the server returns that run instead of starting another.
+        While a run is live the server returns that run instead of starting another;
+        `.cancel()` stops it.
         """
         data = self._transport.post(f"{self._base}/retrain", options, idempotent=True)
         return TrainingRun.from_json(self._transport, data)
 
     def training_run(self, run_id: int) -> TrainingRun:
         data = self._transport.get(f"/api/training-runs/{run_id}")
+        return TrainingRun.from_json(self._transport, data)
+
+    def cancel_run(self, run_id: int) -> TrainingRun:
+        """Cancel a queued or running run (admins); Conflict when it had already ended."""
+        data = self._transport.post(f"/api/training-runs/{run_id}/cancel")
         return TrainingRun.from_json(self._transport, data)
 
     def models(self) -> ModelsOverview:

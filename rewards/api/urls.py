@@ -5,6 +5,7 @@ from django.urls import path
 import config.converters  # noqa: F401  (registers <id:...>)
 from rewards.api.views import (
     ActivateView,
+    CancelTrainingRunView,
     ExternalModelsView,
     ExternalScoresView,
     ModelsView,
@@ -31,6 +32,11 @@ urlpatterns = [
         name="external-scores",
     ),
     path("training-runs/<id:pk>", TrainingRunView.as_view(), name="training-run"),
+    path(
+        "training-runs/<id:pk>/cancel",
+        CancelTrainingRunView.as_view(),
+        name="cancel-training-run",
+    ),
     path("score-requests/<id:pk>", ScoreRequestView.as_view(), name="score-request"),
     path("models/<id:pk>/activate", ActivateView.as_view(), name="activate-model"),
 ]

@@ -1,4 +1,4 @@
-"""Model endpoints: retrain, follow a run, list versions, activate, score responses."""
+"""Model endpoints: retrain, follow or cancel a run, list versions, activate, score responses."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from rewards.external import (
 from rewards.models import RewardModel, ScoreRequest, TrainingRun
 from rewards.normalization import NoSuchVersion, export_project_rewards
 from rewards.overview import models_overview
-from rewards.runs import activate_model, request_retrain
+from rewards.runs import RunNotCancellable, activate_model, cancel_run, request_retrain
 from rewards.scoring import NotScorable, score_with_served
 
 
@@ -103,6 +103,32 @@ class TrainingRunView(GenericAPIView):
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(TrainingRunSerializer(self.get_object()).data)
+
+
+class CancelTrainingRunView(GenericAPIView):
+    """Cancel a queued or running run (project admins); its worker stops, the model served stays."""
+
+    permission_classes = [IsAuthenticated & IsProjectAdmin]
+
+    def get_queryset(self) -> Any:
+        return with_role(TrainingRun.objects.select_related("project", "model"), self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: TrainingRunSerializer,
+            409: OpenApiResponse(
+                description="the run had already ended, or already serves its version"
+            ),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = self.get_object()
+        try:
+            cancel_run(run, by=request.user)
+        except RunNotCancellable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TrainingRunSerializer(run).data)
 
 
 class ModelsView(ProjectAPIView):

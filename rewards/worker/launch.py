@@ -1,9 +1,10 @@
 """Fine-tuning in a supervised child process group (one process, or DDP over GPUs).
 
 The worker stays the run's owner: its heartbeat thread keeps beating, this loop forwards the
-child's progress to the run, kills the group when the run stops being live (failed as stale,
-or ended by someone else), and turns a crash, an out-of-memory kill or a signal into an error
-the run records. The served model is never touched from here.
+child's progress to the run, kills the group within POLL_SECONDS when the run stops being live
+(cancelled by an admin, failed as stale, or ended by someone else), and turns a crash, an
+out-of-memory kill or a signal into an error the run records. The served model is never
+touched from here.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from django.conf import settings
 from rewards.ml.config import TrainConfig
 from rewards.ml.launch import command, processes_for, read_progress, result_object, write_job
 from rewards.models import TrainingRun
+from rewards.runs import RunNoLongerLive
 from rewards.worker.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
-# Seconds between looks at the child's progress file and the run's status.
+# Seconds between looks at the child's progress file and the run's status: a cancelled run's
+# processes (and the GPUs they hold) are stopped this soon.
 POLL_SECONDS = 0.5
 # Lines of the child's log kept in the run's error.
 LOG_TAIL_LINES = 15
@@ -34,10 +37,6 @@ PID_FILE = "pid"
 
 class TrainingProcessFailed(Exception):
     """The training process exited with an error, or was killed."""
-
-
-class RunNoLongerLive(Exception):
-    """The run was ended while its training process worked; the process was stopped."""
 
 
 def worker_processes(config: TrainConfig) -> int:

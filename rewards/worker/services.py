@@ -32,7 +32,14 @@ from rewards.models import (
 )
 from rewards.normalization import normalize, record_reward_stats
 from rewards.random_slice import split_by_lease_kind
-from rewards.runs import finish_run, promote_model, report_progress
+from rewards.runs import (
+    RunNoLongerLive,
+    ensure_running,
+    finish_run,
+    promote_model,
+    promote_run_model,
+    report_progress,
+)
 from rewards.tasks import rerank_project_task
 from rewards.worker.artifacts import cache_checkpoint, local_model_dir, store_checkpoint
 from rewards.worker.priorities import rewrite_priorities
@@ -77,11 +84,14 @@ def train_reward_model(run_id: int) -> None:
 
     A failure before promotion marks the run failed and leaves the served model untouched.
     Once promoted the version is served: a failed re-rank after that is recorded on the
-    version and retried, and the run still succeeded.
+    version and retried, and the run still succeeded. A run cancelled (or failed as stale)
+    meanwhile stops at its next progress report and keeps its status; a version it had already
+    stored is kept unserved.
     """
     run = TrainingRun.objects.select_related("project").get(pk=run_id)  # claimed: it exists
     try:
         snapshot = snapshot_project(run.project, criterion=run.options.get("criterion", ""))
+        ensure_running(run_id)
         if len(snapshot.train) < MIN_TRAIN_PAIRS:
             raise NotEnoughJudgements(
                 f"{len(snapshot.train)} decided pairs to train on; at least {MIN_TRAIN_PAIRS} "
@@ -90,7 +100,10 @@ def train_reward_model(run_id: int) -> None:
         model = _train_version(run, snapshot)
         report_progress(run_id, 0.96, "comparing model-chosen and random labels")
         measure_label_value(model, run, snapshot)
-        served = decide_promotion(model, snapshot)
+        served = decide_promotion(model, snapshot, run_id=run_id)
+    except RunNoLongerLive:
+        logger.info("training run %s was ended while it worked; stopped", run_id)
+        return
     except Exception as exc:  # recorded on the run and logged, not swallowed
         logger.exception("training run %s failed", run_id)
         finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -128,6 +141,8 @@ def build_config(run: TrainingRun) -> Any:
 
     options = {k: v for k, v in run.options.items() if k in RUN_OPTIONS}
     options.setdefault("backbone", settings.REWARDS_BACKBONE)
+    if run.project.reward_max_tokens:  # the project's length, unless the run gives its own
+        options.setdefault("max_length", run.project.reward_max_tokens)
     return TrainConfig(mode=run.mode, cache_dir=settings.REWARDS_CACHE_DIR, **options)
 
 
@@ -156,13 +171,17 @@ def _train_version(run: TrainingRun, snapshot: Snapshot) -> RewardModel:
                 val_pairs=snapshot.validation,
                 metadata=metadata,
             )
+        ensure_running(run.pk)  # a run ended meanwhile stores no version
         return _store_version(run, snapshot, result, Path(result.out_dir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _throttled_progress(run_id: int) -> Callable[[float, float, float | None], None]:
-    """Write progress at most twice a second: the progress bar needs no more."""
+    """Write progress at most twice a second: the progress bar needs no more.
+
+    Raises RunNoLongerLive once the run was ended, which stops in-process training there.
+    """
     last = {"at": 0.0}
 
     def report(fraction: float, loss: float, eta_s: float | None) -> None:
@@ -175,7 +194,8 @@ def _throttled_progress(run_id: int) -> Callable[[float, float, float | None], N
             parts.append(f"loss {loss:.3f}")
         if eta_s:
             parts.append(f"about {eta_s:.0f} s left")
-        report_progress(run_id, fraction * 0.95, ", ".join(parts))
+        if not report_progress(run_id, fraction * 0.95, ", ".join(parts)):
+            raise RunNoLongerLive(f"run {run_id} was ended while training")
 
     return report
 
@@ -214,45 +234,54 @@ def _finite(value: Any) -> Any:
 # ---------------------------------------------------------------- promotion
 
 
-def decide_promotion(model: RewardModel, snapshot: Snapshot) -> bool:
+def decide_promotion(model: RewardModel, snapshot: Snapshot, *, run_id: int | None = None) -> bool:
     """Serve the new version unless it is worse than the active one on the same pairs.
 
     A project may also require beating response length alone (the baseline's interval). A
-    version trained on one criterion is kept (scored, exported) but never served.
+    version trained on one criterion is kept (scored, exported) but never served. With
+    `run_id`, the version is served only if that run is still running (not cancelled).
     """
     active = RewardModel.objects.served(model.project_id)
     new_accuracy = model.metrics.get("accuracy")
     criterion = snapshot.criterion
     if criterion:  # the served model orders the queue by the overall preference
-        note = f"not served: trained on the criterion {criterion!r}, not the overall preference"
-        RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
-        model.promotion_note = note
-        return False
+        return _keep_unserved(
+            model, f"not served: trained on the criterion {criterion!r}, not the overall preference"
+        )
     if model.project.promotion_requires_beating_length and not beats_length(model.baseline):
         verdict = model.baseline.get("verdict", "no baseline measured")
-        note = f"not served: the project requires beating response length; {verdict}"
-        RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
-        model.promotion_note = note
-        return False
+        return _keep_unserved(
+            model, f"not served: the project requires beating response length; {verdict}"
+        )
     if active is None:
         note = "served: the project's first model"
     else:
         old = evaluate_model(active, snapshot.validation).get("accuracy")
         tolerance = settings.REWARDS_PROMOTION_TOLERANCE
         if new_accuracy is not None and old is not None and new_accuracy < old - tolerance:
-            note = (
+            return _keep_unserved(
+                model,
                 f"not served: validation accuracy {new_accuracy:.3f} is below the active "
-                f"v{active.version}'s {old:.3f} on the same {len(snapshot.validation)} pairs"
+                f"v{active.version}'s {old:.3f} on the same {len(snapshot.validation)} pairs",
             )
-            RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
-            model.promotion_note = note
-            return False
         note = (
             f"served: validation accuracy {_fmt(new_accuracy)} vs the previous "
             f"v{active.version}'s {_fmt(old)} on the same {len(snapshot.validation)} pairs"
         )
-    promote_model(model, note=note)
+    if run_id is None:
+        promote_model(model, note=note)
+    elif not promote_run_model(run_id, model, note=note):
+        error = TrainingRun.objects.values_list("error", flat=True).get(pk=run_id)
+        reason = error.splitlines()[0][:200] if error else "it was ended"
+        return _keep_unserved(model, f"not served: its run ended first ({reason})")
     return True
+
+
+def _keep_unserved(model: RewardModel, note: str) -> bool:
+    """Record why a new version is not served; returns False (not served)."""
+    RewardModel.objects.filter(pk=model.pk).update(promotion_note=note)
+    model.promotion_note = note
+    return False
 
 
 def _fmt(value: float | None) -> str:

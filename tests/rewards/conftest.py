@@ -9,8 +9,16 @@ import pytest
 
 from annotate.models import Project
 from rewards.models import RewardModel, TrainingRun
+from rewards.worker import services
 from rewards.worker.services import train_reward_model
 from tests.factories import make_pairs
+
+
+@pytest.fixture(autouse=True)
+def _own_scorers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's loaded scorers (by model id) stay in their test: ids repeat after a
+    rollback, so a later test's version 1 would be scored by an earlier one's."""
+    monkeypatch.setattr(services, "_SCORERS", {})
 
 
 @pytest.fixture

@@ -193,6 +193,19 @@ def test_the_models_page_names_the_pairs_tokens_and_mfu_past_runs_measured(
     assert "they measured 12.5 pairs/s, 5120 tokens/s, MFU 3.4%" in finetune
 
 
+@pytest.mark.parametrize(("device", "label"), [("cpu", "no GPU seen"), ("H100", "GPU worker")])
+def test_the_mode_choice_says_whether_fine_tunes_ran_on_a_gpu(
+    admin: Any, project: Project, device: str, label: str
+) -> None:
+    # given the newest fine-tune ran on this device
+    measured_version(project, "finetune", judgements=100, seconds=50, device=device)
+    client = Client()
+    client.force_login(admin)
+    # when the models page is opened, then the finetune choice says where it runs
+    page = fetched(client, f"/projects/{project.slug}/models").content.decode()
+    assert f'<option value="finetune">finetune ({label}' in page
+
+
 def test_an_mfu_of_ten_percent_or_more_is_shown_whole(project: Project) -> None:
     # given a finetune at 42.4% MFU
     measured_version(project, "finetune", judgements=100, seconds=50, mfu=0.424, device="H100")

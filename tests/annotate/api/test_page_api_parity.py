@@ -171,6 +171,14 @@ def _cancelled_job(world: World) -> None:
     cancel_generation(GenerationJob.objects.get(pk=world.ids["job"]))
 
 
+def _live_run(world: World) -> None:
+    world.ids["run"] = TrainingRun.objects.create(project=world.project).pk
+
+
+def _ended_run(world: World) -> None:
+    world.ids["run"] = TrainingRun.objects.create(project=world.project, status="succeeded").pk
+
+
 def _judge(world: World) -> None:
     """The endpoint `judge-a` made a judge (its rater is a user; only these rows need it)."""
     world.ids["judge"] = make_judge(ModelEndpoint.objects.get(name="judge-a")).pk
@@ -506,6 +514,19 @@ ACTIONS = [
         "models-activate",
         ("POST", P + "/models/{model}/activate"),
         ("POST", "/api/models/{model}/activate"),
+    ),
+    Action(
+        "models-cancel-run",
+        ("POST", P + "/models/runs/{run}/cancel"),
+        ("POST", "/api/training-runs/{run}/cancel"),
+        setup=_live_run,
+    ),
+    Action(
+        "models-cancel-run",
+        ("POST", P + "/models/runs/{run}/cancel"),
+        ("POST", "/api/training-runs/{run}/cancel"),
+        expect={"admin": "refused", "staff": "refused"},
+        setup=_ended_run,
     ),
     Action(
         "webhooks",
