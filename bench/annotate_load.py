@@ -1,7 +1,7 @@
 """Annotators under load: next -> judge loops against the app under gunicorn.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/annotate_load.py [--pairs 100000]
-        [--annotators 16|64] [--seconds 60] [--gunicorn-workers 4] [--gunicorn-threads 4]
+        [--annotators 16|64] [--seconds 60] [--gunicorn-workers 4] [--gunicorn-threads 1]
         [--one-trip] [--think-ms 0] [--json]
 
 Creates a project with N pending pairs (once per --pairs; reused on later runs), starts
@@ -310,7 +310,13 @@ def start_gunicorn(workers: int, threads: int, extra: list[str], ready: Path) ->
     }
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", str(hook)]
     command += ["-b", f"127.0.0.1:{PORT}", "-w", str(workers), "--log-level", "warning"]
-    command += ["--worker-class", "gthread", "--threads", str(threads), *extra]
+    # One thread: sync workers, each answering one request at a time as it takes it from the
+    # shared socket (the production Procfile's kind). More: gthread, keeping connections open.
+    if threads > 1:
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
+    else:
+        command += ["--worker-class", "sync"]
+    command += extra
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     for _ in range(600):
         if len(list(ready.iterdir())) > workers:  # the hook and one file per worker
@@ -331,12 +337,17 @@ def main() -> None:
         "--warmup", type=float, default=3, help="seconds run before the measured ones"
     )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
-    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=1,
+        help="1 (default): sync workers; more: gthread workers with this many threads each",
+    )
     parser.add_argument(
         "--gunicorn-arg",
         action="append",
         default=[],
-        help="another gunicorn option, e.g. --gunicorn-arg=--worker-class=sync (repeatable)",
+        help="another gunicorn option, e.g. --gunicorn-arg=--keep-alive=5 (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
@@ -394,7 +405,8 @@ def main() -> None:
     print(
         f"# annotate load: {args.annotators} annotators, {args.seconds:.0f} s "
         f"(after {args.warmup:.0f} s of warm-up), {engine}, "
-        f"{args.pairs} pairs, gunicorn {args.gunicorn_workers}x{args.gunicorn_threads} threads, "
+        f"{args.pairs} pairs, gunicorn {args.gunicorn_workers} workers x "
+        f"{args.gunicorn_threads} thread(s), "
         f"{os.cpu_count()} cores"
         + (", one request per judgement" if args.one_trip else "")
         + (f", {args.think_ms:.0f} ms mean pause before each judgement" if args.think_ms else "")

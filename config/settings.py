@@ -356,15 +356,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Training and scoring go here; set REWARDS_QUEUE=gpu to send them to GPU workers.
+# Training and scoring go here; set REWARDS_QUEUE=gpu to send them to GPU workers, or
+# REWARDS_FINETUNE_QUEUE=gpu to send only fine-tune runs there (rewards/routing.py).
 REWARDS_QUEUE = env_str("REWARDS_QUEUE", "default")
-CELERY_TASK_ROUTES = {
-    "rewards.tasks.retrain_project_task": {"queue": REWARDS_QUEUE},
-    "rewards.tasks.rerank_project_task": {"queue": REWARDS_QUEUE},
-    "rewards.tasks.embed_project_task": {"queue": REWARDS_QUEUE},
-    "rewards.tasks.score_request_task": {"queue": REWARDS_QUEUE},
-    "webhooks.tasks.deliver_task": {"queue": WEBHOOKS_QUEUE},
-}
+REWARDS_FINETUNE_QUEUE = env_str("REWARDS_FINETUNE_QUEUE", "")
+CELERY_TASK_ROUTES = (
+    "rewards.routing.route_task",
+    {"webhooks.tasks.deliver_task": {"queue": WEBHOOKS_QUEUE}},
+)
 # Statistics (leaderboard, quality, random slice) are computed by workers and served as stored
 # (annotate/statistics.py). Beat looks this often for snapshots read in the last KEEP seconds
 # whose votes changed; a snapshot computed less than DEBOUNCE seconds ago waits for that look

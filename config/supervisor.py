@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="prefloop: %(message)s", stream=sys.stderr)
-    extra = os.environ.get("REWARDS_QUEUE", "default")
-    queues = ",".join(sorted({"default", extra}))
+    named = {os.environ.get(name, "") for name in ("REWARDS_QUEUE", "REWARDS_FINETUNE_QUEUE")}
+    queues = ",".join(sorted({"default", *named} - {""}))
     supervisor = Supervisor(children(args.port, queues, args.concurrency))
     logger.info("http://127.0.0.1:%s/  (Ctrl-C stops web, worker and beat)", args.port)
     return supervisor.run()

@@ -23,6 +23,7 @@ from django.conf import settings
 from annotate.models import Judgement, Project
 from annotate.projects.counts import counts_of, current_counts
 from rewards.models import Mode, RewardModel
+from rewards.routing import finetune_queue
 
 # Versions of one kind whose speed is pooled (the median resists one odd run).
 RECENT_VERSIONS = 5
@@ -283,7 +284,7 @@ def workers_have_gpu() -> bool:
         .first()
     )
     if newest is None:
-        return bool(settings.REWARDS_QUEUE == "gpu")
+        return finetune_queue() == "gpu"
     return bool(newest["throughput"]["device"] != "cpu")
 
 
@@ -368,6 +369,6 @@ def check_cost(
         )
         raise NeedsConfirmation(
             f"{cost.summary}, {why}; confirm to start it, or send it to a GPU worker "
-            "(REWARDS_QUEUE=gpu)"
+            "(REWARDS_FINETUNE_QUEUE=gpu for fine-tunes, REWARDS_QUEUE=gpu for all training)"
         )
     return cost

@@ -132,7 +132,8 @@ def celery_worker_process(
         "REWARDS_BACKBONE": tiny_backbone,
         "REWARDS_CACHE_DIR": str(tmp_path_factory.mktemp("embeddings")),
     }
-    queues = ",".join(sorted({"default", settings.REWARDS_QUEUE}))
+    named = {settings.REWARDS_QUEUE, settings.REWARDS_FINETUNE_QUEUE}
+    queues = ",".join(sorted({"default", *named} - {""}))
     # Messages left by earlier runs name rows that no longer exist.
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queues],
