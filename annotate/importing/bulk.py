@@ -40,6 +40,10 @@ from annotate.formats import (
 from annotate.importing.judgement_format import ImportShape, parse_criteria
 from annotate.models import Comparison, PairStatus, Project
 
+# SQLite's page cache of the database file while an import runs, in KiB (2 MB by default).
+# 64 MB took a 300k-pair import from 41-44 s of CPU to 34 s; 256 MB gained less, and a larger
+# cache of the temporary tables made it slower.
+SQLITE_IMPORT_CACHE_KIB = 65_536
 # Pairs per COPY / executemany: a few MB of Python objects.
 STAGE_BATCH = 5000
 COLUMNS = (
@@ -109,9 +113,15 @@ class BulkImport:
         # Rows refused here (a criterion the project lacks); `write` raises them.
         self.errors: list[RowError] = []
         self.error_total = 0
+        self._cache_size: int | None = None  # SQLite's, restored on exit
 
     def __enter__(self) -> BulkImport:
         self._drop()
+        if connection.vendor == "sqlite":
+            # SQLite's page cache is 2 MB a connection by default: a large import then reads
+            # its own index pages back while inserting into them.
+            self._cache_size = _scalar("PRAGMA main.cache_size")
+            _execute(f"PRAGMA main.cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
         columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in COLUMNS)
         _execute(f"CREATE TEMPORARY TABLE import_stage ({columns})")
         if self._shape is not None:
@@ -126,6 +136,8 @@ class BulkImport:
         tb: TracebackType | None,
     ) -> None:
         self._drop()
+        if self._cache_size is not None:
+            _execute(f"PRAGMA main.cache_size = {int(self._cache_size)}")
 
     def _drop(self) -> None:
         tables = _TEMP_TABLES + (_CRITERIA_TABLES if self._shape is not None else ())

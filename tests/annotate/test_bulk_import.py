@@ -36,3 +36,19 @@ def test_a_second_file_labelling_known_pairs_completes_them(tmp_path: Path) -> N
         import_file(project, write_jsonl(tmp_path / f"{name}.jsonl", labelled))
     # then every pair has both judgements counted and is complete
     assert set(Pair.objects.values_list("judgement_count", "status")) == {(2, PairStatus.COMPLETE)}
+
+
+def test_an_import_gives_the_connection_its_page_cache_back(tmp_path: Path) -> None:
+    # given the connection's own SQLite page cache (a web or worker process keeps it)
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's page cache; PostgreSQL sets its import settings per transaction")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA main.cache_size")
+        before = cursor.fetchone()[0]
+        # when a file is imported (with the larger cache an import runs under)
+        import_file(make_project(), write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
+        cursor.execute("PRAGMA main.cache_size")
+        # then the connection's cache is as it was
+        assert cursor.fetchone()[0] == before
