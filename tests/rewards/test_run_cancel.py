@@ -261,6 +261,19 @@ def test_cancelling_a_fine_tune_stops_its_process_and_the_served_model_keeps_ser
     assert score_missing_responses(served) > 0
 
 
+def _cancel_on_call(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, admin: User, run: TrainingRun
+) -> None:
+    """The admin cancels the run, through the API, when the worker calls module.name."""
+    real = getattr(module, name)
+
+    def cancel_then_call(*args: Any, **kwargs: Any) -> Any:
+        assert client_for(admin).post(cancel_url(run)).status_code == 200
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, cancel_then_call)
+
+
 def test_a_heads_run_cancelled_while_it_trains_makes_no_version(
     rewards_dirs: Path,
     project: Project,
@@ -274,14 +287,8 @@ def test_a_heads_run_cancelled_while_it_trains_makes_no_version(
     run = running_run(project, **HEADS)
     from rewards.ml import train_heads
 
-    real_fit = train_heads.fit_heads
-
-    def cancel_then_fit(*args: Any, **kwargs: Any) -> Any:
-        # when its admin cancels it between embedding and fitting the heads
-        assert client_for(admin).post(cancel_url(run)).status_code == 200
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(train_heads, "fit_heads", cancel_then_fit)
+    # when its admin cancels it between embedding and fitting the heads
+    _cancel_on_call(monkeypatch, train_heads, "fit_heads", admin, run)
     train_reward_model(run.pk)
 
     # then the run stays cancelled, no version was stored, and the old one still serves
@@ -306,14 +313,8 @@ def test_a_heads_version_trained_before_the_cancel_is_kept_unserved(
     run = running_run(project, **HEADS)
     from rewards.ml import label_value
 
-    real_compare = label_value.compare_label_sources
-
-    def cancel_then_compare(*args: Any, **kwargs: Any) -> Any:
-        # when its admin cancels it while the run measures its labels' value
-        assert client_for(admin).post(cancel_url(run)).status_code == 200
-        return real_compare(*args, **kwargs)
-
-    monkeypatch.setattr(label_value, "compare_label_sources", cancel_then_compare)
+    # when its admin cancels it while the run measures its labels' value
+    _cancel_on_call(monkeypatch, label_value, "compare_label_sources", admin, run)
     train_reward_model(run.pk)
 
     # then the run stays cancelled, its version is kept but not served, and says why
