@@ -38,17 +38,16 @@ def test_a_second_file_labelling_known_pairs_completes_them(tmp_path: Path) -> N
     assert set(Pair.objects.values_list("judgement_count", "status")) == {(2, PairStatus.COMPLETE)}
 
 
-def test_an_import_gives_the_connection_its_page_cache_back(tmp_path: Path) -> None:
-    # given the connection's own SQLite page cache (a web or worker process keeps it)
+def test_an_import_gives_the_connection_its_settings_back(tmp_path: Path) -> None:
+    # given the connection's own settings (a web or worker process keeps the connection)
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite's page cache; PostgreSQL sets its import settings per transaction")
+    read = "PRAGMA main.cache_size" if connection.vendor == "sqlite" else "SHOW work_mem"
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA main.cache_size")
+        cursor.execute(read)
         before = cursor.fetchone()[0]
-        # when a file is imported (with the larger cache an import runs under)
+        # when a file is imported (under a larger page cache, or a larger work_mem)
         import_file(make_project(), write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
-        cursor.execute("PRAGMA main.cache_size")
-        # then the connection's cache is as it was
+        cursor.execute(read)
+        # then the connection's setting is as it was
         assert cursor.fetchone()[0] == before
