@@ -256,6 +256,11 @@ def test_cancelling_a_fine_tune_stops_its_process_and_the_served_model_keeps_ser
     assert list(RewardModel.objects.filter(project=project)) == [served]
     assert not list((rewards_dirs / "models").glob("training-*"))
     # and the served version still scores
+    assert_still_serves(project, served)
+
+
+def assert_still_serves(project: Project, served: RewardModel) -> None:
+    """`served` is still the project's served version, and still scores its responses."""
     assert RewardModel.objects.served(project.pk) == served
     served.scores.all().delete()
     assert score_missing_responses(served) > 0
@@ -295,9 +300,7 @@ def test_a_heads_run_cancelled_while_it_trains_makes_no_version(
     run.refresh_from_db()
     assert (run.status, run.error) == ("failed", "Cancelled by alice")
     assert list(RewardModel.objects.filter(project=project)) == [served]
-    assert RewardModel.objects.served(project.pk) == served
-    served.scores.all().delete()
-    assert score_missing_responses(served) > 0
+    assert_still_serves(project, served)
 
 
 def test_a_heads_version_trained_before_the_cancel_is_kept_unserved(
