@@ -42,12 +42,23 @@ def test_an_import_gives_the_connection_its_settings_back(tmp_path: Path) -> Non
     # given the connection's own settings (a web or worker process keeps the connection)
     from django.db import connection
 
-    read = "PRAGMA main.cache_size" if connection.vendor == "sqlite" else "SHOW work_mem"
-    with connection.cursor() as cursor:
-        cursor.execute(read)
-        before = cursor.fetchone()[0]
-        # when a file is imported (under a larger page cache, or a larger work_mem)
-        import_file(make_project(), write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
-        cursor.execute(read)
-        # then the connection's setting is as it was
-        assert cursor.fetchone()[0] == before
+    reads = (
+        ["PRAGMA main.cache_size", "PRAGMA temp.secure_delete"]
+        if connection.vendor == "sqlite"
+        else ["SHOW work_mem"]
+    )
+
+    def settings() -> list[object]:
+        values = []
+        with connection.cursor() as cursor:
+            for read in reads:
+                cursor.execute(read)
+                values.append(cursor.fetchone()[0])
+        return values
+
+    before = settings()
+    # when a file is imported (under a larger page cache and a cheaper delete, or a larger
+    # work_mem)
+    import_file(make_project(), write_jsonl(tmp_path / "p.jsonl", pair_rows(3)))
+    # then the connection's settings are as they were
+    assert settings() == before
