@@ -6,9 +6,11 @@ file is read, so a file with invalid lines leaves the project untouched. `write`
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per table (prompts, responses, pairs,
 judgements) in the caller's transaction: a re-import, or a concurrent import of the same file,
 adds nothing twice. Rows are inserted in file order, so ids follow the file as before. The SQL
-is the same on both backends. Once the responses are written, the staged texts' ids are looked
-up once (`import_rid`), and the sources and pairs join that small table instead of the project's
-prompts and responses again.
+is the same on both backends. The staged tables are filled in file order and keyed by it (on
+SQLite their rowid), so SQLite writes from them without sorting; a pair's first row also
+carries how many of its rows are votes. Once the responses are written, the staged texts' ids
+are looked up once (`import_rid`), and the sources and pairs join that small table instead of
+the project's prompts and responses again.
 
 With `labels="gold"` on a project with criteria, a row's per-criterion labels (`criterion_NAME`
 or `criteria`, in the row's a/b terms) are staged too (`import_crit`) and become the new
