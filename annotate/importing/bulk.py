@@ -518,10 +518,12 @@ class BulkImport:
             f" {_canonical('s', 'ra.content_hash')} AS choice, {row_a} AS model_a,"
             f" {row_b} AS model_b, COALESCE(NULLIF({row_a}, ''), ra.model_name) AS vote_a,"
             f" COALESCE(NULLIF({row_b}, ''), rb.model_name) AS vote_b"
-            " FROM import_stage s"
-            " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = s.pair_key"
+            # From the staged rows: SQLite keeps a CROSS JOIN's left table outside, and left to
+            # itself it read every pair of the project (1.5 s for a 100-row file at 1M pairs).
+            " FROM import_stage s CROSS JOIN annotate_pair pr"
             " JOIN annotate_response ra ON ra.id = pr.response_a_id"
-            " JOIN annotate_response rb ON rb.id = pr.response_b_id WHERE s.label IS NOT NULL",
+            " JOIN annotate_response rb ON rb.id = pr.response_b_id"
+            " WHERE pr.project_id = %s AND pr.content_key = s.pair_key AND s.label IS NOT NULL",
             [self.project.pk],
         )
         # n: the row's rank among the file's rows for the same comparison; present: such votes
