@@ -454,15 +454,17 @@ class BulkImport:
 
     def _existing_conflicts(self) -> list[RowError]:
         """Rows whose gold differs from the gold the pair already has (in its stored terms)."""
+        # (a project without pairs has no gold; asking for a pair with gold would read every
+        # pair of a large project without any)
         if not _scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM annotate_pair WHERE project_id = %s"
-            " AND gold_label <> '' LIMIT 1) g",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM annotate_pair WHERE project_id = %s LIMIT 1) p",
             [self.project.pk],
         ):
             return []
+        # From the staged rows (SQLite keeps a CROSS JOIN's left table outside): a lookup each.
         stored = (
-            " JOIN annotate_pair pr ON pr.project_id = %s AND pr.content_key = {0}.pair_key"
-            " JOIN annotate_response ra ON ra.id = pr.response_a_id WHERE pr.gold_label <> ''"
+            " CROSS JOIN annotate_pair pr JOIN annotate_response ra ON ra.id = pr.response_a_id"
+            " WHERE pr.project_id = %s AND pr.content_key = {0}.pair_key AND pr.gold_label <> ''"
         )
         errors = [
             RowError(line, "label", "the pair already has a different gold label")
