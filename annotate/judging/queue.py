@@ -25,6 +25,7 @@ from annotate.models import (
     Project,
     RankedResponse,
 )
+from annotate.projects import counts
 
 # Candidates tried when concurrent annotators fill the first ones between our read and lock.
 MAX_CANDIDATES = 5
@@ -253,12 +254,14 @@ def _has_free_slot(pair: Pair, project: Project, now: datetime) -> bool:
     return pair.judgement_count + leases < target(pair, project)
 
 
-# The pending count of a large project is the slowest query of a `next` call (a count over
-# every pending pair), and the pairs an annotator is done with grow with their history; both are
-# counted at most this often per annotator. In between, each judgement of theirs takes one off
-# what they saw remaining (it completed the pair, or they are done with it), so the counter
+# The pairs an annotator is done with grow with their history, so what remains for them is
+# worked out at most this often per annotator. In between, each judgement of theirs takes one
+# off what they saw remaining (it completed the pair, or they are done with it), so the counter
 # moves with every vote and is a few seconds behind only for what others did.
 PROGRESS_SECONDS = 5
+# Whether a project is large (its pending count is read from the stored counts, never taken in
+# a request) is looked up at most this often.
+SIZE_SECONDS = 60
 
 
 def progress(annotator: User, project: Project, *, mine: int | None = None) -> dict[str, int]:
@@ -292,12 +295,14 @@ def judgement_count(annotator: User, project: Project) -> int:
 
 
 def _remaining(annotator: User, project: Project) -> int:
-    pending_pairs = Pair.objects.filter(project=project, status=PairStatus.PENDING)
-    if project.judge_edits:  # nobody is served a pair of their own edit, or of one found wanting
-        pending_pairs = pending_pairs.exclude(response_b__author_id=annotator.pk).exclude(
-            response_b__invalidated_at__isnull=False
-        )
-    pending = pending_pairs.count()
+    pending = _stored_pending(project)
+    if pending is None:
+        pending_pairs = Pair.objects.filter(project=project, status=PairStatus.PENDING)
+        if project.judge_edits:  # nobody is served a pair of their own edit, or one found wanting
+            pending_pairs = pending_pairs.exclude(response_b__author_id=annotator.pk).exclude(
+                response_b__invalidated_at__isnull=False
+            )
+        pending = pending_pairs.count()
     done_pending = (
         Assignment.objects.filter(
             annotator=annotator, pair__project=project, pair__status=PairStatus.PENDING
@@ -306,3 +311,23 @@ def _remaining(annotator: User, project: Project) -> int:
         .count()
     )
     return max(pending - done_pending, 0)
+
+
+def _stored_pending(project: Project) -> int | None:
+    """A large project's pending pairs as a worker last counted them (one indexed read, which
+    also keeps beat recounting while people judge); None for a small project, counted exactly,
+    or before the first count is in.
+
+    Counting a million pending pairs takes a large part of a second; the stored count is as
+    fresh as the project page's. On a project that judges edits it also counts the pairs of the
+    annotator's own edits, which they are never served.
+    """
+    key = f"project-large:{project.pk}"
+    large = cache.get(key)
+    if large is None:
+        large = counts.pair_id_span(project) >= counts.COUNT_NOW_BELOW
+        cache.set(key, large, SIZE_SECONDS)
+    if not large:
+        return None
+    pending = (counts.stored_counts(project).payload or {}).get("pending")
+    return pending if isinstance(pending, int) else None

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.importing.pipeline import import_file
 from annotate.models import Assignment, Judgement, Membership, Pair, PairRank, Project
+from annotate.projects.counts import stored_counts
+from tests.annotate.statistics_support import compute_requested
 from tests.conftest import client_for
 from tests.factories import pair_rows, write_jsonl
 
@@ -194,3 +197,26 @@ def test_a_judgement_with_the_next_pair_is_six_statements(annotator: Any, pendin
         "INSERT",  # the new lease, if its slot is still free
     ], "\n".join(sent)
     assert list(Judgement.objects.values_list("pair__status", flat=True)) == ["complete"] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_projects_progress_reads_the_stored_count_not_its_pairs(
+    annotator: Any, pending: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a project large enough that its counts are a worker's, and counted by one
+    monkeypatch.setattr("annotate.projects.counts.COUNT_NOW_BELOW", 1)
+    client = _token_client(annotator)
+    shown = _judge(client, _next(client, pending).json()["assignment"]).json()["next"]
+    compute_requested()
+    stored = stored_counts(pending).payload or {}
+    # when a judgement finds the progress counter and the project's size uncached (as every
+    # few seconds per annotator and process)
+    cache.delete_many([f"progress:{pending.pk}:{annotator.pk}", f"project-large:{pending.pk}"])
+    body: dict[str, Any] = {}
+    sent = _statements(lambda: body.update(_judge(client, shown["assignment"]).json()))
+    # then no statement counts the project's pairs: the remaining pairs are the stored count,
+    # and the cold counter costs three index reads beyond the judgement's six statements
+    counts = [sql for sql in sent if "COUNT(" in sql and 'FROM "annotate_pair"' in sql]
+    assert not counts, "\n".join(counts)
+    assert body["progress"] == {"mine": 2, "remaining": stored["pending"]}
+    assert len(sent) <= 6 + 3, "\n".join(sent)
