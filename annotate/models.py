@@ -456,6 +456,15 @@ class Pair(models.Model):
                 name="pair_pending_random",
             ),
             models.Index(fields=["project", "status"], name="pair_project_status"),
+            # The gold pairs in their random order (judging/gold.py): an annotator's gold draw
+            # reads a few entries, and a pair without gold writes none.
+            models.Index(
+                "project",
+                "tiebreak",
+                "id",
+                condition=~Q(gold_label=""),
+                name="pair_gold_by_tiebreak",
+            ),
             # Newest first within one project (the lists' default order), not across them all.
             models.Index("project", models.F("id").desc(), name="pair_by_newest"),
             # The data browser's sorts, read a page at a time by keyset (annotate/browsing.py).

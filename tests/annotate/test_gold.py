@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from annotate.exporting.datasets import iter_judgement_rows
 from annotate.importing.pipeline import import_file
-from annotate.judging.gold import reinstate_annotator
+from annotate.judging.gold import pick_gold_pair, reinstate_annotator
 from annotate.models import Pair, Project
 from rewards.worker.snapshot import snapshot_project
 from tests.conftest import client_for
@@ -130,3 +132,34 @@ def test_unanimous_pairs_become_gold_when_the_project_enables_it(tmp_path: Path)
     # then
     gold = dict(Pair.objects.filter(project=project).values_list("external_id", "gold_label"))
     assert gold == {"q-0": "b", "q-1": ""}
+
+
+def test_a_gold_draw_reads_the_gold_index_not_every_pair(
+    project: Project, annotator: Any, tmp_path: Path
+) -> None:
+    # given thousands of ordinary pairs, a few gold ones and the database's statistics
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(3000, labelled=False)))
+    gold = pair_rows(5, prefix="g")
+    import_file(project, write_jsonl(tmp_path / "g.jsonl", gold), labels="gold")
+    project.gold_rate = 1.0
+    project.save()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    # when a gold pair is drawn for the annotator
+    sent: list[tuple[str, Any]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        drawn = pick_gold_pair(annotator, project, rng=random.Random(3))
+    # then it is gold, and each statement is an ordered scan of the gold pairs' index
+    assert drawn is not None and drawn.gold_label
+    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    for sql, params in sent:
+        with connection.cursor() as cursor:
+            cursor.execute(explain + sql, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        assert "pair_gold_by_tiebreak" in plan, plan
+        assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort Key" not in plan, plan
