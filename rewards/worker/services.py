@@ -52,6 +52,8 @@ Status = TrainingRun.Status
 MIN_TRAIN_PAIRS = 10
 # Responses scored per forward batch.
 SCORE_BATCH = 2000
+# Split over GPUs, a round scores this many batches: each device loads the model once a round.
+DEVICE_ROUND_BATCHES = 10
 # Options an admin may pass to a run, checked against TrainConfig's fields.
 RUN_OPTIONS = (
     "backbone",
@@ -383,15 +385,26 @@ def scoring_devices(model: RewardModel) -> list[str]:
 
 
 def score_missing_responses(model: RewardModel) -> int:
+    """Score the project's responses that `model` has no score for; returns how many.
+
+    Pages through them by primary key, a bounded batch at a time (a few batches a round when
+    split over GPUs), so each page reads on from the last one instead of from the start.
+    """
     from rewards.ml.score import score
     from rewards.ml.shards import score_on_devices
 
-    todo = Response.objects.filter(prompt__project=model.project_id).exclude(scores__model=model)
+    todo = (
+        Response.objects.filter(prompt__project=model.project_id)
+        .exclude(scores__model=model)
+        .order_by("pk")
+    )
     devices = scoring_devices(model)
-    # Split over GPUs, every missing response goes in one call: each device loads the model once.
-    size = None if devices else SCORE_BATCH
-    done = 0
-    while batch := list(todo.values_list("pk", "prompt__messages", "text").order_by("pk")[:size]):
+    size = SCORE_BATCH * DEVICE_ROUND_BATCHES if devices else SCORE_BATCH
+    done = last_pk = 0
+    while batch := list(
+        todo.filter(pk__gt=last_pk).values_list("pk", "prompt__messages", "text")[:size]
+    ):
+        last_pk = batch[-1][0]
         items = [(messages, text) for _, messages, text in batch]
         if devices:
             result = score_on_devices(local_model_dir(model), items, devices)
