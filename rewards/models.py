@@ -30,7 +30,10 @@ class RewardModelQuerySet(models.QuerySet["RewardModel"]):
 class RewardModel(models.Model):
     """One trained version of a project's reward model."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
+    # No index of its own: one_version_number (project, version) serves lookups by project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="reward_models", db_index=False
+    )
     version = models.PositiveIntegerField()
     mode = models.CharField(max_length=10, choices=Mode.choices)
     name = models.CharField(max_length=200, blank=True, help_text="an external model's name")
@@ -132,7 +135,10 @@ class TrainingRun(models.Model):
 class ResponseScore(models.Model):
     """A response's reward under one model version: ensemble mean, std and every member."""
 
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="scores")
+    # No index of its own: one_score_per_model (response, model) serves lookups by response.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
     model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="scores")
     mean = models.FloatField()
     std = models.FloatField()
