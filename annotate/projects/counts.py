@@ -19,7 +19,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.leaderboard.board import models_with_votes
-from annotate.models import Judgement, Pair, PairStatus, Project, Role, StatisticsSnapshot
+from annotate.models import (
+    Judgement,
+    Pair,
+    PairStatus,
+    Project,
+    ResponseSource,
+    Role,
+    StatisticsSnapshot,
+)
 from annotate.statistics import Freshness, Served, StatisticStatus, refresh_kind, serve
 
 PROJECT_COUNTS = "counts"
@@ -69,9 +77,34 @@ def project_counts(project: Project) -> dict[str, int]:
     }
 
 
+# Source models the pairs page suggests in its filter, at most.
+MODEL_NAMES_SHOWN = 200
+
+
 def compute_counts(project: Project, options: dict[str, str]) -> dict[str, Any]:
-    """The statistic's compute function (registered in AnnotateConfig.ready)."""
-    return dict(project_counts(project))
+    """The statistic's compute function (registered in AnnotateConfig.ready): the counts, and
+    the source models the pairs page suggests (a scan of every response source)."""
+    return {**project_counts(project), "model_names": source_models(project)}
+
+
+def source_models(project: Project) -> list[str]:
+    """The responses' source models in this project, by name (the first MODEL_NAMES_SHOWN)."""
+    names = (
+        ResponseSource.objects.filter(response__prompt__project=project)
+        .values_list("model_name", flat=True)
+        .distinct()
+        .order_by("model_name")
+    )
+    return list(names[:MODEL_NAMES_SHOWN])
+
+
+def current_source_models(project: Project) -> list[str]:
+    """A small project's source models read now; a large one's as the worker stored them with
+    its counts (none until the first count is in)."""
+    if pair_id_span(project) < COUNT_NOW_BELOW:
+        return source_models(project)
+    names = (stored_counts(project).payload or {}).get("model_names")
+    return [str(name) for name in names] if isinstance(names, list) else []
 
 
 def counts_state(sender: Any, project: Project, kind: str, **kwargs: Any) -> str | None:

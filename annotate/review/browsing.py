@@ -36,6 +36,7 @@ from annotate.models import (
     ResponseSource,
 )
 from annotate.paging import Page, keyset_page
+from annotate.projects.counts import current_source_models
 from annotate.review.text_index import SEARCHED_CHARS
 from annotate.signals import PairSort, pair_sorts
 
@@ -259,18 +260,11 @@ def _with_shape_counts(project: Project, pairs: QuerySet[Pair]) -> QuerySet[Pair
 
 
 def model_names(project: Project) -> list[str]:
-    """The responses' source models in this project, for the filter's suggestions."""
-
-    def load() -> list[str]:
-        names = (
-            ResponseSource.objects.filter(response__prompt__project=project)
-            .values_list("model_name", flat=True)
-            .distinct()
-            .order_by("model_name")
-        )
-        return list(names[:200])
-
-    names = cache.get_or_set(f"model-names:{project.pk}", load, MODEL_NAMES_SECONDS)
+    """The responses' source models in this project, for the filter's suggestions: a large
+    project's as its counts' worker stored them, never a scan of its sources in a request."""
+    names = cache.get_or_set(
+        f"model-names:{project.pk}", lambda: current_source_models(project), MODEL_NAMES_SECONDS
+    )
     assert names is not None  # on a miss get_or_set returns what load() made
     return names
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -159,3 +160,23 @@ def test_the_progress_endpoint_serves_stored_pair_counts_and_live_member_counts(
     assert counted["counts_status"] == "ready" and counted["counts_as_of"]
     assert (counted["pending"] + counted["complete"], counted["judgements"]) == (3, 1)
     assert own["annotators"] == [{"annotator": annotator.username, "judgements": 1}]
+
+
+@pytest.mark.usefixtures("large")
+def test_a_large_projects_pairs_page_suggests_the_models_the_worker_stored(
+    tmp_path: Path, admin: Any, project: Project
+) -> None:
+    # given a large project's pairs by two source models, not yet counted by a worker
+    make_pairs(project, tmp_path, 3)
+    page = _page(admin)
+    url = f"/projects/{project.slug}/pairs"
+    # when its pairs page is read before and after the worker's count
+    with CaptureQueriesContext(connection) as before:
+        first = page.get(url).content.decode()
+    compute_requested()
+    cache.clear()
+    counted = page.get(url).content.decode()
+    # then no request read the response sources, and the suggestions came with the counts
+    assert not [q["sql"] for q in before.captured_queries if "annotate_responsesource" in q["sql"]]
+    assert '<option value="model-x">' not in first
+    assert '<option value="model-x">' in counted and '<option value="model-y">' in counted
