@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,36 @@ from django.db.models import Q, QuerySet
 PAGE_SIZE = 2000
 # Rows fetched per round trip of a streamed query: a few MB of text.
 STREAM_FETCH = 5000
+# A keyset cursor: the (sort value, id) of the last row shown, as `value~id`.
+CURSOR_PATTERN = r"^-?[0-9.e+-]+~[0-9]+$"
+# Ids are bigints.
+MAX_ID = 2**63 - 1
+
+
+class BadCursor(ValueError):
+    """A cursor that names no row; the message says why."""
+
+
+def parse_cursor(after: str) -> tuple[float, int] | None:
+    """The (sort value, id) a cursor names; None for the first page (a blank cursor).
+
+    Pages and API lists read cursors here alike. Raises BadCursor unless the value is a
+    finite number and the id fits a bigint.
+    """
+    if not after:
+        return None
+    if re.fullmatch(CURSOR_PATTERN, after) is None:
+        raise BadCursor("Not a cursor: pass the `cursor` of the previous page.")
+    text, pk = after.split("~")
+    try:
+        value, ident = float(text), int(pk)
+    except ValueError:  # no number (".", "e", "--"), or an id of thousands of digits
+        raise BadCursor("Not a cursor: its value or id is not a number.") from None
+    if not math.isfinite(value):
+        raise BadCursor("Not a cursor: its value is out of range.")
+    if ident > MAX_ID:
+        raise BadCursor(f"Not a cursor: its id is above {MAX_ID}.")
+    return value, ident
 
 
 def keyset_pages(queryset: QuerySet[Any], size: int = PAGE_SIZE) -> Iterator[list[Any]]:

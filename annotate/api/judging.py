@@ -135,7 +135,10 @@ class JudgementInputSerializer(serializers.Serializer):
         required=False, default=False, help_text="also lease the next pair (same as ?next=1)"
     )
     after = serializers.IntegerField(
-        required=False, help_text="with next: the assignment being shown, not to be returned"
+        required=False,
+        min_value=0,
+        max_value=2**63 - 1,
+        help_text="with next: the assignment being shown, not to be returned",
     )
 
 
@@ -170,7 +173,7 @@ def _plain_vote(data: Any, next_param: str | None) -> tuple[dict[str, Any], bool
         or client_id != client_id.strip()
         or not (duration is None or (type(duration) is int and 0 <= duration <= MAX_DURATION_MS))
         or type(wants) is not bool
-        or not ("after" not in data or (type(after) is int and -_BIGINT <= after < _BIGINT))
+        or not ("after" not in data or (type(after) is int and 0 <= after < _BIGINT))
     ):
         return None
     if next_param is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,6 +59,16 @@ EDIT_RULES_EXAMPLE = OpenApiExample(
 )
 
 
+class ProjectPagination(LimitOffsetPagination):
+    """`limit`/`offset` pages of projects; a larger `limit` is cut to `max_limit`.
+
+    As DRF reads them, a `limit` that is no positive integer is the default page, an `offset`
+    that is none is 0, and an offset past the end is an empty page (no query reads there).
+    """
+
+    max_limit = 500
+
+
 class ProjectViewSet(
     MemberActions,
     ImportActions,
@@ -70,6 +81,7 @@ class ProjectViewSet(
     """Projects the user may see; creating one makes the creator its admin."""
 
     lookup_field = "slug"
+    pagination_class = ProjectPagination
     permission_classes = [IsAuthenticated & CanCreateProjects & IsProjectMember]
 
     def get_queryset(self) -> Any:

@@ -29,6 +29,7 @@ from annotate.models import (
     Project,
     Role,
 )
+from annotate.paging import CURSOR_PATTERN, BadCursor, parse_cursor
 from annotate.permissions import role_in
 from annotate.projects.counts import COUNT_NAMES, counts_fields, current_counts
 from annotate.review.browsing import SORTS, STATUSES, PairFilter
@@ -364,8 +365,20 @@ class AcceptedSerializer(serializers.Serializer):
     joined = serializers.BooleanField(help_text="false when already a member (role unchanged)")
 
 
-# The data browser's cursor: the (sort value, id) of the last row shown, as `value~id`.
-CURSOR_PATTERN = r"^-?[0-9.e+-]+~[0-9]+$"
+class CursorField(serializers.RegexField):
+    """A keyset cursor, `value~id`, as a list answered it; blank for the first page."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "the previous page's cursor")
+        super().__init__(CURSOR_PATTERN, required=False, allow_blank=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        try:
+            parse_cursor(text)
+        except BadCursor as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return text
 
 
 class PairFilterSerializer(serializers.Serializer):
@@ -389,9 +402,7 @@ class PairFilterSerializer(serializers.Serializer):
         allow_blank=True,
         help_text=f"{', '.join(SORTS)}, or a sort the served model offers (reward_margin)",
     )
-    after = serializers.RegexField(
-        CURSOR_PATTERN, required=False, allow_blank=True, help_text="the previous page's cursor"
-    )
+    after = CursorField()
 
     def validate_annotator(self, value: int | None) -> int | None:
         if value is not None and value not in self.context["annotators"]:
@@ -420,23 +431,13 @@ class PairFilterSerializer(serializers.Serializer):
         return parse_cursor(self.validated_data.get("after", ""))
 
 
-def parse_cursor(after: str) -> tuple[float, int] | None:
-    """The (sort value, id) a cursor names; None for the first page. Caller checked the form."""
-    if not after:
-        return None
-    value, pk = after.split("~")
-    return float(value), int(pk)
-
-
 def format_cursor(after: tuple[Any, int]) -> str:
     value, pk = after
     return f"{value!r}~{pk}"
 
 
 class CursorQuerySerializer(serializers.Serializer):
-    after = serializers.RegexField(
-        CURSOR_PATTERN, required=False, allow_blank=True, help_text="the previous page's cursor"
-    )
+    after = CursorField()
 
 
 class PairRowSerializer(serializers.Serializer):

@@ -34,6 +34,7 @@ from annotate.models import (
     Project,
     Role,
 )
+from annotate.paging import CURSOR_PATTERN, BadCursor, parse_cursor
 from annotate.review.browsing import SORTS, STATUSES, PairFilter
 from annotate.views.parsing import error_messages
 
@@ -302,7 +303,7 @@ class PairFilterForm(forms.Form):
     )
     q = forms.CharField(required=False, max_length=200, label="Text")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
-    after = forms.RegexField(regex=r"^-?[0-9.e+-]+~[0-9]+$", required=False)
+    after = forms.RegexField(regex=CURSOR_PATTERN, required=False)
 
     def __init__(
         self,
@@ -329,8 +330,13 @@ class PairFilterForm(forms.Form):
             sort=data["sort"] or "newest",
         )
 
+    def clean_after(self) -> str:
+        after: str = self.cleaned_data["after"]
+        try:
+            parse_cursor(after)
+        except BadCursor as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return after
+
     def cursor(self) -> tuple[float, int] | None:
-        if not self.cleaned_data["after"]:
-            return None
-        value, pk = self.cleaned_data["after"].split("~")
-        return float(value), int(pk)
+        return parse_cursor(self.cleaned_data["after"])
