@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.http import urlencode
+from django.utils.http import http_date, urlencode
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import ValidationError
 
@@ -91,4 +91,14 @@ def leaderboard_download(request: HttpRequest, slug: str) -> HttpResponse:
     suffix = f"-{options['criterion']}" if options.get("criterion") else ""
     suffix += "-length-controlled" if options["length_control"] else ""
     response["Content-Disposition"] = f'attachment; filename="{slug}-leaderboard{suffix}.csv"'
+    # How fresh the stored board is, as the page and the API say it.
+    fresh = served.freshness
+    if fresh.computed_at is not None:
+        response["Last-Modified"] = http_date(fresh.computed_at.timestamp())
+    for header, votes in (
+        ("X-Votes-Reflected", fresh.votes_reflected),
+        ("X-Votes-Now", fresh.votes_now),
+    ):
+        if votes is not None:
+            response[header] = str(votes)
     return response

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils.http import http_date
 
 from annotate import statistics
 from annotate.models import Project, StatisticsSnapshot
@@ -97,6 +99,11 @@ def test_once_computed_it_is_served_with_its_fields_and_freshness(
     # then the board is served as before, with how fresh it is
     assert response.status_code == 200
     body = response.json()
+    # and the CSV says it too: when the board was computed and the votes it reflects
+    download = page_client(admin).get(f"/projects/{project.slug}/leaderboard.csv")
+    computed = datetime.fromisoformat(body["freshness"]["computed_at"])
+    assert download["Last-Modified"] == http_date(computed.timestamp())
+    assert download["X-Votes-Reflected"] == str(body["freshness"]["votes_reflected"])
     assert [m["model"] for m in body["models"]] == ["strong", "mid", "weak"]
     assert body["votes"] == 48 and body["bootstrap_rounds"] == 500
     assert body["status"] == "ready"
