@@ -543,10 +543,10 @@ def judge_and_lease_next(
             )
             if recorded.created:
                 project = recorded.judgement.pair.project
+                if not _may_lease(project):  # a former member's other lease is not shown again
+                    return recorded, None
                 if held is not None:
                     return recorded, _open_lease(held)
-                if not _may_lease(project):
-                    return recorded, None
                 try:
                     return recorded, lease_new_pair(annotator, project, timezone.now())
                 except AnnotatorPaused:  # the judgement stands; the caller says why
