@@ -58,6 +58,19 @@ def make_pairs(project: Project, tmp_path: Path, n: int, **kwargs: Any) -> None:
     import_file(project, path, labels=labels)
 
 
+def with_gold_checks(project: Project, tmp_path: Path, ordinary: int) -> Project:
+    """`ordinary` pending pairs and 3 gold pairs (labels a, b, a), a gold check served every
+    time, and a pause below 70% right after 3 answers."""
+    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(ordinary, labelled=False)))
+    gold = pair_rows(3, prefix="g")
+    import_file(project, write_jsonl(tmp_path / "g.jsonl", gold), labels="gold")
+    project.gold_rate = 1.0
+    project.gold_min_answers = 3
+    project.gold_min_accuracy = 0.7
+    project.save()
+    return project
+
+
 def tasks_sent(callbacks: list[Any]) -> list[Any]:
     """The on-commit callbacks that send work to a worker: all but the project events."""
     from annotate.signals import _send_project_event

@@ -17,7 +17,8 @@ from annotate.judging.gold import pick_gold_pair, reinstate_annotator
 from annotate.models import Pair, Project
 from rewards.worker.snapshot import snapshot_project
 from tests.conftest import client_for
-from tests.factories import pair_rows, write_jsonl
+from tests.factories import pair_rows, with_gold_checks, write_jsonl
+from tests.plans import plan_of, statements_of
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +26,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def checked(project: Project, tmp_path: Path) -> Project:
     """5 ordinary pending pairs and 3 gold pairs (labels a, b, a), gold served every time."""
-    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(5, labelled=False)))
-    gold = pair_rows(3, prefix="g")
-    import_file(project, write_jsonl(tmp_path / "g.jsonl", gold), labels="gold")
-    project.gold_rate = 1.0
-    project.gold_min_answers = 3
-    project.gold_min_accuracy = 0.7
-    project.save()
-    return project
+    return with_gold_checks(project, tmp_path, 5)
 
 
 def _answer(user: Any, project: Project, *, right: bool) -> tuple[int, Any]:
@@ -146,20 +140,13 @@ def test_a_gold_draw_reads_the_gold_index_not_every_pair(
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     # when a gold pair is drawn for the annotator
-    sent: list[tuple[str, Any]] = []
-
-    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        drawn = pick_gold_pair(annotator, project, rng=random.Random(3))
+    drawn: list[Any] = []
+    sent = statements_of(
+        lambda: drawn.append(pick_gold_pair(annotator, project, rng=random.Random(3)))
+    )
     # then it is gold, and each statement is an ordered scan of the gold pairs' index
-    assert drawn is not None and drawn.gold_label
-    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+    assert drawn[0] is not None and drawn[0].gold_label
     for sql, params in sent:
-        with connection.cursor() as cursor:
-            cursor.execute(explain + sql, params)
-            plan = " ".join(str(row) for row in cursor.fetchall())
+        plan = plan_of(sql, params)
         assert "pair_gold_by_tiebreak" in plan, plan
         assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort Key" not in plan, plan

@@ -26,6 +26,7 @@ from annotate.judging.recording import record_judgement
 from annotate.models import Judgement, Membership, Pair, Role
 from annotate.projects.members import set_member
 from tests.factories import make_project, pair_rows, write_jsonl
+from tests.plans import plan_of, statements_of
 
 ANNOTATORS = 16
 
@@ -189,19 +190,10 @@ def test_the_next_pair_query_reads_the_queue_index(tmp_path: Path, annotator: Us
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     # when the candidate query is sent, and its plan asked for
-    sent: list[tuple[str, Any]] = []
-
-    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        lock_candidate(annotator.pk, project, timezone.now(), random_order=False)
-    sql, params = sent[0]
-    explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
-    with connection.cursor() as cursor:
-        cursor.execute(explain + sql, params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
+    sent = statements_of(
+        lambda: lock_candidate(annotator.pk, project, timezone.now(), random_order=False)
+    )
+    plan = plan_of(*sent[0])
     # then: an ordered scan of the partial index, no sort of all pending pairs
     assert "pairrank_queue" in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort Key" not in plan, plan

@@ -22,7 +22,7 @@ from annotate.importing.pipeline import import_file
 from annotate.judging import queue
 from annotate.models import Assignment, Judgement, Membership, Pair, PairRank, Project, Role
 from annotate.projects.members import set_member
-from tests.factories import pair_rows, write_jsonl
+from tests.factories import pair_rows, with_gold_checks, write_jsonl
 
 pytestmark = pytest.mark.django_db
 
@@ -110,14 +110,7 @@ def _prioritise(project: Project, order: list[str]) -> None:
 @pytest.fixture
 def checked(project: Project, tmp_path: Path) -> Project:
     """4 ordinary pending pairs and 3 gold pairs (labels a, b, a), gold served every time."""
-    import_file(project, write_jsonl(tmp_path / "p.jsonl", pair_rows(4, labelled=False)))
-    gold = pair_rows(3, prefix="g")
-    import_file(project, write_jsonl(tmp_path / "g.jsonl", gold), labels="gold")
-    project.gold_rate = 1.0
-    project.gold_min_answers = 3
-    project.gold_min_accuracy = 0.7
-    project.save()
-    return project
+    return with_gold_checks(project, tmp_path, 4)
 
 
 @pytest.mark.parametrize("path", PATHS)
