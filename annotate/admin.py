@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from annotate.admin_paging import BigTableAdmin
 from annotate.models import (
     Assignment,
     ImportJob,
@@ -42,14 +43,15 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(BigTableAdmin):
     list_display = ["id", "prompt", "model_name", "__str__"]
+    list_select_related = ["prompt"]
     raw_id_fields = ["prompt"]
     search_fields = ["model_name"]
 
 
 @admin.register(Pair)
-class PairAdmin(admin.ModelAdmin):
+class PairAdmin(BigTableAdmin):
     list_display = ["id", "project", "status", "priority", "judgement_count", "gold_label"]
     list_filter = ["project", "status"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
@@ -61,15 +63,17 @@ class PairAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(BigTableAdmin):
     list_display = ["id", "pair", "annotator", "left_is_a", "expires_at", "outcome"]
+    list_select_related = ["pair", "annotator"]
     raw_id_fields = ["pair"]
 
 
 @admin.register(Judgement)
-class JudgementAdmin(admin.ModelAdmin):
+class JudgementAdmin(BigTableAdmin):
     list_display = ["id", "pair", "annotator", "choice", "shown_left", "source", "created_at"]
     list_filter = ["source", "choice"]
+    list_select_related = ["pair", "annotator"]
     raw_id_fields = ["pair", "assignment"]
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from annotate.admin_paging import BigTableAdmin
 from rewards.models import EmbeddingRun, ResponseScore, RewardModel, ScoreRequest, TrainingRun
 
 
@@ -18,8 +19,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ResponseScore)
-class ResponseScoreAdmin(admin.ModelAdmin):
+class ResponseScoreAdmin(BigTableAdmin):
     list_display = ["response", "model", "mean", "std"]
+    # The model's name reads its project's slug.
+    list_select_related = ["response", "model__project"]
     raw_id_fields = ["response"]
 
 

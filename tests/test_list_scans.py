@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import QuerySet
@@ -22,6 +23,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from annotate.admin_paging import CappedPaginator
 from annotate.models import ImportJob, Invitation, Membership, Pair, Project, Role
 from annotate.projects.lifecycle import create_project
 from annotate.review.actions import invalidate_judgement, restore_judgement
@@ -315,3 +317,54 @@ def test_the_members_list_counts_valid_judgements_from_the_kept_count(
     restore_judgement(made[0], by=admin)
     rows = client_for(admin).get(f"/api/projects/{project.slug}/members").json()
     assert {row["username"]: row["judgements"] for row in rows}["bob"] == 3
+
+
+# The admin's changelists over the big tables, all grown by importing labelled pairs.
+ADMIN_LISTS = ["pair", "judgement", "response"]
+
+
+def _admin_get(client: Client, url: str) -> tuple[list[str], Any]:
+    """The statements one GET of an admin changelist runs (warmed up once), and its answer."""
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(url)
+    assert answer.status_code == 200, answer.content[:500]
+    return [q["sql"] for q in queries.captured_queries], answer
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_an_admin_changelist_costs_the_same_statements_and_counts_only_up_to_its_cap(
+    world: World, admin_client: Client, model: str
+) -> None:
+    url = f"/admin/annotate/{model}/"
+    # given a few rows
+    _grow(world, PAGES["pairs-page"], FEW)
+    few, _ = _admin_get(admin_client, url)
+    # when there are many
+    _grow(world, PAGES["pairs-page"], MANY - FEW)
+    many, answer = _admin_get(admin_client, url)
+    # then a superuser's page runs the same statements, and each count stops at the cap
+    assert len(many) == len(few), f"{model}: {len(few)} statements, then {len(many)}"
+    counts = [sql for sql in many if "COUNT(" in sql.upper()]
+    assert counts, "the paginator counts"
+    assert all(f"LIMIT {CappedPaginator.cap + 1}" in sql.upper() for sql in counts), counts
+    # and the page lists the newest row
+    newest = apps.get_model("annotate", model).objects.latest("pk")
+    assert f"/admin/annotate/{model}/{newest.pk}/change/" in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_admin_changelist_offers_no_page_beyond_its_cap(
+    world: World, admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given twice as many pairs as a cap of two pages
+    monkeypatch.setattr(CappedPaginator, "cap", 2 * PAGE)
+    monkeypatch.setattr("annotate.admin.PairAdmin.list_per_page", PAGE)
+    _grow(world, PAGES["pairs-page"], 4 * PAGE)
+    # when the pages up to the cap and the one past it are asked for
+    within = admin_client.get("/admin/annotate/pair/", {"p": 2})
+    beyond = admin_client.get("/admin/annotate/pair/", {"p": 3})
+    # then the last page within the cap renders, and the admin turns the one past it away
+    assert within.status_code == 200
+    assert beyond.status_code == 302 and beyond["Location"].endswith("?e=1")
