@@ -7,26 +7,33 @@ API list walks to the end seeing each row once while rows are added meanwhile.
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Mod
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotate.admin_paging import CappedPaginator
-from annotate.models import ImportJob, Invitation, Membership, Pair, Project, Role
+from annotate.models import ImportJob, Invitation, Membership, Pair, PairRank, Project, Role
 from annotate.projects.lifecycle import create_project
 from annotate.review.actions import invalidate_judgement, restore_judgement
+from annotate.review.browsing import SORTS
 from generation.judges_models import Judge, JudgeRun
 from generation.models import GenerationJob, ModelEndpoint
 from rewards.models import RewardModel, TrainingRun
@@ -72,6 +79,18 @@ def _judge(world: World, name: str) -> Judge:
 
 def grow_pairs(world: World, start: int, n: int) -> None:
     make_pairs(world.project, world.tmp_path, n, prefix=f"g{start}")
+
+
+def grow_ranked_pairs(world: World, start: int, n: int) -> None:
+    """Pairs with a priority and a reward margin under the served version, as a re-rank writes."""
+    grow_pairs(world, start, n)
+    served = RewardModel.objects.served(world.project)
+    assert served is not None
+    PairRank.objects.filter(project_id=world.project.pk).update(
+        priority=Mod(F("pair_id"), 7) / Value(7.0),
+        reward_margin=Mod(F("pair_id"), 5) / Value(4.0),
+        margin_version=served.pk,
+    )
 
 
 def grow_imports(world: World, start: int, n: int) -> None:
@@ -268,6 +287,101 @@ def test_a_list_costs_the_same_statements_with_few_rows_as_with_many(
     if listing.api and name not in WHOLE:
         body = answer.json()
         assert set(body) >= {"next", "results"} and len(body["results"]) <= PAGE
+
+
+# The pairs lists by each sort the data browser offers: its own, and the served version's
+# reward margin (rewards' pair_sorts receiver), each a keyset over an index.
+PAIR_LISTS = {"pairs": API_LISTS["pairs"], "pairs-page": PAGES["pairs-page"]}
+PAIR_SORTS = [*SORTS, "margin"]
+# Pairs a browser page holds here, so that a few pairs fill more than one page.
+PAIRS_PAGE = 2
+
+
+def _next_query(listing: Listing, answer: Any) -> dict[str, str]:
+    """The query string of the page after `answer`, as the answer links it."""
+    if listing.api:
+        link = answer.json()["next"]
+    else:
+        found = re.search(r'<a class="button" href="([^"]+)">Next page', answer.content.decode())
+        link = html.unescape(found.group(1)) if found else None
+    assert link, "a next page is linked"
+    return dict(parse_qsl(urlsplit(link).query))
+
+
+def _pairs_get(world: World, listing: Listing, sort: str, page: int) -> tuple[list[str], Any]:
+    """The statements of one GET of page 1 or 2 of the pairs by `sort`, after a warm-up."""
+    url = listing.url.format(**world.ids())
+    client: Any = client_for(world.admin)
+    if not listing.api:
+        client = Client()
+        client.force_login(world.admin)
+    query = {"sort": sort}
+    if page == 2:
+        query = _next_query(listing, client.get(url, query))
+    client.get(url, query)
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(url, query)
+    assert answer.status_code == 200, answer.content[:500]
+    return [q["sql"] for q in queries.captured_queries], answer
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", [1, 2])
+@pytest.mark.parametrize("sort", PAIR_SORTS)
+@pytest.mark.parametrize("name", sorted(PAIR_LISTS))
+def test_each_sort_of_the_pairs_and_its_next_page_cost_the_same_statements_with_many_rows(
+    world: World, name: str, sort: str, page: int
+) -> None:
+    listing = PAIR_LISTS[name]
+    grown = Listing(listing.url, grow_ranked_pairs)
+    RewardModel.objects.create(
+        project=world.project, version=1, mode="heads", backbone="tiny", is_active=True
+    )
+    with patch("annotate.review.browsing.PAGE_SIZE", PAIRS_PAGE):
+        # given a few ranked pairs, more than a page
+        _grow(world, grown, FEW)
+        few, _ = _pairs_get(world, listing, sort, page)
+        # when there are many
+        _grow(world, grown, MANY - FEW)
+        many, answer = _pairs_get(world, listing, sort, page)
+    # then the page by this sort runs the same statements, reads by key (never an OFFSET),
+    # and holds a page of rows
+    assert len(many) == len(few), f"{name} by {sort}, page {page}: {len(few)}, then {len(many)}"
+    assert not [sql for sql in many if " OFFSET " in sql.upper()]
+    if listing.api:
+        assert len(answer.json()["results"]) == PAIRS_PAGE
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("large", [False, True], ids=["names-read-now", "names-stored"])
+def test_the_pairs_page_with_its_model_names_cold_costs_the_same_statements_with_many_rows(
+    world: World, large: bool
+) -> None:
+    listing = PAGES["pairs-page"]
+
+    def cold_get() -> list[str]:
+        """The statements of the page after its model-name suggestions left the cache."""
+        client = Client()
+        client.force_login(world.admin)
+        url = listing.url.format(**world.ids())
+        client.get(url)
+        cache.clear()
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return [q["sql"] for q in queries.captured_queries]
+
+    # given a few pairs, of a project small enough to read its source models now or (large)
+    # one whose names come from the counts the worker stored
+    with patch("annotate.projects.counts.COUNT_NOW_BELOW", 1 if large else 10**9):
+        _grow(world, listing, FEW)
+        few = cold_get()
+        # when there are many
+        _grow(world, listing, MANY - FEW)
+        many = cold_get()
+    # then the page reads its suggestions where the project's size says, with the same statements
+    source = "statisticssnapshot" if large else "responsesource"
+    assert [sql for sql in many if source in sql], f"the names are read from {source}"
+    assert len(many) == len(few), f"{len(few)} statements with {FEW} pairs, {len(many)} with {MANY}"
 
 
 def test_every_api_list_is_paged_or_said_to_be_whole() -> None:
