@@ -27,6 +27,7 @@ from prefloop_client.judging import Assignment, Judgement
 from prefloop_client.project import ExternalModel, ModelsOverview, Project
 from prefloop_client.records import (
     AnnotatorQuality,
+    Freshness,
     Invitation,
     Leaderboard,
     Member,
@@ -52,6 +53,7 @@ __all__ = [
     "DeliveryAttempt",
     "Export",
     "ExternalModel",
+    "Freshness",
     "ImportJob",
     "InvalidSignature",
     "Invitation",

@@ -11,7 +11,15 @@ from prefloop_client.data import SUFFIX, Export, encode_jsonl, iter_rows
 from prefloop_client.errors import JobFailed
 from prefloop_client.jobs import ImportJob, TrainingRun
 from prefloop_client.judging import Assignment
-from prefloop_client.records import Leaderboard, Quality, RewardModel, Scores, Stats, build
+from prefloop_client.records import (
+    Freshness,
+    Leaderboard,
+    Quality,
+    RewardModel,
+    Scores,
+    Stats,
+    build,
+)
 from prefloop_client.workspace import WorkspaceActions
 
 if TYPE_CHECKING:
@@ -25,12 +33,17 @@ _NOT_SETTINGS = ("id", "name", "slug", "role", "counts", "created_at", "archived
 
 @dataclass
 class ModelsOverview:
-    """The served version, every version, recent runs and the embedding status."""
+    """The served version, every version, recent runs and the embedding status.
+
+    Each version's `raw["slice_estimate"]` is the random-slice table a worker stores;
+    `slice_freshness` says how fresh those tables are (None without versions).
+    """
 
     active: RewardModel | None
     models: list[RewardModel]
     runs: list[TrainingRun]
     embedding: dict[str, Any] | None = None
+    slice_freshness: Freshness | None = None
 
 
 @dataclass
@@ -216,13 +229,15 @@ class Project(WorkspaceActions):
         return TrainingRun.from_json(self._transport, data)
 
     def models(self) -> ModelsOverview:
-        """The served version, all versions, recent runs (admins)."""
+        """The served version, all versions, recent runs, and how fresh the versions'
+        random-slice tables are (admins)."""
         data = self._transport.get(f"{self._base}/models")
         return ModelsOverview(
             active=build(RewardModel, data["active"]) if data.get("active") else None,
             models=[build(RewardModel, m) for m in data.get("models", [])],
             runs=[TrainingRun.from_json(self._transport, r) for r in data.get("runs", [])],
             embedding=data.get("embedding"),
+            slice_freshness=Freshness.from_json(data.get("slice_freshness")),
         )
 
     def activate(self, model: RewardModel | int) -> RewardModel:

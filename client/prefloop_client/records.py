@@ -140,6 +140,31 @@ class AnnotatorQuality:
         }
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a statistic the server's worker stores is (the answer's `freshness`)."""
+
+    status: str  # "ready": figures are served; "computing": none yet, a worker is on them
+    computed_at: datetime | None = None  # when a worker computed them
+    votes_reflected: int | None = None  # the project's valid votes they were computed from
+    votes_now: int | None = None  # its valid votes at the server's last look (None: not yet)
+    updating: bool = False  # a newer computation is queued or running
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Freshness | None:
+        """The freshness object of an answer; None where the answer has none."""
+        if not isinstance(data, dict):
+            return None
+        return build(cls, data)
+
+    @property
+    def votes_behind(self) -> int | None:
+        """Votes cast since the figures were computed (None until both are known)."""
+        if self.votes_now is None or self.votes_reflected is None:
+            return None
+        return max(self.votes_now - self.votes_reflected, 0)
+
+
 @dataclass
 class Quality:
     """The quality report: agreement, position bias, overlap's savings, each annotator."""
@@ -157,6 +182,8 @@ class Quality:
     min_votes: int = 0
     max_votes: int = 0
     gold_min_accuracy: float = 0.0
+    # when the worker computed the report, and from how many of the votes
+    freshness: Freshness | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -164,6 +191,7 @@ class Quality:
         return build(
             cls,
             data,
+            freshness=Freshness.from_json(data.get("freshness")),
             position_bias=Rate.from_json(data.get("position_bias")),
             annotators=[AnnotatorQuality.from_json(a) for a in data.get("annotators", [])],
         )
@@ -204,12 +232,15 @@ class Leaderboard:
     criterion: str = ""
     rankings: int = 0
     implied_pairs: int = 0
+    # when the worker computed the board, and from how many of the votes
+    freshness: Freshness | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Leaderboard:
         models = [build(ModelRating, m) for m in data.get("models", [])]
-        return build(cls, data, models=models)
+        freshness = Freshness.from_json(data.get("freshness"))
+        return build(cls, data, models=models, freshness=freshness)
 
     def to_pandas(self) -> Any:
         """One row per model: rating, interval, rank and counts."""

@@ -1,4 +1,5 @@
-"""The client's typed answers for the pairs browser, review, gold and webhook deliveries.
+"""The client's typed answers for the pairs browser, review, gold, webhook deliveries and the
+freshness of stored statistics.
 
 The server's own answers (from its API, in this process) are served to the client over a real
 socket, so the dataclasses are checked against the JSON the server writes, key for key.
@@ -17,6 +18,7 @@ from prefloop_client import (
     Client,
     Delivery,
     DeliveryAttempt,
+    Freshness,
     PairDetail,
     PairJudgement,
     PairRow,
@@ -34,6 +36,10 @@ from webhooks.models import Attempt, Subscription
 from webhooks.models import Delivery as DeliveryRow
 
 pytestmark = pytest.mark.django_db
+
+
+# The stored statistics and the overview whose freshness the client reads, in that order.
+STORED = ("leaderboard", "quality", "models")
 
 
 def _keys(cls: type) -> set[str]:
@@ -181,6 +187,42 @@ def test_a_criterions_leaderboard_is_asked_for_by_name_and_says_what_it_counted(
     assert "criterion=safety" in fault_server.seen[1].path
     assert (board.criterion, board.rankings) == ("safety", len(RANKINGS))
     assert board.implied_pairs > board.rankings and board.models
+
+
+def test_the_leaderboard_quality_and_models_say_how_fresh_they_are(
+    fault_server: FaultServer, project: ProjectRow, admin: User, tmp_path: Path
+) -> None:
+    from rewards.models import RewardModel
+    from tests.annotate.statistics_support import fetched
+
+    # given the server's own answers for a judged project's stored statistics and its versions
+    make_pairs(project, tmp_path, 4)
+    RewardModel.objects.create(project=project, version=1, mode="heads", backbone="tiny")
+    api = client_for(admin)
+    base = f"/api/projects/{project.slug}"
+    board, quality, models = (fetched(api, f"{base}/{name}").json() for name in STORED)
+    # when the client reads them
+    handle = _client_project(fault_server, project, admin, board, quality, models)
+    got = [handle.leaderboard().freshness, handle.quality().freshness]
+    got.append(handle.models().slice_freshness)
+    # then each carries the answer's freshness, typed, key for key
+    for freshness, body in zip(
+        got, (board["freshness"], quality["freshness"], models["slice_freshness"]), strict=True
+    ):
+        assert isinstance(freshness, Freshness) and _keys(Freshness) == set(body)
+        assert freshness.status == "ready" and isinstance(freshness.computed_at, datetime)
+        assert freshness.votes_reflected == freshness.votes_now == 4
+        assert freshness.votes_behind == 0 and freshness.updating is False
+
+
+def test_a_freshness_not_yet_counted_is_behind_by_nothing_known() -> None:
+    # given a statistic still being computed, its votes not counted
+    body = {"status": "computing", "computed_at": None, "votes_reflected": None}
+    # when it is read
+    freshness = Freshness.from_json({**body, "votes_now": None, "updating": True})
+    # then nothing is known of what it reflects; an answer without one has none
+    assert freshness is not None and freshness.votes_behind is None and freshness.updating
+    assert Freshness.from_json(None) is None
 
 
 def test_review_of_one_criterion_and_gold_per_criterion_come_typed(

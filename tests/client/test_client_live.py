@@ -4,6 +4,7 @@ fed a DataFrame, judged by two scripted annotators, measured, trained, scored an
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,11 @@ def test_a_notebook_session_runs_the_whole_loop(
     assert {m.model for m in board.models} == models and board.votes == 2 * PAIRS
     ranks = board.to_pandas()
     assert list(ranks["rank"]) == sorted(ranks["rank"]) and (ranks["low"] <= ranks["high"]).all()
+    # and both say the worker computed them from every vote
+    for stored in (quality, board):
+        assert stored.freshness is not None and stored.freshness.status == "ready"
+        assert stored.freshness.votes_reflected == stored.freshness.votes_now == 2 * PAIRS
+        assert stored.freshness.computed_at is not None and stored.freshness.votes_behind == 0
 
     # when: a model is trained and the client waits for it
     run = project.retrain().wait(timeout=300, poll=0.5)
@@ -149,6 +155,12 @@ def test_a_notebook_session_runs_the_whole_loop(
     assert run.model is not None and run.model.version == 1
     overview = project.models()
     assert overview.active is not None and overview.active.version == 1
+    # and the versions' random-slice tables say how fresh they are, once the worker has them
+    deadline = time.monotonic() + 60
+    while (slices := project.models().slice_freshness) is not None and slices.status != "ready":
+        assert slices.computed_at is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    assert slices is not None and slices.votes_reflected == 2 * PAIRS
     assert project.activate(1).is_active
     scores = project.score(rows[0]["prompt"], [rows[0]["response_a"], rows[0]["response_b"], "?"])
     assert scores.model == 1 and len(scores.rewards) == 3
