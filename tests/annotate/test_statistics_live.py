@@ -1,6 +1,7 @@
-"""Under gunicorn with a real worker and beat: ten members reading the leaderboard and the
-quality report while an annotator judges are served the stored figures; the worker, never a web
-process, computes them, and beat keeps them up with the votes."""
+"""Under gunicorn with a real worker and beat: ten members reading the leaderboard, the
+quality report and the models' random-slice tables while an annotator judges are served the
+stored figures; the worker, never a web process, computes them, and beat keeps them up with the
+votes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from annotate.models import Membership, Project, Role, StatisticsSnapshot
+from rewards.models import RewardModel
 from tests.annotate.test_leaderboard_pages import import_votes
 from tests.conftest import ROOT, _database_url, _wait_for, wait_until
 from tests.factories import make_pairs
@@ -100,30 +102,44 @@ def test_ten_members_read_stored_statistics_while_an_annotator_judges(
     tmp_path: Path,
 ) -> None:
     url, web_log = web
-    # given votes between three models, pairs to judge, and ten admins of the project
+    # given votes between three models, pairs to judge, a served version, and ten admins
     import_votes(project, tmp_path)
     make_pairs(project, tmp_path, JUDGEMENTS + 4, labelled=False)
+    RewardModel.objects.create(
+        project=project, version=1, mode="heads", backbone="tiny", is_active=True
+    )
     readers = []
     for k in range(READERS):
         user = django_user_model.objects.create_user(f"reader{k}", password="x")
         Membership.objects.create(project=project, user=user, role=Role.ADMIN)
         readers.append(_token(user))
     paths = [f"/api/projects/{project.slug}/leaderboard", f"/api/projects/{project.slug}/quality"]
+    # the models overview, whose versions' random-slice tables the worker stores
+    overview = f"/api/projects/{project.slug}/models"
+
+    def slices(client: httpx.Client) -> dict[str, Any]:
+        return dict(client.get(overview).json()["slice_freshness"])
+
     # and the first read of each, which the worker answers
     with httpx.Client(base_url=url, headers=readers[0], timeout=30) as first:
         assert {first.get(path).status_code for path in paths} == {202}
+        assert slices(first)["status"] == "computing"
         wait_until(
-            lambda: all(first.get(path).json()["status"] == "ready" for path in paths),
+            lambda: (
+                all(first.get(path).json()["status"] == "ready" for path in paths)
+                and slices(first)["status"] == "ready"
+            ),
             timeout=120,
-            what="the worker's first leaderboard and quality report",
+            what="the worker's first leaderboard, quality report and random-slice tables",
         )
 
     def read(headers: dict[str, str]) -> list[dict[str, Any]]:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             return [
-                {"code": reply.status_code, **reply.json()}
+                {"code": reply.status_code, "path": path, **reply.json()}
                 for _ in range(READS_EACH)
-                for reply in (client.get(path) for path in paths)
+                for path in (*paths, overview)
+                for reply in (client.get(path),)
             ]
 
     def judge() -> list[int]:
@@ -139,14 +155,22 @@ def test_ten_members_read_stored_statistics_while_an_annotator_judges(
                 shown = reply.json()["next"]
         return codes
 
-    # when ten members read both at once while the annotator judges
+    # when ten members read all three at once while the annotator judges
     with ThreadPoolExecutor(max_workers=READERS + 1) as pool:
         judging = pool.submit(judge)
-        answers = [a for reads in pool.map(read, readers) for a in reads]
+        read_all = [a for reads in pool.map(read, readers) for a in reads]
+    answers = [a for a in read_all if a["path"] != overview]
+    overviews = [a for a in read_all if a["path"] == overview]
     # then every judgement landed
     assert judging.result() == [201] * JUDGEMENTS
     # and every read was served from the store, with its freshness
     assert len(answers) == READERS * READS_EACH * len(paths)
+    assert len(overviews) == READERS * READS_EACH
+    assert {a["code"] for a in overviews} == {200}
+    for answer in overviews:
+        freshness = answer["slice_freshness"]
+        assert freshness["status"] == "ready"
+        assert freshness["votes_reflected"] <= freshness["votes_now"] <= 48 + JUDGEMENTS
     assert {(a["code"], a["status"]) for a in answers} == {(200, "ready")}
     for answer in answers:
         freshness = answer["freshness"]
@@ -159,12 +183,9 @@ def test_ten_members_read_stored_statistics_while_an_annotator_judges(
     with httpx.Client(base_url=url, headers=readers[0], timeout=30) as client:
 
         def caught_up() -> bool:
-            bodies = [client.get(path).json() for path in paths]
-            return all(
-                b["freshness"]["votes_reflected"] == 48 + JUDGEMENTS
-                and not b["freshness"]["updating"]
-                for b in bodies
-            )
+            fresh = [client.get(path).json()["freshness"] for path in paths]
+            fresh.append(slices(client))
+            return all(f["votes_reflected"] == 48 + JUDGEMENTS and not f["updating"] for f in fresh)
 
         wait_until(caught_up, timeout=120, what="statistics reflecting the new judgements")
     # and no web process computed any of it: the worker did, as its log says
