@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, F, Func, QuerySet
 
 PAGE_SIZE = 2000
 # Rows fetched per round trip of a streamed query: a few MB of text.
@@ -78,20 +78,39 @@ def keyset_page(
     The pk breaks ties, so rows with equal keys are neither repeated nor skipped; with an index
     on (key, pk) every page is a range scan however deep it is.
     """
-    op = "lt" if descending else "gt"
     if after is not None:
         value, pk = after
-        # The first condition is redundant but is what lets the database start the index scan
-        # at the cursor; the OR alone makes it scan from the top.
-        queryset = queryset.filter(**{f"{key}__{op}e": value}).filter(
-            Q(**{f"{key}__{op}": value}) | Q(**{f"pk__{op}": pk})
-        )
+        queryset = queryset.filter(_RowBeyond(F(key), F("pk"), value, pk, descending=descending))
     order = [f"-{key}", "-pk"] if descending else [key, "pk"]
     rows = list(queryset.order_by(*order)[: size + 1])
     if len(rows) <= size:
         return Page(rows, None)
     last = rows[size - 1]
     return Page(rows[:size], (getattr(last, key), last.pk))
+
+
+class _RowBeyond(Func):
+    """`(key, pk) < (value, pk)` (`>` ascending) as one row comparison: the database starts an
+    index scan on (key, pk) at the cursor, however many rows share its key value (a key
+    compared alone, then the pk, reads every earlier row of a run of equal keys)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, key: F, pk_field: F, value: Any, pk: int, *, descending: bool) -> None:
+        super().__init__(key, pk_field)
+        self.value, self.pk, self.descending = value, pk, descending
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:
+        key, pk_field = self.get_source_expressions()
+        key_sql, key_params = compiler.compile(key)
+        pk_sql, pk_params = compiler.compile(pk_field)
+        value = key.output_field.get_db_prep_value(self.value, connection)
+        if isinstance(value, int):  # a cursor past a bigint names no row beyond the last
+            value = max(-MAX_ID - 1, min(value, MAX_ID))
+        op = "<" if self.descending else ">"
+        sql = f"({key_sql}, {pk_sql}) {op} (%s, %s)"
+        return sql, [*key_params, *pk_params, value, self.pk]
 
 
 def stream_rows(queryset: QuerySet[Any], size: int = STREAM_FETCH) -> Iterator[tuple[Any, ...]]:
